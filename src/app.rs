@@ -1,0 +1,81 @@
+//! Building the application from settings: what `main` and the tests share.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::chat::console::{Console, Sink};
+use crate::clock::{Clock, ManualClock};
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::service::import_orgs::{self, ImportError, ImportSummary};
+use crate::store::{self, Store, orgs};
+use crate::table::Table;
+
+/// The demo county shipped for the console, used only on an empty database.
+pub const DEMO_ORGS_CSV: &str = include_str!("../data/demo_orgs.csv");
+
+/// Connect to the configured database and apply migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(&settings.database_url, &settings.sqlite_synchronous)
+        .await
+        .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&settings.database_url)))
+}
+
+/// Hide a password in a database URL before printing it.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn engine(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Engine>> {
+    let store = open_store(&settings).await?;
+    Ok(Arc::new(Engine::new(store, settings, clock)?))
+}
+
+/// Import the demo org tree when there are no orgs at all. Returns how many
+/// were imported (0 when the database already had orgs).
+pub async fn seed_demo_if_empty(store: &Store, locale: &str) -> anyhow::Result<usize> {
+    let mut conn = store.conn().await?;
+    if orgs::count(&mut conn).await? > 0 {
+        return Ok(0);
+    }
+    drop(conn);
+    let table = Table::from_csv(DEMO_ORGS_CSV.as_bytes())?;
+    let rows = import_orgs::validate(&table, locale)?;
+    let now = store::ms(chrono::Utc::now());
+    let s = import_orgs::import(store, &rows, "demo", now, locale, |_, _| {}).await?;
+    Ok(s.inserted)
+}
+
+/// Read and import an org list file.
+pub async fn import_orgs_file(
+    store: &Store,
+    path: &Path,
+    locale: &str,
+    progress: impl FnMut(usize, usize),
+) -> Result<ImportSummary, ImportError> {
+    let table = Table::read(path)
+        .map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", path.display())]))?;
+    let rows = import_orgs::validate(&table, locale)?;
+    let now = store::ms(chrono::Utc::now());
+    import_orgs::import(store, &rows, "cli", now, locale, progress).await
+}
+
+/// A console session over `settings`' database, writing to `sink`.
+pub async fn console(
+    settings: Settings,
+    sink: Sink,
+    json: bool,
+) -> anyhow::Result<(Console, Arc<Engine>)> {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let engine = engine(settings, clock.clone()).await?;
+    Ok((Console::new(engine.clone(), clock, sink, json), engine))
+}

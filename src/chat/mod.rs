@@ -1,0 +1,197 @@
+//! Platform adapters and the platform-neutral message types they exchange
+//! with the engine. Adapters only translate: no bot logic lives here.
+
+pub mod console;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ChatKind, Platform};
+
+/// One update from a platform, normalised.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub platform: Platform,
+    /// The platform's update id; handled at most once.
+    pub update_id: String,
+    pub chat_id: String,
+    pub chat_kind: ChatKind,
+    pub chat_title: Option<String>,
+    pub sender_id: String,
+    pub sender_name: String,
+    /// The sender's client language, when the platform tells (`en`, `zh-hans`).
+    pub sender_language: Option<String>,
+    /// Message text or caption (or the callback data of a button press).
+    pub text: String,
+    /// Accounts @-mentioned in the message (other than the bot).
+    pub mentions: Vec<Mention>,
+    /// The bot itself was @-mentioned.
+    pub mentions_bot: bool,
+    /// The message this one replies to.
+    pub reply_to: Option<ReplyRef>,
+    pub attachments: Vec<Attachment>,
+    /// Set when this is a button press; `text` then holds the callback data.
+    pub callback_id: Option<String>,
+    /// The platform's id of this message, for replies that quote it.
+    pub message_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl Incoming {
+    /// A plain text message; adapters and tests fill in the rest. The
+    /// sender's display name starts as their id (see [`Incoming::from_name`]).
+    pub fn text(
+        platform: Platform,
+        update_id: impl Into<String>,
+        chat_id: impl Into<String>,
+        chat_kind: ChatKind,
+        sender_id: impl Into<String>,
+        text: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Incoming {
+        let sender_id = sender_id.into();
+        Incoming {
+            platform,
+            update_id: update_id.into(),
+            chat_id: chat_id.into(),
+            chat_kind,
+            chat_title: None,
+            sender_name: sender_id.clone(),
+            sender_id,
+            sender_language: None,
+            text: text.into(),
+            mentions: Vec::new(),
+            mentions_bot: false,
+            reply_to: None,
+            attachments: Vec::new(),
+            callback_id: None,
+            message_id: None,
+            at,
+        }
+    }
+
+    /// Set the sender's display name.
+    pub fn from_name(mut self, name: impl Into<String>) -> Incoming {
+        self.sender_name = name.into();
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    pub user_id: String,
+    pub display: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplyRef {
+    pub message_id: String,
+    pub from_bot: bool,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachmentKind {
+    Photo,
+    Document,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub kind: AttachmentKind,
+    /// The platform's file reference (Telegram file_id, OneBot file or url).
+    pub file_ref: String,
+    pub file_name: Option<String>,
+}
+
+/// One message to send, as stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub platform: Platform,
+    pub chat_id: String,
+    pub text: String,
+    /// Rows of inline buttons; platforms without buttons show the text only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Vec<Button>>,
+    /// Platform message id this message quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Outbox id of an earlier message to edit instead of sending a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_of: Option<i64>,
+    /// Accounts to @-mention (platforms that support it render a mention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mention_users: Vec<String>,
+}
+
+impl Outgoing {
+    pub fn new(platform: Platform, chat_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Outgoing {
+            platform,
+            chat_id: chat_id.into(),
+            text: text.into(),
+            buttons: Vec::new(),
+            reply_to: None,
+            edit_of: None,
+            mention_users: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    /// Sent back as the text of a button-press `Incoming`.
+    pub data: String,
+}
+
+/// What a platform can render; services decide fallbacks from this, never
+/// from the platform's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub edit: bool,
+    pub buttons: bool,
+    pub max_text_chars: usize,
+}
+
+/// A sent message's platform id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: Option<String>,
+}
+
+/// Why a send failed, and so what the dispatcher does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The platform asked us to wait (HTTP 429 `retry_after`).
+    #[error("rate limited, retry after {0:?}")]
+    RetryAfter(Duration),
+    /// Network trouble or a 5xx: try again with back-off.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The bot can no longer write to this chat (kicked, chat deleted).
+    #[error("chat gone: {0}")]
+    ChatGone(String),
+    /// The message itself is refused (bad request); retrying won't help.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The sending half of an adapter.
+pub trait ChatSender: Send + Sync {
+    fn platform(&self) -> Platform;
+    fn capabilities(&self) -> Capabilities;
+    /// Send `msg`; for an edit, `edit_target` is the platform id of the
+    /// message to change.
+    fn send<'a>(
+        &'a self,
+        msg: &'a Outgoing,
+        edit_target: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Sent, SendError>>;
+}

@@ -1,0 +1,324 @@
+//! Settings: one typed struct, layered defaults → `tuanbot.toml` → `TUANBOT_*`
+//! environment variables (nested keys with `__`, e.g. `TUANBOT_TELEGRAM__TOKEN`).
+//!
+//! Nothing else in the code reads the environment. A bad value stops start-up
+//! with one line naming the key (`config error: timezone: unknown time zone "Mars/Base"`).
+
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Platform;
+
+/// Default settings file, read from the working directory when present.
+pub const DEFAULT_CONFIG_FILE: &str = "tuanbot.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://FILE` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// IANA zone in which dates are shown and parsed.
+    pub timezone: String,
+    /// Default language of replies: `zh-CN` or `en`.
+    pub locale: String,
+    /// Committee staff who start with full rights, as `platform:user_id`.
+    #[serde(deserialize_with = "string_or_list")]
+    pub admins: Vec<String>,
+    /// The name the bot signs with and answers to in the console.
+    pub bot_name: String,
+    /// SQLite `synchronous` pragma: `full` (default, safest) or `normal`.
+    pub sqlite_synchronous: String,
+    pub telegram: TelegramSettings,
+    pub onebot: OneBotSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// Bot token from BotFather; also read from `TELOXIDE_TOKEN`.
+    pub token: Option<String>,
+    /// Bot API server base URL (self-hosted server or a test server).
+    pub api_url: Option<String>,
+    /// Public HTTPS URL for webhook mode; long polling when absent.
+    pub webhook_url: Option<String>,
+    /// Address the webhook server listens on.
+    pub webhook_listen: Option<String>,
+    /// Checked against `X-Telegram-Bot-Api-Secret-Token`.
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OneBotSettings {
+    /// Forward WebSocket: tuanbot connects to the OneBot implementation.
+    pub ws_url: Option<String>,
+    /// Reverse WebSocket: the implementation connects to this address.
+    pub listen: Option<String>,
+    /// Shared token, checked in both directions.
+    pub access_token: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://tuanbot.db".into(),
+            timezone: "Asia/Shanghai".into(),
+            locale: "zh-CN".into(),
+            admins: Vec::new(),
+            bot_name: "团务助手".into(),
+            sqlite_synchronous: "full".into(),
+            telegram: TelegramSettings::default(),
+            onebot: OneBotSettings::default(),
+        }
+    }
+}
+
+/// A configuration problem, displayed as one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("config error: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the settings come from. Tests pass their own environment instead of
+/// mutating the process's.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// Explicit `--config FILE`; must exist when given.
+    pub file: Option<PathBuf>,
+    /// Extra `KEY=VALUE` pairs applied last (used by tests and `--db`).
+    pub overrides: Vec<(String, String)>,
+    /// Skip the process environment (tests).
+    pub ignore_env: bool,
+}
+
+impl Settings {
+    /// Load and validate the layered settings.
+    pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match &sources.file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::new(
+                        "--config",
+                        format!("file not found: {}", path.display()),
+                    ));
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => {
+                if Path::new(DEFAULT_CONFIG_FILE).exists() {
+                    fig = fig.merge(Toml::file(DEFAULT_CONFIG_FILE));
+                }
+            }
+        }
+        if !sources.ignore_env {
+            fig = fig.merge(Env::prefixed("TUANBOT_").split("__"));
+            if let Ok(token) = std::env::var("TELOXIDE_TOKEN") {
+                fig = fig.merge(Serialized::default("telegram.token", token));
+            }
+        }
+        for (key, value) in &sources.overrides {
+            fig = fig.merge(Serialized::default(key, value));
+        }
+        let settings: Settings = fig.extract().map_err(|e| {
+            let key = e
+                .path
+                .first()
+                .map(|_| e.path.join("."))
+                .unwrap_or_else(|| "settings".into());
+            ConfigError::new(key, e.kind.to_string())
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database_url",
+                format!(
+                    "expected sqlite://FILE or postgres://…, got {:?}",
+                    self.database_url
+                ),
+            ));
+        }
+        self.tz()?;
+        if !crate::i18n::is_supported(&self.locale) {
+            return Err(ConfigError::new(
+                "locale",
+                format!("expected zh-CN or en, got {:?}", self.locale),
+            ));
+        }
+        for admin in &self.admins {
+            parse_admin(admin).ok_or_else(|| {
+                ConfigError::new(
+                    "admins",
+                    format!("expected platform:user_id (console, telegram, qq), got {admin:?}"),
+                )
+            })?;
+        }
+        if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
+            return Err(ConfigError::new(
+                "sqlite_synchronous",
+                format!("expected full or normal, got {:?}", self.sqlite_synchronous),
+            ));
+        }
+        if self.bot_name.trim().is_empty() {
+            return Err(ConfigError::new("bot_name", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The configured time zone (validated at load).
+    pub fn tz(&self) -> Result<Tz, ConfigError> {
+        self.timezone.parse::<Tz>().map_err(|_| {
+            ConfigError::new("timezone", format!("unknown time zone {:?}", self.timezone))
+        })
+    }
+
+    /// Is `platform:user_id` listed in `admins`?
+    pub fn is_admin(&self, platform: Platform, user_id: &str) -> bool {
+        self.admins
+            .iter()
+            .filter_map(|a| parse_admin(a))
+            .any(|(p, u)| p == platform && u == user_id)
+    }
+
+    /// Telegram is switched on by a token.
+    pub fn telegram_enabled(&self) -> bool {
+        self.telegram
+            .token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty())
+    }
+
+    /// OneBot is switched on by a forward URL or a reverse listen address.
+    pub fn onebot_enabled(&self) -> bool {
+        self.onebot.ws_url.is_some() || self.onebot.listen.is_some()
+    }
+}
+
+fn parse_admin(s: &str) -> Option<(Platform, &str)> {
+    let (platform, user) = s.split_once(':')?;
+    let platform = platform.trim().parse::<Platform>().ok()?;
+    let user = user.trim();
+    (!user.is_empty()).then_some((platform, user))
+}
+
+/// `admins` may be a TOML list or, from the environment, `a:1,b:2`.
+fn string_or_list<'de, D>(de: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(de)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(overrides: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(&Sources {
+            file: None,
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ignore_env: true,
+        })
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.database_url, "sqlite://tuanbot.db");
+        assert_eq!(s.timezone, "Asia/Shanghai");
+        assert!(!s.telegram_enabled());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (key, value) in [
+            ("timezone", "Mars/Base"),
+            ("locale", "fr"),
+            ("database_url", "mysql://x"),
+            ("admins", "nobody"),
+            ("sqlite_synchronous", "off"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("config error: {key}:"))
+            );
+        }
+    }
+
+    #[test]
+    fn admins_from_comma_list() {
+        let s = load(&[("admins", "console:u1, telegram:42")]).unwrap();
+        assert!(s.is_admin(Platform::Console, "u1"));
+        assert!(s.is_admin(Platform::Telegram, "42"));
+        assert!(!s.is_admin(Platform::Qq, "42"));
+    }
+
+    #[test]
+    fn file_layer_and_unknown_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "timezone = \"Asia/Urumqi\"\n[telegram]\ntoken = \"abc\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(&Sources {
+            file: Some(path.clone()),
+            ignore_env: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.timezone, "Asia/Urumqi");
+        assert!(s.telegram_enabled());
+
+        std::fs::write(&path, "databse_url = \"x\"\n").unwrap();
+        let err = Settings::load(&Sources {
+            file: Some(path),
+            ignore_env: true,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("databse_url"), "{err}");
+    }
+}

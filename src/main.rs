@@ -1,0 +1,206 @@
+//! The `tuanbot` command line. Only argument handling lives here; everything
+//! else is in the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::io::BufReader;
+
+use tuanbot::app;
+use tuanbot::chat::console::Sink;
+use tuanbot::config::{Settings, Sources};
+use tuanbot::i18n::tr;
+
+#[derive(Parser)]
+#[command(
+    name = "tuanbot",
+    version,
+    about = "团务助手: group-chat assistant for Youth League county committees"
+)]
+struct Cli {
+    /// Settings file (default: ./tuanbot.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL, overriding settings (sqlite://FILE or postgres://…).
+    #[arg(long, global = true)]
+    db: Option<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the configured platforms; the console simulator when none is configured.
+    Run,
+    /// Chat with the bot in the terminal, or replay a script.
+    Console {
+        /// Replay this script (`-` for standard input) instead of reading the keyboard.
+        #[arg(long)]
+        script: Option<String>,
+        /// Print each outgoing message as one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import data from a file.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// The county's org list (CSV or XLSX: 全称, 简称, 类别, 上级, 书记).
+    Orgs { file: PathBuf },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TUANBOT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut sources = Sources {
+        file: cli.config.clone(),
+        ..Default::default()
+    };
+    if let Some(db) = &cli.db {
+        sources.overrides.push(("database_url".into(), db.clone()));
+    }
+    let settings = match Settings::load(&sources) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokio: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Cmd::Run), settings)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Run => {
+            if settings.telegram_enabled() || settings.onebot_enabled() {
+                anyhow::bail!("{}", tr(&settings.locale, "cli.platforms_not_built", &[]));
+            }
+            console(settings, None, false).await
+        }
+        Cmd::Console { script, json } => console(settings, script, json).await,
+        Cmd::Migrate => {
+            let store = app::open_store(&settings).await?;
+            let db = app::redact(&settings.database_url);
+            println!("{}", tr(&settings.locale, "cli.migrated", &[("db", &db)]));
+            store.close().await;
+            Ok(())
+        }
+        Cmd::Import {
+            what: ImportWhat::Orgs { file },
+        } => import_orgs(settings, file).await,
+    }
+}
+
+async fn console(settings: Settings, script: Option<String>, json: bool) -> anyhow::Result<()> {
+    let locale = settings.locale.clone();
+    let bot = settings.bot_name.clone();
+    let db = app::redact(&settings.database_url);
+    let sink: Sink = Arc::new(Mutex::new(Box::new(std::io::stdout())));
+    let (mut console, engine) = app::console(settings, sink, json).await?;
+    let seeded = app::seed_demo_if_empty(&engine.store, &locale).await?;
+    match script {
+        None => {
+            println!(
+                "{}",
+                tr(&locale, "console.banner", &[("bot", &bot), ("db", &db)])
+            );
+            if seeded > 0 {
+                println!("{}", tr(&locale, "console.demo_seeded", &[("n", &seeded)]));
+            }
+            let prompt = std::io::stdin().is_terminal();
+            console
+                .run(BufReader::new(tokio::io::stdin()), prompt)
+                .await?;
+        }
+        Some(path) if path == "-" => {
+            console
+                .run(BufReader::new(tokio::io::stdin()), false)
+                .await?
+        }
+        Some(path) => {
+            let file = tokio::fs::File::open(&path)
+                .await
+                .with_context(|| format!("--script {path}"))?;
+            console.run(BufReader::new(file), false).await?;
+        }
+    }
+    engine.store.close().await;
+    Ok(())
+}
+
+async fn import_orgs(settings: Settings, file: PathBuf) -> anyhow::Result<()> {
+    let locale = settings.locale.clone();
+    let store = app::open_store(&settings).await?;
+    let bar = ProgressBar::new(0);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let result = app::import_orgs_file(&store, &file, &locale, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .await;
+    bar.finish_and_clear();
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            anyhow::bail!("{}\n{e}", tr(&locale, "import.failed", &[]));
+        }
+    };
+    let mut conn = store.conn().await?;
+    let total = tuanbot::store::orgs::count(&mut conn).await?;
+    drop(conn);
+    println!(
+        "{}",
+        tr(
+            &locale,
+            "import.done",
+            &[
+                ("inserted", &summary.inserted),
+                ("updated", &summary.updated),
+                ("unchanged", &summary.unchanged),
+                ("total", &total),
+            ]
+        )
+    );
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `/help` (帮助): short, and only what this person can do here.
+
+use super::{Ctx, Result};
+use crate::domain::Role;
+use rust_i18n::t;
+
+/// Help lines: (least role, where it works, locale key). Each line is one
+/// command, its Chinese keyword and one example.
+const LINES: &[(Role, Where, &str)] = &[
+    (Role::Member, Where::Anywhere, "help.iam"),
+    (Role::Member, Where::Anywhere, "help.whoami"),
+    (Role::Member, Where::Anywhere, "help.orgs"),
+    (Role::Member, Where::Anywhere, "help.help"),
+    (Role::Cadre, Where::Group, "help.bind"),
+    (Role::Staff, Where::Anywhere, "help.role"),
+    (Role::Staff, Where::Group, "help.bind_county"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Where {
+    Anywhere,
+    Group,
+}
+
+pub async fn help(ctx: &mut Ctx<'_>) -> Result {
+    let role = ctx.person.role;
+    let mut text = t!(
+        "help.title",
+        locale = ctx.locale,
+        bot = ctx.engine.settings.bot_name.as_str(),
+        role = ctx.role_label(role)
+    )
+    .into_owned();
+    for (least, place, key) in LINES {
+        if role.at_least(*least) && (*place == Where::Anywhere || ctx.in_group()) {
+            text.push('\n');
+            text.push_str(&t!(*key, locale = ctx.locale));
+        }
+    }
+    if ctx.person.org_id.is_none() && !ctx.is_staff() {
+        text.push('\n');
+        text.push_str(&t!("help.first_step", locale = ctx.locale));
+    }
+    ctx.reply(text);
+    Ok(())
+}

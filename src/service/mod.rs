@@ -1,0 +1,157 @@
+//! Services own the rules. Each function takes the [`Ctx`] of one message
+//! (open transaction, acting person, chat, clock, locale), checks
+//! permissions, changes the store, writes the audit row and queues replies.
+//! They never know which platform they serve.
+
+pub mod help;
+pub mod import_orgs;
+pub mod orgs;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+
+use crate::chat::{Incoming, Outgoing};
+use crate::command::{Command, MAX_MESSAGE_CHARS, Parsed};
+use crate::domain::Role;
+use crate::engine::{Engine, Queued};
+use crate::store::chats::Chat;
+use crate::store::people::Person;
+use crate::store::{self, Conn, StoreError, audit};
+use rust_i18n::t;
+
+/// The context of one message being handled.
+pub struct Ctx<'a> {
+    pub engine: &'a Engine,
+    pub tx: &'a mut Conn,
+    pub msg: &'a Incoming,
+    /// The normalised message text.
+    pub text: &'a str,
+    pub person: Person,
+    pub chat: Chat,
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+    pub locale: &'static str,
+    pub out: Vec<Queued>,
+}
+
+pub type Result<T = ()> = std::result::Result<T, StoreError>;
+
+impl Ctx<'_> {
+    /// Reply in the chat the message came from, quoting it.
+    pub fn reply(&mut self, text: impl Into<String>) {
+        let mut m = Outgoing::new(self.msg.platform, self.msg.chat_id.clone(), text);
+        m.reply_to = self.msg.message_id.clone();
+        self.queue(m);
+    }
+
+    /// Queue any message (to this or another chat).
+    pub fn queue(&mut self, message: Outgoing) {
+        self.out.push(Queued {
+            message,
+            not_before: None,
+            coalesce_key: None,
+        });
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        store::ms(self.now)
+    }
+
+    /// Write an audit row for a change made by the acting person.
+    pub async fn audit(
+        &mut self,
+        action: &str,
+        entity: &str,
+        entity_id: impl ToString,
+        detail: Value,
+    ) -> Result {
+        audit::record(
+            self.tx,
+            &audit::Entry {
+                at_ms: self.now_ms(),
+                platform: self.msg.platform,
+                actor: &self.msg.sender_id,
+                action,
+                entity,
+                entity_id: Some(entity_id.to_string()),
+                detail,
+            },
+        )
+        .await
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.person.role == Role::Staff
+    }
+
+    pub fn in_group(&self) -> bool {
+        self.chat.is_group()
+    }
+
+    /// Label of a role in the reply language.
+    pub fn role_label(&self, role: Role) -> String {
+        t!(format!("role.{}", role.as_str()), locale = self.locale).into_owned()
+    }
+}
+
+/// Route a parsed message to its service.
+pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
+    match parsed {
+        Parsed::Command(cmd) => run(ctx, cmd).await,
+        Parsed::NotCommand => {
+            if !ctx.in_group() && !ctx.text.is_empty() {
+                let hint = t!("common.private_hint", locale = ctx.locale);
+                ctx.reply(hint);
+            }
+            Ok(())
+        }
+        Parsed::Unknown(word) => {
+            if !ctx.in_group() {
+                let cmd = clip(&word, 20);
+                let hint = t!("common.unknown_command", locale = ctx.locale, cmd = cmd);
+                ctx.reply(hint);
+            }
+            Ok(())
+        }
+        Parsed::Invalid(err) => {
+            let usage = t!(err.usage_key(), locale = ctx.locale);
+            ctx.reply(usage);
+            Ok(())
+        }
+        Parsed::TooLong { chars, command } => {
+            if command || !ctx.in_group() {
+                let text = t!(
+                    "common.too_long",
+                    locale = ctx.locale,
+                    chars = chars,
+                    max = MAX_MESSAGE_CHARS
+                );
+                ctx.reply(text);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
+    match cmd {
+        Command::Help => help::help(ctx).await,
+        Command::Iam(query) => orgs::iam(ctx, &query).await,
+        Command::Whoami => orgs::whoami(ctx).await,
+        Command::Orgs => orgs::list(ctx).await,
+        Command::Bind(query) => orgs::bind(ctx, &query).await,
+        Command::Unbind => orgs::unbind(ctx).await,
+        Command::Role { target, role, org } => {
+            orgs::set_role(ctx, &target, role, org.as_deref()).await
+        }
+    }
+}
+
+/// Echo user input back safely: at most `max` characters, with an ellipsis.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}

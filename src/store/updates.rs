@@ -1,0 +1,34 @@
+//! Platform update ids already handled.
+
+use super::{Conn, Result};
+use crate::domain::Platform;
+
+/// Record `update_id` as handled. Returns false when it already was, in which
+/// case the caller must not handle it again. Runs inside the handling
+/// transaction, so a crash before commit leaves the update unhandled.
+pub async fn mark(
+    conn: &mut Conn,
+    platform: Platform,
+    update_id: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO processed_updates (platform, update_id, handled_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (platform, update_id) DO NOTHING",
+    )
+    .bind(platform.as_str())
+    .bind(update_id)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Forget update ids older than `before_ms` (kept small by a daily sweep).
+pub async fn prune(conn: &mut Conn, before_ms: i64) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM processed_updates WHERE handled_at < $1")
+        .bind(before_ms)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

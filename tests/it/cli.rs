@@ -1,0 +1,92 @@
+//! The real binary, as a newcomer and an operator use it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::TestDb;
+
+fn tuanbot(db: &TestDb) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tuanbot"));
+    c.env_remove("TUANBOT_DATABASE_URL")
+        .env_remove("TELOXIDE_TOKEN")
+        .env("TUANBOT_DATABASE_URL", &db.url)
+        .current_dir(std::env::temp_dir());
+    c
+}
+
+#[tokio::test]
+async fn script_from_stdin_prints_json_lines() {
+    for db in TestDb::both().await {
+        let mut child = tuanbot(&db)
+            .args(["console", "--script", "-", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(":as u1 小王\n/iam 县一中\n/whoami\n".as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", db.backend);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{stdout}");
+        assert_eq!(lines[0]["text"], "✅ 小王，已加入 县一中团委（团员）。");
+        assert_eq!(lines[0]["chat"], "u1");
+        assert!(lines[0]["buttons"].is_array() && lines[0]["edit_of"].is_null());
+        assert!(
+            lines[1]["text"]
+                .as_str()
+                .unwrap()
+                .contains("组织：县一中团委")
+        );
+    }
+}
+
+#[tokio::test]
+async fn import_orgs_twice_leaves_54() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/orgs.csv");
+    for db in TestDb::both().await {
+        for expect in ["新增 54 个", "未变 54 个"] {
+            let out = tuanbot(&db)
+                .args(["import", "orgs", fixture])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                db.backend,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                stdout.contains(expect) && stdout.contains("共 54 个组织"),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_settings_stop_startup_naming_the_key() {
+    let db = TestDb::sqlite().await;
+    let out = tuanbot(&db)
+        .env("TUANBOT_TIMEZONE", "Mars/Base")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "config error: timezone: unknown time zone \"Mars/Base\""
+    );
+    let out = tuanbot(&db).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+}
