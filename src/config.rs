@@ -13,6 +13,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Platform;
 
+/// Top-level keys of [`Settings`], the only ones read from the environment.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "database_url",
+    "timezone",
+    "locale",
+    "admins",
+    "bot_name",
+    "sqlite_synchronous",
+    "telegram",
+    "onebot",
+];
+
 /// Default settings file, read from the working directory when present.
 pub const DEFAULT_CONFIG_FILE: &str = "tuanbot.toml";
 
@@ -127,7 +139,12 @@ impl Settings {
             }
         }
         if !sources.ignore_env {
-            fig = fig.merge(Env::prefixed("TUANBOT_").split("__"));
+            // Only the keys we know: other TUANBOT_* variables (TUANBOT_LOG,
+            // test settings) are not settings.
+            fig = fig.merge(Env::prefixed("TUANBOT_").split("__").filter(|k| {
+                let top = k.as_str().split('.').next().unwrap_or_default();
+                TOP_LEVEL_KEYS.iter().any(|t| t.eq_ignore_ascii_case(top))
+            }));
             if let Ok(token) = std::env::var("TELOXIDE_TOKEN") {
                 fig = fig.merge(Serialized::default("telegram.token", token));
             }

@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use tokio::sync::Notify;
 
-use crate::chat::{Incoming, Outgoing};
+use crate::chat::{Capabilities, Incoming, Outgoing};
 use crate::clock::Clock;
 use crate::command::{self, ParseOptions};
 use crate::config::Settings;
@@ -31,6 +31,8 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     /// Platform usernames of the bot, learned at adapter start-up (`getMe`).
     bot_usernames: std::sync::RwLock<Vec<(crate::domain::Platform, String)>>,
+    /// What each running adapter can render (edit, buttons, length).
+    capabilities: std::sync::RwLock<Vec<(crate::domain::Platform, Capabilities)>>,
     /// Woken whenever new outbox rows are committed.
     pub outbox_ready: Arc<Notify>,
 }
@@ -53,6 +55,7 @@ impl Engine {
             tz,
             clock,
             bot_usernames: Default::default(),
+            capabilities: Default::default(),
             outbox_ready: Arc::new(Notify::new()),
         })
     }
@@ -73,6 +76,28 @@ impl Engine {
             .iter()
             .find(|(p, _)| *p == platform)
             .map(|(_, n)| n.clone())
+    }
+
+    /// Record what an adapter can render; services read it through
+    /// [`Engine::capabilities`] and never ask which platform they serve.
+    pub fn set_capabilities(&self, platform: crate::domain::Platform, caps: Capabilities) {
+        let mut all = self.capabilities.write().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(p, _)| *p != platform);
+        all.push((platform, caps));
+    }
+
+    /// What `platform` can render. Unknown platforms get the most
+    /// conservative answer: no edits, no buttons.
+    pub fn capabilities(&self, platform: crate::domain::Platform) -> Capabilities {
+        let all = self.capabilities.read().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .find(|(p, _)| *p == platform)
+            .map(|(_, c)| *c)
+            .unwrap_or(Capabilities {
+                edit: false,
+                buttons: false,
+                max_text_chars: 4000,
+            })
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -10,6 +10,9 @@ fn tuanbot(db: &TestDb) -> Command {
     c.env_remove("TUANBOT_DATABASE_URL")
         .env_remove("TELOXIDE_TOKEN")
         .env("TUANBOT_DATABASE_URL", &db.url)
+        // Unrelated TUANBOT_* variables are not settings and must not stop start-up.
+        .env("TUANBOT_LOG", "warn")
+        .env("TUANBOT_SOMETHING_ELSE", "1")
         .current_dir(std::env::temp_dir());
     c
 }
