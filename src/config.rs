@@ -21,6 +21,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "admins",
     "bot_name",
     "sqlite_synchronous",
+    "activity_rules",
     "telegram",
     "onebot",
 ];
@@ -44,6 +45,9 @@ pub struct Settings {
     pub bot_name: String,
     /// SQLite `synchronous` pragma: `full` (default, safest) or `normal`.
     pub sqlite_synchronous: String,
+    /// A TOML file of extra `/log` keyword rules (categories, units, place
+    /// words), added to the built-in `data/activity_rules.toml`.
+    pub activity_rules: Option<PathBuf>,
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
 }
@@ -83,6 +87,7 @@ impl Default for Settings {
             admins: Vec::new(),
             bot_name: "团务助手".into(),
             sqlite_synchronous: "full".into(),
+            activity_rules: None,
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
         }
@@ -198,6 +203,7 @@ impl Settings {
                 format!("expected full or normal, got {:?}", self.sqlite_synchronous),
             ));
         }
+        self.activity_rules()?;
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }
@@ -209,6 +215,19 @@ impl Settings {
         self.timezone.parse::<Tz>().map_err(|_| {
             ConfigError::new("timezone", format!("unknown time zone {:?}", self.timezone))
         })
+    }
+
+    /// The `/log` parser rules: built in, extended by `activity_rules`.
+    pub fn activity_rules(&self) -> Result<crate::command::activity::ActivityRules, ConfigError> {
+        use crate::command::activity::ActivityRules;
+        let Some(path) = &self.activity_rules else {
+            return Ok(ActivityRules::builtin().clone());
+        };
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("activity_rules", format!("{}: {e}", path.display())))?;
+        ActivityRules::builtin()
+            .extended_with(&src)
+            .map_err(|e| ConfigError::new("activity_rules", format!("{}: {e}", path.display())))
     }
 
     /// Is `platform:user_id` listed in `admins`?

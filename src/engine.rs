@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 use crate::chat::{Capabilities, Incoming, Outgoing};
 use crate::clock::Clock;
+use crate::command::activity::ActivityRules;
 use crate::command::{self, ParseOptions};
 use crate::config::Settings;
 use crate::domain::Role;
@@ -35,6 +36,8 @@ pub struct Engine {
     capabilities: std::sync::RwLock<Vec<(crate::domain::Platform, Capabilities)>>,
     /// Woken whenever new outbox rows are committed.
     pub outbox_ready: Arc<Notify>,
+    /// Keyword rules of the `/log` parser (built in, plus the county's file).
+    pub activity_rules: ActivityRules,
 }
 
 /// What became of one update.
@@ -49,6 +52,7 @@ pub enum Outcome {
 impl Engine {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
         let tz = settings.tz()?;
+        let activity_rules = settings.activity_rules()?;
         Ok(Engine {
             store,
             settings,
@@ -57,6 +61,7 @@ impl Engine {
             bot_usernames: Default::default(),
             capabilities: Default::default(),
             outbox_ready: Arc::new(Notify::new()),
+            activity_rules,
         })
     }
 

@@ -4,12 +4,14 @@
 rust_i18n::i18n!("locales", fallback = "zh-CN");
 
 pub mod app;
+pub mod bench;
 pub mod chat;
 pub mod clock;
 pub mod command;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod export;
 pub mod i18n;
 pub mod outbox;
 pub mod service;

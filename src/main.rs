@@ -52,6 +52,51 @@ enum Cmd {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Read a one-line activity report as `/log` would (no database needed).
+    Parse {
+        /// The day the report is read on (default: today in the configured zone).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+        /// Print the result as one JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// The report text, e.g. "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺".
+        text: String,
+    },
+    /// Export records to a file.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// Benchmarks; each prints one JSON object.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// Activities in a date range, as XLSX or CSV (by the file's extension).
+    Activities {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// One org (full name, short name or alias); default all.
+        #[arg(long)]
+        org: Option<String>,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// `/log` lines parsed per second on one thread.
+    Parse {
+        #[arg(long, default_value_t = 200_000)]
+        messages: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,7 +166,82 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
         Cmd::Import {
             what: ImportWhat::Orgs { file },
         } => import_orgs(settings, file).await,
+        Cmd::Parse { today, json, text } => {
+            let tz = settings.tz()?;
+            let today = today.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
+            let rules = settings.activity_rules()?;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let report = tuanbot::command::activity::parse_activity(line, today, &rules);
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+            }
+            Ok(())
+        }
+        Cmd::Export {
+            what:
+                ExportWhat::Activities {
+                    from,
+                    to,
+                    org,
+                    file,
+                },
+        } => export_activities(settings, from, to, org, file).await,
+        Cmd::Bench {
+            what: BenchWhat::Parse { messages },
+        } => {
+            let result = tuanbot::bench::parse::run(messages);
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
     }
+}
+
+async fn export_activities(
+    settings: Settings,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    org: Option<String>,
+    file: PathBuf,
+) -> anyhow::Result<()> {
+    let store = app::open_store(&settings).await?;
+    let org_id = match &org {
+        None => None,
+        Some(name) => {
+            let mut conn = store.conn().await?;
+            let all = tuanbot::store::orgs::all(&mut conn).await?;
+            let aliases = tuanbot::store::orgs::aliases(&mut conn).await?;
+            match tuanbot::service::orgs::resolve(name, &all, &aliases) {
+                tuanbot::service::orgs::OrgMatch::One(o) => Some(o.id),
+                _ => anyhow::bail!(
+                    "{}",
+                    tr(&settings.locale, "org.not_found", &[("query", name)])
+                ),
+            }
+        }
+    };
+    let (from_s, to_s) = (
+        from.format("%Y-%m-%d").to_string(),
+        to.format("%Y-%m-%d").to_string(),
+    );
+    let filter = tuanbot::store::activities::Filter {
+        from: &from_s,
+        to: &to_s,
+        org_id,
+    };
+    let n = tuanbot::export::activities(&store, &filter, settings.tz()?, &file).await?;
+    println!(
+        "{}",
+        tr(
+            &settings.locale,
+            "cli.exported",
+            &[("n", &n), ("file", &file.display())]
+        )
+    );
+    store.close().await;
+    Ok(())
 }
 
 async fn console(settings: Settings, script: Option<String>, json: bool) -> anyhow::Result<()> {

@@ -4,7 +4,9 @@
 //!
 //! Script lines starting with `:` are directives:
 //! `:as USER [display name]`, `:chat CHAT [group|private]`, `:today YYYY-MM-DD`,
-//! `:time HH:MM`, `:admin USER`, `:quit`. Every other line is a message from
+//! `:time HH:MM`, `:admin USER`, `:quit`, and for attachments `:photo NAME`
+//! (the next message carries a photo) and `:reply N` (the next message
+//! replies to the bot's message #N). Every other line is a message from
 //! the current user in the current chat; a literal `\n` inside it is a line
 //! break. With `--json`, each outgoing message is one JSON object per line:
 //! `{"id":…,"chat":…,"text":…,"buttons":[…],"edit_of":…}`.
@@ -132,6 +134,9 @@ pub struct Console {
     chat: Option<(String, ChatKind)>,
     /// Once `:today`/`:time` is used, time stands still except by directive.
     frozen: bool,
+    /// Set by `:photo` / `:reply` for the next message only.
+    next_photo: Option<String>,
+    next_reply: Option<String>,
     session: String,
     seq: u64,
 }
@@ -164,6 +169,8 @@ impl Console {
             name: "小王".into(),
             chat: None,
             frozen: false,
+            next_photo: None,
+            next_reply: None,
             session,
             seq: 0,
         }
@@ -207,6 +214,20 @@ impl Console {
         .from_name(self.name.clone());
         msg.message_id = Some(format!("in-{}", self.seq));
         msg.mentions = mentions(&msg.text);
+        if let Some(file) = self.next_photo.take() {
+            msg.attachments.push(super::Attachment {
+                kind: super::AttachmentKind::Photo,
+                file_ref: file,
+                file_name: None,
+            });
+        }
+        if let Some(id) = self.next_reply.take() {
+            msg.reply_to = Some(super::ReplyRef {
+                message_id: id,
+                from_bot: true,
+                text: None,
+            });
+        }
         if let Err(e) = self.engine.handle(&msg).await {
             tracing::error!(error = %e, "handling failed");
             self.say(&t!("common.internal_error", locale = self.locale()));
@@ -253,6 +274,10 @@ impl Console {
                 Err(_) => self.bad(d),
             },
             "admin" if !rest.is_empty() => self.make_admin(rest).await?,
+            "photo" if !rest.is_empty() => self.next_photo = Some(rest.to_string()),
+            "reply" if !rest.is_empty() => {
+                self.next_reply = Some(rest.trim_start_matches('#').to_string())
+            }
             "quit" | "exit" | "q" => return Ok(false),
             _ => self.bad(d),
         }

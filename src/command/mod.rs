@@ -14,7 +14,10 @@
 //! Anything else is [`Parsed::NotCommand`]: the engine stays silent in groups
 //! and hints at `/help` in private chats.
 
+pub mod activity;
+pub mod dates;
 pub mod normalize;
+pub mod numerals;
 
 use crate::domain::Role;
 
@@ -42,6 +45,63 @@ pub enum Command {
         role: Role,
         org: Option<String>,
     },
+    /// `/log TEXT` (记录): one activity per line; see [`activity`].
+    Log(String),
+    /// `/undo [ID]` (撤销)
+    Undo(Option<i64>),
+    /// `/edit ID FIELD VALUE` (修改 57 人数 50)
+    Edit {
+        id: i64,
+        field: EditField,
+        value: String,
+    },
+    /// `/stats [ORG|全县] [PERIOD]` (统计)
+    Stats(String),
+    /// `/mine` (我的): the sender's recent records.
+    Mine,
+    /// 确认 / 是: answer the bot's pending question with yes.
+    Confirm,
+    /// 取消: answer the bot's pending question with no.
+    Cancel,
+}
+
+/// The field an `/edit` changes, by its Chinese (or English) name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditField {
+    Date,
+    Category,
+    Participants,
+    Hours,
+    Location,
+    Title,
+}
+
+impl EditField {
+    pub fn parse(word: &str) -> Option<EditField> {
+        Some(match word {
+            "日期" | "时间" | "date" => EditField::Date,
+            "类别" | "类型" | "分类" | "category" => EditField::Category,
+            "人数" | "参与人数" | "参加人数" | "people" | "participants" => {
+                EditField::Participants
+            }
+            "时长" | "小时" | "志愿时长" | "服务时长" | "hours" => EditField::Hours,
+            "地点" | "地址" | "place" | "location" => EditField::Location,
+            "标题" | "名称" | "活动名称" | "title" => EditField::Title,
+            _ => return None,
+        })
+    }
+
+    /// Stable code, also the locale key suffix (`activity.field.<code>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            EditField::Date => "date",
+            EditField::Category => "category",
+            EditField::Participants => "participants",
+            EditField::Hours => "hours",
+            EditField::Location => "location",
+            EditField::Title => "title",
+        }
+    }
 }
 
 /// Which command a word names; arguments are parsed per command.
@@ -54,6 +114,13 @@ enum Name {
     Bind,
     Unbind,
     Role,
+    Log,
+    Undo,
+    Edit,
+    Stats,
+    Mine,
+    Confirm,
+    Cancel,
 }
 
 struct Spec {
@@ -62,9 +129,22 @@ struct Spec {
     slash: &'static [&'static str],
     /// Words that work without a slash.
     keywords: &'static [&'static str],
-    /// Whether the command takes arguments (keyword form must then be followed
-    /// by them; without, the keyword must be the whole message).
-    args: bool,
+    /// Whether the command takes arguments.
+    args: Args,
+    /// In keyword form, arguments may follow the keyword without a space
+    /// (`我是县一中`). Off where that would catch everyday phrases
+    /// (`记录一下`).
+    glued: bool,
+}
+
+/// Arguments a command takes. In keyword form a command without arguments
+/// must be the whole message; with optional ones the keyword is followed by a
+/// space and a short phrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Args {
+    None,
+    Optional,
+    Required,
 }
 
 const SPECS: &[Spec] = &[
@@ -72,43 +152,99 @@ const SPECS: &[Spec] = &[
         name: Name::Help,
         slash: &["help", "start", "帮助"],
         keywords: &["帮助", "菜单"],
-        args: false,
+        args: Args::None,
+        glued: false,
     },
     Spec {
         name: Name::Whoami,
         slash: &["whoami", "我是谁"],
         keywords: &["我是谁"],
-        args: false,
+        args: Args::None,
+        glued: false,
     },
     Spec {
         name: Name::Iam,
         slash: &["iam", "join", "我是"],
         keywords: &["我是"],
-        args: true,
+        args: Args::Required,
+        glued: true,
     },
     Spec {
         name: Name::Orgs,
         slash: &["orgs", "组织"],
         keywords: &["组织", "组织列表"],
-        args: false,
+        args: Args::None,
+        glued: false,
     },
     Spec {
         name: Name::Bind,
         slash: &["bind", "绑定"],
         keywords: &["绑定"],
-        args: true,
+        args: Args::Required,
+        glued: true,
     },
     Spec {
         name: Name::Unbind,
         slash: &["unbind", "解绑", "解除绑定"],
         keywords: &["解绑", "解除绑定"],
-        args: false,
+        args: Args::None,
+        glued: false,
     },
     Spec {
         name: Name::Role,
         slash: &["role", "角色", "设置角色"],
         keywords: &["设置角色"],
-        args: true,
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::Log,
+        slash: &["log", "记录", "记"],
+        keywords: &["记录"],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::Undo,
+        slash: &["undo", "撤销"],
+        keywords: &["撤销"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Edit,
+        slash: &["edit", "修改"],
+        keywords: &["修改"],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::Stats,
+        slash: &["stats", "统计"],
+        keywords: &["统计"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Mine,
+        slash: &["mine", "我的"],
+        keywords: &["我的记录"],
+        args: Args::None,
+        glued: false,
+    },
+    Spec {
+        name: Name::Confirm,
+        slash: &["confirm", "确认"],
+        keywords: &["确认", "确定", "是"],
+        args: Args::None,
+        glued: false,
+    },
+    Spec {
+        name: Name::Cancel,
+        slash: &["cancel", "取消"],
+        keywords: &["取消", "算了"],
+        args: Args::None,
+        glued: false,
     },
 ];
 
@@ -139,6 +275,12 @@ pub enum ParseError {
     BindUsage,
     #[error("role")]
     RoleUsage,
+    #[error("log")]
+    LogUsage,
+    #[error("undo")]
+    UndoUsage,
+    #[error("edit")]
+    EditUsage,
 }
 
 impl ParseError {
@@ -148,6 +290,9 @@ impl ParseError {
             ParseError::IamUsage => "usage.iam",
             ParseError::BindUsage => "usage.bind",
             ParseError::RoleUsage => "usage.role",
+            ParseError::LogUsage => "usage.log",
+            ParseError::UndoUsage => "usage.undo",
+            ParseError::EditUsage => "usage.edit",
         }
     }
 }
@@ -209,6 +354,21 @@ fn build(name: Name, args: &str) -> Parsed {
             Some(cmd) => cmd,
             None => return Parsed::Invalid(ParseError::RoleUsage),
         },
+        Name::Log if args.is_empty() => return Parsed::Invalid(ParseError::LogUsage),
+        Name::Log => Command::Log(args.to_string()),
+        Name::Undo if args.is_empty() => Command::Undo(None),
+        Name::Undo => match record_id(args) {
+            Some(id) => Command::Undo(Some(id)),
+            None => return Parsed::Invalid(ParseError::UndoUsage),
+        },
+        Name::Edit => match parse_edit_args(args) {
+            Some(cmd) => cmd,
+            None => return Parsed::Invalid(ParseError::EditUsage),
+        },
+        Name::Stats => Command::Stats(args.to_string()),
+        Name::Mine => Command::Mine,
+        Name::Confirm => Command::Confirm,
+        Name::Cancel => Command::Cancel,
     };
     Parsed::Command(cmd)
 }
@@ -230,6 +390,41 @@ fn parse_role_args(args: &str) -> Option<Command> {
     })
 }
 
+/// A record number as people write it: `57`, `#57`, `57号`.
+fn record_id(s: &str) -> Option<i64> {
+    let s = s
+        .trim()
+        .trim_start_matches(['#', '＃'])
+        .trim_end_matches('号');
+    s.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+/// `57 人数 50`, `#57 地点 三里铺村`, `57人数50`.
+fn parse_edit_args(args: &str) -> Option<Command> {
+    let args = args.trim().trim_start_matches('#');
+    let digits = args
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(args.len());
+    let id = args[..digits].parse::<i64>().ok().filter(|n| *n > 0)?;
+    let rest = args[digits..].trim_start_matches('号').trim();
+    let (word, value) = match rest.split_once(char::is_whitespace) {
+        Some((w, v)) => (w, v.trim()),
+        None => {
+            // `人数50`: the field name runs into the value.
+            let cut = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            (&rest[..cut], rest[cut..].trim())
+        }
+    };
+    let field = EditField::parse(word.trim_end_matches([':', '为']))?;
+    (!value.is_empty()).then(|| Command::Edit {
+        id,
+        field,
+        value: value.trim_start_matches([':', '为']).trim().to_string(),
+    })
+}
+
 /// Match a Chinese keyword at the start of `text`, longest keyword first.
 fn split_keyword(text: &str) -> Option<(&'static Spec, &str)> {
     let mut best: Option<(&'static Spec, &'static str)> = None;
@@ -242,13 +437,21 @@ fn split_keyword(text: &str) -> Option<(&'static Spec, &str)> {
     }
     let (spec, kw) = best?;
     let rest = &text[kw.len()..];
-    if spec.args {
-        // `我是县一中` and `我是 县一中` both work; `我是` alone is not a command.
-        let rest = rest.trim_start_matches([':', ' ']);
-        (!rest.trim().is_empty() && !looks_like_sentence(rest)).then_some((spec, rest))
-    } else {
-        rest.trim().is_empty().then_some((spec, ""))
+    if rest.trim().is_empty() {
+        // `我是` alone is not a command; `帮助` and `统计` alone are.
+        return (spec.args != Args::Required).then_some((spec, ""));
     }
+    if spec.args == Args::None {
+        return None;
+    }
+    let spaced = rest.starts_with([' ', ':', '\n']);
+    if !spaced && !spec.glued {
+        return None;
+    }
+    // `我是县一中`, `我是 县一中` and `我是：县一中` all work.
+    let rest = rest.trim_start_matches([':', ' ']);
+    let multiline = spec.name == Name::Log;
+    (multiline || !looks_like_sentence(rest)).then_some((spec, rest))
 }
 
 /// Chatter such as "我是说明天开会，大家记得来" is not `/iam`: an org name is
@@ -351,6 +554,64 @@ mod tests {
             ("", Parsed::NotCommand),
             ("😀😀😀", Parsed::NotCommand),
             ("我\u{200B}是谁", cmd(Command::Whoami)),
+            (
+                "/log 3月5日 团课 30人",
+                cmd(Command::Log("3月5日 团课 30人".into())),
+            ),
+            ("记录 3.15 宣传", cmd(Command::Log("3.15 宣传".into()))),
+            ("#记录 团课", cmd(Command::Log("团课".into()))),
+            ("/记录 团课", cmd(Command::Log("团课".into()))),
+            ("/log", Parsed::Invalid(ParseError::LogUsage)),
+            ("记录一下明天的会", Parsed::NotCommand),
+            ("统计 本月", cmd(Command::Stats("本月".into()))),
+            ("/undo", cmd(Command::Undo(None))),
+            ("撤销", cmd(Command::Undo(None))),
+            ("/undo 57", cmd(Command::Undo(Some(57)))),
+            ("/undo #57", cmd(Command::Undo(Some(57)))),
+            ("/undo abc", Parsed::Invalid(ParseError::UndoUsage)),
+            (
+                "/edit 57 人数 50",
+                cmd(Command::Edit {
+                    id: 57,
+                    field: EditField::Participants,
+                    value: "50".into(),
+                }),
+            ),
+            (
+                "修改 57 地点 三里铺村",
+                cmd(Command::Edit {
+                    id: 57,
+                    field: EditField::Location,
+                    value: "三里铺村".into(),
+                }),
+            ),
+            (
+                "/edit 57人数50",
+                cmd(Command::Edit {
+                    id: 57,
+                    field: EditField::Participants,
+                    value: "50".into(),
+                }),
+            ),
+            (
+                "/edit #57 标题 学雷锋 志愿服务",
+                cmd(Command::Edit {
+                    id: 57,
+                    field: EditField::Title,
+                    value: "学雷锋 志愿服务".into(),
+                }),
+            ),
+            ("/edit 57 颜色 红", Parsed::Invalid(ParseError::EditUsage)),
+            ("/edit", Parsed::Invalid(ParseError::EditUsage)),
+            ("/stats", cmd(Command::Stats(String::new()))),
+            ("/stats 全县 本月", cmd(Command::Stats("全县 本月".into()))),
+            ("统计", cmd(Command::Stats(String::new()))),
+            ("统计一下大家的意见", Parsed::NotCommand),
+            ("/mine", cmd(Command::Mine)),
+            ("我的记录", cmd(Command::Mine)),
+            ("确认", cmd(Command::Confirm)),
+            ("取消", cmd(Command::Cancel)),
+            ("确认收到", Parsed::NotCommand),
         ];
         for (input, want) in cases {
             assert_eq!(p(input), want, "input {input:?}");

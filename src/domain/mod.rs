@@ -2,7 +2,7 @@
 //! cannot exist past the boundary. Each has a stable `as_str` used in the
 //! database and a `FromStr` for reading it back.
 
-// pub mod category;
+pub mod category;
 
 use std::fmt;
 use std::str::FromStr;

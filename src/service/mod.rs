@@ -3,6 +3,7 @@
 //! permissions, changes the store, writes the audit row and queues replies.
 //! They never know which platform they serve.
 
+pub mod activities;
 pub mod help;
 pub mod import_orgs;
 pub mod orgs;
@@ -99,6 +100,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
     match parsed {
         Parsed::Command(cmd) => run(ctx, cmd).await,
         Parsed::NotCommand => {
+            if activities::attach_reply_photo(ctx).await? {
+                return Ok(());
+            }
             if !ctx.in_group() && !ctx.text.is_empty() {
                 let hint = t!("common.private_hint", locale = ctx.locale);
                 ctx.reply(hint);
@@ -143,6 +147,42 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Unbind => orgs::unbind(ctx).await,
         Command::Role { target, role, org } => {
             orgs::set_role(ctx, &target, role, org.as_deref()).await
+        }
+        Command::Log(text) => activities::log(ctx, &text).await,
+        Command::Undo(id) => activities::undo(ctx, id).await,
+        Command::Edit { id, field, value } => activities::edit(ctx, id, field, &value).await,
+        Command::Stats(args) => activities::stats(ctx, &args).await,
+        Command::Mine => activities::mine(ctx).await,
+        Command::Confirm => answer(ctx, true).await,
+        Command::Cancel => answer(ctx, false).await,
+    }
+}
+
+/// 确认 / 取消: answer the question the bot asked this person in this chat.
+/// With no open question, stay silent in groups (these are everyday words).
+async fn answer(ctx: &mut Ctx<'_>, yes: bool) -> Result {
+    let (platform, user, chat) = (
+        ctx.msg.platform,
+        ctx.msg.sender_id.clone(),
+        ctx.msg.chat_id.clone(),
+    );
+    let now = ctx.now_ms();
+    let open = crate::store::pending::take_any(ctx.tx, platform, &user, &chat, now).await?;
+    match open {
+        Some(p) if yes && p.kind == "log_dup" => {
+            activities::confirm_duplicate(ctx, &p.payload).await
+        }
+        Some(_) => {
+            let text = t!("common.cancelled", locale = ctx.locale);
+            ctx.reply(text);
+            Ok(())
+        }
+        None => {
+            if !ctx.in_group() {
+                let text = t!("common.nothing_pending", locale = ctx.locale);
+                ctx.reply(text);
+            }
+            Ok(())
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Functions take `&mut AnyConnection`, so callers pass a transaction
 //! (`&mut *tx`) and every change of one command commits or rolls back whole.
 
+pub mod activities;
 pub mod audit;
 pub mod chats;
 pub mod kv;

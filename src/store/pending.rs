@@ -86,3 +86,34 @@ pub async fn clear(
     .await?;
     Ok(())
 }
+
+/// Take (read and delete) whatever question is open, if not expired.
+pub async fn take_any(
+    conn: &mut Conn,
+    platform: Platform,
+    user_id: &str,
+    chat_id: &str,
+    now_ms: i64,
+) -> Result<Option<Pending>> {
+    let row = sqlx::query(
+        "SELECT kind, payload, expires_at FROM pending_actions \
+         WHERE platform = $1 AND user_id = $2 AND chat_id = $3 AND expires_at > $4",
+    )
+    .bind(platform.as_str())
+    .bind(user_id)
+    .bind(chat_id)
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let found = row
+        .map(|r| {
+            Ok::<_, super::StoreError>(Pending {
+                kind: r.try_get("kind")?,
+                payload: r.try_get("payload")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()?;
+    clear(conn, platform, user_id, chat_id).await?;
+    Ok(found)
+}

@@ -93,3 +93,86 @@ async fn bad_settings_stop_startup_naming_the_key() {
     let out = tuanbot(&db).arg("migrate").output().unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn parse_prints_exactly_the_report_object() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+        .args([
+            "parse",
+            "--today",
+            "2026-03-20",
+            "--json",
+            "记录 3.15 综治宣传活动 向过往群众发放宣传材料2000多份",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let raw = String::from_utf8(out.stdout.clone()).unwrap();
+    let order = [
+        "kind",
+        "date",
+        "category",
+        "title",
+        "participants",
+        "approx",
+        "hours",
+        "location",
+        "org",
+        "quantities",
+        "warnings",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|k| raw.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "key order: {raw}");
+    assert_eq!(raw.lines().count(), 1, "one object per line");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "activity");
+    assert_eq!(v["date"], "2026-03-15");
+    assert_eq!(v["category"], "宣传");
+    assert_eq!(v["quantities"][0]["count"], 2000);
+    assert_eq!(v["quantities"][0]["unit"], "份");
+}
+
+#[tokio::test]
+async fn export_activities_to_xlsx_and_csv() {
+    for db in TestDb::both().await {
+        crate::helpers::script(
+            &db,
+            ":today 2026-03-10\n:as u1 小王\n我是 县一中\n/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺\n/log 3月6日 综治宣传 发放宣传材料2000份\n",
+            true,
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.xlsx", "a.csv"] {
+            let file = dir.path().join(name);
+            let out = tuanbot(&db)
+                .args([
+                    "export",
+                    "activities",
+                    "--from",
+                    "2026-03-01",
+                    "--to",
+                    "2026-03-31",
+                    "--org",
+                    "县一中",
+                ])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                db.backend,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("已导出 2 条"));
+            let table = tuanbot::table::Table::read(&file).unwrap();
+            assert_eq!(table.header[0], "编号");
+            assert_eq!(table.rows.len(), 2, "{name}");
+            assert_eq!(table.rows[0].1[4], "学雷锋志愿服务");
+            assert_eq!(table.rows[1].1[9], "宣传材料2000份");
+        }
+    }
+}

@@ -4,10 +4,13 @@
 
 mod helpers;
 
+mod activities;
+mod activity_parser;
 mod cli;
 mod console_scripts;
 mod engine;
 mod import_orgs;
 mod outbox;
+mod parser_never_panics;
 mod permissions;
 mod store;

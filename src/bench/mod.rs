@@ -1,0 +1,4 @@
+//! `tuanbot bench …`: measurements printed as JSON. Benchmarks live here,
+//! never as timing assertions in tests.
+
+pub mod parse;

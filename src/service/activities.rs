@@ -1,0 +1,866 @@
+//! Activity logging: `/log` (记录), `/undo` (撤销), `/edit` (修改),
+//! `/stats` (统计), `/mine` (我的记录), and photos attached to records.
+//!
+//! The parser (`command::activity`) reads the free Chinese text; this module
+//! decides *whose* record it is, refuses what must not be recorded (future
+//! dates, other orgs' records), asks before recording a likely duplicate,
+//! and answers with a compact card saying what was read and how to fix it.
+
+use chrono::{Datelike, NaiveDate};
+use rust_i18n::t;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::orgs::{OrgMatch, resolve};
+use super::{Ctx, Result, clip};
+use crate::chat::{AttachmentKind, Outgoing};
+use crate::command::EditField;
+use crate::command::activity::{ActivityReport, Warning, parse_activity};
+use crate::command::dates::{Clamp, find_date, find_date_range, find_date_with};
+use crate::command::numerals::parse_number;
+use crate::domain::Role;
+use crate::domain::category::Category;
+use crate::store::activities::{self, Activity, Field, Filter, NewActivity, QuantityRow};
+use crate::store::orgs::{self, Org};
+use crate::store::{outbox, pending};
+
+/// A second record with the same org, date and title within this window is
+/// probably the same report sent twice: ask first.
+const DUPLICATE_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// `/undo` without a number takes back the sender's last record of this window.
+const UNDO_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+const LOG_DUP: &str = "log_dup";
+/// Longest title or place accepted by `/edit`.
+const MAX_FIELD_CHARS: usize = 60;
+
+/// What a pending duplicate question remembers: the text to record on 确认.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingLog {
+    org_id: i64,
+    text: String,
+    photo: Option<String>,
+}
+
+/// `/log TEXT`: record one activity per line for the chat's or sender's org.
+#[tracing::instrument(skip(ctx, text), fields(person = ctx.person.id))]
+pub async fn log(ctx: &mut Ctx<'_>, text: &str) -> Result {
+    let Some((org, text)) = pick_org(ctx, text).await? else {
+        return Ok(());
+    };
+    let reports = parse_lines(ctx, &text);
+    if reports.is_empty()
+        || reports
+            .iter()
+            .all(|(_, r)| r.warnings.contains(&Warning::Empty))
+    {
+        let usage = t!("usage.log", locale = ctx.locale);
+        ctx.reply(usage);
+        return Ok(());
+    }
+    let photo = photo_ref(ctx);
+    // Same org, date and title within minutes: probably sent twice.
+    for (_, r) in &reports {
+        let since = ctx.now_ms() - DUPLICATE_WINDOW_MS;
+        let date = r.date.format("%Y-%m-%d").to_string();
+        if let Some(id) = activities::find_duplicate(ctx.tx, org.id, &date, &r.title, since).await?
+        {
+            let payload = serde_json::to_string(&PendingLog {
+                org_id: org.id,
+                text: text.clone(),
+                photo,
+            })
+            .unwrap_or_default();
+            let expires = ctx.now_ms() + DUPLICATE_WINDOW_MS;
+            let (platform, user, chat) = (
+                ctx.msg.platform,
+                ctx.msg.sender_id.clone(),
+                ctx.msg.chat_id.clone(),
+            );
+            pending::set(ctx.tx, platform, &user, &chat, LOG_DUP, &payload, expires).await?;
+            let ask = t!(
+                "activity.duplicate",
+                locale = ctx.locale,
+                id = id,
+                title = r.title.as_str()
+            );
+            ctx.reply(ask);
+            return Ok(());
+        }
+    }
+    record(ctx, &org, &reports, photo).await
+}
+
+/// 确认 after a duplicate question: record what was asked about.
+pub async fn confirm_duplicate(ctx: &mut Ctx<'_>, payload: &str) -> Result {
+    let Ok(p) = serde_json::from_str::<PendingLog>(payload) else {
+        return Ok(());
+    };
+    let Some(org) = orgs::get(ctx.tx, p.org_id).await? else {
+        return Ok(());
+    };
+    let reports = parse_lines(ctx, &p.text);
+    record(ctx, &org, &reports, p.photo).await
+}
+
+/// One report per non-empty line, with the line it came from.
+fn parse_lines(ctx: &Ctx<'_>, text: &str) -> Vec<(String, ActivityReport)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            (
+                l.to_string(),
+                parse_activity(l, ctx.today, &ctx.engine.activity_rules),
+            )
+        })
+        .collect()
+}
+
+/// Decide whose record this is. Staff may name the org first (`/log 县一中 …`);
+/// a group bound to an org records for that org; otherwise the sender's org.
+/// Returns the org and the text without a leading org name, or `None` after
+/// replying why nothing can be recorded.
+async fn pick_org(ctx: &mut Ctx<'_>, text: &str) -> Result<Option<(Org, String)>> {
+    let all = orgs::all(ctx.tx).await?;
+    let aliases = orgs::aliases(ctx.tx).await?;
+    let first_line = text.lines().next().unwrap_or_default();
+    let first = first_line.split_whitespace().next().unwrap_or_default();
+    let named = match resolve(first, &all, &aliases) {
+        OrgMatch::One(o) if names_exactly(&o, first, &aliases) => Some(o),
+        _ => None,
+    };
+    let default_id = if ctx.in_group() && ctx.chat.org_id.is_some() {
+        ctx.chat.org_id
+    } else {
+        ctx.person.org_id
+    };
+    if let Some(org) = named {
+        let own = Some(org.id) == default_id || Some(org.id) == ctx.person.org_id;
+        if !own && !ctx.is_staff() {
+            let text = t!(
+                "activity.other_org",
+                locale = ctx.locale,
+                org = org.display()
+            );
+            ctx.reply(text);
+            return Ok(None);
+        }
+        let rest = text.trim_start()[first.len()..].trim_start().to_string();
+        return Ok(Some((org, rest)));
+    }
+    let Some(org) = default_id.and_then(|id| all.into_iter().find(|o| o.id == id)) else {
+        let key = if ctx.is_staff() {
+            "activity.staff_name_org"
+        } else {
+            "common.need_org"
+        };
+        let text = t!(key, locale = ctx.locale);
+        ctx.reply(text);
+        return Ok(None);
+    };
+    Ok(Some((org, text.to_string())))
+}
+
+/// The first word is an org's name (not just similar to one), so
+/// `/log 团课 …` is never read as an org called 团课.
+fn names_exactly(org: &Org, word: &str, aliases: &[(String, i64)]) -> bool {
+    let core = super::orgs::core_name(word);
+    org.full_name == word
+        || org.short_name == word
+        || super::orgs::core_name(&org.full_name) == core
+        || aliases.iter().any(|(a, id)| *id == org.id && a == word)
+}
+
+/// The photo carried by the message, if any.
+fn photo_ref(ctx: &Ctx<'_>) -> Option<String> {
+    ctx.msg
+        .attachments
+        .iter()
+        .find(|a| a.kind == AttachmentKind::Photo)
+        .map(|a| a.file_ref.clone())
+}
+
+async fn record(
+    ctx: &mut Ctx<'_>,
+    org: &Org,
+    reports: &[(String, ActivityReport)],
+    photo: Option<String>,
+) -> Result {
+    let mut lines = Vec::new();
+    let mut recorded: Vec<(i64, &ActivityReport)> = Vec::new();
+    for (line, r) in reports {
+        if r.warnings.contains(&Warning::Empty) {
+            continue;
+        }
+        let when = log_date(line, r.date, ctx.today);
+        if when > ctx.today {
+            let date = short_date(when, ctx.locale);
+            lines.push(t!("activity.future", locale = ctx.locale, date = date).into_owned());
+            continue;
+        }
+        let date = r.date.format("%Y-%m-%d").to_string();
+        let quantities: Vec<QuantityRow> = r
+            .quantities
+            .iter()
+            .map(|q| QuantityRow {
+                count: q.count,
+                unit: q.unit.clone(),
+                what: q.what.clone(),
+            })
+            .collect();
+        let id = activities::insert(
+            ctx.tx,
+            &NewActivity {
+                org_id: org.id,
+                person_id: ctx.person.id,
+                date: &date,
+                category: r.category.as_str(),
+                title: &r.title,
+                participants: r.participants.map(i64::from),
+                approx: r.approx,
+                hours: r.hours,
+                location: r.location.as_deref(),
+                source_text: line,
+                platform: ctx.msg.platform.as_str(),
+                chat_id: &ctx.msg.chat_id,
+                quantities: &quantities,
+            },
+            ctx.now_ms(),
+        )
+        .await?;
+        if let Some(file) = &photo {
+            activities::add_photo(ctx.tx, id, file, ctx.now_ms()).await?;
+        }
+        ctx.audit(
+            "activity.create",
+            "activity",
+            id,
+            serde_json::to_value(r).unwrap_or_default(),
+        )
+        .await?;
+        recorded.push((id, r));
+    }
+    let text = match recorded.as_slice() {
+        [] => lines.join("\n"),
+        [(id, r)] => {
+            let mut card = card(ctx, *id, org, r);
+            for l in &lines {
+                card.push('\n');
+                card.push_str(l);
+            }
+            card
+        }
+        many => {
+            let mut text = t!(
+                "activity.recorded_many",
+                locale = ctx.locale,
+                n = many.len(),
+                org = org.display()
+            )
+            .into_owned();
+            for (id, r) in many {
+                text.push('\n');
+                text.push_str(&summary_line(
+                    ctx.locale,
+                    *id,
+                    r.date,
+                    r.category.as_str(),
+                    &r.title,
+                    r.participants.map(i64::from),
+                    r.approx,
+                ));
+            }
+            for l in &lines {
+                text.push('\n');
+                text.push_str(l);
+            }
+            let last = many.last().map(|(id, _)| *id).unwrap_or_default();
+            text.push('\n');
+            text.push_str(&t!(
+                "activity.fix_hint_many",
+                locale = ctx.locale,
+                id = last
+            ));
+            text
+        }
+    };
+    // The card is queued now so its outbox id is known: a photo sent later as
+    // a reply to it attaches to the record.
+    let mut msg = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), text);
+    msg.reply_to = ctx.msg.message_id.clone();
+    let now = ctx.now_ms();
+    let card_id = outbox::enqueue(ctx.tx, &msg, now, None, now).await?;
+    ctx.engine.outbox_ready.notify_waiters();
+    if let [(id, _)] = recorded.as_slice() {
+        activities::set_card(ctx.tx, *id, card_id).await?;
+    }
+    Ok(())
+}
+
+/// The date a `/log` line means. The parser reads a date without a year as
+/// the latest such date not after today; but "3月16日" written on 3月10日
+/// means next week, not a year ago: when this year's date is at most
+/// [`NEAR_FUTURE_DAYS`] ahead and the past reading is most of a year back,
+/// the near-future date wins (and `/log` refuses it as not yet happened).
+fn log_date(text: &str, parsed: NaiveDate, today: NaiveDate) -> NaiveDate {
+    if parsed > today || (today - parsed).num_days() < 300 {
+        return parsed;
+    }
+    match find_date_with(text, today, Clamp::Future) {
+        Some((d, _)) if d > today && (d - today).num_days() <= NEAR_FUTURE_DAYS => d,
+        _ => parsed,
+    }
+}
+
+/// How far ahead a year-less date may be meant as "this year" (see [`log_date`]).
+const NEAR_FUTURE_DAYS: i64 = 60;
+
+/// `3月5日（周四）`
+fn short_date(d: NaiveDate, locale: &str) -> String {
+    let wd = t!(
+        format!("weekday.{}", d.weekday().num_days_from_monday()),
+        locale = locale
+    );
+    t!(
+        "activity.date",
+        locale = locale,
+        m = d.month(),
+        d = d.day(),
+        wd = wd
+    )
+    .into_owned()
+}
+
+fn people(n: Option<i64>, approx: bool, locale: &str) -> Option<String> {
+    n.map(|n| {
+        let key = if approx {
+            "activity.people_approx"
+        } else {
+            "activity.people"
+        };
+        t!(key, locale = locale, n = n).into_owned()
+    })
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// The compact card for one new record.
+fn card(ctx: &Ctx<'_>, id: i64, org: &Org, r: &ActivityReport) -> String {
+    let loc = ctx.locale;
+    let mut head = t!(
+        "activity.recorded",
+        locale = loc,
+        id = id,
+        org = org.display()
+    )
+    .into_owned();
+    if r.warnings.contains(&Warning::DateMissing) || r.warnings.contains(&Warning::DateInvalid) {
+        head.push_str(&t!("activity.date_assumed", locale = loc));
+    }
+    let mut out = vec![head];
+    out.push(
+        t!(
+            "activity.card_line",
+            locale = loc,
+            date = short_date(r.date, loc),
+            category = category_label(r.category, loc),
+            title = r.title.as_str()
+        )
+        .into_owned(),
+    );
+    let mut facts = Vec::new();
+    facts.push(
+        people(r.participants.map(i64::from), r.approx, loc)
+            .unwrap_or_else(|| t!("activity.people_missing", locale = loc).into_owned()),
+    );
+    if let Some(h) = r.hours {
+        facts.push(t!("activity.hours", locale = loc, n = number(h)).into_owned());
+    }
+    if let Some(l) = &r.location {
+        facts.push(l.clone());
+    }
+    out.push(facts.join(" · "));
+    if !r.quantities.is_empty() {
+        let q: Vec<String> = r
+            .quantities
+            .iter()
+            .map(|q| {
+                format!(
+                    "{}{}{}",
+                    q.what.as_deref().unwrap_or(""),
+                    number(q.count),
+                    q.unit
+                )
+            })
+            .collect();
+        out.push(q.join(" · "));
+    }
+    if r.warnings.contains(&Warning::CategoryGuessed) {
+        out.push(t!("activity.category_guessed", locale = loc, id = id).into_owned());
+    }
+    if r.warnings.contains(&Warning::HoursUnresolved) {
+        out.push(t!("activity.hours_unresolved", locale = loc, id = id).into_owned());
+    }
+    out.push(t!("activity.fix_hint", locale = loc, id = id).into_owned());
+    out.join("\n")
+}
+
+fn category_label(c: Category, locale: &str) -> String {
+    if locale == "zh-CN" {
+        c.as_str().to_string()
+    } else {
+        t!(format!("category.{}", c.as_str()), locale = locale).into_owned()
+    }
+}
+
+/// `#57 3月5日 志愿服务 学雷锋 45人`
+fn summary_line(
+    locale: &str,
+    id: i64,
+    date: NaiveDate,
+    category: &str,
+    title: &str,
+    participants: Option<i64>,
+    approx: bool,
+) -> String {
+    let mut s = format!("#{id} {} {category}", short_date(date, locale));
+    if title != category {
+        s.push(' ');
+        s.push_str(&clip(title, 20));
+    }
+    if let Some(p) = people(participants, approx, locale) {
+        s.push(' ');
+        s.push_str(&p);
+    }
+    s
+}
+
+/// A photo sent as a reply to a record's card attaches to that record.
+/// Returns false when the reply is to something else.
+pub async fn attach_reply_photo(ctx: &mut Ctx<'_>) -> Result<bool> {
+    let Some(photo) = photo_ref(ctx) else {
+        return Ok(false);
+    };
+    let Some(reply) = ctx.msg.reply_to.clone() else {
+        return Ok(false);
+    };
+    let platform = ctx.msg.platform.as_str();
+    let chat = ctx.msg.chat_id.clone();
+    let Some(id) = activities::by_card_message(ctx.tx, platform, &chat, &reply.message_id).await?
+    else {
+        return Ok(false);
+    };
+    activities::add_photo(ctx.tx, id, &photo, ctx.now_ms()).await?;
+    ctx.audit("activity.photo", "activity", id, json!({"file": photo}))
+        .await?;
+    let text = t!("activity.photo_added", locale = ctx.locale, id = id);
+    ctx.reply(text);
+    Ok(true)
+}
+
+/// May the acting person change this record? Its author, a cadre of its org,
+/// or staff.
+fn may_change(ctx: &Ctx<'_>, a: &Activity) -> bool {
+    ctx.is_staff()
+        || a.person_id == Some(ctx.person.id)
+        || (ctx.person.role == Role::Cadre && ctx.person.org_id == Some(a.org_id))
+}
+
+/// `/undo [ID]` (撤销).
+pub async fn undo(ctx: &mut Ctx<'_>, id: Option<i64>) -> Result {
+    let target = match id {
+        Some(id) => activities::get(ctx.tx, id).await?,
+        None => {
+            let since = ctx.now_ms() - UNDO_WINDOW_MS;
+            activities::last_by_person(ctx.tx, ctx.person.id, since).await?
+        }
+    };
+    let Some(a) = target else {
+        let text = match id {
+            Some(id) => t!("activity.not_found", locale = ctx.locale, id = id),
+            None => t!("activity.nothing_to_undo", locale = ctx.locale),
+        };
+        ctx.reply(text);
+        return Ok(());
+    };
+    if !may_change(ctx, &a) {
+        let text = t!("activity.no_permission", locale = ctx.locale, id = a.id);
+        ctx.reply(text);
+        return Ok(());
+    }
+    activities::soft_delete(ctx.tx, a.id, ctx.now_ms()).await?;
+    ctx.audit(
+        "activity.undo",
+        "activity",
+        a.id,
+        json!({"title": a.title, "date": a.date}),
+    )
+    .await?;
+    let date = NaiveDate::parse_from_str(&a.date, "%Y-%m-%d")
+        .map(|d| short_date(d, ctx.locale))
+        .unwrap_or(a.date.clone());
+    let text = t!(
+        "activity.undone",
+        locale = ctx.locale,
+        id = a.id,
+        title = a.title.as_str(),
+        date = date
+    );
+    ctx.reply(text);
+    Ok(())
+}
+
+/// `/edit ID FIELD VALUE` (修改).
+pub async fn edit(ctx: &mut Ctx<'_>, id: i64, field: EditField, value: &str) -> Result {
+    let Some(a) = activities::get(ctx.tx, id).await? else {
+        let text = t!("activity.not_found", locale = ctx.locale, id = id);
+        ctx.reply(text);
+        return Ok(());
+    };
+    if !may_change(ctx, &a) {
+        let text = t!("activity.no_permission", locale = ctx.locale, id = a.id);
+        ctx.reply(text);
+        return Ok(());
+    }
+    let loc = ctx.locale;
+    let bad = |key: &str| t!(key, locale = loc).into_owned();
+    let parsed: std::result::Result<(Field, String, String), String> = match field {
+        EditField::Date => {
+            match find_date(value, ctx.today).map(|(d, _)| (log_date(value, d, ctx.today), ())) {
+                Some((d, _)) if d <= ctx.today => Ok((
+                    Field::Date(d.format("%Y-%m-%d").to_string()),
+                    a.date.clone(),
+                    d.format("%Y-%m-%d").to_string(),
+                )),
+                Some(_) => Err(bad("activity.edit_future")),
+                None => Err(bad("activity.edit_bad_date")),
+            }
+        }
+        EditField::Category => match value.trim().parse::<Category>() {
+            Ok(c) => Ok((
+                Field::Category(c.as_str().to_string()),
+                a.category.clone(),
+                c.as_str().to_string(),
+            )),
+            Err(_) => Err(t!(
+                "activity.edit_bad_category",
+                locale = loc,
+                list = Category::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join("、")
+            )
+            .into_owned()),
+        },
+        EditField::Participants => match parse_number(value.trim().trim_end_matches(['人', '名']))
+        {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e7 => Ok((
+                Field::Participants(Some(n as i64)),
+                a.participants.map(|p| p.to_string()).unwrap_or_default(),
+                (n as i64).to_string(),
+            )),
+            _ => Err(bad("activity.edit_bad_number")),
+        },
+        EditField::Hours => {
+            match parse_number(value.trim().trim_end_matches("小时").trim_end_matches('h')) {
+                Some(n) if (0.0..1e7).contains(&n) => Ok((
+                    Field::Hours(Some(n)),
+                    a.hours.map(number).unwrap_or_default(),
+                    number(n),
+                )),
+                _ => Err(bad("activity.edit_bad_number")),
+            }
+        }
+        EditField::Location | EditField::Title => {
+            let v = value.trim();
+            if v.is_empty() || v.chars().count() > MAX_FIELD_CHARS {
+                Err(t!(
+                    "activity.edit_bad_text",
+                    locale = loc,
+                    max = MAX_FIELD_CHARS
+                )
+                .into_owned())
+            } else if field == EditField::Title {
+                Ok((Field::Title(v.to_string()), a.title.clone(), v.to_string()))
+            } else {
+                Ok((
+                    Field::Location(Some(v.to_string())),
+                    a.location.clone().unwrap_or_default(),
+                    v.to_string(),
+                ))
+            }
+        }
+    };
+    let (new, before, after) = match parsed {
+        Ok(x) => x,
+        Err(text) => {
+            ctx.reply(text);
+            return Ok(());
+        }
+    };
+    activities::update_field(ctx.tx, a.id, &new, ctx.now_ms()).await?;
+    ctx.audit(
+        "activity.edit",
+        "activity",
+        a.id,
+        json!({"field": field.code(), "before": before, "after": after}),
+    )
+    .await?;
+    let name = t!(format!("activity.field.{}", field.code()), locale = loc);
+    let before = if before.is_empty() {
+        t!("activity.blank", locale = loc).into_owned()
+    } else {
+        before
+    };
+    let text = t!(
+        "activity.edited",
+        locale = loc,
+        id = a.id,
+        field = name,
+        before = before,
+        after = after
+    );
+    ctx.reply(text);
+    Ok(())
+}
+
+/// `/mine` (我的记录): the sender's ten latest records.
+pub async fn mine(ctx: &mut Ctx<'_>) -> Result {
+    let list = activities::recent_by_person(ctx.tx, ctx.person.id, 10).await?;
+    if list.is_empty() {
+        let text = t!("activity.mine_empty", locale = ctx.locale);
+        ctx.reply(text);
+        return Ok(());
+    }
+    let mut text = t!("activity.mine_title", locale = ctx.locale).into_owned();
+    for a in &list {
+        let date = NaiveDate::parse_from_str(&a.date, "%Y-%m-%d").unwrap_or(ctx.today);
+        text.push('\n');
+        text.push_str(&summary_line(
+            ctx.locale,
+            a.id,
+            date,
+            &a.category,
+            &a.title,
+            a.participants,
+            a.approx,
+        ));
+    }
+    ctx.reply(text);
+    Ok(())
+}
+
+/// The scope of a `/stats`: one org, or the whole county.
+enum Scope {
+    Org(Org),
+    County,
+}
+
+/// `/stats [ORG|全县] [PERIOD]` (统计).
+pub async fn stats(ctx: &mut Ctx<'_>, args: &str) -> Result {
+    let loc = ctx.locale;
+    // Period: the first date range in the arguments; default this month so far.
+    let (from, to) = find_date_range(args, ctx.today).unwrap_or_else(|| {
+        let first = ctx.today.with_day(1).unwrap_or(ctx.today);
+        (first, ctx.today)
+    });
+    let to = to.min(ctx.today);
+    let who: Vec<&str> = args
+        .split_whitespace()
+        .filter(|w| find_date_range(w, ctx.today).is_none())
+        .collect();
+    let who = who.join("");
+    let all = orgs::all(ctx.tx).await?;
+    let scope = if matches!(who.as_str(), "全县" | "全部" | "county" | "all") {
+        Scope::County
+    } else if !who.is_empty() {
+        let aliases = orgs::aliases(ctx.tx).await?;
+        match resolve(&who, &all, &aliases) {
+            OrgMatch::One(o) => Scope::Org(o),
+            OrgMatch::Many(found) => {
+                let list = found
+                    .iter()
+                    .take(9)
+                    .map(|o| o.full_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("、");
+                let text = t!("bind.ambiguous", locale = loc, n = found.len(), list = list);
+                ctx.reply(text);
+                return Ok(());
+            }
+            OrgMatch::None(_) => {
+                let text = t!("org.not_found", locale = loc, query = clip(&who, 20));
+                ctx.reply(text);
+                return Ok(());
+            }
+        }
+    } else {
+        let default = if ctx.in_group() && ctx.chat.org_id.is_some() {
+            ctx.chat.org_id
+        } else {
+            ctx.person.org_id
+        };
+        match default.and_then(|id| all.iter().find(|o| o.id == id)) {
+            Some(o) if !(ctx.is_staff() && ctx.chat.committee_wide) => Scope::Org(o.clone()),
+            _ if ctx.is_staff() => Scope::County,
+            _ => {
+                let text = t!("common.need_org", locale = loc);
+                ctx.reply(text);
+                return Ok(());
+            }
+        }
+    };
+    let (from_s, to_s) = (
+        from.format("%Y-%m-%d").to_string(),
+        to.format("%Y-%m-%d").to_string(),
+    );
+    let filter = Filter {
+        from: &from_s,
+        to: &to_s,
+        org_id: match &scope {
+            Scope::Org(o) => Some(o.id),
+            Scope::County => None,
+        },
+    };
+    let mut by_cat = activities::totals_by_category(ctx.tx, &filter).await?;
+    // Most records first; ties in the canonical category order, the same on
+    // every backend whatever its collation.
+    let rank = |k: &str| {
+        Category::ALL
+            .iter()
+            .position(|c| c.as_str() == k)
+            .unwrap_or(usize::MAX)
+    };
+    by_cat.sort_by(|a, b| {
+        b.records
+            .cmp(&a.records)
+            .then(rank(&a.key).cmp(&rank(&b.key)))
+    });
+    let quantities = activities::quantities_by_unit(ctx.tx, &filter).await?;
+    let name = match &scope {
+        Scope::Org(o) => o.display().to_string(),
+        Scope::County => t!("stats.county", locale = loc).into_owned(),
+    };
+    let period = format!("{}–{}", range_date(from, loc), range_date(to, loc));
+    let mut text = t!("stats.title", locale = loc, name = name, period = period).into_owned();
+    let records: i64 = by_cat.iter().map(|t| t.records).sum();
+    if records == 0 {
+        text.push('\n');
+        text.push_str(&t!("stats.none", locale = loc));
+    } else {
+        let people: i64 = by_cat.iter().map(|t| t.participants).sum();
+        let hours: f64 = by_cat.iter().map(|t| t.hours).sum();
+        text.push('\n');
+        text.push_str(&t!(
+            "stats.total",
+            locale = loc,
+            n = records,
+            people = people,
+            hours = number(hours)
+        ));
+        for c in &by_cat {
+            let label = c
+                .key
+                .parse::<Category>()
+                .map(|c| category_label(c, loc))
+                .unwrap_or(c.key.clone());
+            let mut line = t!(
+                "stats.category",
+                locale = loc,
+                category = label,
+                n = c.records
+            )
+            .into_owned();
+            if c.participants > 0 {
+                line.push_str(&t!("stats.people", locale = loc, n = c.participants));
+            }
+            if c.hours > 0.0 {
+                line.push_str(&t!("stats.hours", locale = loc, n = number(c.hours)));
+            }
+            text.push('\n');
+            text.push_str(&line);
+        }
+        if !quantities.is_empty() {
+            let q: Vec<String> = quantities
+                .iter()
+                .map(|(u, n)| format!("{}{u}", number(*n)))
+                .collect();
+            text.push('\n');
+            text.push_str(&t!("stats.quantities", locale = loc, list = q.join(" · ")));
+        }
+    }
+    if matches!(scope, Scope::County) && ctx.is_staff() {
+        let by_org = activities::totals_by_org(ctx.tx, &filter).await?;
+        let name_of = |id: &str| {
+            all.iter()
+                .find(|o| o.id.to_string() == id)
+                .map(|o| o.display().to_string())
+                .unwrap_or_else(|| id.to_string())
+        };
+        for o in by_org.iter().take(15) {
+            text.push('\n');
+            text.push_str(&t!(
+                "stats.org_line",
+                locale = loc,
+                org = name_of(&o.key),
+                n = o.records,
+                people = o.participants
+            ));
+        }
+        if by_org.len() > 15 {
+            text.push('\n');
+            text.push_str(&t!("stats.more_orgs", locale = loc, n = by_org.len() - 15));
+        }
+        let active: std::collections::HashSet<&str> =
+            by_org.iter().map(|o| o.key.as_str()).collect();
+        let silent: Vec<&str> = all
+            .iter()
+            .filter(|o| {
+                o.kind != crate::domain::OrgKind::Committee
+                    && !active.contains(o.id.to_string().as_str())
+            })
+            .map(|o| o.display())
+            .collect();
+        if !silent.is_empty() {
+            let shown = silent
+                .iter()
+                .take(20)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("、");
+            let more = if silent.len() > 20 {
+                "…".to_string()
+            } else {
+                String::new()
+            };
+            text.push('\n');
+            text.push_str(&t!(
+                "stats.silent",
+                locale = loc,
+                n = silent.len(),
+                list = format!("{shown}{more}")
+            ));
+        }
+    }
+    ctx.reply(text);
+    Ok(())
+}
+
+/// `3月1日` or `2025年12月1日` when not this year.
+fn range_date(d: NaiveDate, locale: &str) -> String {
+    t!(
+        "stats.date",
+        locale = locale,
+        y = d.year(),
+        m = d.month(),
+        d = d.day()
+    )
+    .into_owned()
+}

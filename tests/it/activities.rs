@@ -1,0 +1,303 @@
+//! Activity logging in chat: /log, /undo, /edit, /stats, /mine, photos.
+
+use tuanbot::store::{activities, audit};
+
+use crate::helpers::{TestDb, script, texts};
+
+/// u1 小王 cadre of 县一中 with group g1 bound to it; u2 小李 member of 县二中;
+/// zhang staff. Today is Tuesday 2026-03-10.
+const SCENE: &str = "\
+:today 2026-03-10
+:time 09:00
+:admin zhang
+:as u1 小王
+我是 县一中
+:as u2 小李
+我是 县二中
+:as zhang 团县委小张
+/role @u1 团干部
+:chat g1 group
+/bind 县一中
+:as u1 小王
+";
+
+async fn run(db: &TestDb, body: &str) -> Vec<String> {
+    let out = script(db, &format!("{SCENE}{body}"), true).await;
+    let all = texts(&out);
+    // The scene itself prints four replies.
+    all[4..].to_vec()
+}
+
+async fn live_count(db: &TestDb) -> usize {
+    let store = db.store().await;
+    let mut conn = store.conn().await.unwrap();
+    let f = activities::Filter {
+        from: "2000-01-01",
+        to: "2100-01-01",
+        org_id: None,
+    };
+    activities::list(&mut conn, &f).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn log_in_a_bound_group_gives_a_card() {
+    for db in TestDb::both().await {
+        let t = run(&db, "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺\n").await;
+        assert_eq!(
+            t[0],
+            "✅ 已记录 #1 · 县一中\n3月5日（周四）· 志愿服务 · 学雷锋志愿服务\n45人 · 90小时 · 三里铺\n有误？/undo 撤销，或 /edit 1 人数 50",
+            "{}",
+            db.backend
+        );
+        assert_eq!(live_count(&db).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn missing_date_future_date_and_several_lines() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 学雷锋 45人\n/log 3月16日 团课\n/log 3月8日 团课《青年与信仰》 团员32名\\n3月9日 支委会 5人参加\\n3月20日 主题团日\n",
+        )
+        .await;
+        assert!(
+            t[0].starts_with("✅ 已记录 #1 · 县一中（未写日期，按今天记录）\n3月10日（周二）"),
+            "{}: {}",
+            db.backend,
+            t[0]
+        );
+        assert_eq!(
+            t[1],
+            "⚠️ 日期 3月16日（周一） 还没到，/log 只记已开展的活动。要预告活动，用 /event。"
+        );
+        assert!(
+            t[2].starts_with("✅ 已记录 2 条 · 县一中\n#2 3月8日（周日） 团课"),
+            "{}",
+            t[2]
+        );
+        assert!(t[2].contains("#3 3月9日（周一） 支委会"), "{}", t[2]);
+        assert!(t[2].contains("⚠️ 日期 3月20日（周五） 还没到"), "{}", t[2]);
+        assert_eq!(live_count(&db).await, 3, "the future line recorded nothing");
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_is_asked_about() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 3月5日 团课 30人\n/log 3月5日 团课 30人\n取消\n/log 3月5日 团课 30人\n确认\n",
+        )
+        .await;
+        assert!(
+            t[1].starts_with("10 分钟内已记过 #1「团课」"),
+            "{}: {}",
+            db.backend,
+            t[1]
+        );
+        assert_eq!(t[2], "好的，已取消。");
+        assert!(t[3].starts_with("10 分钟内已记过 #1"), "{}", t[3]);
+        assert!(t[4].starts_with("✅ 已记录 #2"), "{}", t[4]);
+        assert_eq!(live_count(&db).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn undo_and_edit_with_permissions() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 3月5日 学雷锋志愿服务 45人\n\
+/edit 1 人数 50\n\
+/edit 1 地点 三里铺村\n\
+/edit 1 类别 宣传\n\
+/edit 1 日期 3月20日\n\
+/edit 1 人数 很多\n\
+:as u2 小李\n\
+/edit 1 人数 5\n\
+/undo 1\n\
+/undo\n\
+:as zhang 团县委小张\n\
+/edit 1 标题 学雷锋月志愿服务\n\
+:as u1 小王\n\
+/undo\n\
+/undo 1\n\
+/edit 99 人数 1\n",
+        )
+        .await;
+        assert_eq!(t[1], "✏️ #1 人数：45 → 50", "{}", db.backend);
+        assert_eq!(t[2], "✏️ #1 地点：（空） → 三里铺村");
+        assert_eq!(t[3], "✏️ #1 类别：志愿服务 → 宣传");
+        assert_eq!(t[4], "日期还没到，/log 只记已开展的活动。");
+        assert_eq!(t[5], "请写一个数字，如「50」。");
+        assert!(
+            t[6].starts_with("#1 不是你记的"),
+            "member of another org: {}",
+            t[6]
+        );
+        assert!(t[7].starts_with("#1 不是你记的"), "{}", t[7]);
+        assert!(t[8].starts_with("24 小时内你没有记过活动"), "{}", t[8]);
+        assert_eq!(
+            t[9], "✏️ #1 标题：学雷锋志愿服务 → 学雷锋月志愿服务",
+            "staff edit any"
+        );
+        assert_eq!(
+            t[10],
+            "↩️ 已撤销 #1「学雷锋月志愿服务」（3月5日（周四））。"
+        );
+        assert!(t[11].starts_with("没有第 1 条记录"), "{}", t[11]);
+        assert!(t[12].starts_with("没有第 99 条记录"), "{}", t[12]);
+        assert_eq!(live_count(&db).await, 0);
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        assert_eq!(
+            audit::count_action(&mut conn, "activity.edit")
+                .await
+                .unwrap(),
+            4
+        );
+        assert_eq!(
+            audit::count_action(&mut conn, "activity.undo")
+                .await
+                .unwrap(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn who_records_for_whom() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            ":chat p2 private\n:as u9 新人\n/log 3月5日 团课 10人\n\
+:as u2 小李\n/log 3月5日 团课 10人\n/log 县一中 3月5日 团课 11人\n\
+:as zhang 团县委小张\n/log 3月5日 团课 12人\n/log 县三中 3月5日 团课 13人\n",
+        )
+        .await;
+        assert_eq!(
+            t[0], "请先绑定组织：发送「我是 组织名」，如「我是 县一中」。",
+            "{}",
+            db.backend
+        );
+        assert!(
+            t[1].starts_with("✅ 已记录 #1 · 县二中"),
+            "private chat: sender's org: {}",
+            t[1]
+        );
+        assert!(t[2].starts_with("只能为本组织记录活动"), "{}", t[2]);
+        assert!(
+            t[3].starts_with("请写明组织"),
+            "staff without org: {}",
+            t[3]
+        );
+        assert!(
+            t[4].starts_with("✅ 已记录 #2 · 县三中"),
+            "staff names the org: {}",
+            t[4]
+        );
+    }
+}
+
+#[tokio::test]
+async fn photos_attach_by_caption_or_reply_to_the_card() {
+    for db in TestDb::both().await {
+        let out = script(
+            &db,
+            &format!("{SCENE}:photo p1.jpg\n/log 3月5日 团课 30人\n/log 3月6日 支委会 5人\n:photo p2.jpg\n:reply 6\n📷\n"),
+            true,
+        )
+        .await;
+        let t = texts(&out);
+        assert_eq!(
+            t.last().unwrap(),
+            "📷 照片已添加到 #2。",
+            "{}: {t:?}",
+            db.backend
+        );
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        let a1 = activities::get(&mut conn, 1).await.unwrap().unwrap();
+        let a2 = activities::get(&mut conn, 2).await.unwrap().unwrap();
+        assert_eq!((a1.photos, a2.photos), (1, 1));
+    }
+}
+
+#[tokio::test]
+async fn stats_and_mine() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺\n\
+/log 3月6日 综治宣传 发放宣传材料2000份\n\
+/log 2月20日 团课 30人\n\
+/stats\n\
+/stats 2026-02\n\
+/mine\n\
+:as zhang 团县委小张\n\
+:chat tgl group\n\
+/bind 全县\n\
+/stats 本月\n\
+/stats 县二中\n",
+        )
+        .await;
+        assert_eq!(
+            t[3],
+            "📊 县一中 · 2026年3月1日–2026年3月10日\n共 2 次活动 · 参与 45 人次 · 志愿服务 90 小时\n· 志愿服务 1 次 · 45人次 · 90小时\n· 宣传 1 次\n数量：2000份",
+            "{}",
+            db.backend
+        );
+        assert!(
+            t[4].contains("共 1 次活动 · 参与 30 人次")
+                && t[4].contains("2026年2月1日–2026年2月28日"),
+            "{}",
+            t[4]
+        );
+        assert!(
+            t[5].starts_with("🗂 你最近记的活动：\n#3 2月20日（周五） 团课 30人\n#2 3月6日"),
+            "{}",
+            t[5]
+        );
+        assert!(
+            t[7].starts_with("📊 全县 · 2026年3月1日–2026年3月10日\n共 2 次活动"),
+            "{}",
+            t[7]
+        );
+        assert!(t[7].contains("  县一中：2 次 · 45 人次"), "{}", t[7]);
+        assert!(
+            t[7].contains("⚠️ 没有记录的组织（52 个）：县二中、县三中"),
+            "{}",
+            t[7]
+        );
+        assert!(
+            t[8].starts_with("📊 县二中 · ") && t[8].ends_with("这段时间还没有记录活动。"),
+            "{}",
+            t[8]
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_input_records_nothing() {
+    for db in TestDb::both().await {
+        let long = "团课".repeat(2500);
+        let t = run(
+            &db,
+            &format!("/log 😀😀😀\n/log {long}\n/log '; DROP TABLE activities; --\n/log\n"),
+        )
+        .await;
+        assert!(
+            t[0].starts_with("用法：/log"),
+            "{}: emoji only: {}",
+            db.backend,
+            t[0]
+        );
+        assert!(t[1].starts_with("消息太长"), "{}", t[1]);
+        assert_eq!(t[3], t[0], "bare /log");
+        // SQL text is just text: recorded as an 其他 activity named by its words, or refused; never executed.
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        assert!(tuanbot::store::orgs::count(&mut conn).await.unwrap() == 54);
+    }
+}
