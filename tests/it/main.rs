@@ -10,6 +10,7 @@ mod cli;
 mod console_scripts;
 mod engine;
 mod import_orgs;
+mod onebot;
 mod outbox;
 mod parser_never_panics;
 mod permissions;

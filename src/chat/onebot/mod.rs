@@ -602,9 +602,11 @@ impl OneBot {
         }
     }
 
-    /// While disconnected: come back after about one reconnect attempt.
+    /// While disconnected: come back after a few reconnect attempts. Not
+    /// much sooner, since every retry touches each held row; not later
+    /// than 5 s, since a reconnect should be felt quickly.
     fn offline_wait(&self) -> Duration {
-        Duration::from_millis(self.cfg.reconnect_min_ms.clamp(100, 5000))
+        Duration::from_millis(self.cfg.reconnect_min_ms.saturating_mul(5).clamp(100, 5000))
     }
 
     async fn send_message(&self, msg: &Outgoing) -> Result<Sent, SendError> {
