@@ -160,8 +160,13 @@ async fn fake_server(token: &'static str) -> (SocketAddr, Arc<FakeState>) {
             tokio::spawn(async move {
                 st.attempts.fetch_add(1, Ordering::SeqCst);
                 let refused = st.clone();
+                // The handshake callback's signature is tungstenite's.
+                #[allow(clippy::result_large_err)]
                 let check = move |req: &Request, resp: Response| {
-                    let auth = req.headers().get("Authorization").and_then(|v| v.to_str().ok());
+                    let auth = req
+                        .headers()
+                        .get("Authorization")
+                        .and_then(|v| v.to_str().ok());
                     if auth == Some(&format!("Bearer {token}")) {
                         Ok(resp)
                     } else {
@@ -341,7 +346,11 @@ async fn queue_broadcast(db: &TestDb, n: usize, per_group: usize) {
     let mut tx = store.begin().await.expect("begin");
     for k in 0..per_group {
         for g in 0..n {
-            let msg = Outgoing::new(Platform::Qq, format!("{}", 9000 + g), format!("通知 {g}-{k}"));
+            let msg = Outgoing::new(
+                Platform::Qq,
+                format!("{}", 9000 + g),
+                format!("通知 {g}-{k}"),
+            );
             outbox::enqueue(&mut tx, &msg, now, None, now)
                 .await
                 .expect("enqueue");
@@ -372,7 +381,12 @@ async fn dropped_mid_broadcast_reconnects_without_loss_or_duplicates() {
         assert_eq!(unique.len(), 30, "{}", db.backend);
         assert!(fake.connections.load(Ordering::SeqCst) >= 2);
         let mut conn = bot.engine.store.conn().await.expect("conn");
-        assert_eq!(outbox::pending_count(&mut conn, Platform::Qq).await.expect("count"), 0);
+        assert_eq!(
+            outbox::pending_count(&mut conn, Platform::Qq)
+                .await
+                .expect("count"),
+            0
+        );
         drop(conn);
         bot.stop().await;
     }
@@ -387,12 +401,20 @@ async fn wrong_token_refused_by_peer_and_retried() {
         s.onebot.ws_url = Some(format!("ws://{addr}/"));
         s.onebot.access_token = Some("wrong".into());
         let bot = Bot::start(s).await;
-        until("three refused attempts", || fake.refused.load(Ordering::SeqCst) >= 3).await;
+        until("three refused attempts", || {
+            fake.refused.load(Ordering::SeqCst) >= 3
+        })
+        .await;
         assert_eq!(fake.connections.load(Ordering::SeqCst), 0);
         assert!(fake.sends().is_empty());
         // The queued message waits in the outbox for a connection.
         let mut conn = bot.engine.store.conn().await.expect("conn");
-        assert_eq!(outbox::pending_count(&mut conn, Platform::Qq).await.expect("count"), 1);
+        assert_eq!(
+            outbox::pending_count(&mut conn, Platform::Qq)
+                .await
+                .expect("count"),
+            1
+        );
         drop(conn);
         bot.stop().await;
     }
@@ -434,8 +456,10 @@ async fn reverse_websocket_checks_token_and_serves() {
         let mut req = format!("ws://{addr}/onebot/v11/ws")
             .into_client_request()
             .expect("request");
-        req.headers_mut()
-            .insert("Authorization", format!("Bearer {TOKEN}").parse().expect("header"));
+        req.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {TOKEN}").parse().expect("header"),
+        );
         req.headers_mut()
             .insert("X-Self-ID", BOT.to_string().parse().expect("header"));
         req.headers_mut()

@@ -262,6 +262,8 @@ impl OneBot {
                 let token = me.cfg.access_token.clone();
                 let role: Arc<Mutex<Option<String>>> = Arc::default();
                 let seen_role = role.clone();
+                // The handshake callback's signature is tungstenite's.
+                #[allow(clippy::result_large_err)]
                 let check = move |req: &Request, resp: Response| {
                     *seen_role.lock().unwrap_or_else(|e| e.into_inner()) = req
                         .headers()
