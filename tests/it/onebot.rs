@@ -25,7 +25,7 @@ use tuanbot::clock::SystemClock;
 use tuanbot::config::Settings;
 use tuanbot::domain::Platform;
 use tuanbot::engine::Engine;
-use tuanbot::store::{self, outbox};
+use tuanbot::store::{self, chats, outbox, people};
 
 use crate::helpers::TestDb;
 
@@ -134,6 +134,12 @@ where
                         json!({"status": "ok", "retcode": 0, "echo": echo,
                                "data": {"message_id": id}})
                     }
+                    "get_group_member_info" => json!({"status": "ok", "retcode": 0, "echo": echo,
+                        "data": {"group_id": v["params"]["group_id"], "user_id": v["params"]["user_id"],
+                                 "card": "", "nickname": "小周"}}),
+                    "get_file" => json!({"status": "ok", "retcode": 0, "echo": echo,
+                        "data": {"file": "/data/f.xlsx", "url": "http://127.0.0.1/f.xlsx",
+                                 "file_name": "f.xlsx", "file_size": "10"}}),
                     _ => json!({"status": "failed", "retcode": 1404, "echo": echo, "data": null}),
                 };
                 if sink.send(Message::text(answer.to_string())).await.is_err() {
@@ -518,4 +524,136 @@ async fn pacing_honoured_per_group_and_per_account() {
         assert!(in_window <= 5, "{in_window} messages within 1 s");
     }
     bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_reply_split_at_lines_quoting_once() {
+    let db = TestDb::sqlite().await;
+    let text = (1..=6)
+        .map(|i| format!("第{i}行：团员活动记录"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut msg = Outgoing::new(Platform::Qq, "9100", text.clone());
+    msg.reply_to = Some("900".into());
+    msg.mention_users = vec!["46".into()];
+    let store = db.store().await;
+    let now = store::ms(chrono::Utc::now());
+    let mut tx = store.begin().await.expect("begin");
+    outbox::enqueue(&mut tx, &msg, now, None, now)
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    store.close().await;
+    let (bot, fake) = connected(&db, |s| s.onebot.max_text_chars = 25).await;
+    until("all parts", || fake.sends().len() >= 3).await;
+    let sends = fake.sends();
+    assert_eq!(sends.len(), 3, "{sends:?}");
+    assert_eq!(sends[0].message[0]["type"], "reply");
+    assert_eq!(sends[0].message[1]["type"], "at");
+    assert_eq!(sends[0].message[1]["data"]["qq"], "46");
+    for later in &sends[1..] {
+        assert_eq!(later.message.as_array().map(Vec::len), Some(1));
+    }
+    let parts: Vec<String> = sends
+        .iter()
+        .map(|g| g.text().trim_start().to_string())
+        .collect();
+    assert!(parts.iter().all(|p| p.chars().count() <= 25), "{parts:?}");
+    assert_eq!(parts.join("\n"), text);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_upload_and_leaving_a_group() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_upload", "group_id": 560, "user_id": 46,
+            "file": {"id": "/abc-123", "name": "组织名单.xlsx", "size": 9000, "busid": 102}
+        }));
+        // Someone joins: the chat is recorded, nobody is greeted.
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_increase", "sub_type": "approve",
+            "group_id": 561, "user_id": 47, "operator_id": 0
+        }));
+        let store = bot.engine.store.clone();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut conn = store.conn().await.expect("conn");
+            let p = people::find(&mut conn, Platform::Qq, "46")
+                .await
+                .expect("find");
+            let c = chats::find(&mut conn, Platform::Qq, "561")
+                .await
+                .expect("find");
+            if let (Some(p), Some(c)) = (p, c) {
+                assert_eq!(p.display_name, "小周", "name from get_group_member_info");
+                assert!(c.active);
+                break;
+            }
+            assert!(Instant::now() < deadline, "upload and join not recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The bot is removed from 561: the chat goes inactive, quietly.
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_decrease", "sub_type": "kick_me",
+            "group_id": 561, "user_id": BOT, "operator_id": 9
+        }));
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut conn = store.conn().await.expect("conn");
+            let c = chats::find(&mut conn, Platform::Qq, "561")
+                .await
+                .expect("find");
+            if c.is_some_and(|c| !c.active) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chat not deactivated");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(fake.sends().is_empty(), "notices are silent");
+        assert_eq!(
+            bot.qq.bot.file_location("/abc-123").await,
+            Ok("http://127.0.0.1/f.xlsx".to_string())
+        );
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_run_connects_to_configured_onebot() {
+    let db = TestDb::sqlite().await;
+    let (addr, fake) = fake_server(TOKEN).await;
+    /// Kills the child even when an assertion fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+            .arg("run")
+            .env_remove("TELOXIDE_TOKEN")
+            .env_remove("TUANBOT_TELEGRAM__TOKEN")
+            .env("TUANBOT_DATABASE_URL", &db.url)
+            .env("TUANBOT_ONEBOT__WS_URL", format!("ws://{addr}/"))
+            .env("TUANBOT_ONEBOT__ACCESS_TOKEN", TOKEN)
+            .env("TUANBOT_ONEBOT__GROUP_INTERVAL_MS", "0")
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tuanbot"),
+    );
+    until("the binary's login", || {
+        fake.logins.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    fake.push(group_msg(601, 562, 48, text("/help")));
+    until("reply from the binary", || !fake.sends().is_empty()).await;
+    assert_eq!(fake.sends()[0].target, "562");
 }

@@ -261,15 +261,20 @@ impl OneBot {
             tokio::spawn(async move {
                 let token = me.cfg.access_token.clone();
                 let role: Arc<Mutex<Option<String>>> = Arc::default();
-                let seen_role = role.clone();
+                let self_id: Arc<Mutex<Option<String>>> = Arc::default();
+                let (seen_role, seen_self) = (role.clone(), self_id.clone());
                 // The handshake callback's signature is tungstenite's.
                 #[allow(clippy::result_large_err)]
                 let check = move |req: &Request, resp: Response| {
-                    *seen_role.lock().unwrap_or_else(|e| e.into_inner()) = req
-                        .headers()
-                        .get("X-Client-Role")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_ascii_lowercase);
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
+                    *seen_role.lock().unwrap_or_else(|e| e.into_inner()) =
+                        header("X-Client-Role").map(|r| r.to_ascii_lowercase());
+                    *seen_self.lock().unwrap_or_else(|e| e.into_inner()) = header("X-Self-ID");
                     if authorized(req, token.as_deref()) {
                         Ok(resp)
                     } else {
@@ -282,6 +287,10 @@ impl OneBot {
                     Ok(ws) => {
                         let role = role.lock().unwrap_or_else(|e| e.into_inner()).clone();
                         let api = role.as_deref() != Some("event");
+                        let announced = self_id.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        if let Some(id) = announced.filter(|id| !id.is_empty()) {
+                            *me.self_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+                        }
                         tracing::info!(%peer, ?role, "OneBot reverse connection");
                         me.serve(ws, api, shutdown).await;
                         tracing::warn!(%peer, "OneBot reverse connection closed");
@@ -457,6 +466,42 @@ impl OneBot {
         }
     }
 
+    /// A group member's display name (group card, else nickname), via
+    /// `get_group_member_info`; `None` when the implementation can't tell.
+    pub async fn member_name(&self, group: &str, user: &str) -> Option<String> {
+        let (Ok(group), Ok(user)) = (group.parse::<i64>(), user.parse::<i64>()) else {
+            return None;
+        };
+        let data = self
+            .call(
+                "get_group_member_info",
+                json!({"group_id": group, "user_id": user, "no_cache": false}),
+            )
+            .await
+            .ok()?;
+        ["card", "nickname"]
+            .iter()
+            .filter_map(|k| data.get(*k).and_then(Value::as_str))
+            .find(|s| !s.trim().is_empty())
+            .map(String::from)
+    }
+
+    /// Where an uploaded file can be read, via `get_file`: a local path on
+    /// the implementation's machine (`file`) or a download URL (`url`),
+    /// for imports of files posted in a group.
+    pub async fn file_location(&self, file_id: &str) -> Result<String, ActionError> {
+        let data = self.call("get_file", json!({"file_id": file_id})).await?;
+        ["url", "file"]
+            .iter()
+            .filter_map(|k| data.get(*k).and_then(Value::as_str))
+            .find(|s| !s.is_empty())
+            .map(String::from)
+            .ok_or(ActionError::Failed {
+                retcode: 0,
+                message: "get_file answered without file or url".into(),
+            })
+    }
+
     fn forget(&self, echo: &str) {
         self.pending
             .lock()
@@ -532,15 +577,18 @@ impl OneBot {
                     .get("id")
                     .map(id_string)
                     .or_else(|| file.get("url").map(id_string))?;
+                // A notice names no one: ask for the uploader's group card.
+                let name = self.member_name(&group, &user).await;
                 let mut msg = Incoming::text(
                     Platform::Qq,
                     format!("upload:{group}:{file_ref}"),
                     group,
                     ChatKind::Group,
-                    user,
+                    user.clone(),
                     "",
                     now,
-                );
+                )
+                .from_name(name.unwrap_or(user));
                 msg.attachments.push(Attachment {
                     kind: AttachmentKind::Document,
                     file_ref,
