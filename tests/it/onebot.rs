@@ -657,3 +657,63 @@ async fn binary_run_connects_to_configured_onebot() {
     until("reply from the binary", || !fake.sends().is_empty()).await;
     assert_eq!(fake.sends()[0].target, "562");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_url_uses_tls_and_keeps_retrying() {
+    // A peer that speaks no TLS: each handshake fails, and the forward
+    // loop (rustls with webpki roots, no OpenSSL) must survive and retry.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let db = TestDb::sqlite().await;
+    let mut s = settings(&db);
+    s.onebot.ws_url = Some(format!("wss://localhost:{}/", addr.port()));
+    let bot = Bot::start(s).await;
+    until("two TLS attempts", || accepted.load(Ordering::SeqCst) >= 2).await;
+    assert!(!bot.qq.bot.connected());
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_frames_and_chatter_change_nothing() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        let tx = fake.push.lock().unwrap().clone().expect("connected");
+        tx.send("not json at all".into()).expect("push");
+        tx.send("[1,2,3]".into()).expect("push");
+        fake.push(json!({"post_type": "message"}));
+        fake.push(json!({"post_type": "message", "message_type": "group", "user_id": 5}));
+        fake.push(json!({"post_type": "notice", "notice_type": "group_upload"}));
+        fake.push(json!({"post_type": "meta_event", "meta_event_type": "lifecycle", "sub_type": "connect"}));
+        fake.push(group_msg(701, 563, 49, text(&"啊".repeat(5000))));
+        fake.push(group_msg(
+            702,
+            563,
+            49,
+            text("🎉🎉 '; DROP TABLE chats; --"),
+        ));
+        fake.push(group_msg(
+            703,
+            563,
+            49,
+            json!([{"type": "face", "data": {"id": "14"}}]),
+        ));
+        fake.push(group_msg(704, 563, 49, text("/help")));
+        until("reply", || !fake.sends().is_empty()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sends = fake.sends();
+        assert_eq!(sends.len(), 1, "{}: {sends:?}", db.backend);
+        assert_eq!(sends[0].message[0]["data"]["id"], "704");
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 1, "link kept");
+        bot.stop().await;
+    }
+}
