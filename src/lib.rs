@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod i18n;
+pub mod jobs;
 pub mod outbox;
 pub mod service;
 pub mod store;

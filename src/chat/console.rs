@@ -211,8 +211,15 @@ impl Console {
             tracing::error!(error = %e, "handling failed");
             self.say(&t!("common.internal_error", locale = self.locale()));
         }
-        self.dispatcher.drain_due().await?;
+        self.tick().await?;
         Ok(true)
+    }
+
+    /// Run the scheduled jobs that are due, then send what is due.
+    async fn tick(&self) -> Result<(), StoreError> {
+        crate::jobs::run_due(&self.engine, self.clock.now()).await?;
+        self.dispatcher.drain_due().await?;
+        Ok(())
     }
 
     async fn directive(&mut self, d: &str) -> Result<bool, StoreError> {
@@ -234,7 +241,11 @@ impl Console {
             "today" => match NaiveDate::parse_from_str(rest, "%Y-%m-%d") {
                 Ok(date) => {
                     let time = self.local_time();
+                    let before = self.clock.now();
                     self.set_local(date, time);
+                    if self.clock.now() > before {
+                        self.tick().await?;
+                    }
                 }
                 Err(_) => self.bad(d),
             },
@@ -245,9 +256,9 @@ impl Console {
                     let date = self.engine.local_date(self.clock.now());
                     let before = self.clock.now();
                     self.set_local(date, time);
-                    // Moving the clock forward lets due messages go out.
+                    // Moving the clock forward lets due jobs run and messages go out.
                     if self.clock.now() > before {
-                        self.dispatcher.drain_due().await?;
+                        self.tick().await?;
                     }
                 }
                 Err(_) => self.bad(d),
@@ -341,7 +352,7 @@ impl Console {
             }
         }
         self.clock.advance(Duration::seconds(10));
-        self.dispatcher.drain_due().await?;
+        self.tick().await?;
         Ok(())
     }
 }

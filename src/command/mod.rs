@@ -14,7 +14,9 @@
 //! Anything else is [`Parsed::NotCommand`]: the engine stays silent in groups
 //! and hints at `/help` in private chats.
 
+pub mod deadline;
 pub mod normalize;
+pub mod notices;
 
 use crate::domain::Role;
 
@@ -42,6 +44,35 @@ pub enum Command {
         role: Role,
         org: Option<String>,
     },
+    /// `/notice [TARGETS] TITLE\nBODY [截止 …]`, `/notice at …`, 定时通知 …
+    Notice(notices::NoticeArgs),
+    /// `/notice status N`, 通知情况 N
+    NoticeStatus(i64),
+    /// `/notice cancel N`, 取消通知 N
+    NoticeCancel(i64),
+    /// `/notices`, 通知列表
+    Notices,
+    /// `/remind N`, 催办 N
+    Remind(i64),
+    /// 收到 / 已阅 / `/ack N`; `weak` for a bare `1`.
+    Ack { notice: Option<i64>, weak: bool },
+    /// 确认 (a pending preview)
+    Confirm,
+    /// 取消 (a pending preview)
+    Cancel,
+    /// `/event TITLE 时间 地点 名额N [截止 …]`
+    EventNew(notices::EventArgs),
+    /// `/event N`
+    EventShow(i64),
+    /// `/event close N`
+    EventClose(i64),
+    /// 报名 N [NOTE], 接龙 N, `+1` (event `None`)
+    Join {
+        event: Option<i64>,
+        note: Option<String>,
+    },
+    /// 取消报名 N
+    Leave(i64),
 }
 
 /// Which command a word names; arguments are parsed per command.
@@ -54,6 +85,18 @@ enum Name {
     Bind,
     Unbind,
     Role,
+    Notice,
+    NoticeAt,
+    NoticeStatus,
+    NoticeCancel,
+    Notices,
+    Remind,
+    Ack,
+    Confirm,
+    Cancel,
+    Event,
+    Join,
+    Leave,
 }
 
 struct Spec {
@@ -110,6 +153,78 @@ const SPECS: &[Spec] = &[
         keywords: &["设置角色"],
         args: true,
     },
+    Spec {
+        name: Name::Notice,
+        slash: &["notice", "通知", "发通知"],
+        keywords: &["发通知"],
+        args: true,
+    },
+    Spec {
+        name: Name::NoticeAt,
+        slash: &["定时通知"],
+        keywords: &["定时通知"],
+        args: true,
+    },
+    Spec {
+        name: Name::NoticeStatus,
+        slash: &["通知情况"],
+        keywords: &["通知情况"],
+        args: true,
+    },
+    Spec {
+        name: Name::NoticeCancel,
+        slash: &["取消通知"],
+        keywords: &["取消通知", "撤回通知"],
+        args: true,
+    },
+    Spec {
+        name: Name::Notices,
+        slash: &["notices", "通知列表"],
+        keywords: &["通知列表"],
+        args: false,
+    },
+    Spec {
+        name: Name::Remind,
+        slash: &["remind", "催办"],
+        keywords: &["催办"],
+        args: true,
+    },
+    Spec {
+        name: Name::Ack,
+        slash: &["ack", "收到"],
+        keywords: &["收到", "已阅", "已收到", "收到了"],
+        args: false,
+    },
+    Spec {
+        name: Name::Confirm,
+        slash: &["confirm", "确认"],
+        keywords: &["确认", "确定"],
+        args: false,
+    },
+    Spec {
+        name: Name::Cancel,
+        slash: &["cancel", "取消"],
+        keywords: &["取消"],
+        args: false,
+    },
+    Spec {
+        name: Name::Event,
+        slash: &["event", "活动报名", "发起接龙"],
+        keywords: &[],
+        args: true,
+    },
+    Spec {
+        name: Name::Join,
+        slash: &["join", "报名", "接龙"],
+        keywords: &["报名", "接龙"],
+        args: true,
+    },
+    Spec {
+        name: Name::Leave,
+        slash: &["leave", "取消报名"],
+        keywords: &["取消报名"],
+        args: true,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -139,6 +254,18 @@ pub enum ParseError {
     BindUsage,
     #[error("role")]
     RoleUsage,
+    #[error("notice")]
+    NoticeUsage,
+    #[error("notice_at")]
+    NoticeAtUsage,
+    #[error("notice_number")]
+    NoticeNumber,
+    #[error("remind")]
+    RemindUsage,
+    #[error("event")]
+    EventUsage,
+    #[error("leave")]
+    LeaveUsage,
 }
 
 impl ParseError {
@@ -148,6 +275,12 @@ impl ParseError {
             ParseError::IamUsage => "usage.iam",
             ParseError::BindUsage => "usage.bind",
             ParseError::RoleUsage => "usage.role",
+            ParseError::NoticeUsage => "notice_usage.notice",
+            ParseError::NoticeAtUsage => "notice_usage.notice_at",
+            ParseError::NoticeNumber => "notice_usage.number",
+            ParseError::RemindUsage => "notice_usage.remind",
+            ParseError::EventUsage => "notice_usage.event",
+            ParseError::LeaveUsage => "notice_usage.leave",
         }
     }
 }
@@ -168,6 +301,9 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
     if chars > MAX_MESSAGE_CHARS {
         let command = text.starts_with(['/', '#']) || split_keyword(text).is_some();
         return Parsed::TooLong { chars, command };
+    }
+    if let Some(p) = notices::bare(text) {
+        return p;
     }
     let (name, args) = if let Some(rest) = text.strip_prefix(['/', '#']) {
         let (word, args) = split_word(rest);
@@ -209,6 +345,22 @@ fn build(name: Name, args: &str) -> Parsed {
             Some(cmd) => cmd,
             None => return Parsed::Invalid(ParseError::RoleUsage),
         },
+        Name::Notice => return notices::notice(args),
+        Name::NoticeAt => return notices::scheduled(args),
+        Name::NoticeStatus => {
+            return notices::numbered(args, ParseError::NoticeNumber, Command::NoticeStatus);
+        }
+        Name::NoticeCancel => {
+            return notices::numbered(args, ParseError::NoticeNumber, Command::NoticeCancel);
+        }
+        Name::Notices => Command::Notices,
+        Name::Remind => return notices::numbered(args, ParseError::RemindUsage, Command::Remind),
+        Name::Ack => return notices::ack(args),
+        Name::Confirm => Command::Confirm,
+        Name::Cancel => Command::Cancel,
+        Name::Event => return notices::event(args),
+        Name::Join => return notices::join(args),
+        Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
     };
     Parsed::Command(cmd)
 }
@@ -258,7 +410,7 @@ fn looks_like_sentence(rest: &str) -> bool {
 }
 
 /// First whitespace-separated word and the rest.
-fn split_word(s: &str) -> (&str, &str) {
+pub(crate) fn split_word(s: &str) -> (&str, &str) {
     match s.find(char::is_whitespace) {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, ""),

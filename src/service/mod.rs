@@ -3,8 +3,10 @@
 //! permissions, changes the store, writes the audit row and queues replies.
 //! They never know which platform they serve.
 
+pub mod events;
 pub mod help;
 pub mod import_orgs;
+pub mod notices;
 pub mod orgs;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -144,6 +146,19 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Role { target, role, org } => {
             orgs::set_role(ctx, &target, role, org.as_deref()).await
         }
+        Command::Notice(args) => notices::compose(ctx, &args).await,
+        Command::NoticeStatus(n) => notices::status(ctx, n).await,
+        Command::NoticeCancel(n) => notices::cancel_scheduled(ctx, n).await,
+        Command::Notices => notices::list(ctx).await,
+        Command::Remind(n) => notices::remind(ctx, n).await,
+        Command::Ack { notice, weak } => notices::ack(ctx, notice, weak).await,
+        Command::Confirm => notices::confirm(ctx).await,
+        Command::Cancel => notices::cancel(ctx).await,
+        Command::EventNew(args) => events::create(ctx, &args).await,
+        Command::EventShow(n) => events::show(ctx, n).await,
+        Command::EventClose(n) => events::close(ctx, n).await,
+        Command::Join { event, note } => events::join(ctx, event, note.as_deref()).await,
+        Command::Leave(n) => events::leave(ctx, n).await,
     }
 }
 
