@@ -144,6 +144,8 @@ impl Console {
             json,
             &engine.settings.bot_name,
         ));
+        // Services pick buttons and edits from the adapter's capabilities.
+        engine.set_capabilities(Platform::Console, sender.capabilities());
         let dispatcher = Dispatcher::new(
             engine.store.clone(),
             sender,

@@ -11,15 +11,13 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Member, Where::Anywhere, "help.whoami"),
     (Role::Member, Where::Anywhere, "help.orgs"),
     (Role::Member, Where::Anywhere, "help.help"),
-    (Role::Member, Where::Group, "help.ack"),
     (Role::Member, Where::Anywhere, "help.join"),
     (Role::Cadre, Where::Group, "help.bind"),
     (Role::Staff, Where::Anywhere, "help.role"),
     (Role::Staff, Where::Group, "help.bind_county"),
-    (Role::Cadre, Where::Anywhere, "help.notice_own"),
-    (Role::Cadre, Where::Anywhere, "help.event"),
+    (Role::Cadre, Where::Anywhere, "help.notice"),
     (Role::Cadre, Where::Anywhere, "help.notice_status"),
-    (Role::Staff, Where::Anywhere, "help.notice"),
+    (Role::Cadre, Where::Anywhere, "help.event"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,7 +34,7 @@ pub const REMIND_BEFORE_HOURS: i64 = 2;
 /// Acknowledgements in one group are gathered into one line per window.
 const ACK_WINDOW_SECS: i64 = 30;
 /// Names listed in one line before "…".
-const LIST_MAX: usize = 30;
+const LIST_MAX: usize = 20;
 
 /// Who a notice is for, as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]

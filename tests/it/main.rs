@@ -8,6 +8,8 @@ mod cli;
 mod console_scripts;
 mod engine;
 mod import_orgs;
+mod jobs;
+mod notices;
 mod outbox;
 mod permissions;
 mod store;
