@@ -7,6 +7,7 @@ mod helpers;
 mod cli;
 mod console_scripts;
 mod engine;
+mod events;
 mod import_orgs;
 mod jobs;
 mod notices;

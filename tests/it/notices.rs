@@ -606,3 +606,52 @@ async fn broadcast_to_200_groups_exactly_once_across_a_crash() {
         assert_eq!(per_chat.len(), 201);
     }
 }
+
+/// A gathered line waiting for its window does not hold later replies to
+/// the same chat back; an ordinary delayed message still does.
+#[tokio::test]
+async fn a_waiting_gathered_line_does_not_block_replies() {
+    use tuanbot::store::outbox;
+    for db in TestDb::both().await {
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        let m = |t: &str| Outgoing::new(Platform::Telegram, "g", t);
+        outbox::enqueue(&mut tx, &m("gathered"), 30_000, Some("k"), 0)
+            .await
+            .unwrap();
+        outbox::enqueue(&mut tx, &m("reply"), 0, None, 0)
+            .await
+            .unwrap();
+        outbox::enqueue(
+            &mut tx,
+            &Outgoing::new(Platform::Telegram, "h", "held"),
+            30_000,
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+        outbox::enqueue(
+            &mut tx,
+            &Outgoing::new(Platform::Telegram, "h", "after held"),
+            0,
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+        let due = outbox::lease_due(
+            &mut tx,
+            store.backend(),
+            Platform::Telegram,
+            1000,
+            61_000,
+            10,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let texts: Vec<&str> = due.iter().map(|r| r.message.text.as_str()).collect();
+        assert_eq!(texts, vec!["reply"], "{}", db.backend);
+    }
+}
