@@ -253,6 +253,79 @@ fn capacity_word(w: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn p(text: &str) -> Parsed {
+        let opts = crate::command::ParseOptions {
+            bot_username: Some("tuan_bot"),
+            bot_name: Some("团务助手"),
+        };
+        crate::command::parse(&crate::command::normalize::normalize(text), &opts)
+    }
+
+    fn cmd(c: Command) -> Parsed {
+        Parsed::Command(c)
+    }
+
+    #[test]
+    fn table() {
+        let ack = |notice, weak| cmd(Command::Ack { notice, weak });
+        let join = |event, note: Option<&str>| {
+            cmd(Command::Join {
+                event,
+                note: note.map(String::from),
+            })
+        };
+        let cases: Vec<(&str, Parsed)> = vec![
+            ("收到", ack(None, false)),
+            ("收到了", ack(None, false)),
+            ("已阅", ack(None, false)),
+            ("１", ack(None, true)),
+            ("1", ack(None, true)),
+            ("/ack 3", ack(Some(3), false)),
+            ("收到，谢谢大家", Parsed::NotCommand),
+            ("12", Parsed::NotCommand),
+            ("确认", cmd(Command::Confirm)),
+            ("确定", cmd(Command::Confirm)),
+            ("取消", cmd(Command::Cancel)),
+            ("取消 3", Parsed::NotCommand),
+            ("/notice", Parsed::Invalid(ParseError::NoticeUsage)),
+            ("通知情况 2", cmd(Command::NoticeStatus(2))),
+            ("通知情况", Parsed::NotCommand),
+            ("/notice status #2", cmd(Command::NoticeStatus(2))),
+            ("/notice cancel 4", cmd(Command::NoticeCancel(4))),
+            ("取消通知 4", cmd(Command::NoticeCancel(4))),
+            ("/notices", cmd(Command::Notices)),
+            ("通知列表", cmd(Command::Notices)),
+            ("催办 1", cmd(Command::Remind(1))),
+            ("/remind", Parsed::Invalid(ParseError::RemindUsage)),
+            ("/remind x", Parsed::Invalid(ParseError::RemindUsage)),
+            ("报名 3", join(Some(3), None)),
+            ("报名3", join(Some(3), None)),
+            ("接龙 3 带2人", join(Some(3), Some("带2人"))),
+            ("+1", join(None, None)),
+            ("报名 明天的活动谁去", Parsed::NotCommand),
+            ("接龙", Parsed::NotCommand),
+            ("取消报名 3", cmd(Command::Leave(3))),
+            ("/leave", Parsed::Invalid(ParseError::LeaveUsage)),
+            ("/event 3", cmd(Command::EventShow(3))),
+            ("/event", Parsed::Invalid(ParseError::EventUsage)),
+            ("/event close x", Parsed::Invalid(ParseError::EventUsage)),
+            (
+                "定时通知 明年 开会",
+                Parsed::Invalid(ParseError::NoticeAtUsage),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p(input), want, "input {input:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_notice_like(s in "[/#]?(notice|通知|定时通知|event|报名|接龙|取消报名|催办|收到)? ?(at|status|cancel|close|学校|本组织)? ?[0-9月日:截止 \\n\\PC]{0,40}") {
+            let _ = p(&s);
+        }
+    }
+
     #[test]
     fn deadline_is_cut_out() {
         let (t, d) = take_deadline("请于周五前完成。截止 11月27日18:00");

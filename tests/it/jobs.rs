@@ -179,3 +179,28 @@ async fn a_failing_job_is_retried_then_given_up() {
         );
     }
 }
+
+/// The loop runs due jobs by the engine's clock and stops on shutdown.
+#[tokio::test]
+async fn the_loop_runs_due_jobs_and_stops() {
+    for db in TestDb::both().await {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let e = Arc::new(engine_on(&db, clock.clone()).await);
+        schedule_message(&e.store, "from the loop", t0() + Duration::minutes(1)).await;
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(jobs::run(e.clone(), rx));
+        clock.advance(Duration::minutes(1));
+        // Wait (bounded) until the loop has run it; no timing is asserted.
+        let mut ran = false;
+        for _ in 0..500 {
+            if outbox_texts(&e.store).await.contains_key("from the loop") {
+                ran = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert!(ran, "{}", db.backend);
+    }
+}
