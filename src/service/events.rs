@@ -546,3 +546,49 @@ pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     }
     Ok(())
 }
+
+/// `tuanbot export event N FILE.xlsx`: the list as a spreadsheet (序号, 姓名,
+/// 组织, 状态, 备注, 报名时间). Returns the event and the number of rows, or
+/// `None` when there is no such event.
+pub async fn export_xlsx(
+    engine: &Engine,
+    id: i64,
+    path: &std::path::Path,
+    locale: &str,
+) -> anyhow::Result<Option<(Event, usize)>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut conn = engine.store.conn().await?;
+    let Some(e) = store_events::get(&mut conn, id).await? else {
+        return Ok(None);
+    };
+    let entries = store_events::entries(&mut conn, id).await?;
+    drop(conn);
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let bold = Format::new().set_bold();
+    let headers = t!("event.export_headers", locale = locale);
+    for (col, h) in headers.split(',').enumerate() {
+        sheet.write_string_with_format(0, col as u16, h.trim(), &bold)?;
+    }
+    let (inn, wait) = (
+        t!("event.export_in", locale = locale),
+        t!("event.export_waiting", locale = locale),
+    );
+    let fmt = t!("event.export_time_format", locale = locale);
+    for (i, x) in entries.iter().enumerate() {
+        let row = (i + 1) as u32;
+        sheet.write_number(row, 0, (i + 1) as f64)?;
+        sheet.write_string(row, 1, &x.name)?;
+        sheet.write_string(row, 2, x.org.as_deref().unwrap_or(""))?;
+        sheet.write_string(row, 3, if x.waiting { &*wait } else { &*inn })?;
+        sheet.write_string(row, 4, x.note.as_deref().unwrap_or(""))?;
+        let at = store::from_ms(x.at).with_timezone(&engine.tz);
+        sheet.write_string(row, 5, at.format(&fmt).to_string())?;
+    }
+    sheet.set_column_width(1, 14)?;
+    sheet.set_column_width(2, 16)?;
+    sheet.set_column_width(4, 20)?;
+    sheet.set_column_width(5, 18)?;
+    book.save(path)?;
+    Ok(Some((e, entries.len())))
+}

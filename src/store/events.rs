@@ -55,6 +55,10 @@ pub struct Entry {
     pub name: String,
     pub note: Option<String>,
     pub waiting: bool,
+    /// The person's org (short name), if any.
+    pub org: Option<String>,
+    /// When they signed up (ms UTC).
+    pub at: i64,
 }
 
 pub async fn create(conn: &mut Conn, e: &Event, chats: &[i64], now_ms: i64) -> Result<i64> {
@@ -120,9 +124,9 @@ pub async fn set_status(conn: &mut Conn, id: i64, status: &str) -> Result<()> {
 /// The list in order: those in first by sign-up order, then the waitlist.
 pub async fn entries(conn: &mut Conn, id: i64) -> Result<Vec<Entry>> {
     let rows = sqlx::query(
-        "SELECT e.id, e.person_id, p.platform, p.user_id, p.display_name, e.note, e.waiting \
-         FROM event_entries e JOIN people p ON p.id = e.person_id \
-         WHERE e.event_id = $1 ORDER BY e.waiting, e.id",
+        "SELECT e.id, e.person_id, p.platform, p.user_id, p.display_name, e.note, e.waiting, \
+         e.created_at, o.short_name FROM event_entries e JOIN people p ON p.id = e.person_id \
+         LEFT JOIN orgs o ON o.id = p.org_id WHERE e.event_id = $1 ORDER BY e.waiting, e.id",
     )
     .bind(id)
     .fetch_all(conn)
@@ -140,6 +144,8 @@ pub async fn entries(conn: &mut Conn, id: i64) -> Result<Vec<Entry>> {
                 name: r.try_get("display_name")?,
                 note: r.try_get("note")?,
                 waiting: r.try_get::<i64, _>("waiting")? != 0,
+                org: r.try_get("short_name")?,
+                at: r.try_get("created_at")?,
             })
         })
         .collect()

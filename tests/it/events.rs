@@ -234,3 +234,59 @@ async fn waitlist_under_concurrent_joins_and_leaves() {
         assert!(promoted >= 5, "each promotion is told: {promoted}");
     }
 }
+
+/// `tuanbot export event N FILE.xlsx` writes the list, waitlist included.
+#[tokio::test]
+async fn export_event_to_xlsx() {
+    for db in TestDb::both().await {
+        script(
+            &db,
+            &format!(
+                "{SCENE}\
+:as u2 小王
+/event 团课 3月12日 14:00 会议室 名额1
+报名 1 带本子
+:as u3 小李
+报名 1
+"
+            ),
+            true,
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("event.xlsx");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+            .env_remove("TELOXIDE_TOKEN")
+            .env("TUANBOT_DATABASE_URL", &db.url)
+            .current_dir(std::env::temp_dir())
+            .args(["export", "event", "1"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: {out:?}", db.backend);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            stdout.starts_with("✅ 已导出报名 #1「团课」：2 人"),
+            "{stdout}"
+        );
+        let table = tuanbot::table::Table::read(&file).unwrap();
+        assert_eq!(
+            table.header,
+            ["序号", "姓名", "组织", "状态", "备注", "报名时间"]
+        );
+        let rows: Vec<Vec<String>> = table.rows.into_iter().map(|(_, r)| r).collect();
+        assert_eq!(rows[0][1..5], ["小王", "县一中", "已报名", "带本子"]);
+        assert_eq!(rows[1][1..4], ["小李", "县一中", "候补"]);
+        assert!(rows[0][5].starts_with("2026-03-02 09:00"), "{:?}", rows[0]);
+
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+            .env("TUANBOT_DATABASE_URL", &db.url)
+            .current_dir(std::env::temp_dir())
+            .args(["export", "event", "9"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("没有 #9 号报名"));
+    }
+}
