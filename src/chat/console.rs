@@ -7,7 +7,9 @@
 //! `:time HH:MM`, `:admin USER`, `:quit`. Every other line is a message from
 //! the current user in the current chat; a literal `\n` inside it is a line
 //! break. With `--json`, each outgoing message is one JSON object per line:
-//! `{"id":…,"chat":…,"text":…,"buttons":[…],"edit_of":…}`.
+//! `{"id":…,"chat":…,"text":…,"buttons":[…],"edit_of":…}`. Scheduled jobs
+//! (notices, reminders, list deadlines) run whenever the console's clock
+//! moves: after each message, and on `:today`/`:time` going forward.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -19,7 +19,7 @@ use crate::command::notices::NoticeArgs;
 use crate::domain::{OrgKind, Platform, Role};
 use crate::engine::{Engine, Queued};
 use crate::jobs::{self, JobCtx};
-use crate::service::orgs::{OrgMatch, resolve};
+use crate::service::orgs::{OrgMatch, core_name, resolve};
 use crate::store::jobs::Job;
 use crate::store::notices::{self as store_notices, Notice, Target};
 use crate::store::orgs::{self as store_orgs, Org};
@@ -95,8 +95,11 @@ fn parse_targets(word: &str, all: &[Org], aliases: &[(String, i64)]) -> Option<V
             "本组织" | "本单位" | "本团委" | "own" => Target1::Own,
             _ => match kind_word(part) {
                 Some(k) => Target1::Kind(k),
+                // Only a name that is an org's own name or alias counts: the
+                // first word of a title (`实验 报告`) must not become a target
+                // by a partial match.
                 None => match resolve(part, all, aliases) {
-                    OrgMatch::One(o) => Target1::Org(o),
+                    OrgMatch::One(o) if names_exactly(part, &o, aliases) => Target1::Org(o),
                     _ => return None,
                 },
             },
@@ -104,6 +107,17 @@ fn parse_targets(word: &str, all: &[Org], aliases: &[(String, i64)]) -> Option<V
         out.push(t);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// `part` is `org`'s full or short name (give or take 团委-style suffixes) or
+/// one of its aliases.
+fn names_exactly(part: &str, org: &Org, aliases: &[(String, i64)]) -> bool {
+    let core = core_name(part);
+    core == core_name(&org.full_name)
+        || core == core_name(&org.short_name)
+        || aliases
+            .iter()
+            .any(|(a, id)| *id == org.id && (a == part || *a == core))
 }
 
 fn local(engine: &Engine, ms: i64) -> NaiveDateTime {
@@ -274,6 +288,31 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
         return Ok(());
     }
     let label = labels.join("、");
+    let max = groups
+        .iter()
+        .map(|c| ctx.engine.capabilities(c.platform).max_text_chars)
+        .min()
+        .unwrap_or(4000);
+    let copy_len = copy_text(
+        ctx.engine,
+        ctx.locale,
+        Some(0),
+        &title,
+        &args.body,
+        deadline_at,
+    )
+    .chars()
+    .count();
+    if copy_len > max {
+        let text = t!(
+            "notice.too_long",
+            locale = ctx.locale,
+            n = copy_len,
+            max = max
+        );
+        ctx.reply(text);
+        return Ok(());
+    }
     let draft = Draft {
         title: clip(&title, 60),
         body: args.body.clone(),

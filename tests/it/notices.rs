@@ -655,3 +655,38 @@ async fn a_waiting_gathered_line_does_not_block_replies() {
         assert_eq!(texts, vec!["reply"], "{}", db.backend);
     }
 }
+
+/// The first word of a title becomes a target only when it names an org
+/// exactly; a notice longer than a group message can hold is refused.
+#[tokio::test]
+async fn targets_need_exact_names_and_copies_must_fit() {
+    for db in TestDb::both().await {
+        let body = "字".repeat(4200);
+        let out = script(
+            &db,
+            &format!(
+                "{SCENE}\
+:chat u1 private
+/notice 实验 报告提交\\n周五前
+取消
+/notice 县一中团委 报告提交
+取消
+/notice 长通知\\n{body}
+"
+            ),
+            true,
+        )
+        .await;
+        let t = after_scene(&out);
+        assert!(
+            t[0].starts_with("将发送到 3 个群（全部组织）"),
+            "{}: {}",
+            db.backend,
+            t[0]
+        );
+        assert!(t[0].contains("📢 通知｜实验 报告提交"), "{}", t[0]);
+        assert!(t[2].starts_with("将发送到 1 个群（县一中）"), "{}", t[2]);
+        assert!(t[4].starts_with("通知正文太长（42"), "{}", t[4]);
+        assert_eq!(t.len(), 5);
+    }
+}
