@@ -195,9 +195,8 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
                 enqueue_all(&mut tx, &out, now).await?;
                 store::jobs::finish(&mut tx, job.id, now_ms).await?;
                 tx.commit().await?;
-                if !out.is_empty() {
-                    engine.outbox_ready.notify_waiters();
-                }
+                // Handlers may also write outbox rows themselves.
+                engine.outbox_ready.notify_waiters();
                 ran.done += 1;
             }
             Err(error) => {

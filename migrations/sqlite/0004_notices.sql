@@ -91,3 +91,15 @@ CREATE TABLE event_entries (
     created_at BIGINT NOT NULL,
     UNIQUE (event_id, person_id)
 );
+
+-- Messages that carry a notice or a list (copies, reminders, list updates),
+-- by outbox id: a reply to one of them (收到, +1) is about that notice or
+-- list, whatever else is open in the group.
+CREATE TABLE notice_posts (
+    outbox_id  BIGINT NOT NULL PRIMARY KEY,
+    notice_id  BIGINT NOT NULL REFERENCES notices(id)
+);
+CREATE TABLE event_posts (
+    outbox_id  BIGINT NOT NULL PRIMARY KEY,
+    event_id   BIGINT NOT NULL REFERENCES events(id)
+);

@@ -18,7 +18,7 @@ use crate::chat::{Button, Outgoing};
 use crate::command::deadline::parse_deadline;
 use crate::command::notices::EventArgs;
 use crate::domain::Role;
-use crate::engine::{Engine, Queued};
+use crate::engine::Engine;
 use crate::jobs::{self, JobCtx};
 use crate::store::events::{self as store_events, Entry, Event};
 use crate::store::jobs::Job;
@@ -221,7 +221,7 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
     let locale = job_locale(ctx.engine);
     for t in &targets {
         let m = list_message(ctx.engine, locale, &e, &[], t);
-        ctx.queue(m);
+        post(ctx.tx, e.id, &m, now_ms, None).await?;
     }
     if !(targets.len() == 1 && targets[0].chat == ctx.chat.id) {
         let text = t!(
@@ -233,6 +233,23 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
         ctx.reply(text);
     }
     Ok(())
+}
+
+/// Queue a message that shows list `id` (optionally delayed and coalesced)
+/// and remember its outbox row, so a `+1` replying to it joins this list.
+async fn post(
+    conn: &mut Conn,
+    id: i64,
+    m: &Outgoing,
+    now_ms: i64,
+    delayed: Option<(i64, &str)>,
+) -> Result<()> {
+    let (at, key) = match delayed {
+        Some((at, key)) => (at, Some(key)),
+        None => (now_ms, None),
+    };
+    let row = outbox::enqueue(conn, m, at, key, now_ms).await?;
+    store_events::add_post(conn, id, row).await
 }
 
 async fn find(ctx: &mut Ctx<'_>, id: i64) -> Result<Option<Event>> {
@@ -277,12 +294,9 @@ async fn gathered_update(ctx: &mut Ctx<'_>, e: &Event) -> Result {
     {
         return Ok(());
     }
-    ctx.out.push(Queued {
-        message: m,
-        not_before: Some(ctx.now + Duration::seconds(JOIN_WINDOW_SECS)),
-        coalesce_key: Some(key),
-    });
-    Ok(())
+    let at = store::ms(ctx.now + Duration::seconds(JOIN_WINDOW_SECS));
+    let now_ms = ctx.now_ms();
+    post(ctx.tx, e.id, &m, now_ms, Some((at, &key))).await
 }
 
 /// 报名 N [NOTE] / 接龙 N / `+1` / the button.
@@ -293,11 +307,19 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
             None => return Ok(()),
         },
         None => {
-            // A bare `+1` counts only in a group with an open list.
-            let open = if ctx.in_group() {
-                store_events::open_in_chat(ctx.tx, ctx.chat.id).await?
-            } else {
-                None
+            // A bare `+1` counts only in a group with an open list: the one
+            // it replies to, else the latest.
+            let replied = match &ctx.msg.reply_to {
+                Some(r) => {
+                    store_events::by_post(ctx.tx, ctx.msg.platform, &ctx.msg.chat_id, &r.message_id)
+                        .await?
+                }
+                None => None,
+            };
+            let open = match replied {
+                Some(id) => store_events::get(ctx.tx, id).await?,
+                None if ctx.in_group() => store_events::open_in_chat(ctx.tx, ctx.chat.id).await?,
+                None => None,
             };
             match open {
                 Some(e) => e,
@@ -458,7 +480,7 @@ pub async fn close(ctx: &mut Ctx<'_>, id: i64) -> Result {
     let locale = job_locale(ctx.engine);
     for t in store_events::targets(ctx.tx, id).await? {
         let m = list_message(ctx.engine, locale, &e, &entries, &t);
-        ctx.queue(m);
+        post(ctx.tx, id, &m, now_ms, None).await?;
     }
     if !ctx.in_group() {
         let text = t!("event.closed_ok", locale = ctx.locale, id = id);
@@ -486,9 +508,10 @@ pub async fn job_close(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     let entries = store_events::entries(ctx.tx, e.id).await?;
     let locale = job_locale(ctx.engine);
     let targets = store_events::targets(ctx.tx, e.id).await?;
+    let now_ms = ctx.now_ms();
     for t in &targets {
         let m = list_message(ctx.engine, locale, &e, &entries, t);
-        ctx.queue(m);
+        post(ctx.tx, e.id, &m, now_ms, None).await?;
     }
     audit::record(
         ctx.tx,

@@ -436,6 +436,13 @@ fn copies(engine: &Engine, locale: &str, n: &Notice, targets: &[Target]) -> Vec<
         .collect()
 }
 
+/// Queue a message that carries notice `id` (a copy, a reminder) and
+/// remember its outbox row, so a reply to it acknowledges this notice.
+async fn post(conn: &mut Conn, id: i64, m: &Outgoing, now_ms: i64) -> Result<()> {
+    let row = outbox::enqueue(conn, m, now_ms, None, now_ms).await?;
+    store_notices::add_post(conn, id, row).await
+}
+
 fn job_payload(id: i64) -> serde_json::Value {
     json!({ "notice": id })
 }
@@ -518,8 +525,9 @@ pub async fn confirm(ctx: &mut Ctx<'_>) -> Result {
     }
     let targets = store_notices::targets(ctx.tx, n.id).await?;
     let locale = job_locale(ctx.engine);
+    let now_ms = ctx.now_ms();
     for m in copies(ctx.engine, locale, &n, &targets) {
-        ctx.queue(m);
+        post(ctx.tx, n.id, &m, now_ms).await?;
     }
     let now = ctx.now;
     schedule_deadline_jobs(ctx.tx, &n, now).await?;
@@ -577,7 +585,15 @@ pub async fn ack(ctx: &mut Ctx<'_>, id: Option<i64>, weak: bool) -> Result {
     }
     let chat = ctx.chat.id;
     let now_ms = ctx.now_ms();
-    let notice = match id {
+    // A reply to one of our notice messages is about that notice.
+    let replied = match &ctx.msg.reply_to {
+        Some(r) if id.is_none() => {
+            store_notices::by_post(ctx.tx, ctx.msg.platform, &ctx.msg.chat_id, &r.message_id)
+                .await?
+        }
+        _ => None,
+    };
+    let notice = match id.or(replied) {
         Some(id) if store_notices::sent_to(ctx.tx, id, chat).await? => {
             store_notices::get(ctx.tx, id).await?
         }
@@ -833,8 +849,9 @@ pub async fn remind(ctx: &mut Ctx<'_>, id: i64) -> Result {
     let locale = job_locale(ctx.engine);
     let msgs = reminders(ctx.tx, ctx.engine, locale, &n, &t).await?;
     let groups = msgs.len();
+    let now_ms = ctx.now_ms();
     for m in msgs {
-        ctx.queue(m);
+        post(ctx.tx, n.id, &m, now_ms).await?;
     }
     ctx.audit(
         "notice.remind",
@@ -954,8 +971,9 @@ pub async fn job_send(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     n.sent_at = Some(now_ms);
     let targets = store_notices::targets(ctx.tx, n.id).await?;
     let locale = job_locale(ctx.engine);
+    let now_ms = ctx.now_ms();
     for m in copies(ctx.engine, locale, &n, &targets) {
-        ctx.queue(m);
+        post(ctx.tx, n.id, &m, now_ms).await?;
     }
     let now = ctx.now;
     schedule_deadline_jobs(ctx.tx, &n, now).await?;
@@ -991,8 +1009,9 @@ pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     let locale = job_locale(ctx.engine);
     let msgs = reminders(ctx.tx, ctx.engine, locale, &n, &t).await?;
     let groups = msgs.len();
+    let now_ms = ctx.now_ms();
     for m in msgs {
-        ctx.queue(m);
+        post(ctx.tx, n.id, &m, now_ms).await?;
     }
     job_audit(
         ctx,

@@ -256,3 +256,32 @@ pub async fn open_in_chat(conn: &mut Conn, chat: i64) -> Result<Option<Event>> {
     .await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// Remember that outbox row `outbox_id` shows list `event`.
+pub async fn add_post(conn: &mut Conn, event: i64, outbox_id: i64) -> Result<()> {
+    sqlx::query("INSERT INTO event_posts (outbox_id, event_id) VALUES ($1, $2)")
+        .bind(outbox_id)
+        .bind(event)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The list shown by the message the platform knows as `message_id` in
+/// this chat, if it is one of ours.
+pub async fn by_post(
+    conn: &mut Conn,
+    platform: Platform,
+    chat_id: &str,
+    message_id: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT p.event_id FROM event_posts p JOIN outbox o ON o.id = p.outbox_id \
+         WHERE o.platform = $1 AND o.chat_id = $2 AND o.platform_message_id = $3 LIMIT 1",
+    )
+    .bind(platform.as_str())
+    .bind(chat_id)
+    .bind(message_id)
+    .fetch_optional(conn)
+    .await?)
+}

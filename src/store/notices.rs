@@ -255,3 +255,32 @@ pub async fn ackers_in_chat(conn: &mut Conn, notice: i64, chat: i64) -> Result<V
     .fetch_all(conn)
     .await?)
 }
+
+/// Remember that outbox row `outbox_id` carries notice `notice`.
+pub async fn add_post(conn: &mut Conn, notice: i64, outbox_id: i64) -> Result<()> {
+    sqlx::query("INSERT INTO notice_posts (outbox_id, notice_id) VALUES ($1, $2)")
+        .bind(outbox_id)
+        .bind(notice)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The notice carried by the message the platform knows as `message_id` in
+/// this chat, if it is one of ours.
+pub async fn by_post(
+    conn: &mut Conn,
+    platform: Platform,
+    chat_id: &str,
+    message_id: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT p.notice_id FROM notice_posts p JOIN outbox o ON o.id = p.outbox_id \
+         WHERE o.platform = $1 AND o.chat_id = $2 AND o.platform_message_id = $3 LIMIT 1",
+    )
+    .bind(platform.as_str())
+    .bind(chat_id)
+    .bind(message_id)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -690,3 +690,112 @@ async fn targets_need_exact_names_and_copies_must_fit() {
         assert_eq!(t.len(), 5);
     }
 }
+
+/// A reply to a notice's copy acknowledges that notice even when a later
+/// one is open in the group; a `+1` replying to a list joins that list.
+#[tokio::test]
+async fn replies_point_at_their_notice_or_list() {
+    for db in TestDb::both().await {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 5, 1, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let mut settings = db.settings();
+        settings.admins = vec!["telegram:boss".into()];
+        let store = db.store().await;
+        tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
+            .await
+            .unwrap();
+        let engine = Engine::new(store.clone(), settings, clock.clone()).unwrap();
+        let mut n = 0;
+        let mut say = |user: &str, chat: &str, text: &str, reply: Option<String>| {
+            n += 1;
+            let kind = if chat == user {
+                ChatKind::Private
+            } else {
+                ChatKind::Group
+            };
+            let mut m = Incoming::text(
+                Platform::Telegram,
+                format!("x{n}"),
+                chat,
+                kind,
+                user,
+                text,
+                t0,
+            );
+            m.reply_to = reply.map(|id| tuanbot::chat::ReplyRef {
+                message_id: id,
+                from_bot: true,
+                text: None,
+            });
+            m
+        };
+        for m in [
+            say("boss", "g", "/bind 县一中", None),
+            say("boss", "boss", "/notice 第一条\n正文", None),
+            say("boss", "boss", "确认", None),
+            say("boss", "boss", "/notice 第二条\n正文", None),
+            say("boss", "boss", "确认", None),
+            say("boss", "g", "/event 甲 3月8日 9:00 广场 名额5", None),
+            say("boss", "g", "/event 乙 3月9日 9:00 广场 名额5", None),
+        ] {
+            engine.handle(&m).await.unwrap();
+        }
+        let recorder = Arc::new(crate::outbox::Recorder::default());
+        Dispatcher::new(
+            store.clone(),
+            recorder,
+            clock.clone(),
+            Arc::new(Notify::new()),
+        )
+        .drain_due()
+        .await
+        .unwrap();
+        let mut conn = store.conn().await.unwrap();
+        let copy_of_first: String = sqlx::query_scalar(
+            "SELECT o.platform_message_id FROM notice_posts p JOIN outbox o ON o.id = p.outbox_id \
+             WHERE p.notice_id = 1",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        let list_one: String = sqlx::query_scalar(
+            "SELECT o.platform_message_id FROM event_posts p JOIN outbox o ON o.id = p.outbox_id \
+             WHERE p.event_id = 1",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        drop(conn);
+        for m in [
+            say("u7", "g", "/iam 县一中", None),
+            say("u7", "g", "1", Some(copy_of_first)),
+            say("u7", "g", "+1", Some(list_one)),
+            say("u8", "g", "+1", None),
+        ] {
+            engine.handle(&m).await.unwrap();
+        }
+        let mut conn = store.conn().await.unwrap();
+        let acks: Vec<i64> = sqlx::query_scalar("SELECT notice_id FROM notice_acks")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(acks, vec![1], "{}", db.backend);
+        let rows = sqlx::query(
+            "SELECT e.event_id, p.user_id FROM event_entries e JOIN people p ON p.id = e.person_id \
+             ORDER BY e.id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let joined: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("event_id").unwrap(),
+                    r.try_get("user_id").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(joined, vec![(1, "u7".to_string()), (2, "u8".to_string())]);
+    }
+}
