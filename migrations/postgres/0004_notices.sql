@@ -31,6 +31,8 @@ CREATE TABLE notices (
     deadline_at       BIGINT,
     scheduled_at      BIGINT,
     status            TEXT   NOT NULL,
+    -- JSON list of attachments (photo/document refs) sent with each copy.
+    attachments       TEXT   NOT NULL DEFAULT '[]',
     created_at        BIGINT NOT NULL,
     sent_at           BIGINT
 );

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Ctx, Result, clip};
-use crate::chat::{Button, Outgoing};
+use crate::chat::{Attachment, Button, Outgoing};
 use crate::command::deadline::parse_deadline;
 use crate::command::notices::NoticeArgs;
 use crate::domain::{OrgKind, Platform, Role};
@@ -55,6 +55,9 @@ struct Draft {
     at: Option<i64>,
     orgs: Vec<i64>,
     chats: Vec<i64>,
+    /// The photo/document the command carried.
+    #[serde(default)]
+    attachments: Vec<Attachment>,
 }
 
 /// Target words that name kinds of org (exact words only, so an org called
@@ -321,6 +324,7 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
         at,
         orgs: org_ids.iter().copied().collect(),
         chats: groups.iter().map(|c| c.id).collect(),
+        attachments: ctx.msg.attachments.clone(),
     };
     let payload = serde_json::to_string(&draft).unwrap_or_default();
     pending::set(
@@ -351,6 +355,14 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
     .into_owned();
     let covered: BTreeSet<i64> = groups.iter().filter_map(|c| c.org_id).collect();
     let missing = org_ids.iter().filter(|id| !covered.contains(id)).count();
+    if !draft.attachments.is_empty() {
+        text.push('\n');
+        text.push_str(&t!(
+            "notice.preview_attachments",
+            locale = ctx.locale,
+            n = draft.attachments.len()
+        ));
+    }
     if missing > 0 && !everyone {
         text.push('\n');
         text.push_str(&t!(
@@ -425,6 +437,7 @@ fn copies(engine: &Engine, locale: &str, n: &Notice, targets: &[Target]) -> Vec<
         .iter()
         .map(|t| {
             let mut m = Outgoing::new(t.platform, t.chat_id.clone(), text.clone());
+            m.attachments = n.attachments.clone();
             if engine.capabilities(t.platform).buttons {
                 m.buttons = vec![vec![Button {
                     label: t!("notice.button_ack", locale = locale).into_owned(),
@@ -489,6 +502,7 @@ pub async fn confirm(ctx: &mut Ctx<'_>) -> Result {
         scheduled_at: draft.at,
         status: if scheduled { "scheduled" } else { "sent" }.into(),
         sent_at: (!scheduled).then_some(now_ms),
+        attachments: draft.attachments.clone(),
     };
     n.id = store_notices::create(ctx.tx, &n, &draft.orgs, &draft.chats, now_ms).await?;
     ctx.audit(

@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Conn, Result, StoreError};
+use crate::chat::Attachment;
 use crate::domain::Platform;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +23,12 @@ pub struct Notice {
     /// `scheduled`, `sent` or `cancelled`.
     pub status: String,
     pub sent_at: Option<i64>,
+    /// Sent along with each copy.
+    pub attachments: Vec<Attachment>,
 }
 
 const COLUMNS: &str = "id, title, body, target_label, sender_person_id, sender_platform, \
-    sender_chat_id, deadline_at, scheduled_at, status, sent_at";
+    sender_chat_id, deadline_at, scheduled_at, status, sent_at, attachments";
 
 fn from_row(row: &AnyRow) -> Result<Notice> {
     let platform: String = row.try_get("sender_platform")?;
@@ -43,6 +46,8 @@ fn from_row(row: &AnyRow) -> Result<Notice> {
         scheduled_at: row.try_get("scheduled_at")?,
         status: row.try_get("status")?,
         sent_at: row.try_get("sent_at")?,
+        attachments: serde_json::from_str(&row.try_get::<String, _>("attachments")?)
+            .map_err(|e| StoreError::Corrupt(format!("notice attachments: {e}")))?,
     })
 }
 
@@ -67,8 +72,8 @@ pub async fn create(
 ) -> Result<i64> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO notices (title, body, target_label, sender_person_id, sender_platform, \
-         sender_chat_id, deadline_at, scheduled_at, status, created_at, sent_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         sender_chat_id, deadline_at, scheduled_at, status, created_at, sent_at, attachments) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(n.title.as_str())
     .bind(n.body.as_str())
@@ -81,6 +86,7 @@ pub async fn create(
     .bind(n.status.as_str())
     .bind(now_ms)
     .bind(n.sent_at)
+    .bind(serde_json::to_string(&n.attachments).unwrap_or_else(|_| "[]".into()))
     .fetch_one(&mut *conn)
     .await?;
     for org in orgs {

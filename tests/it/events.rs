@@ -290,3 +290,47 @@ async fn export_event_to_xlsx() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("没有 #9 号报名"));
     }
 }
+
+/// A list posted by staff from the county-wide group goes to every bound
+/// group, with one capacity shared by all of them.
+#[tokio::test]
+async fn county_wide_list_shares_its_capacity() {
+    for db in TestDb::both().await {
+        let out = script(
+            &db,
+            &format!(
+                "{SCENE}\
+:chat g2 group
+:as u1 小张
+/bind 县二中
+:chat tgl group
+/bind 全县
+/event 全县团干培训 3月20日 9:00 县委党校 名额2
+:chat g1 group
+:as u2 小王
+报名 1
+:chat g2 group
+:as u4 小赵
+报名 1
+:as u3 小李
+报名 1
+:time 09:01
+/event 1
+"
+            ),
+            true,
+        )
+        .await;
+        let t = after_scene(&out);
+        let posted: Vec<&String> = t
+            .iter()
+            .filter(|l| l.starts_with("📝 报名 #1｜全县团干培训（0/2）"))
+            .collect();
+        assert_eq!(posted.len(), 3, "{}: {t:#?}", db.backend);
+        let last = t.last().unwrap();
+        assert!(
+            last.contains("（2/2）") && last.contains("1. 小王\n2. 小赵\n候补（1）：\n1. 小李"),
+            "{last}"
+        );
+    }
+}

@@ -799,3 +799,64 @@ async fn replies_point_at_their_notice_or_list() {
         assert_eq!(joined, vec![(1, "u7".to_string()), (2, "u8".to_string())]);
     }
 }
+
+/// A photo or document carried by `/notice` goes with every copy.
+#[tokio::test]
+async fn attachment_goes_with_every_copy() {
+    use tuanbot::chat::{Attachment, AttachmentKind};
+    for db in TestDb::both().await {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 5, 1, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let mut settings = db.settings();
+        settings.admins = vec!["telegram:boss".into()];
+        let store = db.store().await;
+        tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
+            .await
+            .unwrap();
+        let engine = Engine::new(store.clone(), settings, clock).unwrap();
+        let msg = |id: &str, chat: &str, kind, text: &str| {
+            Incoming::text(Platform::Telegram, id, chat, kind, "boss", text, t0)
+        };
+        engine
+            .handle(&msg("1", "g1", ChatKind::Group, "/bind 县一中"))
+            .await
+            .unwrap();
+        engine
+            .handle(&msg("2", "g2", ChatKind::Group, "/bind 县二中"))
+            .await
+            .unwrap();
+        let mut notice = msg("3", "boss", ChatKind::Private, "/notice 材料模板\n见附件");
+        let file = Attachment {
+            kind: AttachmentKind::Document,
+            file_ref: "file-123".into(),
+            file_name: Some("模板.docx".into()),
+        };
+        notice.attachments = vec![file.clone()];
+        engine.handle(&notice).await.unwrap();
+        engine
+            .handle(&msg("4", "boss", ChatKind::Private, "确认"))
+            .await
+            .unwrap();
+        let mut conn = store.conn().await.unwrap();
+        let rows = sqlx::query("SELECT chat_id, payload FROM outbox ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let msgs: Vec<Outgoing> = rows
+            .iter()
+            .map(|r| serde_json::from_str(&r.try_get::<String, _>("payload").unwrap()).unwrap())
+            .collect();
+        assert!(
+            msgs[2].text.contains("📎 附带 1 个附件"),
+            "{}: {}",
+            db.backend,
+            msgs[2].text
+        );
+        let copies: Vec<&Outgoing> = msgs
+            .iter()
+            .filter(|m| m.text.starts_with("📢 通知 #1"))
+            .collect();
+        assert_eq!(copies.len(), 2);
+        assert!(copies.iter().all(|m| m.attachments == vec![file.clone()]));
+    }
+}
