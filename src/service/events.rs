@@ -274,8 +274,8 @@ pub async fn show(ctx: &mut Ctx<'_>, id: i64) -> Result {
     );
     m.reply_to = ctx.msg.message_id.clone();
     buttons(ctx.engine, ctx.locale, &e, &mut m);
-    ctx.queue(m);
-    Ok(())
+    let now_ms = ctx.now_ms();
+    post(ctx.tx, id, &m, now_ms, None).await
 }
 
 /// Re-post the list in this group once per window (coalesced), instead of
