@@ -38,7 +38,7 @@ const LIST_MAX: usize = 20;
 
 /// Who a notice is for, as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Target1 {
+enum Audience {
     All,
     Own,
     Kind(OrgKind),
@@ -86,7 +86,7 @@ fn kind_word(w: &str) -> Option<OrgKind> {
 /// Read the first word of the head as targets (`县一中、县二中`, `学校`,
 /// `全部`, `本组织`). `None` when any part is not a target: then the whole
 /// head is the title and the notice goes to everyone.
-fn parse_targets(word: &str, all: &[Org], aliases: &[(String, i64)]) -> Option<Vec<Target1>> {
+fn parse_targets(word: &str, all: &[Org], aliases: &[(String, i64)]) -> Option<Vec<Audience>> {
     let mut out = Vec::new();
     for part in word.split(['、', ',', '，', '/', '+']) {
         let part = part.trim();
@@ -94,15 +94,15 @@ fn parse_targets(word: &str, all: &[Org], aliases: &[(String, i64)]) -> Option<V
             continue;
         }
         let t = match part {
-            "全部" | "全县" | "所有" | "全体" | "all" => Target1::All,
-            "本组织" | "本单位" | "本团委" | "own" => Target1::Own,
+            "全部" | "全县" | "所有" | "全体" | "all" => Audience::All,
+            "本组织" | "本单位" | "本团委" | "own" => Audience::Own,
             _ => match kind_word(part) {
-                Some(k) => Target1::Kind(k),
+                Some(k) => Audience::Kind(k),
                 // Only a name that is an org's own name or alias counts: the
                 // first word of a title (`实验 报告`) must not become a target
                 // by a partial match.
                 None => match resolve(part, all, aliases) {
-                    OrgMatch::One(o) if names_exactly(part, &o, aliases) => Target1::Org(o),
+                    OrgMatch::One(o) if names_exactly(part, &o, aliases) => Audience::Org(o),
                     _ => return None,
                 },
             },
@@ -171,13 +171,13 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
     let (first, rest) = crate::command::split_word(&args.head);
     let (targets, title) = match parse_targets(first, &all, &aliases) {
         Some(t) if !rest.trim().is_empty() => (t, rest.trim().to_string()),
-        _ => (vec![Target1::All], args.head.clone()),
+        _ => (vec![Audience::All], args.head.clone()),
     };
     // A cadre may only notice their own org's groups.
     if !ctx.is_staff() {
         let own_only = targets.iter().all(|t| match t {
-            Target1::Own => true,
-            Target1::Org(o) => Some(o.id) == ctx.person.org_id,
+            Audience::Own => true,
+            Audience::Org(o) => Some(o.id) == ctx.person.org_id,
             _ => false,
         });
         if !own_only {
@@ -244,7 +244,7 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
     let mut labels = Vec::new();
     for t in &targets {
         match t {
-            Target1::All => {
+            Audience::All => {
                 everyone = true;
                 labels.push(t!("notice.target_all", locale = ctx.locale).into_owned());
                 org_ids.extend(
@@ -253,7 +253,7 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
                         .map(|o| o.id),
                 );
             }
-            Target1::Own => match ctx
+            Audience::Own => match ctx
                 .person
                 .org_id
                 .and_then(|id| all.iter().find(|o| o.id == id))
@@ -268,11 +268,11 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
                     return Ok(());
                 }
             },
-            Target1::Kind(k) => {
+            Audience::Kind(k) => {
                 labels.push(k.label().to_string());
                 org_ids.extend(all.iter().filter(|o| o.kind == *k).map(|o| o.id));
             }
-            Target1::Org(o) => {
+            Audience::Org(o) => {
                 labels.push(o.display().to_string());
                 org_ids.insert(o.id);
             }
