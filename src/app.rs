@@ -114,10 +114,13 @@ pub async fn start_qq(
 pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
     let engine = engine(settings, Arc::new(crate::clock::SystemClock)).await?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let qq = start_qq(&engine, shutdown).await?;
+    let qq = start_qq(&engine, shutdown.clone()).await?;
+    // Scheduled jobs (notice reminders, deadlines) run beside the adapters.
+    let jobs = tokio::spawn(crate::jobs::run(engine.clone(), shutdown));
     tokio::signal::ctrl_c().await?;
     let _ = stop.send(true);
     let _ = qq.dispatcher.await;
+    let _ = jobs.await;
     for task in qq.adapter.tasks {
         task.abort();
     }

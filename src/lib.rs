@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod export;
 pub mod i18n;
+pub mod jobs;
 pub mod outbox;
 pub mod service;
 pub mod store;

@@ -88,6 +88,8 @@ enum ExportWhat {
         org: Option<String>,
         file: PathBuf,
     },
+    /// A sign-up list (报名 / 接龙) as XLSX.
+    Event { id: i64, file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -192,6 +194,9 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
                     file,
                 },
         } => export_activities(settings, from, to, org, file).await,
+        Cmd::Export {
+            what: ExportWhat::Event { id, file },
+        } => export_event(settings, id, file).await,
         Cmd::Bench {
             what: BenchWhat::Parse { messages },
         } => {
@@ -326,4 +331,26 @@ async fn import_orgs(settings: Settings, file: PathBuf) -> anyhow::Result<()> {
     );
     store.close().await;
     Ok(())
+}
+
+async fn export_event(settings: Settings, id: i64, file: PathBuf) -> anyhow::Result<()> {
+    let locale = settings.locale.clone();
+    let clock: Arc<dyn tuanbot::clock::Clock> = Arc::new(tuanbot::clock::SystemClock);
+    let engine = app::engine(settings, clock).await?;
+    let done = tuanbot::service::events::export_xlsx(&engine, id, &file, &locale).await;
+    engine.store.close().await;
+    match done? {
+        Some((event, n)) => {
+            let f = file.display();
+            let args: [(&str, &dyn std::fmt::Display); 4] = [
+                ("id", &id),
+                ("title", &event.title),
+                ("n", &n),
+                ("file", &f),
+            ];
+            println!("{}", tr(&locale, "event_export.done", &args));
+            Ok(())
+        }
+        None => anyhow::bail!("{}", tr(&locale, "event_export.not_found", &[("id", &id)])),
+    }
 }

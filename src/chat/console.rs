@@ -9,7 +9,9 @@
 //! replies to the bot's message #N). Every other line is a message from
 //! the current user in the current chat; a literal `\n` inside it is a line
 //! break. With `--json`, each outgoing message is one JSON object per line:
-//! `{"id":…,"chat":…,"text":…,"buttons":[…],"edit_of":…}`.
+//! `{"id":…,"chat":…,"text":…,"buttons":[…],"edit_of":…}`. Scheduled jobs
+//! (notices, reminders, list deadlines) run whenever the console's clock
+//! moves: after each message, and on `:today`/`:time` going forward.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -149,6 +151,8 @@ impl Console {
             json,
             &engine.settings.bot_name,
         ));
+        // Services pick buttons and edits from the adapter's capabilities.
+        engine.set_capabilities(Platform::Console, sender.capabilities());
         let dispatcher = Dispatcher::new(
             engine.store.clone(),
             sender,
@@ -232,8 +236,15 @@ impl Console {
             tracing::error!(error = %e, "handling failed");
             self.say(&t!("common.internal_error", locale = self.locale()));
         }
-        self.dispatcher.drain_due().await?;
+        self.tick().await?;
         Ok(true)
+    }
+
+    /// Run the scheduled jobs that are due, then send what is due.
+    async fn tick(&self) -> Result<(), StoreError> {
+        crate::jobs::run_due(&self.engine, self.clock.now()).await?;
+        self.dispatcher.drain_due().await?;
+        Ok(())
     }
 
     async fn directive(&mut self, d: &str) -> Result<bool, StoreError> {
@@ -255,7 +266,11 @@ impl Console {
             "today" => match NaiveDate::parse_from_str(rest, "%Y-%m-%d") {
                 Ok(date) => {
                     let time = self.local_time();
+                    let before = self.clock.now();
                     self.set_local(date, time);
+                    if self.clock.now() > before {
+                        self.tick().await?;
+                    }
                 }
                 Err(_) => self.bad(d),
             },
@@ -266,9 +281,9 @@ impl Console {
                     let date = self.engine.local_date(self.clock.now());
                     let before = self.clock.now();
                     self.set_local(date, time);
-                    // Moving the clock forward lets due messages go out.
+                    // Moving the clock forward lets due jobs run and messages go out.
                     if self.clock.now() > before {
-                        self.dispatcher.drain_due().await?;
+                        self.tick().await?;
                     }
                 }
                 Err(_) => self.bad(d),
@@ -366,7 +381,7 @@ impl Console {
             }
         }
         self.clock.advance(Duration::seconds(10));
-        self.dispatcher.drain_due().await?;
+        self.tick().await?;
         Ok(())
     }
 }

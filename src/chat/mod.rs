@@ -127,6 +127,10 @@ pub struct Outgoing {
     /// Accounts to @-mention (platforms that support it render a mention).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mention_users: Vec<String>,
+    /// Photos or documents sent along (a notice's attachment), as the
+    /// platform's file references.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Outgoing {
@@ -139,6 +143,7 @@ impl Outgoing {
             reply_to: None,
             edit_of: None,
             mention_users: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 }

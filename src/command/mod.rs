@@ -16,7 +16,9 @@
 
 pub mod activity;
 pub mod dates;
+pub mod deadline;
 pub mod normalize;
+pub mod notices;
 pub mod numerals;
 
 use crate::domain::Role;
@@ -63,6 +65,31 @@ pub enum Command {
     Confirm,
     /// 取消: answer the bot's pending question with no.
     Cancel,
+    /// `/notice [TARGETS] TITLE\nBODY [截止 …]`, `/notice at …`, 定时通知 …
+    Notice(notices::NoticeArgs),
+    /// `/notice status N`, 通知情况 N
+    NoticeStatus(i64),
+    /// `/notice cancel N`, 取消通知 N
+    NoticeCancel(i64),
+    /// `/notices`, 通知列表
+    Notices,
+    /// `/remind N`, 催办 N
+    Remind(i64),
+    /// 收到 / 已阅 / `/ack N`; `weak` for a bare `1`.
+    Ack { notice: Option<i64>, weak: bool },
+    /// `/event TITLE 时间 地点 名额N [截止 …]`
+    EventNew(notices::EventArgs),
+    /// `/event N`
+    EventShow(i64),
+    /// `/event close N`
+    EventClose(i64),
+    /// 报名 N [NOTE], 接龙 N, `+1` (event `None`)
+    Join {
+        event: Option<i64>,
+        note: Option<String>,
+    },
+    /// 取消报名 N
+    Leave(i64),
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -121,6 +148,16 @@ enum Name {
     Mine,
     Confirm,
     Cancel,
+    Notice,
+    NoticeAt,
+    NoticeStatus,
+    NoticeCancel,
+    Notices,
+    Remind,
+    Ack,
+    Event,
+    Join,
+    Leave,
 }
 
 struct Spec {
@@ -246,6 +283,76 @@ const SPECS: &[Spec] = &[
         args: Args::None,
         glued: false,
     },
+    Spec {
+        name: Name::Notice,
+        slash: &["notice", "通知", "发通知"],
+        keywords: &["发通知"],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::NoticeAt,
+        slash: &["定时通知"],
+        keywords: &["定时通知"],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::NoticeStatus,
+        slash: &["通知情况"],
+        keywords: &["通知情况"],
+        args: Args::Required,
+        glued: true,
+    },
+    Spec {
+        name: Name::NoticeCancel,
+        slash: &["取消通知"],
+        keywords: &["取消通知", "撤回通知"],
+        args: Args::Required,
+        glued: true,
+    },
+    Spec {
+        name: Name::Notices,
+        slash: &["notices", "通知列表"],
+        keywords: &["通知列表"],
+        args: Args::None,
+        glued: false,
+    },
+    Spec {
+        name: Name::Remind,
+        slash: &["remind", "催办"],
+        keywords: &["催办"],
+        args: Args::Required,
+        glued: true,
+    },
+    Spec {
+        name: Name::Ack,
+        slash: &["ack", "收到"],
+        keywords: &["收到", "已阅", "已收到", "收到了"],
+        args: Args::None,
+        glued: false,
+    },
+    Spec {
+        name: Name::Event,
+        slash: &["event", "活动报名", "发起接龙"],
+        keywords: &[],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::Join,
+        slash: &["join", "报名", "接龙"],
+        keywords: &["报名", "接龙"],
+        args: Args::Required,
+        glued: true,
+    },
+    Spec {
+        name: Name::Leave,
+        slash: &["leave", "取消报名"],
+        keywords: &["取消报名"],
+        args: Args::Required,
+        glued: true,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -281,6 +388,18 @@ pub enum ParseError {
     UndoUsage,
     #[error("edit")]
     EditUsage,
+    #[error("notice")]
+    NoticeUsage,
+    #[error("notice_at")]
+    NoticeAtUsage,
+    #[error("notice_number")]
+    NoticeNumber,
+    #[error("remind")]
+    RemindUsage,
+    #[error("event")]
+    EventUsage,
+    #[error("leave")]
+    LeaveUsage,
 }
 
 impl ParseError {
@@ -293,6 +412,12 @@ impl ParseError {
             ParseError::LogUsage => "usage.log",
             ParseError::UndoUsage => "usage.undo",
             ParseError::EditUsage => "usage.edit",
+            ParseError::NoticeUsage => "notice_usage.notice",
+            ParseError::NoticeAtUsage => "notice_usage.notice_at",
+            ParseError::NoticeNumber => "notice_usage.number",
+            ParseError::RemindUsage => "notice_usage.remind",
+            ParseError::EventUsage => "notice_usage.event",
+            ParseError::LeaveUsage => "notice_usage.leave",
         }
     }
 }
@@ -313,6 +438,9 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
     if chars > MAX_MESSAGE_CHARS {
         let command = text.starts_with(['/', '#']) || split_keyword(text).is_some();
         return Parsed::TooLong { chars, command };
+    }
+    if let Some(p) = notices::bare(text) {
+        return p;
     }
     let (name, args) = if let Some(rest) = text.strip_prefix(['/', '#']) {
         let (word, args) = split_word(rest);
@@ -369,6 +497,20 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Mine => Command::Mine,
         Name::Confirm => Command::Confirm,
         Name::Cancel => Command::Cancel,
+        Name::Notice => return notices::notice(args),
+        Name::NoticeAt => return notices::scheduled(args),
+        Name::NoticeStatus => {
+            return notices::numbered(args, ParseError::NoticeNumber, Command::NoticeStatus);
+        }
+        Name::NoticeCancel => {
+            return notices::numbered(args, ParseError::NoticeNumber, Command::NoticeCancel);
+        }
+        Name::Notices => Command::Notices,
+        Name::Remind => return notices::numbered(args, ParseError::RemindUsage, Command::Remind),
+        Name::Ack => return notices::ack(args),
+        Name::Event => return notices::event(args),
+        Name::Join => return notices::join(args),
+        Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
     };
     Parsed::Command(cmd)
 }
@@ -461,7 +603,7 @@ fn looks_like_sentence(rest: &str) -> bool {
 }
 
 /// First whitespace-separated word and the rest.
-fn split_word(s: &str) -> (&str, &str) {
+pub(crate) fn split_word(s: &str) -> (&str, &str) {
     match s.find(char::is_whitespace) {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, ""),

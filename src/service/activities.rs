@@ -29,7 +29,8 @@ use crate::store::{outbox, pending};
 const DUPLICATE_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// `/undo` without a number takes back the sender's last record of this window.
 const UNDO_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
-const LOG_DUP: &str = "log_dup";
+/// Pending-question kind: "record this likely duplicate anyway?"
+pub const LOG_DUP: &str = "log_dup";
 /// Longest title or place accepted by `/edit`.
 const MAX_FIELD_CHARS: usize = 60;
 

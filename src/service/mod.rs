@@ -4,8 +4,10 @@
 //! They never know which platform they serve.
 
 pub mod activities;
+pub mod events;
 pub mod help;
 pub mod import_orgs;
+pub mod notices;
 pub mod orgs;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -155,11 +157,23 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Mine => activities::mine(ctx).await,
         Command::Confirm => answer(ctx, true).await,
         Command::Cancel => answer(ctx, false).await,
+        Command::Notice(args) => notices::compose(ctx, &args).await,
+        Command::NoticeStatus(n) => notices::status(ctx, n).await,
+        Command::NoticeCancel(n) => notices::cancel_scheduled(ctx, n).await,
+        Command::Notices => notices::list(ctx).await,
+        Command::Remind(n) => notices::remind(ctx, n).await,
+        Command::Ack { notice, weak } => notices::ack(ctx, notice, weak).await,
+        Command::EventNew(args) => events::create(ctx, &args).await,
+        Command::EventShow(n) => events::show(ctx, n).await,
+        Command::EventClose(n) => events::close(ctx, n).await,
+        Command::Join { event, note } => events::join(ctx, event, note.as_deref()).await,
+        Command::Leave(n) => events::leave(ctx, n).await,
     }
 }
 
-/// 确认 / 取消: answer the question the bot asked this person in this chat.
-/// With no open question, stay silent in groups (these are everyday words).
+/// 确认 / 取消: answer the question the bot asked this person in this chat
+/// (a notice preview, a likely duplicate `/log`, numbered choices). With no
+/// open question, stay silent in groups: these are everyday words.
 async fn answer(ctx: &mut Ctx<'_>, yes: bool) -> Result {
     let (platform, user, chat) = (
         ctx.msg.platform,
@@ -167,12 +181,17 @@ async fn answer(ctx: &mut Ctx<'_>, yes: bool) -> Result {
         ctx.msg.chat_id.clone(),
     );
     let now = ctx.now_ms();
-    let open = crate::store::pending::take_any(ctx.tx, platform, &user, &chat, now).await?;
-    match open {
-        Some(p) if yes && p.kind == "log_dup" => {
-            activities::confirm_duplicate(ctx, &p.payload).await
+    let open = crate::store::pending::open(ctx.tx, platform, &user, &chat, now).await?;
+    match open.as_ref().map(|p| p.kind.as_str()) {
+        Some(notices::PENDING_KIND) if yes => notices::confirm(ctx).await,
+        Some(notices::PENDING_KIND) => notices::cancel(ctx).await,
+        Some(activities::LOG_DUP) if yes => {
+            crate::store::pending::clear(ctx.tx, platform, &user, &chat).await?;
+            let payload = open.map(|p| p.payload).unwrap_or_default();
+            activities::confirm_duplicate(ctx, &payload).await
         }
         Some(_) => {
+            crate::store::pending::clear(ctx.tx, platform, &user, &chat).await?;
             let text = t!("common.cancelled", locale = ctx.locale);
             ctx.reply(text);
             Ok(())

@@ -8,7 +8,10 @@
 pub mod activities;
 pub mod audit;
 pub mod chats;
+pub mod events;
+pub mod jobs;
 pub mod kv;
+pub mod notices;
 pub mod orgs;
 pub mod outbox;
 pub mod pending;

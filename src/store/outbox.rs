@@ -98,7 +98,10 @@ pub async fn replace_pending(conn: &mut Conn, id: i64, msg: &Outgoing) -> Result
 /// Rows come back in id order (the order they were written). A row waits
 /// while an earlier message to the same chat is held back (rate limit,
 /// back-off) or leased by another dispatcher, so a chat sees its messages in
-/// the order they were written.
+/// the order they were written. A row that was *written* for later (a
+/// gathered line waiting for its window, a delayed post) holds nothing back:
+/// only a row that failed and waits for its retry does. Otherwise every reply
+/// in a group would wait out a 30-second gathering window.
 pub async fn lease_due(
     conn: &mut Conn,
     backend: Backend,
@@ -117,7 +120,7 @@ pub async fn lease_due(
            AND not_before <= $3 AND (leased_until IS NULL OR leased_until < $3) \
            AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.platform = o.platform \
              AND e.chat_id = o.chat_id AND e.status = 'pending' AND e.id < o.id \
-             AND (e.not_before > $3 OR e.leased_until >= $3)) \
+             AND ((e.not_before > $3 AND e.last_error IS NOT NULL) OR e.leased_until >= $3)) \
            ORDER BY id LIMIT $4{lock}) \
          RETURNING {COLUMNS}"
     );

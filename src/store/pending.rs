@@ -87,8 +87,8 @@ pub async fn clear(
     Ok(())
 }
 
-/// Take (read and delete) whatever question is open, if not expired.
-pub async fn take_any(
+/// Whatever question is open for this person in this chat, if not expired.
+pub async fn open(
     conn: &mut Conn,
     platform: Platform,
     user_id: &str,
@@ -105,15 +105,12 @@ pub async fn take_any(
     .bind(now_ms)
     .fetch_optional(&mut *conn)
     .await?;
-    let found = row
-        .map(|r| {
-            Ok::<_, super::StoreError>(Pending {
-                kind: r.try_get("kind")?,
-                payload: r.try_get("payload")?,
-                expires_at: r.try_get("expires_at")?,
-            })
+    row.map(|r| {
+        Ok(Pending {
+            kind: r.try_get("kind")?,
+            payload: r.try_get("payload")?,
+            expires_at: r.try_get("expires_at")?,
         })
-        .transpose()?;
-    clear(conn, platform, user_id, chat_id).await?;
-    Ok(found)
+    })
+    .transpose()
 }

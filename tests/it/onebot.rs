@@ -134,6 +134,15 @@ where
                         json!({"status": "ok", "retcode": 0, "echo": echo,
                                "data": {"message_id": id}})
                     }
+                    "upload_group_file" => {
+                        state.sends.lock().unwrap().push(Got {
+                            action: action.clone(),
+                            target: v["params"]["group_id"].to_string(),
+                            message: v["params"].clone(),
+                            at: Instant::now(),
+                        });
+                        json!({"status": "ok", "retcode": 0, "echo": echo, "data": null})
+                    }
                     "get_group_member_info" => json!({"status": "ok", "retcode": 0, "echo": echo,
                         "data": {"group_id": v["params"]["group_id"], "user_id": v["params"]["user_id"],
                                  "card": "", "nickname": "小周"}}),
@@ -716,4 +725,46 @@ async fn junk_frames_and_chatter_change_nothing() {
         assert_eq!(fake.connections.load(Ordering::SeqCst), 1, "link kept");
         bot.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_go_out_as_image_and_group_file() {
+    let db = TestDb::sqlite().await;
+    let mut msg = Outgoing::new(Platform::Qq, "9200", "通知：见附件");
+    msg.attachments = vec![
+        tuanbot::chat::Attachment {
+            kind: tuanbot::chat::AttachmentKind::Photo,
+            file_ref: "http://img.example/a.jpg".into(),
+            file_name: None,
+        },
+        tuanbot::chat::Attachment {
+            kind: tuanbot::chat::AttachmentKind::Document,
+            file_ref: "/abc-123".into(),
+            file_name: Some("名单.xlsx".into()),
+        },
+    ];
+    let store = db.store().await;
+    let now = store::ms(chrono::Utc::now());
+    let mut tx = store.begin().await.expect("begin");
+    outbox::enqueue(&mut tx, &msg, now, None, now)
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    store.close().await;
+    let (bot, fake) = connected(&db, |_| {}).await;
+    until("message and file", || fake.sends().len() >= 2).await;
+    let sends = fake.sends();
+    assert_eq!(sends[0].action, "send_group_msg");
+    assert_eq!(sends[0].message[1]["type"], "image");
+    assert_eq!(
+        sends[0].message[1]["data"]["file"],
+        "http://img.example/a.jpg"
+    );
+    assert_eq!(sends[1].action, "upload_group_file");
+    assert_eq!(
+        sends[1].message["file"], "http://127.0.0.1/f.xlsx",
+        "resolved by get_file"
+    );
+    assert_eq!(sends[1].message["name"], "名单.xlsx");
+    bot.stop().await;
 }

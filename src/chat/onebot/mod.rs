@@ -684,10 +684,20 @@ impl OneBot {
                     }
                 }
             }
-            let body = if i == 0 {
-                segments::outgoing(msg.reply_to.as_deref(), &msg.mention_users, part)
+            // Photos ride in the last part, after the text they belong to.
+            let images: Vec<&str> = if i + 1 == parts.len() {
+                msg.attachments
+                    .iter()
+                    .filter(|a| a.kind == AttachmentKind::Photo)
+                    .map(|a| a.file_ref.as_str())
+                    .collect()
             } else {
-                segments::outgoing(None, &[], part)
+                Vec::new()
+            };
+            let body = if i == 0 {
+                segments::outgoing(msg.reply_to.as_deref(), &msg.mention_users, part, &images)
+            } else {
+                segments::outgoing(None, &[], part, &images)
             };
             let (action, params) = match kind {
                 ChatKind::Private => (
@@ -714,7 +724,58 @@ impl OneBot {
                 first = id;
             }
         }
+        for doc in msg
+            .attachments
+            .iter()
+            .filter(|a| a.kind == AttachmentKind::Document)
+        {
+            // The text is out; a document that fails now is logged, not
+            // retried, so the text is never sent twice.
+            if let Err(e) = self.upload(kind, target, doc).await {
+                tracing::warn!(chat = %msg.chat_id, file = %doc.file_ref, error = ?e, "file upload failed");
+            }
+            pacer.record(&msg.chat_id, Instant::now());
+        }
         Ok(Sent { message_id: first })
+    }
+
+    /// Post a document with `upload_group_file` / `upload_private_file`
+    /// (go-cqhttp extensions that NapCat, Lagrange and LLOneBot share). A
+    /// QQ file id is first turned into a path or URL with `get_file`.
+    async fn upload(
+        &self,
+        kind: ChatKind,
+        target: i64,
+        doc: &Attachment,
+    ) -> Result<(), ActionError> {
+        // Group file ids look like paths (`/a1b2-…`), so only a URL is
+        // taken as is; an implementation without `get_file` gets the id.
+        let file = if doc.file_ref.contains("://") {
+            doc.file_ref.clone()
+        } else {
+            match self.file_location(&doc.file_ref).await {
+                Ok(f) => f,
+                Err(ActionError::Disconnected) => return Err(ActionError::Disconnected),
+                Err(_) => doc.file_ref.clone(),
+            }
+        };
+        let name = doc.file_name.clone().unwrap_or_else(|| {
+            file.rsplit(['/', '\\'])
+                .next()
+                .unwrap_or("file")
+                .to_string()
+        });
+        let (action, params) = match kind {
+            ChatKind::Group => (
+                "upload_group_file",
+                json!({"group_id": target, "file": file, "name": name}),
+            ),
+            ChatKind::Private => (
+                "upload_private_file",
+                json!({"user_id": target, "file": file, "name": name}),
+            ),
+        };
+        self.call(action, params).await.map(|_| ())
     }
 
     fn to_send_error(&self, e: ActionError) -> SendError {

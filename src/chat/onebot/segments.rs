@@ -124,8 +124,8 @@ pub fn parse_cq(s: &str) -> Vec<Segment> {
 }
 
 /// The segment array for one outgoing part: an optional quoted message,
-/// optional @-mentions, then the text.
-pub fn outgoing(reply_to: Option<&str>, mentions: &[String], text: &str) -> Value {
+/// optional @-mentions, the text, then images (by URL or file reference).
+pub fn outgoing(reply_to: Option<&str>, mentions: &[String], text: &str, images: &[&str]) -> Value {
     let mut segs = Vec::new();
     if let Some(id) = reply_to {
         segs.push(json!({"type": "reply", "data": {"id": id}}));
@@ -135,6 +135,9 @@ pub fn outgoing(reply_to: Option<&str>, mentions: &[String], text: &str) -> Valu
         segs.push(json!({"type": "text", "data": {"text": " "}}));
     }
     segs.push(json!({"type": "text", "data": {"text": text}}));
+    for file in images {
+        segs.push(json!({"type": "image", "data": {"file": file}}));
+    }
     Value::Array(segs)
 }
 
