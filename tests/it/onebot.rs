@@ -768,3 +768,59 @@ async fn attachments_go_out_as_image_and_group_file() {
     assert_eq!(sends[1].message["name"], "名单.xlsx");
     bot.stop().await;
 }
+
+fn private_msg(message_id: i64, user: i64, t: &str) -> Value {
+    json!({
+        "time": 1_700_000_000, "self_id": BOT, "post_type": "message",
+        "message_type": "private", "sub_type": "friend", "message_id": message_id,
+        "user_id": user, "message": text(t), "raw_message": t,
+        "sender": {"user_id": user, "nickname": format!("用户{user}")}
+    })
+}
+
+/// Wait until a message to `target` whose text satisfies `pred` arrives.
+async fn until_sent(fake: &FakeState, target: &str, pred: impl Fn(&str) -> bool) -> Got {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(g) = fake
+            .sends()
+            .into_iter()
+            .find(|g| g.target == target && pred(&g.text()))
+        {
+            return g;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message to {target} as expected; got {:#?}",
+            fake.sends().iter().map(Got::text).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_reaches_qq_group_and_is_acknowledged_by_text() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+        fake.push(group_msg(801, 601, 1, text("/bind 县一中")));
+        until_sent(&fake, "601", |t| t.contains("县一中")).await;
+        fake.push(group_msg(802, 601, 2, text("我是 县一中")));
+        until_sent(&fake, "601", |t| t.contains("用户2")).await;
+        fake.push(private_msg(803, 1, "/notice 团课通知\n周五下午团课"));
+        until_sent(&fake, "1", |t| t.contains("团课通知")).await;
+        fake.push(private_msg(804, 1, "确认"));
+        // QQ has no buttons: the copy asks for a 收到 reply in text.
+        let copy = until_sent(&fake, "601", |t| t.contains("周五下午团课")).await;
+        assert!(copy.text().contains("回复「收到」确认"), "{}", copy.text());
+        fake.push(group_msg(805, 601, 2, text("收到")));
+        fake.push(private_msg(806, 1, "通知情况 1"));
+        let status = until_sent(&fake, "1", |t| t.contains("📊")).await;
+        assert!(
+            status.text().contains("1/1"),
+            "{}: {}",
+            db.backend,
+            status.text()
+        );
+        bot.stop().await;
+    }
+}
