@@ -816,7 +816,7 @@ async fn notice_reaches_qq_group_and_is_acknowledged_by_text() {
         fake.push(private_msg(806, 1, "通知情况 1"));
         let status = until_sent(&fake, "1", |t| t.contains("📊")).await;
         assert!(
-            status.text().contains("1/1"),
+            status.text().contains("已确认：县一中(1)"),
             "{}: {}",
             db.backend,
             status.text()
