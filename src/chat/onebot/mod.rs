@@ -216,7 +216,8 @@ impl OneBot {
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+                // A dropped sender means shutdown too.
+                r = shutdown.changed() => if r.is_err() { return },
             }
             wait = self.backoff(wait);
         }
@@ -915,16 +916,16 @@ pub fn incoming_from_message(
         Some(m @ (Value::Array(_) | Value::String(_))) => segments::parse_message(m),
         _ => segments::parse_cq(ev["raw_message"].as_str().unwrap_or_default()),
     };
-    let mut msg = Incoming::text(
-        Platform::Qq,
-        message_id.clone(),
-        chat_id,
-        kind,
-        user,
-        "",
-        now,
-    )
-    .from_name(name);
+    // QQ message ids are 32-bit and recur over months; with the chat and
+    // the event time the update id stays unique, and a redelivered event
+    // (same id, same time) is still recognised.
+    let time = ev.get("time").map(id_string).unwrap_or_default();
+    let update_id = match kind {
+        ChatKind::Group => format!("g{chat_id}:{message_id}:{time}"),
+        ChatKind::Private => format!("p{chat_id}:{message_id}:{time}"),
+    };
+    let mut msg =
+        Incoming::text(Platform::Qq, update_id, chat_id, kind, user, "", now).from_name(name);
     msg.message_id = Some(message_id);
     let mut text = String::new();
     let mut after_at = false;
@@ -1029,7 +1030,8 @@ mod tests {
         assert_eq!(msg.mentions[0].user_id, "123");
         assert!(msg.reply_to.as_ref().unwrap().from_bot);
         assert_eq!(msg.attachments[0].file_ref, "http://img/a.jpg");
-        assert_eq!(msg.update_id, "9");
+        assert_eq!(msg.update_id, "g555:9:");
+        assert_eq!(msg.message_id.as_deref(), Some("9"));
     }
 
     #[test]
