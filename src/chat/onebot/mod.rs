@@ -284,7 +284,18 @@ impl OneBot {
                         Err(err)
                     }
                 };
-                match tokio_tungstenite::accept_hdr_async(stream, check).await {
+                // A peer that never finishes its handshake must not hold a task.
+                let timeout = Duration::from_millis(me.cfg.action_timeout_ms.max(1));
+                let handshake = tokio::time::timeout(
+                    timeout,
+                    tokio_tungstenite::accept_hdr_async(stream, check),
+                )
+                .await;
+                let Ok(handshake) = handshake else {
+                    tracing::warn!(%peer, "OneBot handshake timed out");
+                    return;
+                };
+                match handshake {
                     Ok(ws) => {
                         let role = role.lock().unwrap_or_else(|e| e.into_inner()).clone();
                         let api = role.as_deref() != Some("event");
