@@ -244,6 +244,39 @@ impl Settings {
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }
+        self.validate_onebot()
+    }
+
+    fn validate_onebot(&self) -> Result<(), ConfigError> {
+        let ob = &self.onebot;
+        if let Some(url) = &ob.ws_url
+            && !(url.starts_with("ws://") || url.starts_with("wss://"))
+        {
+            return Err(ConfigError::new(
+                "onebot.ws_url",
+                format!("expected ws://HOST:PORT or wss://…, got {url:?}"),
+            ));
+        }
+        if let Some(addr) = &ob.listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::new(
+                "onebot.listen",
+                format!("expected IP:PORT such as 127.0.0.1:6700, got {addr:?}"),
+            ));
+        }
+        if ob.account_per_minute == 0 {
+            return Err(ConfigError::new(
+                "onebot.account_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if ob.max_text_chars < 100 {
+            return Err(ConfigError::new(
+                "onebot.max_text_chars",
+                "must be at least 100",
+            ));
+        }
         Ok(())
     }
 
@@ -356,6 +389,22 @@ mod tests {
                 err.to_string()
                     .starts_with(&format!("config error: {key}:"))
             );
+        }
+    }
+
+    #[test]
+    fn onebot_settings_checked() {
+        let s = load(&[("onebot.ws_url", "ws://127.0.0.1:3001")]).unwrap();
+        assert!(s.onebot_enabled());
+        assert_eq!(s.onebot.group_interval_ms, 1500);
+        assert_eq!(s.onebot.account_per_minute, 20);
+        for (key, value) in [
+            ("onebot.ws_url", "http://127.0.0.1:3001"),
+            ("onebot.listen", "localhost"),
+            ("onebot.account_per_minute", "0"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
         }
     }
 
