@@ -830,3 +830,46 @@ async fn notice_reaches_qq_group_and_is_acknowledged_by_text() {
         bot.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_and_reverse_together() {
+    let db = TestDb::sqlite().await;
+    let (addr, forward) = fake_server(TOKEN).await;
+    let mut s = settings(&db);
+    s.onebot.ws_url = Some(format!("ws://{addr}/"));
+    s.onebot.listen = Some("127.0.0.1:0".into());
+    let bot = Bot::start(s).await;
+    until("forward login", || {
+        forward.logins.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    let listen = bot.qq.adapter.reverse_addr.expect("listening");
+    let url = format!("ws://{listen}/onebot/v11/ws?access_token={TOKEN}");
+    let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url.as_str()))
+        .await
+        .expect("in time")
+        .expect("handshake");
+    let reverse = Arc::new(FakeState::default());
+    tokio::spawn(speak(reverse.clone(), ws));
+    until("reverse login", || {
+        reverse.logins.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    // Events from either link are handled; each reply goes out once.
+    forward.push(group_msg(901, 564, 50, text("/help")));
+    reverse.push(group_msg(902, 565, 50, text("/help")));
+    until("both replies", || {
+        forward.sends().len() + reverse.sends().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut targets: Vec<String> = forward
+        .sends()
+        .into_iter()
+        .chain(reverse.sends())
+        .map(|g| g.target)
+        .collect();
+    targets.sort();
+    assert_eq!(targets, vec!["564", "565"]);
+    bot.stop().await;
+}
