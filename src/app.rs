@@ -79,3 +79,51 @@ pub async fn console(
     let engine = engine(settings, clock.clone()).await?;
     Ok((Console::new(engine.clone(), clock, sink, json), engine))
 }
+
+/// The QQ side of a running bot: the OneBot adapter and its outbox
+/// dispatcher, stopped together through the shutdown channel.
+pub struct QqRunning {
+    pub bot: Arc<crate::chat::onebot::OneBot>,
+    pub adapter: crate::chat::onebot::Running,
+    pub dispatcher: tokio::task::JoinHandle<()>,
+}
+
+/// Start the OneBot adapter (forward and/or reverse, as configured) and a
+/// dispatcher draining the QQ outbox through it.
+pub async fn start_qq(
+    engine: &Arc<Engine>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<QqRunning> {
+    let bot = crate::chat::onebot::OneBot::new(engine.clone());
+    let adapter = bot.start(shutdown.clone()).await?;
+    let dispatcher = crate::outbox::Dispatcher::new(
+        engine.store.clone(),
+        bot.clone(),
+        engine.clock.clone(),
+        engine.outbox_ready.clone(),
+    );
+    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    Ok(QqRunning {
+        bot,
+        adapter,
+        dispatcher,
+    })
+}
+
+/// `tuanbot run` with platforms configured: serve until Ctrl-C.
+pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
+    let engine = engine(settings, Arc::new(crate::clock::SystemClock)).await?;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let qq = start_qq(&engine, shutdown.clone()).await?;
+    // Scheduled jobs (notice reminders, deadlines) run beside the adapters.
+    let jobs = tokio::spawn(crate::jobs::run(engine.clone(), shutdown));
+    tokio::signal::ctrl_c().await?;
+    let _ = stop.send(true);
+    let _ = qq.dispatcher.await;
+    let _ = jobs.await;
+    for task in qq.adapter.tasks {
+        task.abort();
+    }
+    engine.store.close().await;
+    Ok(())
+}

@@ -67,7 +67,7 @@ pub struct TelegramSettings {
     pub webhook_secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OneBotSettings {
     /// Forward WebSocket: tuanbot connects to the OneBot implementation.
@@ -76,6 +76,43 @@ pub struct OneBotSettings {
     pub listen: Option<String>,
     /// Shared token, checked in both directions.
     pub access_token: Option<String>,
+    /// Least time between two messages to one group (risk control, 风控).
+    pub group_interval_ms: u64,
+    /// Most messages the account sends per minute, all chats together.
+    pub account_per_minute: usize,
+    /// The window `account_per_minute` counts over (60 s; smaller in tests).
+    pub account_window_ms: u64,
+    /// Random extra wait up to this, added to each group interval.
+    pub jitter_ms: u64,
+    /// Reconnect when no event arrived for this long; by default three
+    /// heartbeat intervals as announced by the implementation's heartbeats.
+    pub heartbeat_timeout_ms: Option<u64>,
+    /// How long an action (send, get_login_info) may take before it fails.
+    pub action_timeout_ms: u64,
+    /// Reconnect back-off: first wait, doubling up to the cap.
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+    /// Longer replies are split at line breaks into parts of this size.
+    pub max_text_chars: usize,
+}
+
+impl Default for OneBotSettings {
+    fn default() -> Self {
+        OneBotSettings {
+            ws_url: None,
+            listen: None,
+            access_token: None,
+            group_interval_ms: 1500,
+            account_per_minute: 20,
+            account_window_ms: 60_000,
+            jitter_ms: 500,
+            heartbeat_timeout_ms: None,
+            action_timeout_ms: 10_000,
+            reconnect_min_ms: 1000,
+            reconnect_max_ms: 60_000,
+            max_text_chars: 3000,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -207,6 +244,39 @@ impl Settings {
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }
+        self.validate_onebot()
+    }
+
+    fn validate_onebot(&self) -> Result<(), ConfigError> {
+        let ob = &self.onebot;
+        if let Some(url) = &ob.ws_url
+            && !(url.starts_with("ws://") || url.starts_with("wss://"))
+        {
+            return Err(ConfigError::new(
+                "onebot.ws_url",
+                format!("expected ws://HOST:PORT or wss://…, got {url:?}"),
+            ));
+        }
+        if let Some(addr) = &ob.listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::new(
+                "onebot.listen",
+                format!("expected IP:PORT such as 127.0.0.1:6700, got {addr:?}"),
+            ));
+        }
+        if ob.account_per_minute == 0 {
+            return Err(ConfigError::new(
+                "onebot.account_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if ob.max_text_chars < 100 {
+            return Err(ConfigError::new(
+                "onebot.max_text_chars",
+                "must be at least 100",
+            ));
+        }
         Ok(())
     }
 
@@ -319,6 +389,22 @@ mod tests {
                 err.to_string()
                     .starts_with(&format!("config error: {key}:"))
             );
+        }
+    }
+
+    #[test]
+    fn onebot_settings_checked() {
+        let s = load(&[("onebot.ws_url", "ws://127.0.0.1:3001")]).unwrap();
+        assert!(s.onebot_enabled());
+        assert_eq!(s.onebot.group_interval_ms, 1500);
+        assert_eq!(s.onebot.account_per_minute, 20);
+        for (key, value) in [
+            ("onebot.ws_url", "http://127.0.0.1:3001"),
+            ("onebot.listen", "localhost"),
+            ("onebot.account_per_minute", "0"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
         }
     }
 

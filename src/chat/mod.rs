@@ -2,6 +2,7 @@
 //! with the engine. Adapters only translate: no bot logic lives here.
 
 pub mod console;
+pub mod onebot;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -13,6 +13,7 @@ mod events;
 mod import_orgs;
 mod jobs;
 mod notices;
+mod onebot;
 mod outbox;
 mod parser_never_panics;
 mod permissions;

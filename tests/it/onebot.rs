@@ -1,0 +1,875 @@
+//! QQ through OneBot v11 end to end: a fake OneBot implementation on
+//! loopback (tokio-tungstenite) that accepts tuanbot's forward connection or
+//! connects to its reverse endpoint, pushes events, answers actions by
+//! `echo`, and records every send it acknowledged. Every wait is bounded.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+
+use tuanbot::app::{self, QqRunning};
+use tuanbot::chat::Outgoing;
+use tuanbot::clock::SystemClock;
+use tuanbot::config::Settings;
+use tuanbot::domain::Platform;
+use tuanbot::engine::Engine;
+use tuanbot::store::{self, chats, outbox, people};
+
+use crate::helpers::TestDb;
+
+/// The QQ account the fake implementation is logged into.
+const BOT: i64 = 10001;
+const TOKEN: &str = "s3cret";
+/// Upper bound for any wait in these tests: a bug fails, never hangs.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One acknowledged `send_*_msg`.
+#[derive(Debug, Clone)]
+struct Got {
+    action: String,
+    target: String,
+    message: Value,
+    at: Instant,
+}
+
+impl Got {
+    fn text(&self) -> String {
+        self.message
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["type"] == "text")
+            .filter_map(|s| s["data"]["text"].as_str())
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// Handshakes tried, and those refused for a bad token.
+    attempts: AtomicUsize,
+    refused: AtomicUsize,
+    connections: AtomicUsize,
+    logins: AtomicUsize,
+    sends: Mutex<Vec<Got>>,
+    push: Mutex<Option<mpsc::UnboundedSender<String>>>,
+    /// After this many acknowledged sends, the next send closes the
+    /// connection unanswered (once).
+    close_after: Mutex<Option<usize>>,
+    next_message_id: AtomicI64,
+}
+
+impl FakeState {
+    fn sends(&self) -> Vec<Got> {
+        self.sends.lock().unwrap().clone()
+    }
+
+    fn push(&self, event: Value) {
+        let tx = self.push.lock().unwrap().clone().expect("connected");
+        tx.send(event.to_string()).expect("push");
+    }
+}
+
+/// Speak OneBot on one WebSocket until it closes.
+async fn speak<S>(state: Arc<FakeState>, ws: WebSocketStream<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    *state.push.lock().unwrap() = Some(tx);
+    state.connections.fetch_add(1, Ordering::SeqCst);
+    loop {
+        tokio::select! {
+            Some(ev) = rx.recv() => {
+                if sink.send(Message::text(ev)).await.is_err() {
+                    break;
+                }
+            }
+            frame = stream.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => continue,
+                };
+                let v: Value = serde_json::from_str(&text).expect("action JSON");
+                let echo = v["echo"].clone();
+                let action = v["action"].as_str().unwrap_or_default().to_string();
+                let answer = match action.as_str() {
+                    "get_login_info" => {
+                        state.logins.fetch_add(1, Ordering::SeqCst);
+                        json!({"status": "ok", "retcode": 0, "echo": echo,
+                               "data": {"user_id": BOT, "nickname": "团务助手"}})
+                    }
+                    "send_group_msg" | "send_private_msg" => {
+                        {
+                            let mut close = state.close_after.lock().unwrap();
+                            if let Some(n) = *close
+                                && state.sends.lock().unwrap().len() >= n
+                            {
+                                *close = None;
+                                break;
+                            }
+                        }
+                        let key = if action == "send_group_msg" { "group_id" } else { "user_id" };
+                        state.sends.lock().unwrap().push(Got {
+                            action: action.clone(),
+                            target: v["params"][key].to_string(),
+                            message: v["params"]["message"].clone(),
+                            at: Instant::now(),
+                        });
+                        let id = 5000 + state.next_message_id.fetch_add(1, Ordering::SeqCst);
+                        json!({"status": "ok", "retcode": 0, "echo": echo,
+                               "data": {"message_id": id}})
+                    }
+                    "upload_group_file" => {
+                        state.sends.lock().unwrap().push(Got {
+                            action: action.clone(),
+                            target: v["params"]["group_id"].to_string(),
+                            message: v["params"].clone(),
+                            at: Instant::now(),
+                        });
+                        json!({"status": "ok", "retcode": 0, "echo": echo, "data": null})
+                    }
+                    "get_group_member_info" => json!({"status": "ok", "retcode": 0, "echo": echo,
+                        "data": {"group_id": v["params"]["group_id"], "user_id": v["params"]["user_id"],
+                                 "card": "", "nickname": "小周"}}),
+                    "get_file" => json!({"status": "ok", "retcode": 0, "echo": echo,
+                        "data": {"file": "/data/f.xlsx", "url": "http://127.0.0.1/f.xlsx",
+                                 "file_name": "f.xlsx", "file_size": "10"}}),
+                    _ => json!({"status": "failed", "retcode": 1404, "echo": echo, "data": null}),
+                };
+                if sink.send(Message::text(answer.to_string())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    *state.push.lock().unwrap() = None;
+}
+
+/// A fake implementation serving forward WebSocket on a loopback port,
+/// demanding `token`.
+async fn fake_server(token: &'static str) -> (SocketAddr, Arc<FakeState>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = Arc::new(FakeState::default());
+    let st = state.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let st = st.clone();
+            tokio::spawn(async move {
+                st.attempts.fetch_add(1, Ordering::SeqCst);
+                let refused = st.clone();
+                // The handshake callback's signature is tungstenite's.
+                #[allow(clippy::result_large_err)]
+                let check = move |req: &Request, resp: Response| {
+                    let auth = req
+                        .headers()
+                        .get("Authorization")
+                        .and_then(|v| v.to_str().ok());
+                    if auth == Some(&format!("Bearer {token}")) {
+                        Ok(resp)
+                    } else {
+                        refused.refused.fetch_add(1, Ordering::SeqCst);
+                        let mut err = ErrorResponse::new(Some("bad token".into()));
+                        *err.status_mut() = StatusCode::UNAUTHORIZED;
+                        Err(err)
+                    }
+                };
+                if let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, check).await {
+                    speak(st, ws).await;
+                }
+            });
+        }
+    });
+    (addr, state)
+}
+
+fn settings(db: &TestDb) -> Settings {
+    let mut s = db.settings();
+    s.onebot.access_token = Some(TOKEN.into());
+    s.onebot.group_interval_ms = 0;
+    s.onebot.jitter_ms = 0;
+    s.onebot.account_per_minute = 10_000;
+    s.onebot.reconnect_min_ms = 50;
+    s.onebot.reconnect_max_ms = 200;
+    s.onebot.action_timeout_ms = 3000;
+    s
+}
+
+struct Bot {
+    engine: Arc<Engine>,
+    qq: QqRunning,
+    stop: watch::Sender<bool>,
+}
+
+impl Bot {
+    async fn start(settings: Settings) -> Bot {
+        let engine = app::engine(settings, Arc::new(SystemClock))
+            .await
+            .expect("engine");
+        app::seed_demo_if_empty(&engine.store, "zh-CN")
+            .await
+            .expect("seed");
+        let (stop, shutdown) = watch::channel(false);
+        let qq = app::start_qq(&engine, shutdown).await.expect("start qq");
+        Bot { engine, qq, stop }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(PATIENCE, self.qq.dispatcher).await;
+        for t in self.qq.adapter.tasks {
+            t.abort();
+        }
+        self.engine.store.close().await;
+    }
+}
+
+/// Poll `cond` until it holds; panic with `what` after [`PATIENCE`].
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn group_msg(message_id: i64, group: i64, user: i64, message: Value) -> Value {
+    json!({
+        "time": 1_700_000_000, "self_id": BOT, "post_type": "message",
+        "message_type": "group", "sub_type": "normal", "message_id": message_id,
+        "group_id": group, "user_id": user, "message": message, "raw_message": "",
+        "font": 0, "sender": {"user_id": user, "nickname": format!("用户{user}"), "card": ""}
+    })
+}
+
+fn text(t: &str) -> Value {
+    json!([{"type": "text", "data": {"text": t}}])
+}
+
+/// Start tuanbot against a fresh fake (forward mode) and wait for login.
+async fn connected(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> (Bot, Arc<FakeState>) {
+    let (addr, fake) = fake_server(TOKEN).await;
+    let mut s = settings(db);
+    s.onebot.ws_url = Some(format!("ws://{addr}/"));
+    tweak(&mut s);
+    let bot = Bot::start(s).await;
+    until("login", || fake.logins.load(Ordering::SeqCst) >= 1).await;
+    (bot, fake)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_in_group_quotes_the_message() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        fake.push(group_msg(101, 555, 42, text("/help")));
+        // Redelivered (same id, same time): handled once.
+        fake.push(group_msg(101, 555, 42, text("/help")));
+        fake.push(group_msg(102, 555, 42, text("/help")));
+        until("replies", || fake.sends().len() >= 2).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(fake.sends().len(), 2, "{}", db.backend);
+        assert_eq!(fake.sends()[1].message[0]["data"]["id"], "102");
+        let got = &fake.sends()[0];
+        assert_eq!(got.action, "send_group_msg", "{}", db.backend);
+        assert_eq!(got.target, "555");
+        assert_eq!(got.message[0]["type"], "reply");
+        assert_eq!(got.message[0]["data"]["id"], "101");
+        assert!(got.text().contains("我是 组织名"), "{}", got.text());
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cq_string_with_bot_mention_joins_an_org() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        // CQ-code string form, with an @ of the bot and escaped brackets
+        // in an earlier message that is just chatter.
+        let mut chatter = group_msg(201, 556, 43, json!("大家好 &#91;表情&#93; &amp; 再见"));
+        chatter["raw_message"] = chatter["message"].clone();
+        fake.push(chatter);
+        fake.push(group_msg(
+            202,
+            556,
+            43,
+            json!(format!("[CQ:at,qq={BOT}] 我是 县一中")),
+        ));
+        until("reply", || !fake.sends().is_empty()).await;
+        let sends = fake.sends();
+        assert_eq!(sends.len(), 1, "chatter gets no reply: {sends:?}");
+        assert_eq!(sends[0].message[0]["data"]["id"], "202");
+        assert!(sends[0].text().contains("县一中"), "{}", sends[0].text());
+        assert!(sends[0].text().contains("用户43"), "{}", sends[0].text());
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_message_answered_privately() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "message",
+            "message_type": "private", "sub_type": "friend", "message_id": 301,
+            "user_id": 77, "message": "/help", "raw_message": "/help",
+            "sender": {"user_id": 77, "nickname": "小赵"}
+        }));
+        until("reply", || !fake.sends().is_empty()).await;
+        let got = &fake.sends()[0];
+        assert_eq!(got.action, "send_private_msg");
+        assert_eq!(got.target, "77");
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_sent_messages_ignored() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        // The bot's own message echoed back, both ways implementations do it.
+        fake.push(group_msg(401, 557, BOT, text("/help")));
+        let mut sent = group_msg(402, 557, BOT, text("/help"));
+        sent["post_type"] = json!("message_sent");
+        fake.push(sent);
+        // Then a real one: events are handled in order, so once its reply
+        // is here, any reply to the first two would be too.
+        fake.push(group_msg(403, 557, 44, text("/help")));
+        until("reply", || !fake.sends().is_empty()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sends = fake.sends();
+        assert_eq!(sends.len(), 1, "{sends:?}");
+        assert_eq!(sends[0].message[0]["data"]["id"], "403");
+        bot.stop().await;
+    }
+}
+
+/// Queue one message to each of `n` groups, as a broadcast would.
+async fn queue_broadcast(db: &TestDb, n: usize, per_group: usize) {
+    let store = db.store().await;
+    let now = store::ms(chrono::Utc::now());
+    let mut tx = store.begin().await.expect("begin");
+    for k in 0..per_group {
+        for g in 0..n {
+            let msg = Outgoing::new(
+                Platform::Qq,
+                format!("{}", 9000 + g),
+                format!("通知 {g}-{k}"),
+            );
+            outbox::enqueue(&mut tx, &msg, now, None, now)
+                .await
+                .expect("enqueue");
+        }
+    }
+    tx.commit().await.expect("commit");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_mid_broadcast_reconnects_without_loss_or_duplicates() {
+    for db in TestDb::both().await {
+        queue_broadcast(&db, 30, 1).await;
+        let (addr, fake) = fake_server(TOKEN).await;
+        *fake.close_after.lock().unwrap() = Some(10);
+        let mut s = settings(&db);
+        s.onebot.ws_url = Some(format!("ws://{addr}/"));
+        let bot = Bot::start(s).await;
+        until("all 30 groups", || fake.sends().len() >= 30).await;
+        // Anything sent twice would show up shortly after.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sends = fake.sends();
+        let mut targets: Vec<String> = sends.iter().map(|g| g.target.clone()).collect();
+        targets.sort();
+        let mut unique = targets.clone();
+        unique.dedup();
+        assert_eq!(sends.len(), 30, "{}: {targets:?}", db.backend);
+        assert_eq!(unique.len(), 30, "{}", db.backend);
+        assert!(fake.connections.load(Ordering::SeqCst) >= 2);
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        assert_eq!(
+            outbox::pending_count(&mut conn, Platform::Qq)
+                .await
+                .expect("count"),
+            0
+        );
+        drop(conn);
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_token_refused_by_peer_and_retried() {
+    for db in TestDb::both().await {
+        queue_broadcast(&db, 1, 1).await;
+        let (addr, fake) = fake_server(TOKEN).await;
+        let mut s = settings(&db);
+        s.onebot.ws_url = Some(format!("ws://{addr}/"));
+        s.onebot.access_token = Some("wrong".into());
+        let bot = Bot::start(s).await;
+        until("three refused attempts", || {
+            fake.refused.load(Ordering::SeqCst) >= 3
+        })
+        .await;
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 0);
+        assert!(fake.sends().is_empty());
+        // The queued message waits in the outbox for a connection.
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        assert_eq!(
+            outbox::pending_count(&mut conn, Platform::Qq)
+                .await
+                .expect("count"),
+            1
+        );
+        drop(conn);
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_peer_triggers_reconnect() {
+    let db = TestDb::sqlite().await;
+    let (bot, fake) = connected(&db, |s| s.onebot.heartbeat_timeout_ms = Some(300)).await;
+    until("a reconnect after silence", || {
+        fake.connections.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_websocket_checks_token_and_serves() {
+    for db in TestDb::both().await {
+        let mut s = settings(&db);
+        s.onebot.listen = Some("127.0.0.1:0".into());
+        let bot = Bot::start(s).await;
+        let addr = bot.qq.adapter.reverse_addr.expect("listening");
+
+        // Wrong token and no token: refused at the handshake with 401.
+        for url in [
+            format!("ws://{addr}/onebot/v11/ws?access_token=nope"),
+            format!("ws://{addr}/onebot/v11/ws"),
+        ] {
+            match tokio_tungstenite::connect_async(url.as_str()).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED)
+                }
+                other => panic!("expected 401, got {:?}", other.map(|_| ())),
+            }
+        }
+
+        // The right token in the header, as NapCat sends it.
+        let mut req = format!("ws://{addr}/onebot/v11/ws")
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {TOKEN}").parse().expect("header"),
+        );
+        req.headers_mut()
+            .insert("X-Self-ID", BOT.to_string().parse().expect("header"));
+        req.headers_mut()
+            .insert("X-Client-Role", "Universal".parse().expect("header"));
+        let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("in time")
+            .expect("handshake");
+        let fake = Arc::new(FakeState::default());
+        tokio::spawn(speak(fake.clone(), ws));
+        until("login", || fake.logins.load(Ordering::SeqCst) >= 1).await;
+        fake.push(group_msg(501, 558, 45, text("/help")));
+        until("reply", || !fake.sends().is_empty()).await;
+        assert_eq!(fake.sends()[0].target, "558");
+        assert_eq!(fake.sends()[0].message[0]["data"]["id"], "501");
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_honoured_per_group_and_per_account() {
+    let db = TestDb::sqlite().await;
+    let (groups, per_group) = (3, 4);
+    queue_broadcast(&db, groups, per_group).await;
+    let (addr, fake) = fake_server(TOKEN).await;
+    let mut s = settings(&db);
+    s.onebot.ws_url = Some(format!("ws://{addr}/"));
+    s.onebot.group_interval_ms = 200;
+    s.onebot.jitter_ms = 50;
+    s.onebot.account_per_minute = 5;
+    s.onebot.account_window_ms = 1000;
+    let bot = Bot::start(s).await;
+    until("every message", || fake.sends().len() >= groups * per_group).await;
+    let sends = fake.sends();
+    assert_eq!(sends.len(), groups * per_group);
+    // Per group: in order, and never two closer than the interval.
+    for g in 0..groups {
+        let mine: Vec<&Got> = sends
+            .iter()
+            .filter(|s| s.target == (9000 + g).to_string())
+            .collect();
+        let texts: Vec<String> = mine.iter().map(|s| s.text()).collect();
+        let want: Vec<String> = (0..per_group).map(|k| format!("通知 {g}-{k}")).collect();
+        assert_eq!(texts, want);
+        for pair in mine.windows(2) {
+            let gap = pair[1].at.duration_since(pair[0].at);
+            assert!(gap >= Duration::from_millis(200), "group {g}: gap {gap:?}");
+        }
+    }
+    // Account: never more than 5 in any 1-second window.
+    for (i, first) in sends.iter().enumerate() {
+        let in_window = sends[i..]
+            .iter()
+            .filter(|s| s.at.duration_since(first.at) < Duration::from_millis(1000))
+            .count();
+        assert!(in_window <= 5, "{in_window} messages within 1 s");
+    }
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_reply_split_at_lines_quoting_once() {
+    let db = TestDb::sqlite().await;
+    let text = (1..=6)
+        .map(|i| format!("第{i}行：团员活动记录"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut msg = Outgoing::new(Platform::Qq, "9100", text.clone());
+    msg.reply_to = Some("900".into());
+    msg.mention_users = vec!["46".into()];
+    let store = db.store().await;
+    let now = store::ms(chrono::Utc::now());
+    let mut tx = store.begin().await.expect("begin");
+    outbox::enqueue(&mut tx, &msg, now, None, now)
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    store.close().await;
+    let (bot, fake) = connected(&db, |s| s.onebot.max_text_chars = 25).await;
+    until("all parts", || fake.sends().len() >= 3).await;
+    let sends = fake.sends();
+    assert_eq!(sends.len(), 3, "{sends:?}");
+    assert_eq!(sends[0].message[0]["type"], "reply");
+    assert_eq!(sends[0].message[1]["type"], "at");
+    assert_eq!(sends[0].message[1]["data"]["qq"], "46");
+    for later in &sends[1..] {
+        assert_eq!(later.message.as_array().map(Vec::len), Some(1));
+    }
+    let parts: Vec<String> = sends
+        .iter()
+        .map(|g| g.text().trim_start().to_string())
+        .collect();
+    assert!(parts.iter().all(|p| p.chars().count() <= 25), "{parts:?}");
+    assert_eq!(parts.join("\n"), text);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_upload_and_leaving_a_group() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_upload", "group_id": 560, "user_id": 46,
+            "file": {"id": "/abc-123", "name": "组织名单.xlsx", "size": 9000, "busid": 102}
+        }));
+        // Someone joins: the chat is recorded, nobody is greeted.
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_increase", "sub_type": "approve",
+            "group_id": 561, "user_id": 47, "operator_id": 0
+        }));
+        let store = bot.engine.store.clone();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut conn = store.conn().await.expect("conn");
+            let p = people::find(&mut conn, Platform::Qq, "46")
+                .await
+                .expect("find");
+            let c = chats::find(&mut conn, Platform::Qq, "561")
+                .await
+                .expect("find");
+            if let (Some(p), Some(c)) = (p, c) {
+                assert_eq!(p.display_name, "小周", "name from get_group_member_info");
+                assert!(c.active);
+                break;
+            }
+            assert!(Instant::now() < deadline, "upload and join not recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The bot is removed from 561: the chat goes inactive, quietly.
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_decrease", "sub_type": "kick_me",
+            "group_id": 561, "user_id": BOT, "operator_id": 9
+        }));
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut conn = store.conn().await.expect("conn");
+            let c = chats::find(&mut conn, Platform::Qq, "561")
+                .await
+                .expect("find");
+            if c.is_some_and(|c| !c.active) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chat not deactivated");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(fake.sends().is_empty(), "notices are silent");
+        assert_eq!(
+            bot.qq.bot.file_location("/abc-123").await,
+            Ok("http://127.0.0.1/f.xlsx".to_string())
+        );
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_run_connects_to_configured_onebot() {
+    let db = TestDb::sqlite().await;
+    let (addr, fake) = fake_server(TOKEN).await;
+    /// Kills the child even when an assertion fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+            .arg("run")
+            .env_remove("TELOXIDE_TOKEN")
+            .env_remove("TUANBOT_TELEGRAM__TOKEN")
+            .env("TUANBOT_DATABASE_URL", &db.url)
+            .env("TUANBOT_ONEBOT__WS_URL", format!("ws://{addr}/"))
+            .env("TUANBOT_ONEBOT__ACCESS_TOKEN", TOKEN)
+            .env("TUANBOT_ONEBOT__GROUP_INTERVAL_MS", "0")
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tuanbot"),
+    );
+    until("the binary's login", || {
+        fake.logins.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    fake.push(group_msg(601, 562, 48, text("/help")));
+    until("reply from the binary", || !fake.sends().is_empty()).await;
+    assert_eq!(fake.sends()[0].target, "562");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_url_uses_tls_and_keeps_retrying() {
+    // A peer that speaks no TLS: each handshake fails, and the forward
+    // loop (rustls with webpki roots, no OpenSSL) must survive and retry.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let db = TestDb::sqlite().await;
+    let mut s = settings(&db);
+    s.onebot.ws_url = Some(format!("wss://localhost:{}/", addr.port()));
+    let bot = Bot::start(s).await;
+    until("two TLS attempts", || accepted.load(Ordering::SeqCst) >= 2).await;
+    assert!(!bot.qq.bot.connected());
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_frames_and_chatter_change_nothing() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |_| {}).await;
+        let tx = fake.push.lock().unwrap().clone().expect("connected");
+        tx.send("not json at all".into()).expect("push");
+        tx.send("[1,2,3]".into()).expect("push");
+        fake.push(json!({"post_type": "message"}));
+        fake.push(json!({"post_type": "message", "message_type": "group", "user_id": 5}));
+        fake.push(json!({"post_type": "notice", "notice_type": "group_upload"}));
+        fake.push(json!({"post_type": "meta_event", "meta_event_type": "lifecycle", "sub_type": "connect"}));
+        fake.push(group_msg(701, 563, 49, text(&"啊".repeat(5000))));
+        fake.push(group_msg(
+            702,
+            563,
+            49,
+            text("🎉🎉 '; DROP TABLE chats; --"),
+        ));
+        fake.push(group_msg(
+            703,
+            563,
+            49,
+            json!([{"type": "face", "data": {"id": "14"}}]),
+        ));
+        fake.push(group_msg(704, 563, 49, text("/help")));
+        until("reply", || !fake.sends().is_empty()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sends = fake.sends();
+        assert_eq!(sends.len(), 1, "{}: {sends:?}", db.backend);
+        assert_eq!(sends[0].message[0]["data"]["id"], "704");
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 1, "link kept");
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_go_out_as_image_and_group_file() {
+    let db = TestDb::sqlite().await;
+    let mut msg = Outgoing::new(Platform::Qq, "9200", "通知：见附件");
+    msg.attachments = vec![
+        tuanbot::chat::Attachment {
+            kind: tuanbot::chat::AttachmentKind::Photo,
+            file_ref: "http://img.example/a.jpg".into(),
+            file_name: None,
+        },
+        tuanbot::chat::Attachment {
+            kind: tuanbot::chat::AttachmentKind::Document,
+            file_ref: "/abc-123".into(),
+            file_name: Some("名单.xlsx".into()),
+        },
+    ];
+    let store = db.store().await;
+    let now = store::ms(chrono::Utc::now());
+    let mut tx = store.begin().await.expect("begin");
+    outbox::enqueue(&mut tx, &msg, now, None, now)
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    store.close().await;
+    let (bot, fake) = connected(&db, |_| {}).await;
+    until("message and file", || fake.sends().len() >= 2).await;
+    let sends = fake.sends();
+    assert_eq!(sends[0].action, "send_group_msg");
+    assert_eq!(sends[0].message[1]["type"], "image");
+    assert_eq!(
+        sends[0].message[1]["data"]["file"],
+        "http://img.example/a.jpg"
+    );
+    assert_eq!(sends[1].action, "upload_group_file");
+    assert_eq!(
+        sends[1].message["file"], "http://127.0.0.1/f.xlsx",
+        "resolved by get_file"
+    );
+    assert_eq!(sends[1].message["name"], "名单.xlsx");
+    bot.stop().await;
+}
+
+fn private_msg(message_id: i64, user: i64, t: &str) -> Value {
+    json!({
+        "time": 1_700_000_000, "self_id": BOT, "post_type": "message",
+        "message_type": "private", "sub_type": "friend", "message_id": message_id,
+        "user_id": user, "message": text(t), "raw_message": t,
+        "sender": {"user_id": user, "nickname": format!("用户{user}")}
+    })
+}
+
+/// Wait until a message to `target` whose text satisfies `pred` arrives.
+async fn until_sent(fake: &FakeState, target: &str, pred: impl Fn(&str) -> bool) -> Got {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(g) = fake
+            .sends()
+            .into_iter()
+            .find(|g| g.target == target && pred(&g.text()))
+        {
+            return g;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message to {target} as expected; got {:#?}",
+            fake.sends().iter().map(Got::text).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_reaches_qq_group_and_is_acknowledged_by_text() {
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+        fake.push(group_msg(801, 601, 1, text("/bind 县一中")));
+        until_sent(&fake, "601", |t| t.contains("县一中")).await;
+        fake.push(group_msg(802, 601, 2, text("我是 县一中")));
+        until_sent(&fake, "601", |t| t.contains("用户2")).await;
+        fake.push(private_msg(803, 1, "/notice 团课通知\n周五下午团课"));
+        until_sent(&fake, "1", |t| t.contains("团课通知")).await;
+        fake.push(private_msg(804, 1, "确认"));
+        // QQ has no buttons: the copy asks for a 收到 reply in text.
+        let copy = until_sent(&fake, "601", |t| t.contains("周五下午团课")).await;
+        assert!(copy.text().contains("回复「收到」确认"), "{}", copy.text());
+        fake.push(group_msg(805, 601, 2, text("收到")));
+        fake.push(private_msg(806, 1, "通知情况 1"));
+        let status = until_sent(&fake, "1", |t| t.contains("📊")).await;
+        assert!(
+            status.text().contains("已确认：县一中(1)"),
+            "{}: {}",
+            db.backend,
+            status.text()
+        );
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_and_reverse_together() {
+    let db = TestDb::sqlite().await;
+    let (addr, forward) = fake_server(TOKEN).await;
+    let mut s = settings(&db);
+    s.onebot.ws_url = Some(format!("ws://{addr}/"));
+    s.onebot.listen = Some("127.0.0.1:0".into());
+    let bot = Bot::start(s).await;
+    until("forward login", || {
+        forward.logins.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    let listen = bot.qq.adapter.reverse_addr.expect("listening");
+    let url = format!("ws://{listen}/onebot/v11/ws?access_token={TOKEN}");
+    let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url.as_str()))
+        .await
+        .expect("in time")
+        .expect("handshake");
+    let reverse = Arc::new(FakeState::default());
+    tokio::spawn(speak(reverse.clone(), ws));
+    until("reverse login", || {
+        reverse.logins.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    // Events from either link are handled; each reply goes out once.
+    forward.push(group_msg(901, 564, 50, text("/help")));
+    reverse.push(group_msg(902, 565, 50, text("/help")));
+    until("both replies", || {
+        forward.sends().len() + reverse.sends().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut targets: Vec<String> = forward
+        .sends()
+        .into_iter()
+        .chain(reverse.sends())
+        .map(|g| g.target)
+        .collect();
+    targets.sort();
+    assert_eq!(targets, vec!["564", "565"]);
+    bot.stop().await;
+}
