@@ -23,6 +23,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sqlite_synchronous",
     "telegram",
     "onebot",
+    "wishes",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -46,6 +47,26 @@ pub struct Settings {
     pub sqlite_synchronous: String,
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
+    pub wishes: WishesSettings,
+}
+
+/// Micro-wish rules a county may set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WishesSettings {
+    /// Who may claim for an org: `member` (anyone bound to it) or `cadre`.
+    pub claim_role: String,
+    /// Days after a claim before the org is reminded to deliver.
+    pub overdue_days: i64,
+}
+
+impl Default for WishesSettings {
+    fn default() -> Self {
+        WishesSettings {
+            claim_role: "member".into(),
+            overdue_days: 14,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -85,6 +106,7 @@ impl Default for Settings {
             sqlite_synchronous: "full".into(),
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
+            wishes: WishesSettings::default(),
         }
     }
 }
@@ -191,6 +213,18 @@ impl Settings {
                     format!("expected platform:user_id (console, telegram, qq), got {admin:?}"),
                 )
             })?;
+        }
+        if !matches!(self.wishes.claim_role.as_str(), "member" | "cadre") {
+            return Err(ConfigError::new(
+                "wishes.claim_role",
+                format!("expected member or cadre, got {:?}", self.wishes.claim_role),
+            ));
+        }
+        if self.wishes.overdue_days < 1 {
+            return Err(ConfigError::new(
+                "wishes.overdue_days",
+                "expected at least 1",
+            ));
         }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
             return Err(ConfigError::new(

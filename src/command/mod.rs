@@ -14,7 +14,10 @@
 //! Anything else is [`Parsed::NotCommand`]: the engine stays silent in groups
 //! and hints at `/help` in private chats.
 
+pub mod claim;
 pub mod normalize;
+pub mod numerals;
+pub mod wishes;
 
 use crate::domain::Role;
 
@@ -42,6 +45,30 @@ pub enum Command {
         role: Role,
         org: Option<String>,
     },
+    /// `认领 12 15`, `/claim 12-15`: claim wishes (empty: explain how).
+    Claim(Vec<u32>),
+    /// `/wishes import NAME` as the caption of a CSV/XLSX document.
+    WishImport(String),
+    /// `/wishes publish NAME [quota N] [at TIME]`, 发布心愿 …
+    WishPublish {
+        batch: String,
+        quota: Option<u32>,
+        at: Option<String>,
+    },
+    /// `/wishes [PAGE|WORD|ORG]`, 心愿
+    WishList(String),
+    /// `/wishes overdue`
+    WishOverdue,
+    /// `/wish 12`
+    WishShow(u32),
+    /// `/mywishes`, 我的心愿
+    MyWishes,
+    /// `/release 12`, 放弃 12
+    Release(u32),
+    /// `/done 12`, 圆梦 12 (with a photo)
+    Done(u32),
+    /// `/revoke 12 原因`, 下架 12 原因
+    Revoke { no: u32, reason: String },
 }
 
 /// Which command a word names; arguments are parsed per command.
@@ -54,6 +81,14 @@ enum Name {
     Bind,
     Unbind,
     Role,
+    Claim,
+    Wishes,
+    WishPublish,
+    WishShow,
+    MyWishes,
+    Release,
+    Done,
+    Revoke,
 }
 
 struct Spec {
@@ -110,6 +145,55 @@ const SPECS: &[Spec] = &[
         keywords: &["设置角色"],
         args: true,
     },
+    // The keyword 认领 is handled before the table (see `claim.rs`).
+    Spec {
+        name: Name::Claim,
+        slash: &["claim", "认领"],
+        keywords: &[],
+        args: true,
+    },
+    Spec {
+        name: Name::Wishes,
+        slash: &["wishes", "心愿", "微心愿"],
+        keywords: &["心愿", "微心愿", "心愿列表"],
+        args: false,
+    },
+    Spec {
+        name: Name::WishPublish,
+        slash: &["发布心愿"],
+        keywords: &["发布心愿"],
+        args: true,
+    },
+    Spec {
+        name: Name::WishShow,
+        slash: &["wish", "心愿详情"],
+        keywords: &[],
+        args: true,
+    },
+    Spec {
+        name: Name::MyWishes,
+        slash: &["mywishes", "我的心愿"],
+        keywords: &["我的心愿"],
+        args: false,
+    },
+    Spec {
+        name: Name::Release,
+        slash: &["release", "放弃"],
+        keywords: &["放弃"],
+        args: true,
+    },
+    Spec {
+        name: Name::Done,
+        slash: &["done", "圆梦"],
+        keywords: &["圆梦"],
+        args: true,
+    },
+    Spec {
+        name: Name::Revoke,
+        slash: &["revoke", "下架"],
+        keywords: &["下架"],
+        args: true,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -139,6 +223,20 @@ pub enum ParseError {
     BindUsage,
     #[error("role")]
     RoleUsage,
+    #[error("claim")]
+    ClaimUsage,
+    #[error("wishes import")]
+    WishImportUsage,
+    #[error("wishes publish")]
+    WishPublishUsage,
+    #[error("wish")]
+    WishShowUsage,
+    #[error("release")]
+    ReleaseUsage,
+    #[error("done")]
+    DoneUsage,
+    #[error("revoke")]
+    RevokeUsage,
 }
 
 impl ParseError {
@@ -148,6 +246,13 @@ impl ParseError {
             ParseError::IamUsage => "usage.iam",
             ParseError::BindUsage => "usage.bind",
             ParseError::RoleUsage => "usage.role",
+            ParseError::ClaimUsage => "wishes.usage.claim",
+            ParseError::WishImportUsage => "wishes.usage.import",
+            ParseError::WishPublishUsage => "wishes.usage.publish",
+            ParseError::WishShowUsage => "wishes.usage.show",
+            ParseError::ReleaseUsage => "wishes.usage.release",
+            ParseError::DoneUsage => "wishes.usage.done",
+            ParseError::RevokeUsage => "wishes.usage.revoke",
         }
     }
 }
@@ -186,13 +291,36 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
             None if word.is_empty() => return Parsed::NotCommand,
             None => return Parsed::Unknown(word.to_string()),
         }
+    } else if let Some(rest) = text.strip_prefix("认领") {
+        // `认领` alone, or followed by numbers; anything else is chatter.
+        return match claim::parse_numbers(rest) {
+            Ok(numbers) => Parsed::Command(Command::Claim(numbers)),
+            Err(_) => Parsed::NotCommand,
+        };
     } else {
         match split_keyword(text) {
-            Some((spec, args)) => (spec.name, args),
+            Some((spec, args)) => {
+                if let Some(p) = keyword_wish(spec.name, args.trim()) {
+                    return p;
+                }
+                (spec.name, args)
+            }
             None => return Parsed::NotCommand,
         }
     };
     build(name, args.trim())
+}
+
+/// Keyword forms of the numbered wish commands (`放弃 12`) need a number
+/// first, so `放弃吧` stays chatter.
+fn keyword_wish(name: Name, args: &str) -> Option<Parsed> {
+    let which = match name {
+        Name::Release => "release",
+        Name::Done => "done",
+        Name::Revoke => "revoke",
+        _ => return None,
+    };
+    Some(wishes::numbered(which, args, true))
 }
 
 fn build(name: Name, args: &str) -> Parsed {
@@ -209,6 +337,17 @@ fn build(name: Name, args: &str) -> Parsed {
             Some(cmd) => cmd,
             None => return Parsed::Invalid(ParseError::RoleUsage),
         },
+        Name::Claim => match claim::parse_numbers(args) {
+            Ok(numbers) => Command::Claim(numbers),
+            Err(_) => return Parsed::Invalid(ParseError::ClaimUsage),
+        },
+        Name::Wishes => return wishes::wishes(args),
+        Name::WishPublish => return wishes::publish(args),
+        Name::WishShow => return wishes::show(args),
+        Name::MyWishes => Command::MyWishes,
+        Name::Release => return wishes::numbered("release", args, false),
+        Name::Done => return wishes::numbered("done", args, false),
+        Name::Revoke => return wishes::numbered("revoke", args, false),
     };
     Parsed::Command(cmd)
 }

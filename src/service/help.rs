@@ -11,9 +11,14 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Member, Where::Anywhere, "help.whoami"),
     (Role::Member, Where::Anywhere, "help.orgs"),
     (Role::Member, Where::Anywhere, "help.help"),
+    (Role::Member, Where::Anywhere, "wishes.help.list"),
+    (Role::Member, Where::Anywhere, "wishes.help.claim"),
     (Role::Cadre, Where::Group, "help.bind"),
+    (Role::Cadre, Where::Anywhere, "wishes.help.mine"),
+    (Role::Cadre, Where::Anywhere, "wishes.help.done"),
     (Role::Staff, Where::Anywhere, "help.role"),
     (Role::Staff, Where::Group, "help.bind_county"),
+    (Role::Staff, Where::Anywhere, "wishes.help.publish"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
