@@ -4,6 +4,7 @@
 rust_i18n::i18n!("locales", fallback = "zh-CN");
 
 pub mod app;
+pub mod bench;
 pub mod chat;
 pub mod clock;
 pub mod command;

@@ -4,7 +4,9 @@
 //!
 //! Script lines starting with `:` are directives:
 //! `:as USER [display name]`, `:chat CHAT [group|private]`, `:today YYYY-MM-DD`,
-//! `:time HH:MM`, `:admin USER`, `:quit`. Every other line is a message from
+//! `:time HH:MM`, `:admin USER`, `:photo NAME` (attach a photo to the next
+//! message), `:file PATH` (attach a local file as a document to the next
+//! message; `/wishes import NAME` as its caption imports it), `:quit`. Every other line is a message from
 //! the current user in the current chat; a literal `\n` inside it is a line
 //! break. With `--json`, each outgoing message is one JSON object per line:
 //! `{"id":…,"chat":…,"text":…,"buttons":[…],"edit_of":…}`.
@@ -134,6 +136,21 @@ pub struct Console {
     frozen: bool,
     session: String,
     seq: u64,
+    /// Attachments for the next message (`:photo`, `:file`).
+    attach: Vec<super::Attachment>,
+}
+
+/// Console documents are local paths the operator named with `:file`.
+struct LocalFiles;
+
+impl crate::engine::FileFetcher for LocalFiles {
+    fn fetch<'a>(&'a self, file_ref: &'a str) -> super::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            tokio::fs::read(file_ref)
+                .await
+                .map_err(|e| format!("{file_ref}: {e}"))
+        })
+    }
 }
 
 impl Console {
@@ -144,12 +161,14 @@ impl Console {
             json,
             &engine.settings.bot_name,
         ));
+        engine.set_capabilities(Platform::Console, sender.capabilities());
         let dispatcher = Dispatcher::new(
             engine.store.clone(),
             sender,
             clock.clone(),
             engine.outbox_ready.clone(),
         );
+        engine.set_file_fetcher(Platform::Console, Arc::new(LocalFiles));
         // Update ids must be unique across runs on the same database.
         let session = format!(
             "{:x}",
@@ -166,6 +185,7 @@ impl Console {
             frozen: false,
             session,
             seq: 0,
+            attach: Vec::new(),
         }
     }
 
@@ -207,6 +227,7 @@ impl Console {
         .from_name(self.name.clone());
         msg.message_id = Some(format!("in-{}", self.seq));
         msg.mentions = mentions(&msg.text);
+        msg.attachments = std::mem::take(&mut self.attach);
         if let Err(e) = self.engine.handle(&msg).await {
             tracing::error!(error = %e, "handling failed");
             self.say(&t!("common.internal_error", locale = self.locale()));
@@ -253,6 +274,18 @@ impl Console {
                 Err(_) => self.bad(d),
             },
             "admin" if !rest.is_empty() => self.make_admin(rest).await?,
+            "photo" if !rest.is_empty() => self.attach.push(super::Attachment {
+                kind: super::AttachmentKind::Photo,
+                file_ref: rest.to_string(),
+                file_name: None,
+            }),
+            "file" if !rest.is_empty() => self.attach.push(super::Attachment {
+                kind: super::AttachmentKind::Document,
+                file_ref: rest.to_string(),
+                file_name: std::path::Path::new(rest)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned()),
+            }),
             "quit" | "exit" | "q" => return Ok(false),
             _ => self.bad(d),
         }

@@ -297,6 +297,11 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
             Ok(numbers) => Parsed::Command(Command::Claim(numbers)),
             Err(_) => Parsed::NotCommand,
         };
+    } else if let Some(rest) = text.strip_prefix("心愿 ")
+        && !looks_like_sentence(rest)
+    {
+        // `心愿 2`, `心愿 县一中`, `心愿 字典`: `心愿` alone is in the table.
+        return wishes::wishes(rest);
     } else {
         match split_keyword(text) {
             Some((spec, args)) => {

@@ -10,8 +10,9 @@
 //!
 //! Rate limits: during a rush, claim results for one chat are gathered into
 //! one pending outbox message (coalesce key per chat, sent ~2 s after the
-//! first claim), and the board message is edited at most every 3 s (or, when
-//! the platform cannot edit, re-posted at most once a minute).
+//! first claim), and the board message is edited at most every 3 s; where
+//! the platform cannot edit, the progress line rides along in the gathered
+//! claim results instead.
 
 use std::collections::BTreeMap;
 
@@ -34,8 +35,6 @@ use rust_i18n::t;
 const CLAIM_WINDOW_MS: i64 = 2_000;
 /// The board is edited at most this often.
 const BOARD_EDIT_MS: i64 = 3_000;
-/// Without edits, the board is re-posted at most this often.
-const BOARD_REPOST_MS: i64 = 60_000;
 /// Wishes on one page at most (pages are also cut to fit one message).
 const PAGE_WISHES: usize = 60;
 /// Longest cell texts accepted at import.
@@ -221,6 +220,33 @@ pub async fn import(
     Ok(id)
 }
 
+/// `tuanbot import wishes FILE --batch NAME`: read, check and write a batch
+/// in one transaction. Returns how many wishes were imported.
+pub async fn import_file(
+    store: &crate::store::Store,
+    path: &std::path::Path,
+    name: &str,
+    locale: &str,
+) -> std::result::Result<usize, ImportError> {
+    let table = Table::read(path)
+        .map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", path.display())]))?;
+    let rows = validate(&table, locale)?;
+    let now = store::ms(Utc::now());
+    let mut tx = store.begin().await?;
+    import(
+        &mut tx,
+        name.trim(),
+        &rows,
+        Platform::Console,
+        "cli",
+        now,
+        locale,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
 /// `/wishes import NAME` as the caption of a CSV/XLSX document (staff).
 pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
     if !ctx.is_staff() {
@@ -396,8 +422,34 @@ fn board_text(locale: &str, b: &Batch) -> String {
     s
 }
 
-/// Queue a board update: fold it into a pending one, else an edit (or a
-/// re-post where edits are impossible) no sooner than the pacing allows.
+/// Whether the board of `b` lives in a chat whose platform can edit.
+fn board_editable(engine: &Engine, b: &Batch) -> bool {
+    b.platform
+        .as_deref()
+        .and_then(|p| p.parse::<Platform>().ok())
+        .is_some_and(|p| engine.capabilities(p).edit)
+}
+
+/// The one-line progress that stands in for the board where messages cannot
+/// be edited; it rides along in the gathered claim results.
+fn board_summary(locale: &str, b: &Batch) -> String {
+    t!(
+        "wishes.board",
+        locale = locale,
+        name = b.name.as_str(),
+        taken = b.claimed_n + b.delivered_n,
+        total = b.total,
+        open = b.open_n,
+        delivered = b.delivered_n
+    )
+    .into_owned()
+}
+
+/// Queue a board edit: fold it into a pending one, else an edit no sooner
+/// than [`BOARD_EDIT_MS`] after the last. Where the platform cannot edit,
+/// nothing: re-posting a board would hold back every later message of the
+/// chat (the outbox keeps a chat's order), so the progress line travels in
+/// the gathered claim results instead (see [`claim`]).
 async fn update_board(
     conn: &mut Conn,
     engine: &Engine,
@@ -423,17 +475,14 @@ async fn update_board(
             return Ok(());
         }
     }
-    let caps = engine.capabilities(platform);
+    if !engine.capabilities(platform).edit {
+        return Ok(());
+    }
     let mut msg = Outgoing::new(platform, chat, text);
-    let pace = if caps.edit {
-        msg.edit_of = Some(board);
-        BOARD_EDIT_MS
-    } else {
-        BOARD_REPOST_MS
-    };
+    msg.edit_of = Some(board);
     let at = b
         .board_edit_at
-        .map_or(now_ms, |last| (last + pace).max(now_ms));
+        .map_or(now_ms, |last| (last + BOARD_EDIT_MS).max(now_ms));
     outbox::enqueue(&mut *conn, &msg, at, Some(&key), now_ms).await?;
     db::set_board(conn, b.id, None, at).await?;
     Ok(())
@@ -771,7 +820,7 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
     }
     let who = org.display().to_string();
     let l = ctx.locale;
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     if !ok.is_empty() {
         lines.push(
             t!(
@@ -849,7 +898,12 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
         let k = ok.len() as i64;
         let last = format!("{who} {}", join_nos(&ok));
         let fresh = db::bump(ctx.tx, batch.id, -k, k, 0, Some(&last)).await?;
-        update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+        if board_editable(ctx.engine, &fresh) {
+            update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+        } else {
+            // Text fallback: the gathered result carries the progress line.
+            lines.push(board_summary(ctx.locale, &fresh));
+        }
     }
     gather(ctx, &lines).await
 }
@@ -883,6 +937,12 @@ async fn gather(ctx: &mut Ctx<'_>, lines: &[String]) -> Result {
 fn merge_lines(existing: &str, new: &[String]) -> String {
     let mut lines: Vec<String> = existing.lines().map(str::to_string).collect();
     for l in new {
+        if l.starts_with('📋') {
+            // Only the latest progress line counts, at the end.
+            lines.retain(|x| !x.starts_with('📋'));
+            lines.push(l.clone());
+            continue;
+        }
         let merged = l.starts_with('✅')
             && l.split_once('：').is_some_and(|(head, tail)| {
                 let head = format!("{head}：");
@@ -896,7 +956,12 @@ fn merge_lines(existing: &str, new: &[String]) -> String {
                 }
             });
         if !merged {
-            lines.push(l.clone());
+            // New results go above the progress line.
+            let at = lines
+                .iter()
+                .position(|x| x.starts_with('📋'))
+                .unwrap_or(lines.len());
+            lines.insert(at, l.clone());
         }
     }
     lines.join("\n")
