@@ -11,3 +11,4 @@ mod import_orgs;
 mod outbox;
 mod permissions;
 mod store;
+mod wishes;
