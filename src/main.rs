@@ -81,6 +81,9 @@ enum BenchWhat {
         /// SQLite synchronous: full or normal.
         #[arg(long, default_value = "full")]
         sync: String,
+        /// Pause of each user between claims, in ms (0: closed loop).
+        #[arg(long, default_value_t = 0)]
+        think_ms: u64,
     },
 }
 
@@ -191,6 +194,7 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                     claims,
                     quota,
                     sync,
+                    think_ms,
                 },
         } => {
             let opts = tuanbot::bench::claims::Options {
@@ -200,6 +204,7 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                 claims_per_user: claims,
                 quota,
                 sync,
+                think_ms,
             };
             let url = explicit_db.then(|| settings.database_url.clone());
             let report = tuanbot::bench::claims::run_fresh(url.as_deref(), &opts).await?;

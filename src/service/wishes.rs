@@ -794,7 +794,7 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
     let now_ms = ctx.now_ms();
     let mut ok = Vec::new();
     let mut mine = Vec::new();
-    let mut taken: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut taken: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut over = Vec::new();
     let mut missing = Vec::new();
     let mut revoked = Vec::new();
@@ -811,8 +811,8 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
                 .await?;
                 ok.push(n);
             }
-            Claim::TakenBy(o) if o == org.id => mine.push(n),
-            Claim::TakenBy(o) => taken.entry(o).or_default().push(n),
+            Claim::TakenBy(o, _) if o == org.id => mine.push(n),
+            Claim::TakenBy(_, holder) => taken.entry(holder).or_default().push(n),
             Claim::OverQuota => over.push(n),
             Claim::NoSuch => missing.push(n),
             Claim::Revoked => revoked.push(n),
@@ -844,10 +844,6 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
         );
     }
     for (holder, nos) in &taken {
-        let holder = orgs::get(ctx.tx, *holder)
-            .await?
-            .map(|o| o.display().to_string())
-            .unwrap_or_default();
         lines.push(
             t!(
                 "wishes.claim.taken",

@@ -311,12 +311,12 @@ pub async fn wish(conn: &mut Conn, batch_id: i64, no: i64) -> Result<Option<Wish
 }
 
 /// What became of claiming one number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// Claimed now; the wish's id.
     Ok(i64),
-    /// Held by this org already (claimed or delivered).
-    TakenBy(i64),
+    /// Held by an org (claimed or delivered): its id and display name.
+    TakenBy(i64, String),
     OverQuota,
     NoSuch,
     Revoked,
@@ -334,6 +334,11 @@ pub async fn claim(
 ) -> Result<Claim> {
     if no < 1 || no > batch.total {
         return Ok(Claim::NoSuch);
+    }
+    // In a rush most numbers are already gone: one read answers those
+    // without taking any lock. An open wish may still be lost below.
+    if let Some(done) = settled(&mut *conn, batch.id, no).await? {
+        return Ok(done);
     }
     let quota = batch.quota.unwrap_or(i64::MAX);
     let held: Option<i64> = sqlx::query_scalar(
@@ -361,21 +366,35 @@ pub async fn claim(
         if let Some(id) = id {
             return Ok(Claim::Ok(id));
         }
-        release_holding(conn, batch.id, org_id).await?;
+        release_holding(&mut *conn, batch.id, org_id).await?;
     }
-    let row: Option<(String, Option<i64>)> =
-        sqlx::query_as("SELECT status, org_id FROM wishes WHERE batch_id = $1 AND no = $2")
-            .bind(batch.id)
-            .bind(no)
-            .fetch_optional(&mut *conn)
-            .await?;
+    // Over quota, or taken meanwhile by a concurrent transaction.
+    Ok(settled(conn, batch.id, no)
+        .await?
+        .unwrap_or(Claim::OverQuota))
+}
+
+/// The outcome for a wish that is not open (taken, revoked, missing);
+/// `None` while it is open.
+async fn settled(conn: &mut Conn, batch_id: i64, no: i64) -> Result<Option<Claim>> {
+    let row: Option<(String, Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT w.status, w.org_id, o.short_name, o.full_name FROM wishes w \
+         LEFT JOIN orgs o ON o.id = w.org_id WHERE w.batch_id = $1 AND w.no = $2",
+    )
+    .bind(batch_id)
+    .bind(no)
+    .fetch_optional(conn)
+    .await?;
     Ok(match row {
-        None => Claim::NoSuch,
-        Some((status, org)) => match (WishStatus::parse(&status), org) {
-            (Some(WishStatus::Revoked), _) => Claim::Revoked,
-            (Some(WishStatus::Open), _) => Claim::OverQuota,
-            (_, Some(org)) => Claim::TakenBy(org),
-            _ => Claim::OverQuota,
+        None => Some(Claim::NoSuch),
+        Some((status, org, short, full)) => match (WishStatus::parse(&status), org) {
+            (Some(WishStatus::Open), _) => None,
+            (Some(WishStatus::Revoked), _) => Some(Claim::Revoked),
+            (_, Some(org)) => {
+                let name = short.filter(|s| !s.is_empty()).or(full).unwrap_or_default();
+                Some(Claim::TakenBy(org, name))
+            }
+            _ => Some(Claim::Revoked),
         },
     })
 }
