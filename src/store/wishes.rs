@@ -377,7 +377,9 @@ pub async fn claim(
 /// The outcome for a wish that is not open (taken, revoked, missing);
 /// `None` while it is open.
 async fn settled(conn: &mut Conn, batch_id: i64, no: i64) -> Result<Option<Claim>> {
-    let row: Option<(String, Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+    /// status, holder id, holder short name, holder full name
+    type Row = (String, Option<i64>, Option<String>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT w.status, w.org_id, o.short_name, o.full_name FROM wishes w \
          LEFT JOIN orgs o ON o.id = w.org_id WHERE w.batch_id = $1 AND w.no = $2",
     )
