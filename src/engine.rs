@@ -58,6 +58,8 @@ struct Job {
 
 /// Most updates the writer puts into one transaction.
 const GROUP_COMMIT_MAX: usize = 256;
+/// Times the writer yields before collecting a group.
+const GROUP_COMMIT_YIELDS: usize = 4;
 
 /// What became of one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +324,12 @@ impl Engine {
 async fn writer(engine: std::sync::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
+        // Let callers that are already runnable (answered by the last
+        // commit, about to send their next update) reach the channel, so a
+        // group is not cut short to one update and one fsync each.
+        for _ in 0..GROUP_COMMIT_YIELDS {
+            tokio::task::yield_now().await;
+        }
         while jobs.len() < GROUP_COMMIT_MAX {
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),

@@ -133,7 +133,100 @@ mod tests {
         }
     }
 
+    /// Through the whole parser: every way a cadre types a claim.
+    #[test]
+    fn via_parse() {
+        use crate::command::{
+            Command, ParseError, ParseOptions, Parsed, normalize::normalize, parse,
+        };
+        let opts = ParseOptions {
+            bot_username: Some("tuan_bot"),
+            bot_name: Some("团务助手"),
+        };
+        let p = |s: &str| parse(&normalize(s), &opts);
+        let claim = |v: &[u32]| Parsed::Command(Command::Claim(v.to_vec()));
+        let cases: Vec<(&str, Parsed)> = vec![
+            ("认领 12", claim(&[12])),
+            ("认领12号", claim(&[12])),
+            ("认领12、15、23", claim(&[12, 15, 23])),
+            ("认领 12 15", claim(&[12, 15])),
+            ("认领 12-15", claim(&[12, 13, 14, 15])),
+            ("/claim 12", claim(&[12])),
+            ("/claim@tuan_bot 12", claim(&[12])),
+            ("#认领 12", claim(&[12])),
+            ("认领 １２", claim(&[12])),
+            ("认领　１２，１５", claim(&[12, 15])),
+            ("认领 十二", claim(&[12])),
+            ("@团务助手 认领 12", claim(&[12])),
+            ("认领 12 @团务助手", claim(&[12])),
+            ("认领", claim(&[])),
+            ("/claim", claim(&[])),
+            ("认领的同学请注意", Parsed::NotCommand),
+            ("/claim abc", Parsed::Invalid(ParseError::ClaimUsage)),
+            ("放弃 12", Parsed::Command(Command::Release(12))),
+            ("放弃吧", Parsed::NotCommand),
+            ("/release", Parsed::Invalid(ParseError::ReleaseUsage)),
+            ("圆梦 12", Parsed::Command(Command::Done(12))),
+            (
+                "下架 12 家长已买",
+                Parsed::Command(Command::Revoke {
+                    no: 12,
+                    reason: "家长已买".into(),
+                }),
+            ),
+            ("/revoke 12", Parsed::Invalid(ParseError::RevokeUsage)),
+            ("心愿", Parsed::Command(Command::WishList(String::new()))),
+            ("心愿 2", Parsed::Command(Command::WishList("2".into()))),
+            (
+                "/wishes 县一中",
+                Parsed::Command(Command::WishList("县一中".into())),
+            ),
+            ("心愿单发了吗", Parsed::NotCommand),
+            ("/wish 12", Parsed::Command(Command::WishShow(12))),
+            ("/wish", Parsed::Invalid(ParseError::WishShowUsage)),
+            ("我的心愿", Parsed::Command(Command::MyWishes)),
+            ("/wishes overdue", Parsed::Command(Command::WishOverdue)),
+            (
+                "/wishes import 2026圆梦",
+                Parsed::Command(Command::WishImport("2026圆梦".into())),
+            ),
+            (
+                "/wishes publish 2026圆梦 quota 20 at 20:00",
+                Parsed::Command(Command::WishPublish {
+                    batch: "2026圆梦".into(),
+                    quota: Some(20),
+                    at: Some("20:00".into()),
+                }),
+            ),
+            (
+                "发布心愿 2026圆梦 限额 二十",
+                Parsed::Command(Command::WishPublish {
+                    batch: "2026圆梦".into(),
+                    quota: Some(20),
+                    at: None,
+                }),
+            ),
+            (
+                "/wishes publish",
+                Parsed::Invalid(ParseError::WishPublishUsage),
+            ),
+            (
+                "/wishes publish X quota 0",
+                Parsed::Invalid(ParseError::WishPublishUsage),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p(input), want, "input {input:?}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn parse_never_panics(s in r"[/#]?(认领|claim|放弃|圆梦|下架|心愿|wishes|wish)?[ 0-9一二十、,\-号@\PC]{0,40}") {
+            let opts = crate::command::ParseOptions::default();
+            let _ = crate::command::parse(&crate::command::normalize::normalize(&s), &opts);
+        }
+
         #[test]
         fn never_panics(s in "[0-9一二十百号第、, \\-到~.]{0,40}") {
             let _ = parse_numbers(&s);
