@@ -52,10 +52,25 @@ enum Cmd {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Export data to a file (staff data: full details).
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
     /// Benchmarks (JSON out).
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// A micro-wish batch: status, org, claimer, dates, proof (XLSX).
+    Wishes {
+        #[arg(long)]
+        batch: String,
+        file: PathBuf,
     },
 }
 
@@ -184,6 +199,26 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                 }
                 Err(e) => anyhow::bail!("{}\n{e}", tr(&locale, "import.failed", &[])),
             }
+        }
+        Cmd::Export {
+            what: ExportWhat::Wishes { batch, file },
+        } => {
+            let store = app::open_store(&settings).await?;
+            let tz = settings.tz()?;
+            let result =
+                tuanbot::service::wish_export::export(&store, &batch, &file, tz, &settings.locale)
+                    .await;
+            store.close().await;
+            let n = result?;
+            println!(
+                "{}",
+                tr(
+                    &settings.locale,
+                    "wishes.cli.exported",
+                    &[("name", &batch), ("n", &n), ("file", &file.display())]
+                )
+            );
+            Ok(())
         }
         Cmd::Bench {
             what:

@@ -6,6 +6,7 @@
 pub mod help;
 pub mod import_orgs;
 pub mod orgs;
+pub mod wish_export;
 pub mod wishes;
 
 use chrono::{DateTime, NaiveDate, Utc};

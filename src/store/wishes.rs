@@ -567,3 +567,37 @@ pub async fn violations(conn: &mut Conn, batch_id: i64) -> Result<(i64, i64)> {
     .await?;
     Ok((double, over))
 }
+
+/// One wish with its holder's and claimer's names, for staff exports.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub wish: Wish,
+    pub org: Option<String>,
+    pub claimer: Option<String>,
+}
+
+/// Every wish of a batch in number order, with names, for `tuanbot export`.
+pub async fn export(conn: &mut Conn, batch_id: i64) -> Result<Vec<ExportRow>> {
+    let cols = WISH_COLUMNS
+        .split(", ")
+        .map(|c| format!("w.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {cols}, o.full_name AS org_name, p.display_name AS claimer_name FROM wishes w \
+         LEFT JOIN orgs o ON o.id = w.org_id LEFT JOIN people p ON p.id = w.claimer_id \
+         WHERE w.batch_id = $1 ORDER BY w.no"
+    )))
+    .bind(batch_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportRow {
+                wish: wish_from_row(r)?,
+                org: r.try_get("org_name")?,
+                claimer: r.try_get("claimer_name")?,
+            })
+        })
+        .collect()
+}

@@ -723,3 +723,59 @@ async fn group_commit_isolates_updates() {
         );
     }
 }
+
+/// Staff export: every wish with status, holder, claimer and dates.
+#[tokio::test]
+async fn export_xlsx() {
+    for db in TestDb::both().await {
+        let e = engine(&db).await;
+        let mut n = 0;
+        for (user, chat, kind, text) in [
+            (
+                "staff",
+                "g1",
+                ChatKind::Group,
+                "/wishes publish 2026圆梦 quota 5",
+            ),
+            ("a", "pa", ChatKind::Private, "我是 县一中"),
+            ("a", "g1", ChatKind::Group, "认领 12"),
+        ] {
+            e.handle(&msg(&mut n, user, chat, kind, text, at(20, 9, 0)))
+                .await
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.xlsx");
+        let written = tuanbot::service::wish_export::export(
+            &e.store,
+            "2026圆梦",
+            &path,
+            chrono_tz::Asia::Shanghai,
+            "zh-CN",
+        )
+        .await
+        .unwrap();
+        assert_eq!(written, 800, "{}", db.backend);
+        let table = tuanbot::table::Table::read(&path).unwrap();
+        assert_eq!(table.header[0], "编号");
+        assert_eq!(table.rows.len(), 800);
+        let row12 = &table.rows[11].1;
+        assert_eq!(row12[0], "12");
+        assert_eq!(row12[3], "贾紫");
+        assert_eq!(row12[7], "已认领");
+        assert_eq!(row12[8], "县一中团委");
+        assert_eq!(row12[9], "a");
+        assert_eq!(row12[10], "2026-05-20 09:00");
+        assert!(
+            tuanbot::service::wish_export::export(
+                &e.store,
+                "没有",
+                &path,
+                chrono_tz::Asia::Shanghai,
+                "zh-CN"
+            )
+            .await
+            .is_err()
+        );
+    }
+}
