@@ -1022,39 +1022,17 @@ pub async fn list(ctx: &mut Ctx<'_>, arg: &str) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    // An org name: what it holds.
-    let all = orgs::all(ctx.tx).await?;
-    let aliases = orgs::aliases(ctx.tx).await?;
-    if let OrgMatch::One(org) = resolve(arg, &all, &aliases) {
-        let held = db::list(ctx.tx, batch.id, None, Some(org.id), None).await?;
-        let held: Vec<&Wish> = held
-            .iter()
-            .filter(|w| matches!(w.status, WishStatus::Claimed | WishStatus::Delivered))
-            .collect();
-        if held.is_empty() {
-            let text = t!("wishes.list.org_none", locale = l, org = org.display());
-            ctx.reply(text);
-            return Ok(());
-        }
-        let mut text = t!(
-            "wishes.list.org_title",
-            locale = l,
-            org = org.display(),
-            n = held.len()
-        )
-        .into_owned();
-        for w in held {
-            text.push('\n');
-            text.push_str(&line(w, false));
-            text.push_str(&format!(" · {}", status_label(l, w.status)));
-        }
-        ctx.reply(text);
-        return Ok(());
-    }
-    // A school or item word among the open wishes.
+    // A school or item word among the open wishes; failing that, an org
+    // name: what it holds. (Schools come first: `心愿 永清镇` means the
+    // township's schools more often than its youth-league committee.)
     let word = clip(arg, 20);
     let found = db::list(ctx.tx, batch.id, Some(WishStatus::Open), None, Some(&word)).await?;
     if found.is_empty() {
+        let all = orgs::all(ctx.tx).await?;
+        let aliases = orgs::aliases(ctx.tx).await?;
+        if let OrgMatch::One(org) = resolve(arg, &all, &aliases) {
+            return org_holdings(ctx, &batch, &org).await;
+        }
         let text = t!("wishes.list.no_match", locale = l, word = word.as_str());
         ctx.reply(text);
         return Ok(());
@@ -1075,6 +1053,35 @@ pub async fn list(ctx: &mut Ctx<'_>, arg: &str) -> Result {
     if pages.len() > 1 {
         text.push('\n');
         text.push_str(&tr(l, "wishes.list.more"));
+    }
+    ctx.reply(text);
+    Ok(())
+}
+
+/// What an org holds in a batch (masked: this may be a group).
+async fn org_holdings(ctx: &mut Ctx<'_>, batch: &Batch, org: &orgs::Org) -> Result {
+    let l = ctx.locale;
+    let held = db::list(ctx.tx, batch.id, None, Some(org.id), None).await?;
+    let held: Vec<&Wish> = held
+        .iter()
+        .filter(|w| matches!(w.status, WishStatus::Claimed | WishStatus::Delivered))
+        .collect();
+    if held.is_empty() {
+        let text = t!("wishes.list.org_none", locale = l, org = org.display());
+        ctx.reply(text);
+        return Ok(());
+    }
+    let mut text = t!(
+        "wishes.list.org_title",
+        locale = l,
+        org = org.display(),
+        n = held.len()
+    )
+    .into_owned();
+    for w in held {
+        text.push('\n');
+        text.push_str(&line(w, false));
+        text.push_str(&format!(" · {}", status_label(l, w.status)));
     }
     ctx.reply(text);
     Ok(())
