@@ -37,11 +37,6 @@ pub struct Engine {
     pub outbox_ready: Arc<Notify>,
     /// Per platform, how to download an attachment (documents for imports).
     files: std::sync::RwLock<Vec<(crate::domain::Platform, Arc<dyn FileFetcher>)>>,
-    /// Last content written to a pending coalesced outbox row, per key: a
-    /// hint only, always checked with [`outbox::replace_pending_if`], so a
-    /// stale entry (rolled back, sent meanwhile) costs one read, never a
-    /// wrong message.
-    coalesce_hints: std::sync::Mutex<std::collections::HashMap<String, (i64, Outgoing)>>,
     /// The group-commit writer behind [`Engine::submit`], started on first use.
     writer: std::sync::OnceLock<mpsc::UnboundedSender<Job>>,
 }
@@ -87,27 +82,8 @@ impl Engine {
             capabilities: Default::default(),
             outbox_ready: Arc::new(Notify::new()),
             files: Default::default(),
-            coalesce_hints: Default::default(),
             writer: std::sync::OnceLock::new(),
         })
-    }
-
-    /// The last known (outbox id, content) of the pending message with
-    /// this coalesce key, if any; see `coalesce_hints`.
-    pub fn coalesce_hint(&self, key: &str) -> Option<(i64, Outgoing)> {
-        let hints = self
-            .coalesce_hints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        hints.get(key).cloned()
-    }
-
-    pub fn set_coalesce_hint(&self, key: &str, id: i64, msg: Outgoing) {
-        let mut hints = self
-            .coalesce_hints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        hints.insert(key.to_string(), (id, msg));
     }
 
     /// Register how attachments on `platform` are downloaded.

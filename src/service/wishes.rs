@@ -25,7 +25,7 @@ use super::{Ctx, Result, clip};
 use crate::chat::{AttachmentKind, Outgoing};
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
 use crate::domain::{Platform, Role};
-use crate::engine::Engine;
+use crate::engine::{Engine, Queued};
 use crate::store::wishes::{self as db, Batch, Claim, NewWish, Wish};
 use crate::store::{self, Conn, StoreError, audit, chats, orgs, outbox};
 use crate::table::{Table, cell};
@@ -761,14 +761,19 @@ async fn current(ctx: &mut Ctx<'_>) -> Result<Option<Batch>> {
     Ok(b)
 }
 
-/// Whether the person's role may claim (`wishes.claim_role`); replies when not.
-fn may_claim(ctx: &mut Ctx<'_>) -> bool {
+/// The org the acting person claims for, or a reply saying why not.
+async fn claiming_org(ctx: &mut Ctx<'_>) -> Result<Option<orgs::Org>> {
+    let Some(org_id) = ctx.person.org_id else {
+        let text = tr(ctx.locale, "common.need_org");
+        ctx.reply(text);
+        return Ok(None);
+    };
     if ctx.engine.settings.wishes.claim_role == "cadre" && !ctx.person.role.at_least(Role::Cadre) {
         let text = tr(ctx.locale, "wishes.claim.cadre_only");
         ctx.reply(text);
-        return false;
+        return Ok(None);
     }
-    true
+    orgs::get(ctx.tx, org_id).await
 }
 
 /// `认领 12 15`: claim each number for the person's org, first come first
@@ -780,27 +785,12 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    // Batch and org in one read: this runs for every message of a rush.
-    let context = db::claim_context(
-        ctx.tx,
-        ctx.msg.platform.as_str(),
-        &ctx.msg.chat_id,
-        ctx.person.org_id.unwrap_or(0),
-    )
-    .await?;
-    let Some((batch, org_name)) = context else {
-        let text = tr(ctx.locale, "wishes.no_batch");
-        ctx.reply(text);
+    let Some(batch) = current(ctx).await? else {
         return Ok(());
     };
-    let (Some(org_id), Some(who)) = (ctx.person.org_id, org_name) else {
-        let text = tr(ctx.locale, "common.need_org");
-        ctx.reply(text);
+    let Some(org) = claiming_org(ctx).await? else {
         return Ok(());
     };
-    if !may_claim(ctx) {
-        return Ok(());
-    }
     let now_ms = ctx.now_ms();
     let mut ok = Vec::new();
     let mut mine = Vec::new();
@@ -810,24 +800,25 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
     let mut revoked = Vec::new();
     for &n in numbers {
         let n = i64::from(n);
-        match db::claim(ctx.tx, &batch, n, org_id, ctx.person.id, now_ms).await? {
+        match db::claim(ctx.tx, &batch, n, org.id, ctx.person.id, now_ms).await? {
             Claim::Ok(id) => {
                 ctx.audit(
                     "wish.claim",
                     "wish",
                     id,
-                    json!({"batch": batch.id, "no": n, "org": org_id}),
+                    json!({"batch": batch.id, "no": n, "org": org.id}),
                 )
                 .await?;
                 ok.push(n);
             }
-            Claim::TakenBy(o, _) if o == org_id => mine.push(n),
+            Claim::TakenBy(o, _) if o == org.id => mine.push(n),
             Claim::TakenBy(_, holder) => taken.entry(holder).or_default().push(n),
             Claim::OverQuota => over.push(n),
             Claim::NoSuch => missing.push(n),
             Claim::Revoked => revoked.push(n),
         }
     }
+    let who = org.display().to_string();
     let l = ctx.locale;
     let mut lines: Vec<String> = Vec::new();
     if !ok.is_empty() {
@@ -918,31 +909,22 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
 async fn gather(ctx: &mut Ctx<'_>, lines: &[String]) -> Result {
     let key = format!("wishes:claims:{}:{}", ctx.msg.platform, ctx.msg.chat_id);
     let max = ctx.engine.capabilities(ctx.msg.platform).max_text_chars;
-    // The engine remembers what it last wrote to this chat's pending
-    // message; a compare-and-set saves reading it back during a rush.
-    if let Some((id, old)) = ctx.engine.coalesce_hint(&key) {
-        let mut msg = old.clone();
-        msg.text = merge_lines(&old.text, lines);
-        if msg.text.chars().count() <= max
-            && outbox::replace_pending_if(ctx.tx, id, &old, &msg).await?
-        {
-            ctx.engine.set_coalesce_hint(&key, id, msg);
-            return Ok(());
-        }
-    }
     if let Some(row) = outbox::pending_coalesced(ctx.tx, &key).await? {
-        let mut msg = row.message.clone();
-        msg.text = merge_lines(&row.message.text, lines);
-        if msg.text.chars().count() <= max && outbox::replace_pending(ctx.tx, row.id, &msg).await? {
-            ctx.engine.set_coalesce_hint(&key, row.id, msg);
-            return Ok(());
+        let merged = merge_lines(&row.message.text, lines);
+        if merged.chars().count() <= max {
+            let mut msg = row.message.clone();
+            msg.text = merged;
+            if outbox::replace_pending(ctx.tx, row.id, &msg).await? {
+                return Ok(());
+            }
         }
     }
-    // A new gathered message, enqueued here so its id is known.
     let msg = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), lines.join("\n"));
-    let not_before = store::ms(ctx.now + Duration::milliseconds(CLAIM_WINDOW_MS));
-    let id = outbox::enqueue(ctx.tx, &msg, not_before, Some(&key), ctx.now_ms()).await?;
-    ctx.engine.set_coalesce_hint(&key, id, msg);
+    ctx.out.push(Queued {
+        message: msg,
+        not_before: Some(ctx.now + Duration::milliseconds(CLAIM_WINDOW_MS)),
+        coalesce_key: Some(key),
+    });
     Ok(())
 }
 

@@ -94,27 +94,6 @@ pub async fn replace_pending(conn: &mut Conn, id: i64, msg: &Outgoing) -> Result
     Ok(done.rows_affected() == 1)
 }
 
-/// Replace a pending, unleased message only if its content is still `old`:
-/// a compare-and-set that lets a caller holding a recent copy skip reading
-/// the row. Returns false when anything changed (then read it).
-pub async fn replace_pending_if(
-    conn: &mut Conn,
-    id: i64,
-    old: &Outgoing,
-    new: &Outgoing,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE outbox SET payload = $1 WHERE id = $2 AND payload = $3 AND status = 'pending' \
-         AND leased_until IS NULL",
-    )
-    .bind(payload(new)?)
-    .bind(id)
-    .bind(payload(old)?)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Lease up to `limit` due rows of `platform` until `lease_until_ms`.
 /// Rows come back in id order (the order they were written). A row waits
 /// while an earlier message to the same chat is held back (rate limit,

@@ -152,30 +152,6 @@ pub async fn current_batch(
     row.as_ref().map(batch_from_row).transpose()
 }
 
-/// [`current_batch`] and the display name of org `org_id` in one read: the
-/// claim path runs this for every message of a rush.
-pub async fn claim_context(
-    conn: &mut Conn,
-    platform: &str,
-    chat_id: &str,
-    org_id: i64,
-) -> Result<Option<(Batch, Option<String>)>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {BATCH_COLUMNS}, (SELECT CASE WHEN short_name <> '' THEN short_name \
-         ELSE full_name END FROM orgs WHERE id = $3) AS org_name FROM wish_batches \
-         WHERE status = 'published' \
-         ORDER BY CASE WHEN platform = $1 AND chat_id = $2 THEN 0 ELSE 1 END, \
-         published_at DESC, id DESC LIMIT 1"
-    )))
-    .bind(platform)
-    .bind(chat_id)
-    .bind(org_id)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| Ok((batch_from_row(&r)?, r.try_get("org_name")?)))
-        .transpose()
-}
-
 /// All batches, newest first.
 pub async fn batches(conn: &mut Conn) -> Result<Vec<Batch>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
