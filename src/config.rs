@@ -24,6 +24,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "activity_rules",
     "telegram",
     "onebot",
+    "wishes",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -50,6 +51,26 @@ pub struct Settings {
     pub activity_rules: Option<PathBuf>,
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
+    pub wishes: WishesSettings,
+}
+
+/// Micro-wish rules a county may set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WishesSettings {
+    /// Who may claim for an org: `member` (anyone bound to it) or `cadre`.
+    pub claim_role: String,
+    /// Days after a claim before the org is reminded to deliver.
+    pub overdue_days: i64,
+}
+
+impl Default for WishesSettings {
+    fn default() -> Self {
+        WishesSettings {
+            claim_role: "member".into(),
+            overdue_days: 14,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -127,6 +148,7 @@ impl Default for Settings {
             activity_rules: None,
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
+            wishes: WishesSettings::default(),
         }
     }
 }
@@ -233,6 +255,18 @@ impl Settings {
                     format!("expected platform:user_id (console, telegram, qq), got {admin:?}"),
                 )
             })?;
+        }
+        if !matches!(self.wishes.claim_role.as_str(), "member" | "cadre") {
+            return Err(ConfigError::new(
+                "wishes.claim_role",
+                format!("expected member or cadre, got {:?}", self.wishes.claim_role),
+            ));
+        }
+        if self.wishes.overdue_days < 1 {
+            return Err(ConfigError::new(
+                "wishes.overdue_days",
+                "expected at least 1",
+            ));
         }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
             return Err(ConfigError::new(

@@ -9,6 +9,8 @@ pub mod help;
 pub mod import_orgs;
 pub mod notices;
 pub mod orgs;
+pub mod wish_export;
+pub mod wishes;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -168,6 +170,18 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::EventClose(n) => events::close(ctx, n).await,
         Command::Join { event, note } => events::join(ctx, event, note.as_deref()).await,
         Command::Leave(n) => events::leave(ctx, n).await,
+        Command::Claim(numbers) => wishes::claim(ctx, &numbers).await,
+        Command::WishImport(name) => wishes::import_in_chat(ctx, &name).await,
+        Command::WishPublish { batch, quota, at } => {
+            wishes::publish(ctx, &batch, quota, at.as_deref()).await
+        }
+        Command::WishList(arg) => wishes::list(ctx, &arg).await,
+        Command::WishOverdue => wishes::overdue(ctx).await,
+        Command::WishShow(no) => wishes::show(ctx, no).await,
+        Command::MyWishes => wishes::mine(ctx).await,
+        Command::Release(no) => wishes::release(ctx, no).await,
+        Command::Done(no) => wishes::done(ctx, no).await,
+        Command::Revoke { no, reason } => wishes::revoke(ctx, no, &reason).await,
     }
 }
 

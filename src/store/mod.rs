@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod pending;
 pub mod people;
 pub mod updates;
+pub mod wishes;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
