@@ -254,6 +254,7 @@ impl Console {
     /// Run the scheduled jobs that are due, then send what is due.
     async fn tick(&self) -> Result<(), StoreError> {
         crate::jobs::run_due(&self.engine, self.clock.now()).await?;
+        crate::jobs::sweeps(&self.engine, self.clock.now(), true).await?;
         self.dispatcher.drain_due().await?;
         Ok(())
     }
