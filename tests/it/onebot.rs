@@ -873,3 +873,44 @@ async fn forward_and_reverse_together() {
     assert_eq!(targets, vec!["564", "565"]);
     bot.stop().await;
 }
+
+/// `认领 12` from two QQ users in different orgs, pushed back to back: one
+/// wins, the other is told who holds it, in one gathered message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_qq_users_claim_the_same_wish_one_wins() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+        tuanbot::service::wishes::import_file(
+            &bot.engine.store,
+            std::path::Path::new(fixture),
+            "2026圆梦",
+            "zh-CN",
+        )
+        .await
+        .expect("import");
+        fake.push(group_msg(901, 701, 1, text("/bind 全县")));
+        until_sent(&fake, "701", |t| t.contains("全县团干群")).await;
+        fake.push(group_msg(902, 701, 2, text("我是 县一中")));
+        fake.push(group_msg(903, 701, 3, text("我是 县二中")));
+        until_sent(&fake, "701", |t| t.contains("县二中团委")).await;
+        fake.push(group_msg(
+            904,
+            701,
+            1,
+            text("/wishes publish 2026圆梦 quota 5"),
+        ));
+        until_sent(&fake, "701", |t| t.contains("圆梦行动")).await;
+        fake.push(group_msg(905, 701, 2, text("认领 12")));
+        fake.push(group_msg(906, 701, 3, text("认领 12")));
+        let result = until_sent(&fake, "701", |t| t.contains("12") && t.contains("已被")).await;
+        let text = result.text();
+        assert_eq!(text.matches("✅").count(), 1, "{}: {text}", db.backend);
+        assert!(
+            text.contains("✅ 县一中：12") && text.contains("❌ 县二中：12 已被县一中认领"),
+            "{}: {text}",
+            db.backend
+        );
+        bot.stop().await;
+    }
+}
