@@ -22,6 +22,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "bot_name",
     "sqlite_synchronous",
     "activity_rules",
+    "outbox_lease_ms",
     "telegram",
     "onebot",
     "wishes",
@@ -49,6 +50,9 @@ pub struct Settings {
     /// A TOML file of extra `/log` keyword rules (categories, units, place
     /// words), added to the built-in `data/activity_rules.toml`.
     pub activity_rules: Option<PathBuf>,
+    /// How long (ms) a dispatcher owns the outbox rows it took; after a crash
+    /// another process sends them once this has passed.
+    pub outbox_lease_ms: i64,
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
     pub wishes: WishesSettings,
@@ -146,6 +150,7 @@ impl Default for Settings {
             bot_name: "团务助手".into(),
             sqlite_synchronous: "full".into(),
             activity_rules: None,
+            outbox_lease_ms: crate::outbox::DEFAULT_LEASE_MS,
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
             wishes: WishesSettings::default(),
@@ -275,6 +280,12 @@ impl Settings {
             ));
         }
         self.activity_rules()?;
+        if self.outbox_lease_ms < 1000 {
+            return Err(ConfigError::new(
+                "outbox_lease_ms",
+                format!("must be at least 1000, got {}", self.outbox_lease_ms),
+            ));
+        }
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }
