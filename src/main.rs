@@ -152,10 +152,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
     match cmd {
         Cmd::Run => {
-            if settings.telegram_enabled() {
-                anyhow::bail!("{}", tr(&settings.locale, "cli.platforms_not_built", &[]));
-            }
-            if settings.onebot_enabled() {
+            if settings.telegram_enabled() || settings.onebot_enabled() {
                 return app::run_platforms(settings).await;
             }
             console(settings, None, false).await

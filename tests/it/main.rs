@@ -18,3 +18,4 @@ mod outbox;
 mod parser_never_panics;
 mod permissions;
 mod store;
+mod telegram;
