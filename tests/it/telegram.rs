@@ -60,6 +60,16 @@ impl FakeApi {
         id
     }
 
+    /// Queue several updates at once, so one getUpdates returns them all.
+    pub fn push_batch(&self, updates: Vec<Value>) {
+        let mut q = self.updates.lock().unwrap();
+        for mut u in updates {
+            let id = self.next_update.fetch_add(1, Ordering::SeqCst) + 1;
+            u["update_id"] = json!(id);
+            q.push(u);
+        }
+    }
+
     pub fn calls(&self, method: &str) -> Vec<Value> {
         self.calls
             .lock()
@@ -130,7 +140,7 @@ async fn api(State(fake): State<Arc<FakeApi>>, uri: Uri, body: axum::body::Bytes
     if *bot != format!("bot{TOKEN}") {
         return err(401, "Unauthorized", None);
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| multipart_fields(&body));
     // Bot API method names are case-insensitive (teloxide sends `GetMe`).
     let method = [
         "getMe", "getUpdates", "sendMessage", "editMessageText", "getFile",
@@ -198,6 +208,25 @@ async fn api(State(fake): State<Arc<FakeApi>>, uri: Uri, body: axum::body::Bytes
         "answerCallbackQuery" | "setMyCommands" | "setWebhook" | "deleteWebhook" => ok(json!(true)),
         _ => err(404, "Not Found: method not found", None),
     }
+}
+
+/// The text fields of a multipart/form-data body (teloxide sends
+/// `setWebhook` and file uploads that way), as a JSON object.
+fn multipart_fields(body: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(body);
+    let mut fields = serde_json::Map::new();
+    for part in text.split("Content-Disposition: form-data; name=\"").skip(1) {
+        let Some((name, rest)) = part.split_once('"') else {
+            continue;
+        };
+        let Some((_, value)) = rest.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let value = value.split("\r\n--").next().unwrap_or_default();
+        let parsed = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+        fields.insert(name.to_string(), parsed);
+    }
+    Value::Object(fields)
 }
 
 /// Start a fake Bot API on a free loopback port.
@@ -502,7 +531,7 @@ async fn added_to_group_greets_and_removed_goes_inactive() {
                 "from": {"id": 42, "is_bot": false, "first_name": "小王"},
                 "date": 1_700_000_000,
                 "old_chat_member": {"user": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手"}, "status": old},
-                "new_chat_member": {"user": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手"}, "status": new}
+                "new_chat_member": {"user": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手"}, "status": new, "until_date": 0}
             }})
         };
         fake.push(change("left", "member"));
@@ -620,4 +649,43 @@ async fn files_are_downloaded_via_get_file() {
     assert_eq!(data, b"a,b\n1,2\n");
     assert_eq!(fake.calls("getFile")[0]["file_id"], "doc-1");
     bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_come_in_one_batch_one_wins() {
+    // Claims (`认领 12`) are not on main yet; a sign-up list with one
+    // place is the same first-come rule.
+    for db in TestDb::both().await {
+        let (addr, fake) = fake_api().await;
+        let mut s = settings(&db, addr);
+        s.admins = vec!["telegram:1".into()];
+        let bot = Bot::start(s).await;
+        let g = -8001;
+        fake.push_batch(vec![
+            group_text(1, g, 2, "我是 县一中"),
+            group_text(2, g, 3, "我是 县一中"),
+            group_text(3, g, 1, "/event 团课 3月12日 14:00 会议室 名额1"),
+        ]);
+        until("set-up replies", || texts_to(&fake.sent(), g).len() >= 3).await;
+        fake.push_batch(vec![
+            group_text(4, g, 2, "报名 1"),
+            group_text(5, g, 3, "报名 1"),
+        ]);
+        // The list post gathers both: one place taken, one on the waiting list.
+        let board = || {
+            let mut all = fake.sent();
+            all.extend(fake.calls("editMessageText"));
+            texts_to(&all, g)
+                .into_iter()
+                .rev()
+                .find(|t| t.contains("候补"))
+        };
+        until("both answered", || board().is_some()).await;
+        let board = board().unwrap_or_default();
+        assert!(board.contains("（1/1）"), "{}: {board}", db.backend);
+        let taken = board.contains("1. 用户2\n候补（1）：\n1. 用户3")
+            || board.contains("1. 用户3\n候补（1）：\n1. 用户2");
+        assert!(taken, "{}: {board}", db.backend);
+        bot.stop().await;
+    }
 }
