@@ -99,6 +99,19 @@ enum BenchWhat {
         #[arg(long, default_value_t = 200_000)]
         messages: usize,
     },
+    /// The Telegram adapter against a fake Bot API: updates/s, update→reply
+    /// latency, and a broadcast under the rate limits.
+    Telegram {
+        #[arg(long, default_value_t = 2000)]
+        updates: usize,
+        #[arg(long, default_value_t = 200)]
+        latency_samples: usize,
+        #[arg(long, default_value_t = 216)]
+        groups: usize,
+        /// Database for the run (default: fresh temporary SQLite files).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +211,26 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
             what: BenchWhat::Parse { messages },
         } => {
             let result = tuanbot::bench::parse::run(messages);
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        Cmd::Bench {
+            what:
+                BenchWhat::Telegram {
+                    updates,
+                    latency_samples,
+                    groups,
+                    database_url,
+                },
+        } => {
+            let result = tuanbot::bench::telegram::run(
+                settings,
+                database_url,
+                updates,
+                latency_samples,
+                groups,
+            )
+            .await?;
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }

@@ -2,3 +2,4 @@
 //! never as timing assertions in tests.
 
 pub mod parse;
+pub mod telegram;
