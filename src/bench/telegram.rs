@@ -64,6 +64,10 @@ pub struct BroadcastPart {
     pub per_second_limit: usize,
 }
 
+/// Sends the fake has accepted: all chats in the last second, and per chat
+/// in the last minute.
+type Recent = (VecDeque<Instant>, HashMap<i64, VecDeque<Instant>>);
+
 /// The fake server: queued updates, when each reply arrived, and Telegram's
 /// limits enforced with 429s.
 #[derive(Default)]
@@ -76,7 +80,7 @@ struct Fake {
     /// Arrival of every accepted send (part b).
     accepted: Mutex<Vec<Instant>>,
     /// Accepted sends in the last second, and per chat in the last minute.
-    recent: Mutex<(VecDeque<Instant>, HashMap<i64, VecDeque<Instant>>)>,
+    recent: Mutex<Recent>,
     enforce: std::sync::atomic::AtomicBool,
     too_many: AtomicUsize,
 }
@@ -374,7 +378,12 @@ async fn broadcast_part(
     }
     let (stop, shutdown) = watch::channel(false);
     let tg = crate::app::start_telegram(&engine, shutdown).await?;
-    let accepted = |fake: &Fake| fake.accepted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let accepted = |fake: &Fake| {
+        fake.accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    };
     wait_for("the broadcast", || accepted(&fake).len() >= groups).await?;
     let times = accepted(&fake);
     let elapsed = match (times.first(), times.last()) {

@@ -129,7 +129,11 @@ fn err(code: u16, description: &str, parameters: Option<Value>) -> axum::respons
 
 use axum::response::IntoResponse;
 
-async fn api(State(fake): State<Arc<FakeApi>>, uri: Uri, body: axum::body::Bytes) -> axum::response::Response {
+async fn api(
+    State(fake): State<Arc<FakeApi>>,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
     let segs: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
     if segs.first() == Some(&"file") {
         return "a,b\n1,2\n".into_response();
@@ -143,9 +147,17 @@ async fn api(State(fake): State<Arc<FakeApi>>, uri: Uri, body: axum::body::Bytes
     let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| multipart_fields(&body));
     // Bot API method names are case-insensitive (teloxide sends `GetMe`).
     let method = [
-        "getMe", "getUpdates", "sendMessage", "editMessageText", "getFile",
-        "answerCallbackQuery", "setMyCommands", "setWebhook", "deleteWebhook",
-        "sendPhoto", "sendDocument",
+        "getMe",
+        "getUpdates",
+        "sendMessage",
+        "editMessageText",
+        "getFile",
+        "answerCallbackQuery",
+        "setMyCommands",
+        "setWebhook",
+        "deleteWebhook",
+        "sendPhoto",
+        "sendDocument",
     ]
     .into_iter()
     .find(|m| m.eq_ignore_ascii_case(method))
@@ -179,7 +191,11 @@ async fn api(State(fake): State<Arc<FakeApi>>, uri: Uri, body: axum::body::Bytes
         "sendMessage" => {
             let chat = body["chat_id"].as_i64().unwrap_or(0);
             if fake.kicked.lock().unwrap().contains(&chat) {
-                return err(403, "Forbidden: bot was kicked from the supergroup chat", None);
+                return err(
+                    403,
+                    "Forbidden: bot was kicked from the supergroup chat",
+                    None,
+                );
             }
             if fake
                 .too_many
@@ -215,7 +231,10 @@ async fn api(State(fake): State<Arc<FakeApi>>, uri: Uri, body: axum::body::Bytes
 fn multipart_fields(body: &[u8]) -> Value {
     let text = String::from_utf8_lossy(body);
     let mut fields = serde_json::Map::new();
-    for part in text.split("Content-Disposition: form-data; name=\"").skip(1) {
+    for part in text
+        .split("Content-Disposition: form-data; name=\"")
+        .skip(1)
+    {
         let Some((name, rest)) = part.split_once('"') else {
             continue;
         };
@@ -436,7 +455,11 @@ async fn retry_after_is_honoured_and_nothing_lost() {
                 db.backend
             );
         }
-        assert_eq!(fake.calls("sendMessage").len(), 8, "two 429s then six sends");
+        assert_eq!(
+            fake.calls("sendMessage").len(),
+            8,
+            "two 429s then six sends"
+        );
         assert_eq!(bot.pending().await, 0);
         bot.stop().await;
     }
@@ -464,7 +487,11 @@ async fn forbidden_chat_stops_retries() {
             .iter()
             .filter(|b| b["chat_id"] == -2001)
             .count();
-        assert_eq!(tries, 1, "{}: one try, then the chat is given up", db.backend);
+        assert_eq!(
+            tries, 1,
+            "{}: one try, then the chat is given up",
+            db.backend
+        );
         bot.stop().await;
     }
 }
@@ -511,7 +538,12 @@ async fn restart_resumes_polling_at_the_saved_offset() {
         let polls = fake.calls("getUpdates").len();
         let bot = Bot::start(s).await;
         until("polling again", || fake.calls("getUpdates").len() > polls).await;
-        assert_eq!(fake.calls("getUpdates")[polls]["offset"], 2, "{}", db.backend);
+        assert_eq!(
+            fake.calls("getUpdates")[polls]["offset"],
+            2,
+            "{}",
+            db.backend
+        );
         fake.push(group_text(2, -4001, 42, "/help"));
         until("second reply", || fake.sent().len() == 2).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -618,7 +650,10 @@ async fn webhook_checks_the_secret() {
         assert_eq!(set.len(), 1);
         assert_eq!(set[0]["secret_token"], "hush-42");
         assert_eq!(set[0]["url"], "https://bot.example.org/tg");
-        assert!(fake.calls("getUpdates").is_empty(), "no polling with a webhook");
+        assert!(
+            fake.calls("getUpdates").is_empty(),
+            "no polling with a webhook"
+        );
         let update = json!({"update_id": 500}).to_string();
         let mut body: Value = group_text(9, -6001, 42, "/help");
         body["update_id"] = json!(500);

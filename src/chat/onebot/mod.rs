@@ -35,12 +35,12 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
-use crate::chat::pacing::{PaceLimits, Pacer};
 use self::segments::Segment;
 use super::{
     Attachment, AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Mention, Outgoing,
     ReplyRef, SendError, Sent,
 };
+use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::OneBotSettings;
 use crate::domain::{ChatKind, Platform};
 use crate::engine::Engine;

@@ -48,8 +48,8 @@ use crate::domain::{ChatKind, Platform};
 use crate::engine::Engine;
 use crate::store::{self, audit, chats, kv, outbox, updates};
 
-/// Telegram refuses texts longer than this (UTF-16 units; we count
-/// characters and keep a margin for characters outside the BMP).
+/// Telegram refuses texts longer than this many UTF-16 units (a Chinese
+/// character is one, most emoji two).
 pub const MAX_TEXT: usize = 4096;
 /// Where the polling offset is kept in `kv_state`.
 pub const OFFSET_KEY: &str = "telegram.offset";
@@ -280,7 +280,11 @@ impl Telegram {
         }
     }
 
-    async fn serve_webhook(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    async fn serve_webhook(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let app = axum::Router::new()
             .route("/", axum::routing::post(webhook))
             .route("/{*path}", axum::routing::post(webhook))
@@ -474,9 +478,10 @@ impl Telegram {
         msg: &Outgoing,
         edit_target: Option<&str>,
     ) -> Result<Sent, SendError> {
-        let chat: i64 = msg.chat_id.parse().map_err(|_| {
-            SendError::Rejected(format!("not a Telegram chat id: {}", msg.chat_id))
-        })?;
+        let chat: i64 = msg
+            .chat_id
+            .parse()
+            .map_err(|_| SendError::Rejected(format!("not a Telegram chat id: {}", msg.chat_id)))?;
         let chat_id = ChatId(chat);
         // Groups and supergroups have negative ids; only they have the
         // 20-per-minute limit.
@@ -485,10 +490,8 @@ impl Telegram {
         let mut pacer = self.pacer.lock().await;
         if let Some(target) = edit_target.and_then(|t| t.parse::<i32>().ok()) {
             self.slot(&mut pacer, &msg.chat_id, 1, true).await?;
-            let text: String = msg.text.chars().take(MAX_TEXT).collect();
-            let mut req = self
-                .bot
-                .edit_message_text(chat_id, MessageId(target), text);
+            let text = clip_utf16(&msg.text, MAX_TEXT);
+            let mut req = self.bot.edit_message_text(chat_id, MessageId(target), text);
             if let Some(k) = keyboard {
                 req = req.reply_markup(k);
             }
@@ -504,7 +507,7 @@ impl Telegram {
         let parts: Vec<String> = if msg.text.trim().is_empty() {
             Vec::new()
         } else {
-            super::split_text(&msg.text, MAX_TEXT)
+            split_utf16(&msg.text, MAX_TEXT)
         };
         let total = parts.len() + msg.attachments.len();
         self.slot(&mut pacer, &msg.chat_id, total.max(1), true)
@@ -524,8 +527,9 @@ impl Telegram {
             if i == 0
                 && let Some(quoted) = msg.reply_to.as_deref().and_then(|r| r.parse::<i32>().ok())
             {
-                req = req
-                    .reply_parameters(ReplyParameters::new(MessageId(quoted)).allow_sending_without_reply());
+                req = req.reply_parameters(
+                    ReplyParameters::new(MessageId(quoted)).allow_sending_without_reply(),
+                );
             }
             if i + 1 == parts.len()
                 && let Some(k) = keyboard.clone()
@@ -583,6 +587,32 @@ impl Telegram {
         }
         to_send_error(e)
     }
+}
+
+/// Split at line breaks into parts of at most `max` UTF-16 units: split by
+/// characters, and again with a smaller budget while a part (full of emoji)
+/// is still too long.
+pub fn split_utf16(text: &str, max: usize) -> Vec<String> {
+    let units = |s: &String| s.encode_utf16().count();
+    let mut budget = max.max(2);
+    loop {
+        let parts = super::split_text(text, budget);
+        if budget <= 2 || parts.iter().all(|p| units(p) <= max) {
+            return parts;
+        }
+        budget = budget * 3 / 4;
+    }
+}
+
+/// The longest prefix of `text` within `max` UTF-16 units.
+fn clip_utf16(text: &str, max: usize) -> String {
+    let mut used = 0;
+    text.chars()
+        .take_while(|c| {
+            used += c.len_utf16();
+            used <= max
+        })
+        .collect()
 }
 
 /// Update kinds the adapter asks for.
@@ -652,11 +682,7 @@ pub fn to_send_error(e: RequestError) -> SendError {
     }
 }
 
-async fn webhook(
-    State(tg): State<Arc<Telegram>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+async fn webhook(State(tg): State<Arc<Telegram>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let expected = tg.cfg.webhook_secret.as_deref().unwrap_or_default();
     let given = headers
         .get("x-telegram-bot-api-secret-token")
@@ -678,8 +704,7 @@ async fn webhook(
 /// Compare secrets without an early exit on the first differing byte.
 fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -700,5 +725,46 @@ impl ChatSender for Telegram {
         edit_target: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Sent, SendError>> {
         Box::pin(self.send_message(msg, edit_target))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_fit_in_utf16_units() {
+        let line = "😀".repeat(100);
+        let text = vec![line.as_str(); 50].join("\n");
+        let parts = split_utf16(&text, MAX_TEXT);
+        assert!(parts.len() > 2);
+        assert!(parts.iter().all(|p| p.encode_utf16().count() <= MAX_TEXT));
+        assert_eq!(parts.join("\n"), text);
+        assert_eq!(clip_utf16("a😀b", 2), "a");
+        assert_eq!(split_utf16("短", MAX_TEXT), vec!["短".to_string()]);
+    }
+
+    #[test]
+    fn errors_sorted() {
+        use teloxide::types::Seconds;
+        assert_eq!(
+            to_send_error(RequestError::RetryAfter(Seconds::from_seconds(3))),
+            SendError::RetryAfter(Duration::from_secs(3))
+        );
+        assert!(matches!(
+            to_send_error(RequestError::Api(ApiError::BotKickedFromSupergroup)),
+            SendError::ChatGone(_)
+        ));
+        assert!(matches!(
+            to_send_error(RequestError::Api(ApiError::Unknown("Bad Gateway".into()))),
+            SendError::Transient(_)
+        ));
+        assert!(matches!(
+            to_send_error(RequestError::Api(ApiError::MessageTextIsEmpty)),
+            SendError::Rejected(_)
+        ));
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
     }
 }
