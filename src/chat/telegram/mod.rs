@@ -255,17 +255,30 @@ impl Telegram {
             };
             let pause = match got {
                 Ok(batch) => {
-                    let Some(last) = batch.last().map(|u| u.id.0) else {
+                    if batch.is_empty() {
                         continue;
-                    };
-                    for u in batch {
-                        self.on_update(u).await;
                     }
-                    offset = i32::try_from(last).unwrap_or(i32::MAX).saturating_add(1);
-                    if let Err(e) = self.save_offset(offset).await {
+                    let before = offset;
+                    let mut failed = false;
+                    for u in batch {
+                        let id = u.id.0;
+                        if !self.on_update(u).await {
+                            // The store failed: fetch this update again
+                            // later rather than skip it.
+                            failed = true;
+                            break;
+                        }
+                        offset = i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1);
+                    }
+                    if offset != before
+                        && let Err(e) = self.save_offset(offset).await
+                    {
                         tracing::error!(error = %e, "saving the Telegram offset failed");
                     }
-                    continue;
+                    if !failed {
+                        continue;
+                    }
+                    retry
                 }
                 Err(RequestError::RetryAfter(s)) => s.duration(),
                 Err(e) => {
@@ -300,51 +313,62 @@ impl Telegram {
         }
     }
 
-    /// Handle one update of any kind; errors are logged, never fatal.
-    pub async fn on_update(&self, update: Update) {
+    /// Handle one update of any kind. `false` when the store failed, so
+    /// the update should be delivered again; anything else (including
+    /// kinds we ignore) is done with.
+    pub async fn on_update(&self, update: Update) -> bool {
         let Some(me) = self.identity() else {
             tracing::warn!("update before getMe; ignored");
-            return;
+            return false;
         };
         let now = self.engine.now();
         let id = update.id.0;
         match &update.kind {
             UpdateKind::Message(msg) => {
                 if let Some(new) = msg.migrate_to_chat_id() {
-                    self.migrate(&msg.chat.id.0.to_string(), &new.0.to_string())
+                    return self
+                        .migrate(&msg.chat.id.0.to_string(), &new.0.to_string())
                         .await;
-                    return;
                 }
-                if let Some(incoming) = convert::incoming_from_message(id, msg, &me, now) {
-                    self.handle(&incoming).await;
+                match convert::incoming_from_message(id, msg, &me, now) {
+                    Some(incoming) => self.handle(&incoming).await,
+                    None => true,
                 }
             }
             UpdateKind::CallbackQuery(q) => {
-                if let Some(incoming) = convert::incoming_from_callback(id, q, now) {
-                    self.handle(&incoming).await;
-                }
+                let handled = match convert::incoming_from_callback(id, q, now) {
+                    Some(incoming) => self.handle(&incoming).await,
+                    None => true,
+                };
                 // Always answered, so the client's spinner stops.
                 if let Err(e) = self.bot.answer_callback_query(q.id.clone()).await {
                     tracing::warn!(error = %e, "answerCallbackQuery failed");
                 }
+                handled
             }
-            UpdateKind::MyChatMember(change) => {
-                if let Err(e) = self.membership(id, change).await {
+            UpdateKind::MyChatMember(change) => match self.membership(id, change).await {
+                Ok(()) => true,
+                Err(e) => {
                     tracing::error!(error = %e, "recording a membership change failed");
+                    false
                 }
-            }
-            _ => {}
+            },
+            _ => true,
         }
     }
 
-    async fn handle(&self, incoming: &Incoming) {
-        if let Err(e) = self.engine.handle(incoming).await {
-            tracing::error!(error = %e, update = %incoming.update_id, "handling a Telegram update failed");
+    async fn handle(&self, incoming: &Incoming) -> bool {
+        match self.engine.handle(incoming).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, update = %incoming.update_id, "handling a Telegram update failed");
+                false
+            }
         }
     }
 
     /// Group → supergroup: the chat keeps its binding under the new id.
-    async fn migrate(&self, old: &str, new: &str) {
+    async fn migrate(&self, old: &str, new: &str) -> bool {
         let now = store::ms(self.engine.now());
         let done = async {
             let mut tx = self.engine.store.begin().await?;
@@ -365,8 +389,12 @@ impl Telegram {
             tx.commit().await
         }
         .await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, %old, %new, "chat migration not recorded");
+        match done {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, %old, %new, "chat migration not recorded");
+                false
+            }
         }
     }
 
@@ -583,7 +611,7 @@ impl Telegram {
         if let RequestError::MigrateToChatId(new) = &e {
             // The group became a supergroup: later messages go to the new
             // id; this one is refused (its row names the old chat).
-            self.migrate(chat, &new.0.to_string()).await;
+            let _ = self.migrate(chat, &new.0.to_string()).await;
         }
         to_send_error(e)
     }
@@ -697,8 +725,12 @@ async fn webhook(State(tg): State<Arc<Telegram>>, headers: HeaderMap, body: Byte
             return StatusCode::BAD_REQUEST;
         }
     };
-    tg.on_update(update).await;
-    StatusCode::OK
+    // A store failure answers 503: Telegram delivers the update again.
+    if tg.on_update(update).await {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 /// Compare secrets without an early exit on the first differing byte.
