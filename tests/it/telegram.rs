@@ -49,6 +49,8 @@ pub struct FakeApi {
     pub too_many: AtomicUsize,
     /// Chats that answer 403 (bot kicked).
     pub kicked: Mutex<HashSet<i64>>,
+    /// Groups that became supergroups: old id → new id.
+    pub migrated: Mutex<std::collections::HashMap<i64, i64>>,
 }
 
 impl FakeApi {
@@ -190,6 +192,13 @@ async fn api(
         }
         "sendMessage" => {
             let chat = body["chat_id"].as_i64().unwrap_or(0);
+            if let Some(new) = fake.migrated.lock().unwrap().get(&chat) {
+                return err(
+                    400,
+                    "Bad Request: group chat was upgraded to a supergroup chat",
+                    Some(json!({"migrate_to_chat_id": new})),
+                );
+            }
             if fake.kicked.lock().unwrap().contains(&chat) {
                 return err(
                     403,
@@ -721,6 +730,28 @@ async fn first_come_in_one_batch_one_wins() {
         let taken = board.contains("1. 用户2\n候补（1）：\n1. 用户3")
             || board.contains("1. 用户3\n候补（1）：\n1. 用户2");
         assert!(taken, "{}: {board}", db.backend);
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_follows_a_group_upgraded_to_a_supergroup() {
+    for db in TestDb::both().await {
+        queue(&db, &[-9001], 2).await;
+        let (addr, fake) = fake_api().await;
+        fake.migrated.lock().unwrap().insert(-9001, -1009001);
+        let bot = Bot::start(settings(&db, addr)).await;
+        until("both at the new id", || {
+            texts_to(&fake.sent(), -1009001).len() >= 2
+        })
+        .await;
+        assert_eq!(
+            texts_to(&fake.sent(), -1009001),
+            vec!["通知 -9001-0".to_string(), "通知 -9001-1".to_string()],
+            "{}",
+            db.backend
+        );
+        assert_eq!(bot.pending().await, 0);
         bot.stop().await;
     }
 }

@@ -373,6 +373,7 @@ impl Telegram {
         let done = async {
             let mut tx = self.engine.store.begin().await?;
             chats::rename_id(&mut tx, Platform::Telegram, old, new, now).await?;
+            outbox::retarget_pending(&mut tx, Platform::Telegram, old, new).await?;
             audit::record(
                 &mut tx,
                 &audit::Entry {
@@ -608,10 +609,12 @@ impl Telegram {
 
     /// What the dispatcher should do about a failed request.
     async fn classify(&self, chat: &str, e: RequestError) -> SendError {
-        if let RequestError::MigrateToChatId(new) = &e {
-            // The group became a supergroup: later messages go to the new
-            // id; this one is refused (its row names the old chat).
-            let _ = self.migrate(chat, &new.0.to_string()).await;
+        if let RequestError::MigrateToChatId(new) = &e
+            && self.migrate(chat, &new.0.to_string()).await
+        {
+            // The group became a supergroup and its queue, this message
+            // included, now names the new id: send again at once.
+            return SendError::RetryAfter(Duration::from_millis(1));
         }
         to_send_error(e)
     }
