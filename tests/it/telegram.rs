@@ -226,6 +226,10 @@ async fn api(
             m["message_id"] = body["message_id"].clone();
             ok(m)
         }
+        "sendPhoto" | "sendDocument" => {
+            let chat = body["chat_id"].as_i64().unwrap_or(0);
+            ok(fake.message(chat, ""))
+        }
         "getFile" => ok(json!({
             "file_id": body["file_id"], "file_unique_id": "u1", "file_size": 8,
             "file_path": "documents/orgs.csv"
@@ -311,6 +315,16 @@ impl Bot {
             let _ = tokio::time::timeout(PATIENCE, t).await;
         }
         self.engine.store.close().await;
+    }
+
+    /// Wait until nothing is pending any more (sends are marked right
+    /// after the fake answered them).
+    async fn settled(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.pending().await > 0 {
+            assert!(Instant::now() < deadline, "queue not settled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn pending(&self) -> i64 {
@@ -469,7 +483,7 @@ async fn retry_after_is_honoured_and_nothing_lost() {
             8,
             "two 429s then six sends"
         );
-        assert_eq!(bot.pending().await, 0);
+        bot.settled().await;
         bot.stop().await;
     }
 }
@@ -485,11 +499,7 @@ async fn forbidden_chat_stops_retries() {
             texts_to(&fake.sent(), -2002).len() >= 3
         })
         .await;
-        let deadline = Instant::now() + PATIENCE;
-        while bot.pending().await > 0 {
-            assert!(Instant::now() < deadline, "queue not settled");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        bot.settled().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let tries = fake
             .calls("sendMessage")
@@ -524,7 +534,7 @@ async fn restart_mid_queue_sends_each_message_once() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let expected: Vec<String> = (0..10).map(|k| format!("通知 {chat}-{k}")).collect();
         assert_eq!(texts_to(&fake.sent(), chat), expected, "{}", db.backend);
-        assert_eq!(bot.pending().await, 0);
+        bot.settled().await;
         bot.stop().await;
     }
 }
@@ -751,7 +761,70 @@ async fn queue_follows_a_group_upgraded_to_a_supergroup() {
             "{}",
             db.backend
         );
-        assert_eq!(bot.pending().await, 0);
+        bot.settled().await;
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buttons_edits_and_attachments() {
+    for db in TestDb::both().await {
+        let chat = -10_001;
+        {
+            let store = db.store().await;
+            let now = store::ms(chrono::Utc::now());
+            let mut tx = store.begin().await.expect("begin");
+            let mut board = Outgoing::new(Platform::Telegram, chat.to_string(), "📋 进度 0/2");
+            board.buttons = vec![vec![tuanbot::chat::Button {
+                label: "收到".into(),
+                data: "收到 1".into(),
+            }]];
+            let first = outbox::enqueue(&mut tx, &board, now, None, now)
+                .await
+                .expect("enqueue");
+            let mut edit = board.clone();
+            edit.text = "📋 进度 1/2".into();
+            edit.edit_of = Some(first);
+            outbox::enqueue(&mut tx, &edit, now, None, now)
+                .await
+                .expect("enqueue");
+            let mut notice = Outgoing::new(Platform::Telegram, chat.to_string(), "📢 通知 #1");
+            notice.attachments = vec![
+                tuanbot::chat::Attachment {
+                    kind: tuanbot::chat::AttachmentKind::Photo,
+                    file_ref: "photo-1".into(),
+                    file_name: None,
+                },
+                tuanbot::chat::Attachment {
+                    kind: tuanbot::chat::AttachmentKind::Document,
+                    file_ref: "doc-1".into(),
+                    file_name: Some("名单.xlsx".into()),
+                },
+            ];
+            outbox::enqueue(&mut tx, &notice, now, None, now)
+                .await
+                .expect("enqueue");
+            tx.commit().await.expect("commit");
+            store.close().await;
+        }
+        let (addr, fake) = fake_api().await;
+        let bot = Bot::start(settings(&db, addr)).await;
+        until("document", || !fake.calls("sendDocument").is_empty()).await;
+        let sent = fake.sent();
+        assert_eq!(sent.len(), 2, "{}", db.backend);
+        let button = &sent[0]["reply_markup"]["inline_keyboard"][0][0];
+        assert_eq!(button["text"], "收到");
+        assert_eq!(button["callback_data"], "收到 1");
+        let edits = fake.calls("editMessageText");
+        assert_eq!(edits.len(), 1);
+        assert_eq!(edits[0]["text"], "📋 进度 1/2");
+        assert_eq!(
+            edits[0]["message_id"], 1000,
+            "the board's own id (first send)"
+        );
+        assert_eq!(fake.calls("sendPhoto")[0]["photo"], "photo-1");
+        assert_eq!(fake.calls("sendDocument")[0]["document"], "doc-1");
+        bot.settled().await;
         bot.stop().await;
     }
 }
