@@ -828,3 +828,35 @@ async fn buttons_edits_and_attachments() {
         bot.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_run_serves_telegram_from_teloxide_token() {
+    let db = TestDb::sqlite().await;
+    let (addr, fake) = fake_api().await;
+    /// Kills the child even when an assertion fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+            .arg("run")
+            .env_remove("TUANBOT_TELEGRAM__TOKEN")
+            .env_remove("TUANBOT_ONEBOT__WS_URL")
+            .env("TELOXIDE_TOKEN", TOKEN)
+            .env("TUANBOT_DATABASE_URL", &db.url)
+            .env("TUANBOT_TELEGRAM__API_URL", format!("http://{addr}"))
+            .env("TUANBOT_TELEGRAM__POLL_TIMEOUT_S", "1")
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tuanbot"),
+    );
+    until("polling", || !fake.calls("getUpdates").is_empty()).await;
+    fake.push(group_text(5, -11_001, 42, "/help"));
+    until("reply from the binary", || !fake.sent().is_empty()).await;
+    assert_eq!(fake.sent()[0]["chat_id"], -11_001);
+}
