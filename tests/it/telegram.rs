@@ -860,3 +860,41 @@ async fn binary_run_serves_telegram_from_teloxide_token() {
     until("reply from the binary", || !fake.sent().is_empty()).await;
     assert_eq!(fake.sent()[0]["chat_id"], -11_001);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_become_text_mentions() {
+    for db in TestDb::both().await {
+        let (addr, fake) = fake_api().await;
+        let bot = Bot::start(settings(&db, addr)).await;
+        let chat = -12_001;
+        // 用户42 speaks once, so the bot knows the name.
+        fake.push(group_text(1, chat, 42, "/help"));
+        until("reply", || fake.sent().len() == 1).await;
+        {
+            let now = store::ms(chrono::Utc::now());
+            let mut tx = bot.engine.store.begin().await.expect("begin");
+            let mut m = Outgoing::new(Platform::Telegram, chat.to_string(), "⏰ 请确认通知 #1");
+            m.mention_users = vec!["42".into(), "li_user".into()];
+            outbox::enqueue(&mut tx, &m, now, None, now)
+                .await
+                .expect("enqueue");
+            tx.commit().await.expect("commit");
+            bot.engine.outbox_ready.notify_waiters();
+        }
+        until("reminder", || fake.sent().len() == 2).await;
+        let sent = &fake.sent()[1];
+        assert_eq!(
+            sent["text"], "用户42 @li_user\n⏰ 请确认通知 #1",
+            "{}",
+            db.backend
+        );
+        let e = &sent["entities"][0];
+        assert_eq!(e["type"], "text_mention");
+        assert_eq!(e["user"]["id"], 42);
+        assert_eq!(
+            (e["offset"].as_i64(), e["length"].as_i64()),
+            (Some(0), Some(4))
+        );
+        bot.stop().await;
+    }
+}

@@ -31,7 +31,8 @@ use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{
     AllowedUpdate, BotCommand, BotCommandScope, ChatMemberUpdated, FileId, InlineKeyboardButton,
-    InlineKeyboardMarkup, InputFile, MessageId, ReplyParameters, UpdateKind,
+    InlineKeyboardMarkup, InputFile, MessageEntity, MessageId, ReplyParameters, UpdateKind, User,
+    UserId,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -46,7 +47,7 @@ use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::TelegramSettings;
 use crate::domain::{ChatKind, Platform};
 use crate::engine::Engine;
-use crate::store::{self, audit, chats, kv, outbox, updates};
+use crate::store::{self, audit, chats, kv, outbox, people, updates};
 
 /// Telegram refuses texts longer than this many UTF-16 units (a Chinese
 /// character is one, most emoji two).
@@ -533,10 +534,11 @@ impl Telegram {
                 Err(e) => Err(self.classify(&msg.chat_id, e).await),
             };
         }
+        let (prefix, entities) = self.mentions(&msg.mention_users).await;
         let parts: Vec<String> = if msg.text.trim().is_empty() {
             Vec::new()
         } else {
-            split_utf16(&msg.text, MAX_TEXT)
+            split_utf16(&format!("{prefix}{}", msg.text), MAX_TEXT)
         };
         let total = parts.len() + msg.attachments.len();
         self.slot(&mut pacer, &msg.chat_id, total.max(1), true)
@@ -553,6 +555,9 @@ impl Telegram {
                 }
             }
             let mut req = self.bot.send_message(chat_id, part.as_str());
+            if i == 0 && !entities.is_empty() {
+                req = req.entities(entities.clone());
+            }
             if i == 0
                 && let Some(quoted) = msg.reply_to.as_deref().and_then(|r| r.parse::<i32>().ok())
             {
@@ -605,6 +610,62 @@ impl Telegram {
             }
         }
         Ok(Sent { message_id: first })
+    }
+
+    /// The accounts a message @-mentions, as a first line of names: people
+    /// with a numeric id become `text_mention`s (they work without a
+    /// username), others are written `@username`,
+    /// which Telegram links by itself. Offsets count UTF-16 units.
+    async fn mentions(&self, users: &[String]) -> (String, Vec<MessageEntity>) {
+        if users.is_empty() {
+            return (String::new(), Vec::new());
+        }
+        let mut conn = self.engine.store.conn().await.ok();
+        let mut prefix = String::new();
+        let mut entities = Vec::new();
+        for user in users {
+            let name = match conn.as_mut() {
+                Some(c) => people::find(c, Platform::Telegram, user)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|p| p.display_name),
+                None => None,
+            };
+            if !prefix.is_empty() {
+                prefix.push(' ');
+            }
+            match user.parse::<u64>() {
+                Ok(id) => {
+                    let label: String = name
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| user.clone())
+                        .chars()
+                        .take(20)
+                        .collect();
+                    let offset = prefix.encode_utf16().count();
+                    let length = label.encode_utf16().count();
+                    let person = User {
+                        id: UserId(id),
+                        is_bot: false,
+                        first_name: label.clone(),
+                        last_name: None,
+                        username: None,
+                        language_code: None,
+                        is_premium: false,
+                        added_to_attachment_menu: false,
+                    };
+                    prefix.push_str(&label);
+                    entities.push(MessageEntity::text_mention(person, offset, length));
+                }
+                Err(_) => {
+                    prefix.push('@');
+                    prefix.push_str(user.trim_start_matches('@'));
+                }
+            }
+        }
+        prefix.push('\n');
+        (prefix, entities)
     }
 
     /// What the dispatcher should do about a failed request.
