@@ -411,7 +411,7 @@ async fn group_help_gets_a_quoting_reply_once() {
         .await;
         let mut conn = bot.engine.store.conn().await.expect("conn");
         assert_eq!(
-            kv::get(&mut conn, "telegram.offset").await.expect("kv"),
+            kv::get(&mut conn, "telegram.offset.999").await.expect("kv"),
             Some("2".into())
         );
         drop(conn);

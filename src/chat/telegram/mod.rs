@@ -52,8 +52,11 @@ use crate::store::{self, audit, chats, kv, outbox, people, updates};
 /// Telegram refuses texts longer than this many UTF-16 units (a Chinese
 /// character is one, most emoji two).
 pub const MAX_TEXT: usize = 4096;
-/// Where the polling offset is kept in `kv_state`.
-pub const OFFSET_KEY: &str = "telegram.offset";
+/// Where the polling offset is kept in `kv_state`, per bot id: update ids
+/// belong to one bot, so a new token must not inherit another's offset.
+pub fn offset_key(bot_id: u64) -> String {
+    format!("telegram.offset.{bot_id}")
+}
 /// Waiting for a free slot of the account-wide window happens inside the
 /// send (every chat waits for it alike); longer waits go back to the
 /// dispatcher as `RetryAfter`.
@@ -219,11 +222,15 @@ impl Telegram {
         Ok(())
     }
 
+    fn offset_key(&self) -> String {
+        offset_key(self.identity().map(|me| me.id.0).unwrap_or_default())
+    }
+
     async fn load_offset(&self) -> i32 {
         let Ok(mut conn) = self.engine.store.conn().await else {
             return 0;
         };
-        match kv::get(&mut conn, OFFSET_KEY).await {
+        match kv::get(&mut conn, &self.offset_key()).await {
             Ok(Some(v)) => v.parse().unwrap_or(0),
             _ => 0,
         }
@@ -231,7 +238,7 @@ impl Telegram {
 
     async fn save_offset(&self, offset: i32) -> Result<(), store::StoreError> {
         let mut tx = self.engine.store.begin().await?;
-        kv::set(&mut tx, OFFSET_KEY, &offset.to_string()).await?;
+        kv::set(&mut tx, &self.offset_key(), &offset.to_string()).await?;
         tx.commit().await
     }
 
