@@ -49,6 +49,8 @@ pub struct FakeApi {
     pub too_many: AtomicUsize,
     /// Chats that answer 403 (bot kicked).
     pub kicked: Mutex<HashSet<i64>>,
+    /// The next N sendMessage calls answer 502 Bad Gateway.
+    pub bad_gateway: AtomicUsize,
     /// Groups that became supergroups: old id → new id.
     pub migrated: Mutex<std::collections::HashMap<i64, i64>>,
 }
@@ -216,6 +218,13 @@ async fn api(
                     "Too Many Requests: retry after 1",
                     Some(json!({"retry_after": 1})),
                 );
+            }
+            if fake
+                .bad_gateway
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return err(502, "Bad Gateway", None);
             }
             fake.record("sendMessage:ok", &body);
             ok(fake.message(chat, body["text"].as_str().unwrap_or_default()))
@@ -895,6 +904,22 @@ async fn mentions_become_text_mentions() {
             (e["offset"].as_i64(), e["length"].as_i64()),
             (Some(0), Some(4))
         );
+        bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_error_is_retried_with_back_off() {
+    for db in TestDb::both().await {
+        queue(&db, &[-13_001], 1).await;
+        let (addr, fake) = fake_api().await;
+        fake.bad_gateway.store(1, Ordering::SeqCst);
+        let bot = Bot::start(settings(&db, addr)).await;
+        // teloxide waits 10 s after a 5xx before it reports the error (its
+        // own back-off); the dispatcher then retries after one more second.
+        until("sent after the 502", || fake.sent().len() == 1).await;
+        bot.settled().await;
+        assert_eq!(fake.calls("sendMessage").len(), 2, "{}", db.backend);
         bot.stop().await;
     }
 }

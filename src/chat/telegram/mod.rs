@@ -768,7 +768,10 @@ pub fn to_send_error(e: RequestError) -> SendError {
                     SendError::ChatGone(desc)
                 }
                 // Unrecognised answers include 5xx ("Internal Server
-                // Error", "Bad Gateway"): worth another try.
+                // Error", "Bad Gateway"): worth another try. teloxide has
+                // already waited 10 s before reporting a 5xx, which pauses
+                // all Telegram sends: when the Bot API fails, it fails for
+                // every chat.
                 ApiError::Unknown(desc) if !desc.starts_with("Bad Request") => {
                     SendError::Transient(desc)
                 }
