@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::Uri;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -130,8 +131,6 @@ fn err(code: u16, description: &str, parameters: Option<Value>) -> axum::respons
     )
         .into_response()
 }
-
-use axum::response::IntoResponse;
 
 async fn api(
     State(fake): State<Arc<FakeApi>>,
