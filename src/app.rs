@@ -111,18 +111,62 @@ pub async fn start_qq(
     })
 }
 
-/// `tuanbot run` with platforms configured: serve until Ctrl-C.
+/// The Telegram side of a running bot: the adapter (polling or webhook)
+/// and its outbox dispatcher, stopped together through the shutdown channel.
+pub struct TelegramRunning {
+    pub bot: Arc<crate::chat::telegram::Telegram>,
+    pub adapter: crate::chat::telegram::Running,
+    pub dispatcher: tokio::task::JoinHandle<()>,
+}
+
+/// Start the Telegram adapter (`getMe`, command menu, polling or webhook)
+/// and a dispatcher draining the Telegram outbox through it.
+pub async fn start_telegram(
+    engine: &Arc<Engine>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<TelegramRunning> {
+    let bot = crate::chat::telegram::Telegram::new(engine.clone())?;
+    let adapter = bot.start(shutdown.clone()).await?;
+    let dispatcher = crate::outbox::Dispatcher::new(
+        engine.store.clone(),
+        bot.clone(),
+        engine.clock.clone(),
+        engine.outbox_ready.clone(),
+    );
+    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    Ok(TelegramRunning {
+        bot,
+        adapter,
+        dispatcher,
+    })
+}
+
+/// `tuanbot run` with platforms configured: serve until Ctrl-C. QQ and
+/// Telegram run in one process over one store.
 pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
     let engine = engine(settings, Arc::new(crate::clock::SystemClock)).await?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let qq = start_qq(&engine, shutdown.clone()).await?;
+    let mut dispatchers = Vec::new();
+    let mut tasks = Vec::new();
+    if engine.settings.onebot_enabled() {
+        let qq = start_qq(&engine, shutdown.clone()).await?;
+        dispatchers.push(qq.dispatcher);
+        tasks.extend(qq.adapter.tasks);
+    }
+    if engine.settings.telegram_enabled() {
+        let tg = start_telegram(&engine, shutdown.clone()).await?;
+        dispatchers.push(tg.dispatcher);
+        tasks.extend(tg.adapter.tasks);
+    }
     // Scheduled jobs (notice reminders, deadlines) run beside the adapters.
     let jobs = tokio::spawn(crate::jobs::run(engine.clone(), shutdown));
     tokio::signal::ctrl_c().await?;
     let _ = stop.send(true);
-    let _ = qq.dispatcher.await;
+    for d in dispatchers {
+        let _ = d.await;
+    }
     let _ = jobs.await;
-    for task in qq.adapter.tasks {
+    for task in tasks {
         task.abort();
     }
     engine.store.close().await;

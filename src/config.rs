@@ -77,7 +77,7 @@ impl Default for WishesSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelegramSettings {
     /// Bot token from BotFather; also read from `TELOXIDE_TOKEN`.
@@ -90,6 +90,33 @@ pub struct TelegramSettings {
     pub webhook_listen: Option<String>,
     /// Checked against `X-Telegram-Bot-Api-Secret-Token`.
     pub webhook_secret: Option<String>,
+    /// Most messages per second, all chats together (Telegram: ~30).
+    pub per_second: usize,
+    /// Most messages per minute to one group (Telegram: 20).
+    pub group_per_minute: usize,
+    /// Least time between two messages to one chat (Telegram: ~1 s).
+    pub chat_interval_ms: u64,
+    /// Long-polling timeout of `getUpdates`, in seconds.
+    pub poll_timeout_s: u32,
+    /// Wait after a failed `getUpdates` before trying again.
+    pub poll_retry_ms: u64,
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        TelegramSettings {
+            token: None,
+            api_url: None,
+            webhook_url: None,
+            webhook_listen: None,
+            webhook_secret: None,
+            per_second: 30,
+            group_per_minute: 20,
+            chat_interval_ms: 1000,
+            poll_timeout_s: 30,
+            poll_retry_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

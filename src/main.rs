@@ -129,6 +129,19 @@ enum BenchWhat {
         #[arg(long, default_value_t = 0)]
         think_ms: u64,
     },
+    /// The Telegram adapter against a fake Bot API: updates/s, update→reply
+    /// latency, and a broadcast under the rate limits.
+    Telegram {
+        #[arg(long, default_value_t = 2000)]
+        updates: usize,
+        #[arg(long, default_value_t = 200)]
+        latency_samples: usize,
+        #[arg(long, default_value_t = 216)]
+        groups: usize,
+        /// Database for the run (default: fresh temporary SQLite files).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,10 +203,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<()> {
     match cmd {
         Cmd::Run => {
-            if settings.telegram_enabled() {
-                anyhow::bail!("{}", tr(&settings.locale, "cli.platforms_not_built", &[]));
-            }
-            if settings.onebot_enabled() {
+            if settings.telegram_enabled() || settings.onebot_enabled() {
                 return app::run_platforms(settings).await;
             }
             console(settings, None, false).await
@@ -309,6 +319,26 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
             let url = explicit_db.then(|| settings.database_url.clone());
             let report = tuanbot::bench::claims::run_fresh(url.as_deref(), &opts).await?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Cmd::Bench {
+            what:
+                BenchWhat::Telegram {
+                    updates,
+                    latency_samples,
+                    groups,
+                    database_url,
+                },
+        } => {
+            let result = tuanbot::bench::telegram::run(
+                settings,
+                database_url,
+                updates,
+                latency_samples,
+                groups,
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
     }

@@ -3,6 +3,11 @@
 
 pub mod console;
 pub mod onebot;
+pub mod pacing;
+pub mod telegram;
+
+/// Long texts are split at line breaks the same way on every platform.
+pub use onebot::segments::split_text;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -249,3 +249,35 @@ pub async fn next_due(conn: &mut Conn, platform: Platform) -> Result<Option<i64>
     .fetch_one(conn)
     .await?)
 }
+
+/// Point a chat's unsent messages at its new id (Telegram group →
+/// supergroup migration), so they reach the chat under its new id.
+pub async fn retarget_pending(
+    conn: &mut Conn,
+    platform: Platform,
+    old: &str,
+    new: &str,
+) -> Result<u64> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM outbox WHERE platform = $1 AND chat_id = $2 \
+         AND status = 'pending' ORDER BY id"
+    )))
+    .bind(platform.as_str())
+    .bind(old)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut moved = 0;
+    for row in rows.iter().map(from_row) {
+        let row = row?;
+        let mut msg = row.message;
+        msg.chat_id = new.to_string();
+        sqlx::query("UPDATE outbox SET chat_id = $1, payload = $2 WHERE id = $3")
+            .bind(new)
+            .bind(payload(&msg)?)
+            .bind(row.id)
+            .execute(&mut *conn)
+            .await?;
+        moved += 1;
+    }
+    Ok(moved)
+}

@@ -18,4 +18,5 @@ mod outbox;
 mod parser_never_panics;
 mod permissions;
 mod store;
+mod telegram;
 mod wishes;

@@ -11,9 +11,8 @@
 //! The adapter only translates: events become [`Incoming`]s handed to
 //! [`Engine::handle`], outbox messages become `send_group_msg` /
 //! `send_private_msg` actions, matched to their answers by `echo`. Pacing
-//! against risk control lives in [`pacing`].
+//! against risk control lives in [`crate::chat::pacing`].
 
-pub mod pacing;
 pub mod segments;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -36,12 +35,12 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
-use self::pacing::{PaceLimits, Pacer};
 use self::segments::Segment;
 use super::{
     Attachment, AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Mention, Outgoing,
     ReplyRef, SendError, Sent,
 };
+use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::OneBotSettings;
 use crate::domain::{ChatKind, Platform};
 use crate::engine::Engine;
@@ -107,6 +106,8 @@ impl OneBot {
                 jitter: Duration::from_millis(cfg.jitter_ms),
                 per_window: cfg.account_per_minute,
                 window: Duration::from_millis(cfg.account_window_ms.max(1)),
+                chat_per_window: 0,
+                chat_window: Duration::ZERO,
             })),
             engine,
             cfg,

@@ -1,0 +1,876 @@
+//! Telegram through the Bot API (teloxide's request types over rustls).
+//!
+//! Two ways in, one at a time:
+//! - long polling (default): `getUpdates` with the offset persisted in
+//!   `kv_state`, so a restart resumes where the last run stopped;
+//! - webhook (when `telegram.webhook_url` is set): an axum server on
+//!   `telegram.webhook_listen` that accepts only requests carrying
+//!   `X-Telegram-Bot-Api-Secret-Token`.
+//!
+//! Either way an update is handled at most once: `Engine::handle` records
+//! its id in `processed_updates` in the update's own transaction.
+//!
+//! The adapter only translates ([`convert`]): updates become [`Incoming`]s,
+//! outbox messages become `sendMessage` / `editMessageText` / `sendPhoto` /
+//! `sendDocument`. Pacing (~30/s overall, 20/min per group, 1/s per chat)
+//! uses the shared [`Pacer`]; teloxide's `Throttle` is not used because it
+//! queues in memory, while the persisted outbox must learn each send's
+//! outcome (and serve other chats while one waits).
+
+pub mod convert;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use teloxide::ApiError;
+use teloxide::RequestError;
+use teloxide::prelude::*;
+use teloxide::types::{
+    AllowedUpdate, BotCommand, BotCommandScope, ChatMemberUpdated, FileId, InlineKeyboardButton,
+    InlineKeyboardMarkup, InputFile, MessageEntity, MessageId, ReplyParameters, UpdateKind, User,
+    UserId,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use self::convert::BotIdentity;
+use super::{
+    AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Outgoing, SendError, Sent,
+};
+use crate::chat::pacing::{PaceLimits, Pacer};
+use crate::config::TelegramSettings;
+use crate::domain::{ChatKind, Platform};
+use crate::engine::Engine;
+use crate::store::{self, audit, chats, kv, outbox, people, updates};
+
+/// Telegram refuses texts longer than this many UTF-16 units (a Chinese
+/// character is one, most emoji two).
+pub const MAX_TEXT: usize = 4096;
+/// Where the polling offset is kept in `kv_state`, per bot id: update ids
+/// belong to one bot, so a new token must not inherit another's offset.
+pub fn offset_key(bot_id: u64) -> String {
+    format!("telegram.offset.{bot_id}")
+}
+/// Waiting for a free slot of the account-wide window happens inside the
+/// send (every chat waits for it alike); longer waits go back to the
+/// dispatcher as `RetryAfter`.
+const WAIT_IN_SEND: Duration = Duration::from_millis(1500);
+
+/// The Telegram adapter.
+pub struct Telegram {
+    engine: Arc<Engine>,
+    cfg: TelegramSettings,
+    bot: Bot,
+    me: Mutex<Option<BotIdentity>>,
+    /// Held across a whole send, so pacing decisions never race.
+    pacer: tokio::sync::Mutex<Pacer>,
+}
+
+/// The adapter's running tasks.
+pub struct Running {
+    /// Where the webhook server listens (useful with port 0).
+    pub webhook_addr: Option<SocketAddr>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl Telegram {
+    /// A new adapter over `engine`, reading `engine.settings.telegram`; it
+    /// registers its capabilities with the engine.
+    pub fn new(engine: Arc<Engine>) -> anyhow::Result<Arc<Telegram>> {
+        let cfg = engine.settings.telegram.clone();
+        let token = cfg
+            .token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("telegram.token is not set"))?;
+        // Long polls hold the request open for `poll_timeout_s`.
+        let client = teloxide::net::default_reqwest_settings()
+            .timeout(Duration::from_secs(u64::from(cfg.poll_timeout_s) + 15))
+            .build()?;
+        let mut bot = Bot::with_client(token, client);
+        if let Some(api) = cfg.api_url.as_deref().filter(|u| !u.is_empty()) {
+            let url = url::Url::parse(api)
+                .map_err(|e| anyhow::anyhow!("telegram.api_url {api:?}: {e}"))?;
+            bot = bot.set_api_url(url);
+        }
+        let tg = Arc::new(Telegram {
+            pacer: tokio::sync::Mutex::new(Pacer::new(PaceLimits {
+                chat_interval: Duration::from_millis(cfg.chat_interval_ms),
+                jitter: Duration::ZERO,
+                per_window: cfg.per_second.max(1),
+                window: Duration::from_secs(1),
+                chat_per_window: cfg.group_per_minute,
+                chat_window: Duration::from_secs(60),
+            })),
+            engine,
+            cfg,
+            bot,
+            me: Mutex::new(None),
+        });
+        tg.engine.set_capabilities(Platform::Telegram, caps());
+        Ok(tg)
+    }
+
+    /// The teloxide bot (for direct calls such as file downloads).
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    fn identity(&self) -> Option<BotIdentity> {
+        self.me.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `getMe`, `setMyCommands`, then polling or the webhook server. Fails
+    /// when the token is refused or the webhook port is taken.
+    pub async fn start(
+        self: &Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Running> {
+        let me = self
+            .bot
+            .get_me()
+            .await
+            .map_err(|e| anyhow::anyhow!("Telegram getMe: {e}"))?;
+        let username = me.username().to_string();
+        self.engine
+            .set_bot_username(Platform::Telegram, username.as_str());
+        *self.me.lock().unwrap_or_else(|e| e.into_inner()) = Some(BotIdentity {
+            id: me.user.id,
+            username,
+        });
+        // The command menu is a convenience: a failure is logged, not fatal.
+        if let Err(e) = self.set_commands().await {
+            tracing::warn!(error = %e, "setMyCommands failed");
+        }
+        let mut tasks = Vec::new();
+        let mut webhook_addr = None;
+        match self.cfg.webhook_url.clone().filter(|u| !u.is_empty()) {
+            Some(public) => {
+                let secret = self
+                    .cfg
+                    .webhook_secret
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("telegram.webhook_secret is required with webhook_url")
+                    })?;
+                let listen = self
+                    .cfg
+                    .webhook_listen
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:8443".into());
+                let listener = TcpListener::bind(&listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("telegram.webhook_listen {listen}: {e}"))?;
+                webhook_addr = Some(listener.local_addr()?);
+                let url = url::Url::parse(&public)
+                    .map_err(|e| anyhow::anyhow!("telegram.webhook_url {public:?}: {e}"))?;
+                self.bot
+                    .set_webhook(url)
+                    .secret_token(secret)
+                    .allowed_updates(allowed())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("Telegram setWebhook: {e}"))?;
+                tasks.push(tokio::spawn(self.clone().serve_webhook(listener, shutdown)));
+            }
+            None => {
+                // getUpdates is refused while a webhook is set.
+                if let Err(e) = self.bot.delete_webhook().await {
+                    tracing::warn!(error = %e, "deleteWebhook failed");
+                }
+                tasks.push(tokio::spawn(self.clone().poll(shutdown)));
+            }
+        }
+        Ok(Running {
+            webhook_addr,
+            tasks,
+        })
+    }
+
+    /// The command menu: Chinese by default, English for `en` clients, in
+    /// groups and in private chats.
+    async fn set_commands(&self) -> Result<(), RequestError> {
+        const NAMES: &[&str] = &[
+            "help", "iam", "whoami", "orgs", "bind", "log", "undo", "stats", "mine", "notice",
+            "notices", "ack", "event",
+        ];
+        for (locale, lang) in [("zh-CN", None), ("en", Some("en"))] {
+            let commands: Vec<BotCommand> = NAMES
+                .iter()
+                .map(|n| {
+                    let key = format!("telegram.cmd.{n}");
+                    BotCommand::new(*n, rust_i18n::t!(key.as_str(), locale = locale))
+                })
+                .collect();
+            for scope in [
+                BotCommandScope::AllGroupChats,
+                BotCommandScope::AllPrivateChats,
+            ] {
+                let mut req = self.bot.set_my_commands(commands.clone()).scope(scope);
+                if let Some(lang) = lang {
+                    req = req.language_code(lang);
+                }
+                req.await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn offset_key(&self) -> String {
+        offset_key(self.identity().map(|me| me.id.0).unwrap_or_default())
+    }
+
+    async fn load_offset(&self) -> i32 {
+        let Ok(mut conn) = self.engine.store.conn().await else {
+            return 0;
+        };
+        match kv::get(&mut conn, &self.offset_key()).await {
+            Ok(Some(v)) => v.parse().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    async fn save_offset(&self, offset: i32) -> Result<(), store::StoreError> {
+        let mut tx = self.engine.store.begin().await?;
+        kv::set(&mut tx, &self.offset_key(), &offset.to_string()).await?;
+        tx.commit().await
+    }
+
+    /// Long polling. The offset is saved after each batch; a crash inside
+    /// a batch fetches it again and `processed_updates` skips what was done.
+    async fn poll(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut offset = self.load_offset().await;
+        let retry = Duration::from_millis(self.cfg.poll_retry_ms.max(10));
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let req = self
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(self.cfg.poll_timeout_s)
+                .allowed_updates(allowed());
+            let got = tokio::select! {
+                r = req.send() => r,
+                _ = shutdown.changed() => return,
+            };
+            let pause = match got {
+                Ok(batch) => {
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let before = offset;
+                    let mut failed = false;
+                    for u in batch {
+                        let id = u.id.0;
+                        if !self.on_update(u).await {
+                            // The store failed: fetch this update again
+                            // later rather than skip it.
+                            failed = true;
+                            break;
+                        }
+                        offset = i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1);
+                    }
+                    if offset != before
+                        && let Err(e) = self.save_offset(offset).await
+                    {
+                        tracing::error!(error = %e, "saving the Telegram offset failed");
+                    }
+                    if !failed {
+                        continue;
+                    }
+                    retry
+                }
+                Err(RequestError::RetryAfter(s)) => s.duration(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "getUpdates failed");
+                    retry
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn serve_webhook(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let app = axum::Router::new()
+            .route("/", axum::routing::post(webhook))
+            .route("/{*path}", axum::routing::post(webhook))
+            .with_state(self);
+        let mut stop = shutdown.clone();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "webhook server stopped");
+        }
+    }
+
+    /// Handle one update of any kind. `false` when the store failed, so
+    /// the update should be delivered again; anything else (including
+    /// kinds we ignore) is done with.
+    pub async fn on_update(&self, update: Update) -> bool {
+        let Some(me) = self.identity() else {
+            tracing::warn!("update before getMe; ignored");
+            return false;
+        };
+        let now = self.engine.now();
+        let id = update.id.0;
+        match &update.kind {
+            UpdateKind::Message(msg) => {
+                if let Some(new) = msg.migrate_to_chat_id() {
+                    return self
+                        .migrate(&msg.chat.id.0.to_string(), &new.0.to_string())
+                        .await;
+                }
+                match convert::incoming_from_message(id, msg, &me, now) {
+                    Some(incoming) => self.handle(&incoming).await,
+                    None => true,
+                }
+            }
+            UpdateKind::CallbackQuery(q) => {
+                let handled = match convert::incoming_from_callback(id, q, now) {
+                    Some(incoming) => self.handle(&incoming).await,
+                    None => true,
+                };
+                // Always answered, so the client's spinner stops.
+                if let Err(e) = self.bot.answer_callback_query(q.id.clone()).await {
+                    tracing::warn!(error = %e, "answerCallbackQuery failed");
+                }
+                handled
+            }
+            UpdateKind::MyChatMember(change) => match self.membership(id, change).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, "recording a membership change failed");
+                    false
+                }
+            },
+            _ => true,
+        }
+    }
+
+    async fn handle(&self, incoming: &Incoming) -> bool {
+        match self.engine.handle(incoming).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, update = %incoming.update_id, "handling a Telegram update failed");
+                false
+            }
+        }
+    }
+
+    /// Group → supergroup: the chat keeps its binding under the new id.
+    async fn migrate(&self, old: &str, new: &str) -> bool {
+        let now = store::ms(self.engine.now());
+        let done = async {
+            let mut tx = self.engine.store.begin().await?;
+            chats::rename_id(&mut tx, Platform::Telegram, old, new, now).await?;
+            outbox::retarget_pending(&mut tx, Platform::Telegram, old, new).await?;
+            audit::record(
+                &mut tx,
+                &audit::Entry {
+                    at_ms: now,
+                    platform: Platform::Telegram,
+                    actor: "telegram",
+                    action: "chat.migrate",
+                    entity: "chat",
+                    entity_id: Some(new.to_string()),
+                    detail: serde_json::json!({"from": old}),
+                },
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        match done {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, %old, %new, "chat migration not recorded");
+                false
+            }
+        }
+    }
+
+    /// The bot added to a group: record the chat and greet with the
+    /// `/bind` hint. Removed: the chat goes inactive. One transaction, and
+    /// the update id is recorded, so a redelivery greets nobody twice.
+    async fn membership(
+        &self,
+        update_id: u32,
+        change: &ChatMemberUpdated,
+    ) -> Result<(), store::StoreError> {
+        let chat = &change.chat;
+        if !(chat.is_group() || chat.is_supergroup()) {
+            return Ok(());
+        }
+        let joined = change.new_chat_member.is_present();
+        let was_in = change.old_chat_member.is_present();
+        if joined == was_in {
+            return Ok(());
+        }
+        let now = self.engine.now();
+        let now_ms = store::ms(now);
+        let chat_id = chat.id.0.to_string();
+        let mut tx = self.engine.store.begin().await?;
+        if !updates::mark(&mut tx, Platform::Telegram, &update_id.to_string(), now_ms).await? {
+            return tx.rollback().await;
+        }
+        let actor = change.from.id.0.to_string();
+        if joined {
+            chats::upsert_seen(
+                &mut tx,
+                Platform::Telegram,
+                &chat_id,
+                ChatKind::Group,
+                chat.title(),
+                now_ms,
+            )
+            .await?;
+            let locale = crate::i18n::pick(
+                None,
+                change.from.language_code.as_deref(),
+                &self.engine.settings.locale,
+            );
+            let text = rust_i18n::t!(
+                "telegram.greeting",
+                locale = locale,
+                name = self.engine.settings.bot_name.as_str()
+            );
+            let msg = Outgoing::new(Platform::Telegram, chat_id.clone(), text);
+            outbox::enqueue(&mut tx, &msg, now_ms, None, now_ms).await?;
+        } else {
+            chats::set_active(&mut tx, Platform::Telegram, &chat_id, false, now_ms).await?;
+        }
+        audit::record(
+            &mut tx,
+            &audit::Entry {
+                at_ms: now_ms,
+                platform: Platform::Telegram,
+                actor: &actor,
+                action: if joined { "chat.joined" } else { "chat.left" },
+                entity: "chat",
+                entity_id: Some(chat_id),
+                detail: serde_json::json!({"title": chat.title()}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        if joined {
+            self.engine.outbox_ready.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// The bytes of a file users sent (imports): `getFile`, then download.
+    pub async fn download(&self, file_id: &str) -> anyhow::Result<Vec<u8>> {
+        use teloxide::net::Download;
+        let file = self.bot.get_file(FileId(file_id.to_string())).await?;
+        let mut data = Vec::new();
+        self.bot.download_file(&file.path, &mut data).await?;
+        Ok(data)
+    }
+
+    /// Wait for a slot: the chat's own limits answer `RetryAfter` at once
+    /// (the dispatcher serves other chats meanwhile); the account-wide
+    /// window is waited for here when the wait is short.
+    async fn slot(
+        &self,
+        pacer: &mut Pacer,
+        chat: &str,
+        parts: usize,
+        own_limits: bool,
+    ) -> Result<(), SendError> {
+        if own_limits {
+            pacer
+                .check_chat(chat, parts, Instant::now())
+                .map_err(SendError::RetryAfter)?;
+        }
+        loop {
+            match pacer.check_overall(parts, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err(wait) if wait <= WAIT_IN_SEND => tokio::time::sleep(wait).await,
+                Err(wait) => return Err(SendError::RetryAfter(wait)),
+            }
+        }
+    }
+
+    async fn send_message(
+        &self,
+        msg: &Outgoing,
+        edit_target: Option<&str>,
+    ) -> Result<Sent, SendError> {
+        let chat: i64 = msg
+            .chat_id
+            .parse()
+            .map_err(|_| SendError::Rejected(format!("not a Telegram chat id: {}", msg.chat_id)))?;
+        let chat_id = ChatId(chat);
+        // Groups and supergroups have negative ids; only they have the
+        // 20-per-minute limit.
+        let windowed = chat < 0;
+        let keyboard = keyboard(msg);
+        let mut pacer = self.pacer.lock().await;
+        if let Some(target) = edit_target.and_then(|t| t.parse::<i32>().ok()) {
+            self.slot(&mut pacer, &msg.chat_id, 1, true).await?;
+            let text = clip_utf16(&msg.text, MAX_TEXT);
+            let mut req = self.bot.edit_message_text(chat_id, MessageId(target), text);
+            if let Some(k) = keyboard {
+                req = req.reply_markup(k);
+            }
+            let result = req.await;
+            pacer.record_in(&msg.chat_id, Instant::now(), windowed);
+            return match result {
+                Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(Sent {
+                    message_id: Some(target.to_string()),
+                }),
+                Err(e) => Err(self.classify(&msg.chat_id, e).await),
+            };
+        }
+        let (prefix, entities) = self.mentions(&msg.mention_users).await;
+        let parts: Vec<String> = if msg.text.trim().is_empty() {
+            Vec::new()
+        } else {
+            split_utf16(&format!("{prefix}{}", msg.text), MAX_TEXT)
+        };
+        let total = parts.len() + msg.attachments.len();
+        self.slot(&mut pacer, &msg.chat_id, total.max(1), true)
+            .await?;
+        let mut first = None;
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                // Later parts keep the chat interval too (bounded wait).
+                for _ in 0..100 {
+                    match pacer.check(&msg.chat_id, 1, Instant::now()) {
+                        Ok(()) => break,
+                        Err(wait) => tokio::time::sleep(wait).await,
+                    }
+                }
+            }
+            let mut req = self.bot.send_message(chat_id, part.as_str());
+            if i == 0 && !entities.is_empty() {
+                req = req.entities(entities.clone());
+            }
+            if i == 0
+                && let Some(quoted) = msg.reply_to.as_deref().and_then(|r| r.parse::<i32>().ok())
+            {
+                req = req.reply_parameters(
+                    ReplyParameters::new(MessageId(quoted)).allow_sending_without_reply(),
+                );
+            }
+            if i + 1 == parts.len()
+                && let Some(k) = keyboard.clone()
+            {
+                req = req.reply_markup(k);
+            }
+            // A failed later part retries the whole message: an earlier part
+            // may then show twice, which beats losing the rest.
+            let result = req.await;
+            pacer.record_in(&msg.chat_id, Instant::now(), windowed);
+            let sent = match result {
+                Ok(m) => m,
+                Err(e) => return Err(self.classify(&msg.chat_id, e).await),
+            };
+            first.get_or_insert_with(|| sent.id.0.to_string());
+        }
+        for (i, file) in msg.attachments.iter().enumerate() {
+            if i > 0 || !parts.is_empty() {
+                let _ = self.slot(&mut pacer, &msg.chat_id, 1, false).await;
+            }
+            let input = if file.file_ref.contains("://") {
+                match url::Url::parse(&file.file_ref) {
+                    Ok(u) => InputFile::url(u),
+                    Err(_) => InputFile::file_id(FileId(file.file_ref.clone())),
+                }
+            } else {
+                InputFile::file_id(FileId(file.file_ref.clone()))
+            };
+            let result = match file.kind {
+                AttachmentKind::Photo => self.bot.send_photo(chat_id, input).await,
+                AttachmentKind::Document => self.bot.send_document(chat_id, input).await,
+            };
+            pacer.record_in(&msg.chat_id, Instant::now(), windowed);
+            match result {
+                Ok(m) => {
+                    first.get_or_insert_with(|| m.id.0.to_string());
+                }
+                // With the text already out, a file that fails now is
+                // logged, not retried, so the text is never sent twice.
+                Err(e) if first.is_some() => {
+                    tracing::warn!(chat = %msg.chat_id, file = %file.file_ref, error = %e, "attachment not sent");
+                }
+                Err(e) => return Err(self.classify(&msg.chat_id, e).await),
+            }
+        }
+        Ok(Sent { message_id: first })
+    }
+
+    /// The accounts a message @-mentions, as a first line of names: people
+    /// with a numeric id become `text_mention`s (they work without a
+    /// username), others are written `@username`,
+    /// which Telegram links by itself. Offsets count UTF-16 units.
+    async fn mentions(&self, users: &[String]) -> (String, Vec<MessageEntity>) {
+        if users.is_empty() {
+            return (String::new(), Vec::new());
+        }
+        let mut conn = self.engine.store.conn().await.ok();
+        let mut prefix = String::new();
+        let mut entities = Vec::new();
+        for user in users {
+            let name = match conn.as_mut() {
+                Some(c) => people::find(c, Platform::Telegram, user)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|p| p.display_name),
+                None => None,
+            };
+            if !prefix.is_empty() {
+                prefix.push(' ');
+            }
+            match user.parse::<u64>() {
+                Ok(id) => {
+                    let label: String = name
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| user.clone())
+                        .chars()
+                        .take(20)
+                        .collect();
+                    let offset = prefix.encode_utf16().count();
+                    let length = label.encode_utf16().count();
+                    let person = User {
+                        id: UserId(id),
+                        is_bot: false,
+                        first_name: label.clone(),
+                        last_name: None,
+                        username: None,
+                        language_code: None,
+                        is_premium: false,
+                        added_to_attachment_menu: false,
+                    };
+                    prefix.push_str(&label);
+                    entities.push(MessageEntity::text_mention(person, offset, length));
+                }
+                Err(_) => {
+                    prefix.push('@');
+                    prefix.push_str(user.trim_start_matches('@'));
+                }
+            }
+        }
+        prefix.push('\n');
+        (prefix, entities)
+    }
+
+    /// What the dispatcher should do about a failed request.
+    async fn classify(&self, chat: &str, e: RequestError) -> SendError {
+        if let RequestError::MigrateToChatId(new) = &e
+            && self.migrate(chat, &new.0.to_string()).await
+        {
+            // The group became a supergroup and its queue, this message
+            // included, now names the new id: send again at once.
+            return SendError::RetryAfter(Duration::from_millis(1));
+        }
+        to_send_error(e)
+    }
+}
+
+/// Split at line breaks into parts of at most `max` UTF-16 units: split by
+/// characters, and again with a smaller budget while a part (full of emoji)
+/// is still too long.
+pub fn split_utf16(text: &str, max: usize) -> Vec<String> {
+    let units = |s: &String| s.encode_utf16().count();
+    let mut budget = max.max(2);
+    loop {
+        let parts = super::split_text(text, budget);
+        if budget <= 2 || parts.iter().all(|p| units(p) <= max) {
+            return parts;
+        }
+        budget = budget * 3 / 4;
+    }
+}
+
+/// The longest prefix of `text` within `max` UTF-16 units.
+fn clip_utf16(text: &str, max: usize) -> String {
+    let mut used = 0;
+    text.chars()
+        .take_while(|c| {
+            used += c.len_utf16();
+            used <= max
+        })
+        .collect()
+}
+
+/// Update kinds the adapter asks for.
+fn allowed() -> Vec<AllowedUpdate> {
+    vec![
+        AllowedUpdate::Message,
+        AllowedUpdate::CallbackQuery,
+        AllowedUpdate::MyChatMember,
+    ]
+}
+
+/// What Telegram can render.
+pub fn caps() -> Capabilities {
+    Capabilities {
+        edit: true,
+        buttons: true,
+        max_text_chars: MAX_TEXT,
+    }
+}
+
+fn keyboard(msg: &Outgoing) -> Option<InlineKeyboardMarkup> {
+    if msg.buttons.is_empty() {
+        return None;
+    }
+    Some(InlineKeyboardMarkup::new(msg.buttons.iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// Map a Bot API failure onto the dispatcher's outcomes: 429 → wait as
+/// told; kicked, blocked or deleted chats (403, "chat not found") → gone;
+/// network trouble, 5xx and unreadable answers → retry with back-off; any
+/// other refusal → rejected for good.
+pub fn to_send_error(e: RequestError) -> SendError {
+    match e {
+        RequestError::RetryAfter(s) => SendError::RetryAfter(s.duration()),
+        RequestError::MigrateToChatId(new) => {
+            SendError::Rejected(format!("group migrated to {}", new.0))
+        }
+        RequestError::Api(api) => {
+            let text = api.to_string();
+            match api {
+                ApiError::BotBlocked
+                | ApiError::BotKicked
+                | ApiError::BotKickedFromSupergroup
+                | ApiError::BotKickedFromChannel
+                | ApiError::ChatNotFound
+                | ApiError::UserDeactivated
+                | ApiError::CantInitiateConversation
+                | ApiError::CantTalkWithBots => SendError::ChatGone(text),
+                ApiError::Unknown(desc) if desc.starts_with("Forbidden") => {
+                    SendError::ChatGone(desc)
+                }
+                // Unrecognised answers include 5xx ("Internal Server
+                // Error", "Bad Gateway"): worth another try. teloxide has
+                // already waited 10 s before reporting a 5xx, which pauses
+                // all Telegram sends: when the Bot API fails, it fails for
+                // every chat.
+                ApiError::Unknown(desc) if !desc.starts_with("Bad Request") => {
+                    SendError::Transient(desc)
+                }
+                _ => SendError::Rejected(text),
+            }
+        }
+        RequestError::Network(e) => SendError::Transient(e.to_string()),
+        RequestError::InvalidJson { source, .. } => SendError::Transient(source.to_string()),
+        RequestError::Io(e) => SendError::Transient(e.to_string()),
+    }
+}
+
+async fn webhook(State(tg): State<Arc<Telegram>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let expected = tg.cfg.webhook_secret.as_deref().unwrap_or_default();
+    let given = headers
+        .get("x-telegram-bot-api-secret-token")
+        .and_then(|v| v.to_str().ok());
+    if expected.is_empty() || !given.is_some_and(|g| constant_time_eq(g, expected)) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let update: Update = match serde_json::from_slice(&body) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable webhook update");
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    // A store failure answers 503: Telegram delivers the update again.
+    if tg.on_update(update).await {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// Compare secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl ChatSender for Telegram {
+    fn platform(&self) -> Platform {
+        Platform::Telegram
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        caps()
+    }
+
+    fn send<'a>(
+        &'a self,
+        msg: &'a Outgoing,
+        edit_target: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+        Box::pin(self.send_message(msg, edit_target))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_fit_in_utf16_units() {
+        let line = "😀".repeat(100);
+        let text = vec![line.as_str(); 50].join("\n");
+        let parts = split_utf16(&text, MAX_TEXT);
+        assert!(parts.len() > 2);
+        assert!(parts.iter().all(|p| p.encode_utf16().count() <= MAX_TEXT));
+        assert_eq!(parts.join("\n"), text);
+        assert_eq!(clip_utf16("a😀b", 2), "a");
+        assert_eq!(split_utf16("短", MAX_TEXT), vec!["短".to_string()]);
+    }
+
+    #[test]
+    fn errors_sorted() {
+        use teloxide::types::Seconds;
+        assert_eq!(
+            to_send_error(RequestError::RetryAfter(Seconds::from_seconds(3))),
+            SendError::RetryAfter(Duration::from_secs(3))
+        );
+        assert!(matches!(
+            to_send_error(RequestError::Api(ApiError::BotKickedFromSupergroup)),
+            SendError::ChatGone(_)
+        ));
+        assert!(matches!(
+            to_send_error(RequestError::Api(ApiError::Unknown("Bad Gateway".into()))),
+            SendError::Transient(_)
+        ));
+        assert!(matches!(
+            to_send_error(RequestError::Api(ApiError::MessageTextIsEmpty)),
+            SendError::Rejected(_)
+        ));
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+    }
+}
