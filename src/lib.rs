@@ -15,6 +15,7 @@ pub mod export;
 pub mod i18n;
 pub mod jobs;
 pub mod outbox;
+pub mod report;
 pub mod service;
 pub mod store;
 pub mod table;

@@ -68,6 +68,20 @@ enum Cmd {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// The work summary (工作总结) for a period: Markdown draft or XLSX.
+    Report {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// One org (full name, short name or alias) with the orgs under it; default the county.
+        #[arg(long)]
+        org: Option<String>,
+        /// `md` or `xlsx`; default by the file's extension.
+        #[arg(long, value_enum)]
+        format: Option<tuanbot::report::FileFormat>,
+        file: PathBuf,
+    },
     /// Benchmarks; each prints one JSON object.
     Bench {
         #[command(subcommand)]
@@ -197,6 +211,26 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
         Cmd::Export {
             what: ExportWhat::Event { id, file },
         } => export_event(settings, id, file).await,
+        Cmd::Report {
+            from,
+            to,
+            org,
+            format,
+            file,
+        } => {
+            let format = format
+                .or_else(|| tuanbot::report::FileFormat::from_path(&file))
+                .unwrap_or(tuanbot::report::FileFormat::Md);
+            let store = app::open_store(&settings).await?;
+            let now = tuanbot::store::ms(chrono::Utc::now());
+            let (tz, loc) = (settings.tz()?, settings.locale.as_str());
+            let org = org.as_deref();
+            tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, now)
+                .await?;
+            println!("{}", tr(loc, "report.wrote", &[("file", &file.display())]));
+            store.close().await;
+            Ok(())
+        }
         Cmd::Bench {
             what: BenchWhat::Parse { messages },
         } => {

@@ -90,6 +90,8 @@ pub enum Command {
     },
     /// 取消报名 N
     Leave(i64),
+    /// `/report [PERIOD] [ORG|全县]` (总结): the work summary.
+    Report(String),
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -158,6 +160,7 @@ enum Name {
     Event,
     Join,
     Leave,
+    Report,
 }
 
 struct Spec {
@@ -353,6 +356,13 @@ const SPECS: &[Spec] = &[
         args: Args::Required,
         glued: true,
     },
+    Spec {
+        name: Name::Report,
+        slash: &["report", "总结", "工作总结"],
+        keywords: &["工作总结"],
+        args: Args::Optional,
+        glued: false,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -511,6 +521,7 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Event => return notices::event(args),
         Name::Join => return notices::join(args),
         Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
+        Name::Report => Command::Report(args.to_string()),
     };
     Parsed::Command(cmd)
 }

@@ -19,6 +19,7 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Cadre, Where::Anywhere, "help.notice"),
     (Role::Cadre, Where::Anywhere, "help.notice_status"),
     (Role::Cadre, Where::Anywhere, "help.event"),
+    (Role::Cadre, Where::Anywhere, "help.report"),
     (Role::Cadre, Where::Group, "help.bind"),
     (Role::Staff, Where::Anywhere, "help.role"),
     (Role::Staff, Where::Group, "help.bind_county"),

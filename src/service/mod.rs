@@ -9,6 +9,7 @@ pub mod help;
 pub mod import_orgs;
 pub mod notices;
 pub mod orgs;
+pub mod reports;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -168,6 +169,7 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::EventClose(n) => events::close(ctx, n).await,
         Command::Join { event, note } => events::join(ctx, event, note.as_deref()).await,
         Command::Leave(n) => events::leave(ctx, n).await,
+        Command::Report(args) => reports::report(ctx, &args).await,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod pending;
 pub mod people;
+pub mod reports;
 pub mod updates;
 
 use std::ops::{Deref, DerefMut};
