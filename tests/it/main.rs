@@ -17,4 +17,5 @@ mod onebot;
 mod outbox;
 mod parser_never_panics;
 mod permissions;
+mod reports;
 mod store;
