@@ -239,7 +239,8 @@ async fn wishes_section_counts_per_org() {
             .await
             .unwrap();
         // (status, org, claimed, delivered)
-        let rows: [(&str, Option<i64>, Option<i64>, Option<i64>); 5] = [
+        type WishSeed<'a> = (&'a str, Option<i64>, Option<i64>, Option<i64>);
+        let rows: [WishSeed; 5] = [
             ("open", None, None, None),
             ("claimed", Some(yi), Some(mar(3)), None),
             ("delivered", Some(yi), Some(mar(3)), Some(mar(20))),
