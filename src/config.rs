@@ -22,6 +22,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "bot_name",
     "sqlite_synchronous",
     "activity_rules",
+    "star_scheme",
     "telegram",
     "onebot",
 ];
@@ -48,6 +49,9 @@ pub struct Settings {
     /// A TOML file of extra `/log` keyword rules (categories, units, place
     /// words), added to the built-in `data/activity_rules.toml`.
     pub activity_rules: Option<PathBuf>,
+    /// A TOML star-rating scheme replacing the built-in
+    /// `data/star_scheme.toml` (a complete file in the same shape).
+    pub star_scheme: Option<PathBuf>,
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
 }
@@ -125,6 +129,7 @@ impl Default for Settings {
             bot_name: "团务助手".into(),
             sqlite_synchronous: "full".into(),
             activity_rules: None,
+            star_scheme: None,
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
         }
@@ -241,6 +246,7 @@ impl Settings {
             ));
         }
         self.activity_rules()?;
+        self.star_scheme()?;
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }
@@ -298,6 +304,18 @@ impl Settings {
         ActivityRules::builtin()
             .extended_with(&src)
             .map_err(|e| ConfigError::new("activity_rules", format!("{}: {e}", path.display())))
+    }
+
+    /// The star-rating scheme: the built-in one, or the `star_scheme` file.
+    pub fn star_scheme(&self) -> Result<crate::report::stars::Scheme, ConfigError> {
+        use crate::report::stars::Scheme;
+        let Some(path) = &self.star_scheme else {
+            return Ok(Scheme::builtin());
+        };
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("star_scheme", format!("{}: {e}", path.display())))?;
+        Scheme::parse(&src)
+            .map_err(|e| ConfigError::new("star_scheme", format!("{}: {e}", path.display())))
     }
 
     /// Is `platform:user_id` listed in `admins`?

@@ -82,6 +82,17 @@ enum Cmd {
         format: Option<tuanbot::report::FileFormat>,
         file: PathBuf,
     },
+    /// The star rating (星级评定) of every org for a period: Markdown or XLSX.
+    Stars {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// `md` or `xlsx`; default by the file's extension.
+        #[arg(long, value_enum)]
+        format: Option<tuanbot::report::FileFormat>,
+        file: PathBuf,
+    },
     /// Benchmarks; each prints one JSON object.
     Bench {
         #[command(subcommand)]
@@ -228,6 +239,25 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
             tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, now)
                 .await?;
             println!("{}", tr(loc, "report.wrote", &[("file", &file.display())]));
+            store.close().await;
+            Ok(())
+        }
+        Cmd::Stars {
+            from,
+            to,
+            format,
+            file,
+        } => {
+            let format = format
+                .or_else(|| tuanbot::report::FileFormat::from_path(&file))
+                .unwrap_or(tuanbot::report::FileFormat::Md);
+            let scheme = settings.star_scheme()?;
+            let store = app::open_store(&settings).await?;
+            let now = tuanbot::store::ms(chrono::Utc::now());
+            let (tz, loc) = (settings.tz()?, settings.locale.as_str());
+            tuanbot::report::export_stars(&store, tz, loc, &scheme, from, to, format, &file, now)
+                .await?;
+            println!("{}", tr(loc, "stars.wrote", &[("file", &file.display())]));
             store.close().await;
             Ok(())
         }

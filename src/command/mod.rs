@@ -92,6 +92,8 @@ pub enum Command {
     Leave(i64),
     /// `/report [PERIOD] [ORG|全县]` (总结): the work summary.
     Report(String),
+    /// `/stars [PERIOD] [ORG|全县]` (星级): the star rating.
+    Stars(String),
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -161,6 +163,7 @@ enum Name {
     Join,
     Leave,
     Report,
+    Stars,
 }
 
 struct Spec {
@@ -363,6 +366,13 @@ const SPECS: &[Spec] = &[
         args: Args::Optional,
         glued: false,
     },
+    Spec {
+        name: Name::Stars,
+        slash: &["stars", "星级", "星级评定"],
+        keywords: &["星级评定"],
+        args: Args::Optional,
+        glued: false,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -522,6 +532,7 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Join => return notices::join(args),
         Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
         Name::Report => Command::Report(args.to_string()),
+        Name::Stars => Command::Stars(args.to_string()),
     };
     Parsed::Command(cmd)
 }

@@ -7,6 +7,8 @@
 //! from `locales/reports.*.yml`, so the draft reads like a county report and
 //! the English build stays in step.
 
+pub mod stars;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -947,4 +949,39 @@ pub async fn export_file(
         FileFormat::Xlsx => write_xlsx(&r, locale, path)?,
     }
     Ok(())
+}
+
+/// `tuanbot stars`: rate every org for `from..=to` and write the ranking with
+/// each org's breakdown to `path`.
+#[allow(clippy::too_many_arguments)]
+pub async fn export_stars(
+    store: &crate::store::Store,
+    tz: Tz,
+    locale: &str,
+    scheme: &stars::Scheme,
+    from: NaiveDate,
+    to: NaiveDate,
+    format: FileFormat,
+    path: &Path,
+    now_ms: i64,
+) -> anyhow::Result<usize> {
+    let mut conn = store.conn().await?;
+    let r = build(
+        &mut conn,
+        store.backend(),
+        tz,
+        &Scope::County,
+        from,
+        to,
+        now_ms,
+    )
+    .await?;
+    let all = orgs::all(&mut conn).await?;
+    drop(conn);
+    let ratings = stars::rate(&r, &all, scheme);
+    match format {
+        FileFormat::Md => std::fs::write(path, stars::markdown(&r, &ratings, scheme, locale))?,
+        FileFormat::Xlsx => stars::write_xlsx(&ratings, locale, path)?,
+    }
+    Ok(ratings.len())
 }

@@ -20,6 +20,7 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Cadre, Where::Anywhere, "help.notice_status"),
     (Role::Cadre, Where::Anywhere, "help.event"),
     (Role::Cadre, Where::Anywhere, "help.report"),
+    (Role::Cadre, Where::Anywhere, "help.stars"),
     (Role::Cadre, Where::Group, "help.bind"),
     (Role::Staff, Where::Anywhere, "help.role"),
     (Role::Staff, Where::Group, "help.bind_county"),

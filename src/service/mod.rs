@@ -170,6 +170,7 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Join { event, note } => events::join(ctx, event, note.as_deref()).await,
         Command::Leave(n) => events::leave(ctx, n).await,
         Command::Report(args) => reports::report(ctx, &args).await,
+        Command::Stars(args) => reports::stars(ctx, &args).await,
     }
 }
 

@@ -4,13 +4,14 @@
 //! org (and the orgs under it); members are pointed at their cadre. The
 //! figures come from [`crate::report::build`], the same as the CLI draft.
 
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDate};
 use rust_i18n::t;
 
 use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
 use crate::command::dates::find_date_range;
 use crate::domain::Role;
+use crate::report::stars::{Scheme, breakdown_text, ranking_text, rate};
 use crate::report::{self, Scope};
 use crate::store::orgs;
 
@@ -19,17 +20,31 @@ pub fn is_county(word: &str) -> bool {
     matches!(word, "全县" | "全部" | "county" | "all")
 }
 
-pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
+/// Period and scope read from the arguments, after the permission checks;
+/// `None` when a reply has already been queued. `year`: default to this year
+/// so far instead of this month.
+async fn period_and_scope(
+    ctx: &mut Ctx<'_>,
+    args: &str,
+    year: bool,
+    refuse: (&str, &str),
+) -> Result<Option<(NaiveDate, NaiveDate, Scope)>> {
     let loc = ctx.locale;
+    let (need_cadre, need_staff) = refuse;
     if !ctx.person.role.at_least(Role::Cadre) {
-        let text = t!("report.need_cadre", locale = loc);
+        let text = t!(need_cadre, locale = loc);
         ctx.reply(text);
-        return Ok(());
+        return Ok(None);
     }
-    // Period: the first date range in the arguments; default this month so far.
+    // Period: the first date range in the arguments; default this month (or
+    // year) so far.
     let (from, to) = find_date_range(args, ctx.today).unwrap_or_else(|| {
-        let first = ctx.today.with_day(1).unwrap_or(ctx.today);
-        (first, ctx.today)
+        let first = if year {
+            ctx.today.with_ordinal(1)
+        } else {
+            ctx.today.with_day(1)
+        };
+        (first.unwrap_or(ctx.today), ctx.today)
     });
     let to = to.min(ctx.today).max(from);
     let who: String = args
@@ -53,12 +68,12 @@ pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
                     .join("、");
                 let text = t!("bind.ambiguous", locale = loc, n = found.len(), list = list);
                 ctx.reply(text);
-                return Ok(());
+                return Ok(None);
             }
             OrgMatch::None(_) => {
                 let text = t!("org.not_found", locale = loc, query = clip(&who, 20));
                 ctx.reply(text);
-                return Ok(());
+                return Ok(None);
             }
         }
     } else if ctx.is_staff() && (ctx.chat.committee_wide || !ctx.in_group()) {
@@ -75,7 +90,7 @@ pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
             None => {
                 let text = t!("common.need_org", locale = loc);
                 ctx.reply(text);
-                return Ok(());
+                return Ok(None);
             }
         }
     };
@@ -85,15 +100,68 @@ pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
             Scope::County => false,
         };
         if !own {
-            let text = t!("report.need_staff", locale = loc);
+            let text = t!(need_staff, locale = loc);
             ctx.reply(text);
-            return Ok(());
+            return Ok(None);
         }
     }
+    Ok(Some((from, to, scope)))
+}
+
+pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
+    let refuse = ("report.need_cadre", "report.need_staff");
+    let Some((from, to, scope)) = period_and_scope(ctx, args, false, refuse).await? else {
+        return Ok(());
+    };
     let backend = ctx.engine.store.backend();
     let now = ctx.now_ms();
     let r = report::build(ctx.tx, backend, ctx.engine.tz, &scope, from, to, now).await?;
-    let text = report::chat_text(&r, loc);
+    let text = report::chat_text(&r, ctx.locale);
+    ctx.reply(text);
+    Ok(())
+}
+
+/// Orgs shown in the chat ranking; the CLI file has them all.
+const RANKING_LINES: usize = 15;
+
+/// `/stars [PERIOD] [ORG|全县]` (星级): the county ranking (staff), or one
+/// org's breakdown. The rating is always computed over the whole county, so
+/// the 5★ share cap is the same whoever asks.
+pub async fn stars(ctx: &mut Ctx<'_>, args: &str) -> Result {
+    let refuse = ("stars.need_cadre", "stars.need_staff");
+    let Some((from, to, scope)) = period_and_scope(ctx, args, true, refuse).await? else {
+        return Ok(());
+    };
+    let scheme = match ctx.engine.settings.star_scheme() {
+        Ok(s) => s,
+        Err(e) => {
+            // Checked at start-up; a file changed since then falls back.
+            tracing::warn!(error = %e, "star scheme unreadable; using the built-in one");
+            Scheme::builtin()
+        }
+    };
+    let backend = ctx.engine.store.backend();
+    let now = ctx.now_ms();
+    let r = report::build(
+        ctx.tx,
+        backend,
+        ctx.engine.tz,
+        &Scope::County,
+        from,
+        to,
+        now,
+    )
+    .await?;
+    let all = orgs::all(ctx.tx).await?;
+    let ratings = rate(&r, &all, &scheme);
+    let text = match &scope {
+        Scope::County => ranking_text(&r, &ratings, ctx.locale, RANKING_LINES),
+        Scope::Org(o) => match ratings.iter().find(|x| x.org_id == o.id) {
+            Some(x) => breakdown_text(x, &r, &scheme, ctx.locale),
+            // The committee itself is not rated.
+            None => t!("stars.not_rated", locale = ctx.locale, org = o.display()).into_owned(),
+        },
+    };
     ctx.reply(text);
     Ok(())
 }
