@@ -347,3 +347,191 @@ async fn report_in_chat_and_permissions() {
         store.close().await;
     }
 }
+
+mod stars {
+    use std::collections::BTreeMap;
+
+    use chrono::NaiveDate;
+    use tuanbot::domain::OrgKind;
+    use tuanbot::report::stars::{Scheme, breakdown_text, rate};
+    use tuanbot::report::{NoticeTotals, OrgLine, Problems, Report, WishTotals};
+    use tuanbot::store::orgs::Org;
+
+    use super::{SCENE, d};
+    use crate::helpers::{TestDb, script, texts};
+
+    fn org(id: i64, name: &str, kind: OrgKind, parent: Option<i64>) -> Org {
+        Org {
+            id,
+            full_name: name.to_string(),
+            short_name: name.to_string(),
+            kind,
+            parent_id: parent,
+            secretary: None,
+        }
+    }
+
+    fn dates(list: &[&str]) -> Vec<NaiveDate> {
+        list.iter().map(|s| d(s)).collect()
+    }
+
+    /// Every item done: the whole first half of 2026.
+    fn perfect(id: i64, name: &str) -> OrgLine {
+        let months: Vec<String> = (1..=6).map(|m| format!("2026-{m:02}-10")).collect();
+        let months: Vec<&str> = months.iter().map(String::as_str).collect();
+        let mut by_date = BTreeMap::new();
+        by_date.insert("团员大会".to_string(), dates(&["2026-01-05", "2026-04-05"]));
+        by_date.insert("支委会".to_string(), dates(&months));
+        by_date.insert("团小组会".to_string(), dates(&months));
+        by_date.insert("团课".to_string(), dates(&["2026-02-01", "2026-05-01"]));
+        let by_category: BTreeMap<String, i64> = by_date
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len() as i64))
+            .chain([("志愿服务".to_string(), 6)])
+            .collect();
+        let n: i64 = by_category.values().sum();
+        OrgLine {
+            org_id: id,
+            name: name.to_string(),
+            activities: n,
+            photos_ok: n,
+            people_ok: n,
+            wishes_delivered: 3,
+            notices_expected: 4,
+            notices_acked: 4,
+            notices_on_time: 4,
+            by_category,
+            dates_by_category: by_date,
+            ..OrgLine::default()
+        }
+    }
+
+    fn report(orgs: Vec<OrgLine>) -> Report {
+        Report {
+            from: d("2026-01-01"),
+            to: d("2026-06-30"),
+            scope: None,
+            records: 0,
+            participants: 0,
+            hours: 0.0,
+            categories: Vec::new(),
+            orgs,
+            wishes: Some(WishTotals::default()),
+            notices: NoticeTotals::default(),
+            problems: Problems::default(),
+        }
+    }
+
+    /// A: a 直属 org with gaps, worked out by hand for January–June 2026:
+    /// 团员大会 2/2 → 7.5; 支委会 6/6 months → 7.5; 团小组会 3/6 → 3.75 ≈ 3.8;
+    /// 团课 1/2 quarters → 3.8; other activities 6/6 → 20; wishes 1 of
+    /// ⌈3×6/12⌉ = 2 → 10; notices 3/4 acked → 7.5, 2/4 on time → 5;
+    /// photos 9/18 → 2.5, head counts 18/18 → 5. Total 72.6 → 3★.
+    /// B (a 乡镇大团委, 1 wish a year) and C (直属) score 100; with three orgs
+    /// rated a 20 % cap leaves one 5★: B by name, C is capped to 4★.
+    #[test]
+    fn hand_checked_scores_and_the_five_star_cap() {
+        let mut a = perfect(1, "A团委");
+        a.dates_by_category.insert(
+            "团小组会".into(),
+            dates(&["2026-01-10", "2026-02-10", "2026-03-10"]),
+        );
+        a.dates_by_category
+            .insert("团课".into(), dates(&["2026-02-01"]));
+        a.by_category.insert("团小组会".into(), 3);
+        a.by_category.insert("团课".into(), 1);
+        a.activities = a.by_category.values().sum();
+        assert_eq!(a.activities, 18);
+        a.photos_ok = 9;
+        a.people_ok = 18;
+        a.wishes_delivered = 1;
+        a.notices_acked = 3;
+        a.notices_on_time = 2;
+        let mut b = perfect(2, "B团委");
+        b.wishes_delivered = 1;
+        let c = perfect(3, "C团委");
+        let orgs = vec![
+            org(9, "团县委", OrgKind::Committee, None),
+            org(1, "A团委", OrgKind::School, Some(9)),
+            org(2, "B团委", OrgKind::Township, Some(9)),
+            org(3, "C团委", OrgKind::Agency, Some(9)),
+        ];
+        let r = report(vec![a, b, c]);
+        let scheme = Scheme::builtin();
+        let ratings = rate(&r, &orgs, &scheme);
+        let got: Vec<(&str, f64, u8, bool)> = ratings
+            .iter()
+            .map(|x| (x.name.as_str(), x.score, x.stars, x.capped))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("B团委", 100.0, 5, false),
+                ("C团委", 100.0, 4, true),
+                ("A团委", 72.6, 3, false),
+            ]
+        );
+        let items: Vec<(&str, f64)> = ratings[2].items.iter().map(|i| (i.key, i.got)).collect();
+        assert_eq!(
+            items,
+            [
+                ("members_meeting", 7.5),
+                ("committee_meeting", 7.5),
+                ("group_meeting", 3.8),
+                ("lecture", 3.8),
+                ("activities", 20.0),
+                ("wishes", 10.0),
+                ("notice_acks", 7.5),
+                ("notice_on_time", 5.0),
+                ("photos", 2.5),
+                ("participants", 5.0),
+            ]
+        );
+        let text = breakdown_text(&ratings[2], &r, &scheme, "zh-CN");
+        insta::assert_snapshot!("stars_breakdown", text);
+        // Without a cap both keep 5★.
+        let mut open = scheme.clone();
+        open.stars.five_share_cap = 1.0;
+        let ratings = rate(&r, &orgs, &open);
+        assert_eq!(ratings[1].stars, 5);
+    }
+
+    /// `/stars`: staff rank the county; a cadre sees their own org only; a
+    /// member is refused.
+    #[tokio::test]
+    async fn stars_in_chat_and_permissions() {
+        for db in TestDb::both().await {
+            let body = "\
+:chat g1 group
+:as u2 小王
+/stars
+/stars 全县
+/stars 县二中
+:as u3 小李
+/stars
+:as u1 小张
+:chat p1 private
+/stars 本年
+/stars 县一中 2026-03
+/stars 团县委
+";
+            let out = script(&db, &format!("{SCENE}{body}"), true).await;
+            let t = texts(&out);
+            let t = &t[t.len() - 7..];
+            assert!(t[0].starts_with("⭐ 县一中："), "{}: {}", db.backend, t[0]);
+            assert!(t[0].contains("（2026-01-01 至 2026-03-20）"), "{}", t[0]);
+            assert!(t[1].starts_with("只有团县委工作人员"), "{}", t[1]);
+            assert!(t[2].starts_with("只有团县委工作人员"), "{}", t[2]);
+            assert_eq!(t[3], "星级评定只对团干部和团县委开放。");
+            assert!(
+                t[4].starts_with("⭐ 星级评定（2026-01-01 至 2026-03-20）"),
+                "{}",
+                t[4]
+            );
+            assert!(t[4].contains("1. 县一中"), "{}", t[4]);
+            assert!(t[5].starts_with("⭐ 县一中："), "{}", t[5]);
+            assert!(t[5].contains("团课 1/1 个季度 · 7.5/7.5分 ✅"), "{}", t[5]);
+            assert!(t[6].contains("不参加星级评定"), "{}", t[6]);
+        }
+    }
+}
