@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod export;
+pub mod faq;
 pub mod i18n;
 pub mod jobs;
 pub mod outbox;

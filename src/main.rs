@@ -130,6 +130,8 @@ enum BenchWhat {
 enum ImportWhat {
     /// The county's org list (CSV or XLSX: 全称, 简称, 类别, 上级, 书记).
     Orgs { file: PathBuf },
+    /// FAQ entries: Markdown (`## 问题` then the answer) or CSV/XLSX (问题, 答案).
+    Faq { file: PathBuf },
 }
 
 fn main() -> std::process::ExitCode {
@@ -196,6 +198,19 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
         Cmd::Import {
             what: ImportWhat::Orgs { file },
         } => import_orgs(settings, file).await,
+        Cmd::Import {
+            what: ImportWhat::Faq { file },
+        } => {
+            let list = tuanbot::faq::read_file(&file).map_err(|e| anyhow::anyhow!(e))?;
+            let store = app::open_store(&settings).await?;
+            let now = tuanbot::store::ms(chrono::Utc::now());
+            let (added, skipped) = tuanbot::faq::import(&store, &list, now).await?;
+            let args: [(&str, &dyn std::fmt::Display); 2] =
+                [("added", &added), ("skipped", &skipped)];
+            println!("{}", tr(&settings.locale, "faq.imported", &args));
+            store.close().await;
+            Ok(())
+        }
         Cmd::Parse { today, json, text } => {
             let tz = settings.tz()?;
             let today = today.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());

@@ -17,6 +17,7 @@
 pub mod activity;
 pub mod dates;
 pub mod deadline;
+pub mod faq;
 pub mod normalize;
 pub mod notices;
 pub mod numerals;
@@ -94,6 +95,8 @@ pub enum Command {
     Report(String),
     /// `/stars [PERIOD] [ORG|全县]` (星级): the star rating.
     Stars(String),
+    /// `/faq [add Q | A | del N | WORDS]` (常见问题)
+    Faq(faq::FaqArgs),
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -164,6 +167,7 @@ enum Name {
     Leave,
     Report,
     Stars,
+    Faq,
 }
 
 struct Spec {
@@ -373,6 +377,13 @@ const SPECS: &[Spec] = &[
         args: Args::Optional,
         glued: false,
     },
+    Spec {
+        name: Name::Faq,
+        slash: &["faq", "常见问题", "问答"],
+        keywords: &["常见问题"],
+        args: Args::Optional,
+        glued: false,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -420,6 +431,8 @@ pub enum ParseError {
     EventUsage,
     #[error("leave")]
     LeaveUsage,
+    #[error("faq")]
+    FaqUsage,
 }
 
 impl ParseError {
@@ -438,6 +451,7 @@ impl ParseError {
             ParseError::RemindUsage => "notice_usage.remind",
             ParseError::EventUsage => "notice_usage.event",
             ParseError::LeaveUsage => "notice_usage.leave",
+            ParseError::FaqUsage => "faq.usage",
         }
     }
 }
@@ -533,6 +547,7 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
         Name::Report => Command::Report(args.to_string()),
         Name::Stars => Command::Stars(args.to_string()),
+        Name::Faq => return faq::faq(args),
     };
     Parsed::Command(cmd)
 }

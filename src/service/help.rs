@@ -12,6 +12,7 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Member, Where::Anywhere, "help.orgs"),
     (Role::Member, Where::Anywhere, "help.join"),
     (Role::Member, Where::Anywhere, "help.mine"),
+    (Role::Member, Where::Anywhere, "help.faq"),
     (Role::Member, Where::Anywhere, "help.help"),
     (Role::Cadre, Where::Anywhere, "help.log"),
     (Role::Cadre, Where::Anywhere, "help.undo"),

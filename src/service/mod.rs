@@ -5,6 +5,7 @@
 
 pub mod activities;
 pub mod events;
+pub mod faq;
 pub mod help;
 pub mod import_orgs;
 pub mod notices;
@@ -106,6 +107,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
             if activities::attach_reply_photo(ctx).await? {
                 return Ok(());
             }
+            if faq::mention(ctx).await? {
+                return Ok(());
+            }
             if !ctx.in_group() && !ctx.text.is_empty() {
                 let hint = t!("common.private_hint", locale = ctx.locale);
                 ctx.reply(hint);
@@ -171,6 +175,7 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Leave(n) => events::leave(ctx, n).await,
         Command::Report(args) => reports::report(ctx, &args).await,
         Command::Stars(args) => reports::stars(ctx, &args).await,
+        Command::Faq(args) => faq::run(ctx, args).await,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod activities;
 pub mod audit;
 pub mod chats;
 pub mod events;
+pub mod faq;
 pub mod jobs;
 pub mod kv;
 pub mod notices;
