@@ -135,30 +135,6 @@ pub fn parse_markdown(src: &str) -> Vec<(String, String)> {
 /// The shipped default FAQ.
 pub const DEFAULT_FAQ: &str = include_str!("../data/faq.md");
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bigrams_and_words() {
-        let t = terms("入团年龄？ QQ群");
-        for w in ["入团", "团年", "年龄", "qq", "群"] {
-            assert!(t.contains(w), "{w}: {t:?}");
-        }
-    }
-
-    #[test]
-    fn default_faq_parses() {
-        let list = parse_markdown(DEFAULT_FAQ);
-        assert!(list.len() >= 10);
-        assert_eq!(list[0].0, "入团年龄是多少？");
-        assert!(
-            list.iter()
-                .all(|(q, a)| q.chars().count() <= MAX_QUESTION && a.chars().count() <= MAX_ANSWER)
-        );
-    }
-}
-
 /// Read a FAQ file for import: Markdown (`.md`), or CSV/XLSX with columns
 /// 问题 and 答案 (or question/answer; else the first two columns).
 pub fn read_file(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
@@ -218,4 +194,28 @@ pub async fn import(
     }
     tx.commit().await?;
     Ok((added, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigrams_and_words() {
+        let t = terms("入团年龄？ QQ群");
+        for w in ["入团", "团年", "年龄", "qq", "群"] {
+            assert!(t.contains(w), "{w}: {t:?}");
+        }
+    }
+
+    #[test]
+    fn default_faq_parses() {
+        let list = parse_markdown(DEFAULT_FAQ);
+        assert!(list.len() >= 10);
+        assert_eq!(list[0].0, "入团年龄是多少？");
+        assert!(
+            list.iter()
+                .all(|(q, a)| q.chars().count() <= MAX_QUESTION && a.chars().count() <= MAX_ANSWER)
+        );
+    }
 }
