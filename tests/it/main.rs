@@ -10,6 +10,7 @@ mod cli;
 mod console_scripts;
 mod engine;
 mod events;
+mod faq;
 mod import_orgs;
 mod jobs;
 mod notices;
