@@ -251,9 +251,13 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
             let now = tuanbot::store::ms(chrono::Utc::now());
             let (tz, loc) = (settings.tz()?, settings.locale.as_str());
             let org = org.as_deref();
-            tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, now)
-                .await?;
+            let chart =
+                tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, now)
+                    .await?;
             println!("{}", tr(loc, "report.wrote", &[("file", &file.display())]));
+            if let Some(png) = chart {
+                println!("{}", tr(loc, "report.wrote", &[("file", &png.display())]));
+            }
             store.close().await;
             Ok(())
         }

@@ -7,6 +7,7 @@
 //! from `locales/reports.*.yml`, so the draft reads like a county report and
 //! the English build stays in step.
 
+pub mod chart;
 pub mod stars;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -914,7 +915,8 @@ impl FileFormat {
 }
 
 /// `tuanbot report`: build the report for `org` (name, alias, `全县`, or
-/// none for the county) and write it to `path`.
+/// none for the county) and write it to `path`, and the chart beside it
+/// (`FILE.png`; `None` when no font could draw it).
 #[allow(clippy::too_many_arguments)]
 pub async fn export_file(
     store: &crate::store::Store,
@@ -926,7 +928,7 @@ pub async fn export_file(
     format: FileFormat,
     path: &Path,
     now_ms: i64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<std::path::PathBuf>> {
     let mut conn = store.conn().await?;
     let scope = match org.filter(|o| !crate::service::reports::is_county(o)) {
         None => Scope::County,
@@ -948,7 +950,15 @@ pub async fn export_file(
         FileFormat::Md => std::fs::write(path, markdown(&r, locale))?,
         FileFormat::Xlsx => write_xlsx(&r, locale, path)?,
     }
-    Ok(())
+    // The chart goes beside the file; without a font the draft still counts.
+    let png = path.with_extension("png");
+    match chart::write_png(&r, locale, &png) {
+        Ok(()) => Ok(Some(png)),
+        Err(e) => {
+            tracing::warn!(error = %e, "report chart not written");
+            Ok(None)
+        }
+    }
 }
 
 /// `tuanbot stars`: rate every org for `from..=to` and write the ranking with

@@ -9,6 +9,7 @@ use rust_i18n::t;
 
 use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
+use crate::chat::Outgoing;
 use crate::command::dates::find_date_range;
 use crate::domain::Role;
 use crate::report::stars::{Scheme, breakdown_text, ranking_text, rate};
@@ -108,16 +109,49 @@ async fn period_and_scope(
     Ok(Some((from, to, scope)))
 }
 
+/// Words that ask for the chart instead of the text (`/report chart 本季度`).
+fn chart_word(word: &str) -> bool {
+    matches!(word.to_ascii_lowercase().as_str(), "chart" | "图表" | "图")
+}
+
 pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
+    let chart = args.split_whitespace().any(chart_word);
+    let args: String = args
+        .split_whitespace()
+        .filter(|w| !chart_word(w))
+        .collect::<Vec<_>>()
+        .join(" ");
     let refuse = ("report.need_cadre", "report.need_staff");
-    let Some((from, to, scope)) = period_and_scope(ctx, args, false, refuse).await? else {
+    let Some((from, to, scope)) = period_and_scope(ctx, &args, false, refuse).await? else {
         return Ok(());
     };
     let backend = ctx.engine.store.backend();
     let now = ctx.now_ms();
     let r = report::build(ctx.tx, backend, ctx.engine.tz, &scope, from, to, now).await?;
-    let text = report::chat_text(&r, ctx.locale);
-    ctx.reply(text);
+    if !chart {
+        let text = report::chat_text(&r, ctx.locale);
+        ctx.reply(text);
+        return Ok(());
+    }
+    match report::chart::png_attachment(&r, ctx.locale) {
+        Ok(photo) => {
+            let caption = t!(
+                "report.chart_caption",
+                locale = ctx.locale,
+                from = from.format("%Y-%m-%d"),
+                to = to.format("%Y-%m-%d")
+            );
+            let mut m = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), caption);
+            m.reply_to = ctx.msg.message_id.clone();
+            m.attachments.push(photo);
+            ctx.queue(m);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "report chart");
+            let text = t!("report.chart_unavailable", locale = ctx.locale);
+            ctx.reply(text);
+        }
+    }
     Ok(())
 }
 

@@ -535,3 +535,60 @@ mod stars {
         }
     }
 }
+
+/// The chart's series come from the report's figures; the PNG is drawn with
+/// whatever font the machine has (a CJK one, else a Latin one with English
+/// labels); `/report chart` queues the caption with the PNG as a photo.
+#[tokio::test]
+async fn chart_series_png_and_chat() {
+    for db in seeded().await {
+        let store = db.store().await;
+        let r = county(&store, "2026-02-01", "2026-03-31").await;
+        let (months, cats) = tuanbot::report::chart::series(&r, "zh-CN");
+        assert_eq!(months, [("2月".to_string(), 1), ("3月".to_string(), 4)]);
+        let total: i64 = cats.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, r.records, "{}", db.backend);
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("chart.png");
+        match tuanbot::report::chart::write_png(&r, "zh-CN", &png) {
+            Ok(()) => {
+                let bytes = std::fs::read(&png).unwrap();
+                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+            }
+            Err(tuanbot::report::chart::ChartError::NoFont) => {}
+            Err(e) => panic!("{e}"),
+        }
+        store.close().await;
+        let out = script(
+            &db,
+            &format!("{SCENE}:as u2 小王\n:chat g1 group\n/report chart 2026-03\n"),
+            true,
+        )
+        .await;
+        let t = texts(&out);
+        let last = t.last().unwrap();
+        assert!(
+            last == "📈 活动图表（2026-03-01 至 2026-03-20）"
+                || last == "这台服务器没有可用字体，暂时画不了图表。",
+            "{last}"
+        );
+        if last.starts_with("📈") {
+            let store = db.store().await;
+            let payload: String = {
+                let mut conn = store.conn().await.unwrap();
+                sqlx::query("SELECT payload FROM outbox ORDER BY id DESC LIMIT 1")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap()
+                    .try_get("payload")
+                    .unwrap()
+            };
+            assert!(
+                payload.contains("base64://iVBORw0KGgo"),
+                "{}",
+                &payload[..200.min(payload.len())]
+            );
+            store.close().await;
+        }
+    }
+}
