@@ -65,9 +65,12 @@ fn font() -> Option<bool> {
     })
 }
 
+/// Bars of one panel: (label, count).
+pub type Bars = Vec<(String, i64)>;
+
 /// (label, count) per month of the period and per category, in the
 /// report's order.
-pub fn series(r: &Report, locale: &str) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+pub fn series(r: &Report, locale: &str) -> (Bars, Bars) {
     let mut months: BTreeMap<(i32, u32), i64> = BTreeMap::new();
     let (mut y, mut m) = (r.from.year(), r.from.month());
     while (y, m) <= (r.to.year(), r.to.month()) {
