@@ -101,7 +101,8 @@ pub async fn start_qq(
         bot.clone(),
         engine.clock.clone(),
         engine.outbox_ready.clone(),
-    );
+    )
+    .with_lease_ms(engine.settings.outbox_lease_ms);
     let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
     Ok(QqRunning {
         bot,

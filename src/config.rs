@@ -23,8 +23,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sqlite_synchronous",
     "activity_rules",
     "star_scheme",
+    "outbox_lease_ms",
     "telegram",
     "onebot",
+    "wishes",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -52,8 +54,31 @@ pub struct Settings {
     /// A TOML star-rating scheme replacing the built-in
     /// `data/star_scheme.toml` (a complete file in the same shape).
     pub star_scheme: Option<PathBuf>,
+    /// How long (ms) a dispatcher owns the outbox rows it took; after a crash
+    /// another process sends them once this has passed.
+    pub outbox_lease_ms: i64,
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
+    pub wishes: WishesSettings,
+}
+
+/// Micro-wish rules a county may set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WishesSettings {
+    /// Who may claim for an org: `member` (anyone bound to it) or `cadre`.
+    pub claim_role: String,
+    /// Days after a claim before the org is reminded to deliver.
+    pub overdue_days: i64,
+}
+
+impl Default for WishesSettings {
+    fn default() -> Self {
+        WishesSettings {
+            claim_role: "member".into(),
+            overdue_days: 14,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -130,8 +155,10 @@ impl Default for Settings {
             sqlite_synchronous: "full".into(),
             activity_rules: None,
             star_scheme: None,
+            outbox_lease_ms: crate::outbox::DEFAULT_LEASE_MS,
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
+            wishes: WishesSettings::default(),
         }
     }
 }
@@ -239,6 +266,18 @@ impl Settings {
                 )
             })?;
         }
+        if !matches!(self.wishes.claim_role.as_str(), "member" | "cadre") {
+            return Err(ConfigError::new(
+                "wishes.claim_role",
+                format!("expected member or cadre, got {:?}", self.wishes.claim_role),
+            ));
+        }
+        if self.wishes.overdue_days < 1 {
+            return Err(ConfigError::new(
+                "wishes.overdue_days",
+                "expected at least 1",
+            ));
+        }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
             return Err(ConfigError::new(
                 "sqlite_synchronous",
@@ -247,6 +286,12 @@ impl Settings {
         }
         self.activity_rules()?;
         self.star_scheme()?;
+        if self.outbox_lease_ms < 1000 {
+            return Err(ConfigError::new(
+                "outbox_lease_ms",
+                format!("must be at least 1000, got {}", self.outbox_lease_ms),
+            ));
+        }
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }

@@ -215,6 +215,24 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
     Ok(ran)
 }
 
+/// Work that is found by looking rather than scheduled as a job row: wish
+/// batches whose `publish … at TIME` has come (every pass), and, when
+/// `overdue` is set (every 10 minutes in [`run`]), the weekly reminder for
+/// wishes claimed and not delivered. Both are idempotent and open their own
+/// transactions, so they run beside jobs rather than inside a job handler.
+pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Result<(), StoreError> {
+    let published = crate::service::wishes::publish_due(engine, now).await?;
+    let reminded = if overdue {
+        crate::service::wishes::remind_overdue(engine, now).await?
+    } else {
+        0
+    };
+    if published + reminded > 0 {
+        engine.outbox_ready.notify_waiters();
+    }
+    Ok(())
+}
+
 /// Write queued messages as outbox rows (the same thing the engine does for
 /// replies).
 pub async fn enqueue_all(
@@ -240,12 +258,21 @@ pub async fn enqueue_all(
 /// next job is due (at most a second, so a job scheduled meanwhile by another
 /// replica is not missed for long).
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let mut last_sweep: Option<DateTime<Utc>> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        if let Err(e) = run_due(&engine, engine.now()).await {
+        let now = engine.now();
+        if let Err(e) = run_due(&engine, now).await {
             tracing::error!(error = %e, "job pass failed");
+        }
+        let sweep_due = last_sweep.is_none_or(|t| now - t >= chrono::Duration::minutes(10));
+        if let Err(e) = sweeps(&engine, now, sweep_due).await {
+            tracing::error!(error = %e, "sweep failed");
+        }
+        if sweep_due {
+            last_sweep = Some(now);
         }
         let pause = match engine.store.conn().await {
             Ok(mut conn) => match store::jobs::next_due(&mut conn).await {

@@ -63,7 +63,7 @@ enum Cmd {
         /// The report text, e.g. "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺".
         text: String,
     },
-    /// Export records to a file.
+    /// Export data to a file (staff data: full details).
     Export {
         #[command(subcommand)]
         what: ExportWhat,
@@ -115,6 +115,12 @@ enum ExportWhat {
     },
     /// A sign-up list (报名 / 接龙) as XLSX.
     Event { id: i64, file: PathBuf },
+    /// A micro-wish batch: status, org, claimer, dates, proof (XLSX).
+    Wishes {
+        #[arg(long)]
+        batch: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +130,30 @@ enum BenchWhat {
         #[arg(long, default_value_t = 200_000)]
         messages: usize,
     },
+    /// A micro-wish claim rush through the real engine (group commit). Uses a
+    /// fresh temporary SQLite file unless --db is given (a PostgreSQL URL
+    /// gets a fresh schema, dropped afterwards).
+    Claims {
+        #[arg(long, default_value_t = 800)]
+        wishes: usize,
+        #[arg(long, default_value_t = 44)]
+        orgs: usize,
+        /// Simulated users per org.
+        #[arg(long, default_value_t = 10)]
+        users: usize,
+        /// Claim messages each user sends.
+        #[arg(long, default_value_t = 25)]
+        claims: usize,
+        /// Per-org quota (default: wishes / orgs + 2).
+        #[arg(long)]
+        quota: Option<i64>,
+        /// SQLite synchronous: full or normal.
+        #[arg(long, default_value = "full")]
+        sync: String,
+        /// Pause of each user between claims, in ms (0: closed loop).
+        #[arg(long, default_value_t = 0)]
+        think_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +162,13 @@ enum ImportWhat {
     Orgs { file: PathBuf },
     /// FAQ entries: Markdown (`## 问题` then the answer) or CSV/XLSX (问题, 答案).
     Faq { file: PathBuf },
+    /// A micro-wish batch (CSV or XLSX: 学校, 年级, 学生, 心愿, 估价（元）, 备注).
+    Wishes {
+        file: PathBuf,
+        /// Name of the batch, e.g. 2026圆梦.
+        #[arg(long)]
+        batch: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -167,7 +204,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Cmd::Run), settings)) {
+    let explicit_db = cli.db.is_some();
+    match runtime.block_on(run(cli.command.unwrap_or(Cmd::Run), settings, explicit_db)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e:#}");
@@ -176,7 +214,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
+async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<()> {
     match cmd {
         Cmd::Run => {
             if settings.telegram_enabled() {
@@ -285,6 +323,75 @@ async fn run(cmd: Cmd, settings: Settings) -> anyhow::Result<()> {
         } => {
             let result = tuanbot::bench::parse::run(messages);
             println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        Cmd::Import {
+            what: ImportWhat::Wishes { file, batch },
+        } => {
+            let locale = settings.locale.clone();
+            let store = app::open_store(&settings).await?;
+            let result =
+                tuanbot::service::wishes::import_file(&store, &file, &batch, &locale).await;
+            store.close().await;
+            match result {
+                Ok(n) => {
+                    println!(
+                        "{}",
+                        tr(
+                            &locale,
+                            "wishes.cli.imported",
+                            &[("name", &batch), ("n", &n)]
+                        )
+                    );
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!("{}\n{e}", tr(&locale, "import.failed", &[])),
+            }
+        }
+        Cmd::Export {
+            what: ExportWhat::Wishes { batch, file },
+        } => {
+            let store = app::open_store(&settings).await?;
+            let tz = settings.tz()?;
+            let result =
+                tuanbot::service::wish_export::export(&store, &batch, &file, tz, &settings.locale)
+                    .await;
+            store.close().await;
+            let n = result?;
+            println!(
+                "{}",
+                tr(
+                    &settings.locale,
+                    "wishes.cli.exported",
+                    &[("name", &batch), ("n", &n), ("file", &file.display())]
+                )
+            );
+            Ok(())
+        }
+        Cmd::Bench {
+            what:
+                BenchWhat::Claims {
+                    wishes,
+                    orgs,
+                    users,
+                    claims,
+                    quota,
+                    sync,
+                    think_ms,
+                },
+        } => {
+            let opts = tuanbot::bench::claims::Options {
+                wishes,
+                orgs,
+                users,
+                claims_per_user: claims,
+                quota,
+                sync,
+                think_ms,
+            };
+            let url = explicit_db.then(|| settings.database_url.clone());
+            let report = tuanbot::bench::claims::run_fresh(url.as_deref(), &opts).await?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
     }

@@ -56,8 +56,32 @@ impl Table {
         Table::from_rows(all)
     }
 
+    /// Read a file received in chat: `name` (its file name) picks the format.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "csv" | "txt" => Table::from_csv(bytes),
+            "xlsx" | "xlsm" | "xls" | "ods" => {
+                let book =
+                    calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.to_vec()))
+                        .map_err(|e| TableError::Xlsx(e.to_string()))?;
+                Table::from_sheets(book)
+            }
+            _ => Err(TableError::UnsupportedType),
+        }
+    }
+
     fn from_workbook(path: &Path) -> Result<Table, TableError> {
-        let mut book = open_workbook_auto(path).map_err(|e| TableError::Xlsx(e.to_string()))?;
+        let book = open_workbook_auto(path).map_err(|e| TableError::Xlsx(e.to_string()))?;
+        Table::from_sheets(book)
+    }
+
+    fn from_sheets<RS: std::io::Read + std::io::Seek>(
+        mut book: calamine::Sheets<RS>,
+    ) -> Result<Table, TableError> {
         let range = book
             .worksheet_range_at(0)
             .ok_or(TableError::Empty)?

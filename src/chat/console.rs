@@ -4,9 +4,11 @@
 //!
 //! Script lines starting with `:` are directives:
 //! `:as USER [display name]`, `:chat CHAT [group|private]`, `:today YYYY-MM-DD`,
-//! `:time HH:MM`, `:admin USER`, `:quit`, and for attachments `:photo NAME`
-//! (the next message carries a photo) and `:reply N` (the next message
-//! replies to the bot's message #N). Every other line is a message from
+//! `:time HH:MM`, `:admin USER`, `:quit`; for attachments `:photo NAME`
+//! (attach a photo to the next message), `:file PATH` (attach a local file
+//! as a document; `/wishes import NAME` as its caption imports it) and
+//! `:reply N` (the next message replies to the bot's message #N). Every
+//! other line is a message from
 //! the current user in the current chat; a literal `\n` inside it is a line
 //! break. With `--json`, each outgoing message is one JSON object per line:
 //! `{"id":…,"chat":…,"text":…,"buttons":[…],"edit_of":…}`. Scheduled jobs
@@ -136,11 +138,25 @@ pub struct Console {
     chat: Option<(String, ChatKind)>,
     /// Once `:today`/`:time` is used, time stands still except by directive.
     frozen: bool,
-    /// Set by `:photo` / `:reply` for the next message only.
-    next_photo: Option<String>,
+    /// Set by `:reply` for the next message only.
     next_reply: Option<String>,
     session: String,
     seq: u64,
+    /// Attachments for the next message (`:photo`, `:file`).
+    attach: Vec<super::Attachment>,
+}
+
+/// Console documents are local paths the operator named with `:file`.
+struct LocalFiles;
+
+impl crate::engine::FileFetcher for LocalFiles {
+    fn fetch<'a>(&'a self, file_ref: &'a str) -> super::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            tokio::fs::read(file_ref)
+                .await
+                .map_err(|e| format!("{file_ref}: {e}"))
+        })
+    }
 }
 
 impl Console {
@@ -159,6 +175,7 @@ impl Console {
             clock.clone(),
             engine.outbox_ready.clone(),
         );
+        engine.set_file_fetcher(Platform::Console, Arc::new(LocalFiles));
         // Update ids must be unique across runs on the same database.
         let session = format!(
             "{:x}",
@@ -173,10 +190,10 @@ impl Console {
             name: "小王".into(),
             chat: None,
             frozen: false,
-            next_photo: None,
             next_reply: None,
             session,
             seq: 0,
+            attach: Vec::new(),
         }
     }
 
@@ -218,13 +235,7 @@ impl Console {
         .from_name(self.name.clone());
         msg.message_id = Some(format!("in-{}", self.seq));
         msg.mentions = mentions(&msg.text);
-        if let Some(file) = self.next_photo.take() {
-            msg.attachments.push(super::Attachment {
-                kind: super::AttachmentKind::Photo,
-                file_ref: file,
-                file_name: None,
-            });
-        }
+        msg.attachments = std::mem::take(&mut self.attach);
         if let Some(id) = self.next_reply.take() {
             msg.reply_to = Some(super::ReplyRef {
                 message_id: id,
@@ -243,6 +254,7 @@ impl Console {
     /// Run the scheduled jobs that are due, then send what is due.
     async fn tick(&self) -> Result<(), StoreError> {
         crate::jobs::run_due(&self.engine, self.clock.now()).await?;
+        crate::jobs::sweeps(&self.engine, self.clock.now(), true).await?;
         self.dispatcher.drain_due().await?;
         Ok(())
     }
@@ -289,7 +301,18 @@ impl Console {
                 Err(_) => self.bad(d),
             },
             "admin" if !rest.is_empty() => self.make_admin(rest).await?,
-            "photo" if !rest.is_empty() => self.next_photo = Some(rest.to_string()),
+            "photo" if !rest.is_empty() => self.attach.push(super::Attachment {
+                kind: super::AttachmentKind::Photo,
+                file_ref: rest.to_string(),
+                file_name: None,
+            }),
+            "file" if !rest.is_empty() => self.attach.push(super::Attachment {
+                kind: super::AttachmentKind::Document,
+                file_ref: rest.to_string(),
+                file_name: std::path::Path::new(rest)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned()),
+            }),
             "reply" if !rest.is_empty() => {
                 self.next_reply = Some(rest.trim_start_matches('#').to_string())
             }

@@ -15,12 +15,14 @@
 //! and hints at `/help` in private chats.
 
 pub mod activity;
+pub mod claim;
 pub mod dates;
 pub mod deadline;
 pub mod faq;
 pub mod normalize;
 pub mod notices;
 pub mod numerals;
+pub mod wishes;
 
 use crate::domain::Role;
 
@@ -91,6 +93,30 @@ pub enum Command {
     },
     /// 取消报名 N
     Leave(i64),
+    /// `认领 12 15`, `/claim 12-15`: claim wishes (empty: explain how).
+    Claim(Vec<u32>),
+    /// `/wishes import NAME` as the caption of a CSV/XLSX document.
+    WishImport(String),
+    /// `/wishes publish NAME [quota N] [at TIME]`, 发布心愿 …
+    WishPublish {
+        batch: String,
+        quota: Option<u32>,
+        at: Option<String>,
+    },
+    /// `/wishes [PAGE|WORD|ORG]`, 心愿
+    WishList(String),
+    /// `/wishes overdue`
+    WishOverdue,
+    /// `/wish 12`
+    WishShow(u32),
+    /// `/mywishes`, 我的心愿
+    MyWishes,
+    /// `/release 12`, 放弃 12
+    Release(u32),
+    /// `/done 12`, 圆梦 12 (with a photo)
+    Done(u32),
+    /// `/revoke 12 原因`, 下架 12 原因
+    Revoke { no: u32, reason: String },
     /// `/report [PERIOD] [ORG|全县]` (总结): the work summary.
     Report(String),
     /// `/stars [PERIOD] [ORG|全县]` (星级): the star rating.
@@ -165,6 +191,14 @@ enum Name {
     Event,
     Join,
     Leave,
+    Claim,
+    Wishes,
+    WishPublish,
+    WishShow,
+    MyWishes,
+    Release,
+    Done,
+    Revoke,
     Report,
     Stars,
     Faq,
@@ -363,6 +397,63 @@ const SPECS: &[Spec] = &[
         args: Args::Required,
         glued: true,
     },
+    // The keyword 认领 is handled before the table (see `claim.rs`).
+    Spec {
+        name: Name::Claim,
+        slash: &["claim", "认领"],
+        keywords: &[],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::Wishes,
+        slash: &["wishes", "心愿", "微心愿"],
+        keywords: &["心愿", "微心愿", "心愿列表"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::WishPublish,
+        slash: &["发布心愿"],
+        keywords: &["发布心愿"],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::WishShow,
+        slash: &["wish", "心愿详情"],
+        keywords: &[],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::MyWishes,
+        slash: &["mywishes", "我的心愿"],
+        keywords: &["我的心愿"],
+        args: Args::None,
+        glued: false,
+    },
+    Spec {
+        name: Name::Release,
+        slash: &["release", "放弃"],
+        keywords: &["放弃"],
+        args: Args::Required,
+        glued: true,
+    },
+    Spec {
+        name: Name::Done,
+        slash: &["done", "圆梦"],
+        keywords: &["圆梦"],
+        args: Args::Required,
+        glued: true,
+    },
+    Spec {
+        name: Name::Revoke,
+        slash: &["revoke", "下架"],
+        keywords: &["下架"],
+        args: Args::Required,
+        glued: true,
+    },
     Spec {
         name: Name::Report,
         slash: &["report", "总结", "工作总结"],
@@ -431,6 +522,20 @@ pub enum ParseError {
     EventUsage,
     #[error("leave")]
     LeaveUsage,
+    #[error("claim")]
+    ClaimUsage,
+    #[error("wishes import")]
+    WishImportUsage,
+    #[error("wishes publish")]
+    WishPublishUsage,
+    #[error("wish")]
+    WishShowUsage,
+    #[error("release")]
+    ReleaseUsage,
+    #[error("done")]
+    DoneUsage,
+    #[error("revoke")]
+    RevokeUsage,
     #[error("faq")]
     FaqUsage,
 }
@@ -451,6 +556,13 @@ impl ParseError {
             ParseError::RemindUsage => "notice_usage.remind",
             ParseError::EventUsage => "notice_usage.event",
             ParseError::LeaveUsage => "notice_usage.leave",
+            ParseError::ClaimUsage => "wishes.usage.claim",
+            ParseError::WishImportUsage => "wishes.usage.import",
+            ParseError::WishPublishUsage => "wishes.usage.publish",
+            ParseError::WishShowUsage => "wishes.usage.show",
+            ParseError::ReleaseUsage => "wishes.usage.release",
+            ParseError::DoneUsage => "wishes.usage.done",
+            ParseError::RevokeUsage => "wishes.usage.revoke",
             ParseError::FaqUsage => "faq.usage",
         }
     }
@@ -493,13 +605,41 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
             None if word.is_empty() => return Parsed::NotCommand,
             None => return Parsed::Unknown(word.to_string()),
         }
+    } else if let Some(rest) = text.strip_prefix("认领") {
+        // `认领` alone, or followed by numbers; anything else is chatter.
+        return match claim::parse_numbers(rest) {
+            Ok(numbers) => Parsed::Command(Command::Claim(numbers)),
+            Err(_) => Parsed::NotCommand,
+        };
+    } else if let Some(rest) = text.strip_prefix("心愿 ")
+        && !looks_like_sentence(rest)
+    {
+        // `心愿 2`, `心愿 县一中`, `心愿 字典`: `心愿` alone is in the table.
+        return wishes::wishes(rest);
     } else {
         match split_keyword(text) {
-            Some((spec, args)) => (spec.name, args),
+            Some((spec, args)) => {
+                if let Some(p) = keyword_wish(spec.name, args.trim()) {
+                    return p;
+                }
+                (spec.name, args)
+            }
             None => return Parsed::NotCommand,
         }
     };
     build(name, args.trim())
+}
+
+/// Keyword forms of the numbered wish commands (`放弃 12`) need a number
+/// first, so `放弃吧` stays chatter.
+fn keyword_wish(name: Name, args: &str) -> Option<Parsed> {
+    let which = match name {
+        Name::Release => "release",
+        Name::Done => "done",
+        Name::Revoke => "revoke",
+        _ => return None,
+    };
+    Some(wishes::numbered(which, args, true))
 }
 
 fn build(name: Name, args: &str) -> Parsed {
@@ -545,6 +685,17 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Event => return notices::event(args),
         Name::Join => return notices::join(args),
         Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
+        Name::Claim => match claim::parse_numbers(args) {
+            Ok(numbers) => Command::Claim(numbers),
+            Err(_) => return Parsed::Invalid(ParseError::ClaimUsage),
+        },
+        Name::Wishes => return wishes::wishes(args),
+        Name::WishPublish => return wishes::publish(args),
+        Name::WishShow => return wishes::show(args),
+        Name::MyWishes => Command::MyWishes,
+        Name::Release => return wishes::numbered("release", args, false),
+        Name::Done => return wishes::numbered("done", args, false),
+        Name::Revoke => return wishes::numbered("revoke", args, false),
         Name::Report => Command::Report(args.to_string()),
         Name::Stars => Command::Stars(args.to_string()),
         Name::Faq => return faq::faq(args),

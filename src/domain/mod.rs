@@ -3,6 +3,7 @@
 //! database and a `FromStr` for reading it back.
 
 pub mod category;
+pub mod wish;
 
 use std::fmt;
 use std::str::FromStr;

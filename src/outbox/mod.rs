@@ -19,8 +19,11 @@ use crate::chat::{ChatSender, SendError};
 use crate::clock::Clock;
 use crate::store::{self, Store, StoreError, chats, outbox};
 
-/// How long a leased row is ours before another dispatcher may take it.
-const LEASE_MS: i64 = 60_000;
+/// How long a leased row is ours before another dispatcher may take it, by
+/// default (setting `outbox_lease_ms`). It must cover the slowest send of a
+/// leased batch; a crashed dispatcher's rows wait this long before another
+/// process sends them.
+pub const DEFAULT_LEASE_MS: i64 = 60_000;
 /// Rows leased per pass.
 const BATCH: i64 = 50;
 /// Transient failures before a message is given up.
@@ -31,6 +34,7 @@ pub struct Dispatcher {
     sender: Arc<dyn ChatSender>,
     clock: Arc<dyn Clock>,
     ready: Arc<Notify>,
+    lease_ms: i64,
 }
 
 /// What one pass did.
@@ -53,7 +57,14 @@ impl Dispatcher {
             sender,
             clock,
             ready,
+            lease_ms: DEFAULT_LEASE_MS,
         }
+    }
+
+    /// Use a different lease length (see [`DEFAULT_LEASE_MS`]).
+    pub fn with_lease_ms(mut self, lease_ms: i64) -> Self {
+        self.lease_ms = lease_ms.max(1000);
+        self
     }
 
     /// Send everything due now, once. Returns what happened.
@@ -69,7 +80,7 @@ impl Dispatcher {
                     self.store.backend(),
                     platform,
                     now,
-                    now + LEASE_MS,
+                    now + self.lease_ms,
                     BATCH,
                 )
                 .await?;

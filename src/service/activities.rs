@@ -682,25 +682,9 @@ pub async fn stats(ctx: &mut Ctx<'_>, args: &str) -> Result {
     let scope = if matches!(who.as_str(), "全县" | "全部" | "county" | "all") {
         Scope::County
     } else if !who.is_empty() {
-        let aliases = orgs::aliases(ctx.tx).await?;
-        match resolve(&who, &all, &aliases) {
-            OrgMatch::One(o) => Scope::Org(o),
-            OrgMatch::Many(found) => {
-                let list = found
-                    .iter()
-                    .take(9)
-                    .map(|o| o.full_name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("、");
-                let text = t!("bind.ambiguous", locale = loc, n = found.len(), list = list);
-                ctx.reply(text);
-                return Ok(());
-            }
-            OrgMatch::None(_) => {
-                let text = t!("org.not_found", locale = loc, query = clip(&who, 20));
-                ctx.reply(text);
-                return Ok(());
-            }
+        match super::orgs::lookup_one(ctx, &who).await? {
+            Some(o) => Scope::Org(o),
+            None => return Ok(()),
         }
     } else {
         let default = if ctx.in_group() && ctx.chat.org_id.is_some() {

@@ -13,6 +13,8 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Member, Where::Anywhere, "help.join"),
     (Role::Member, Where::Anywhere, "help.mine"),
     (Role::Member, Where::Anywhere, "help.faq"),
+    (Role::Member, Where::Anywhere, "wishes.help.list"),
+    (Role::Member, Where::Anywhere, "wishes.help.claim"),
     (Role::Member, Where::Anywhere, "help.help"),
     (Role::Cadre, Where::Anywhere, "help.log"),
     (Role::Cadre, Where::Anywhere, "help.undo"),
@@ -23,8 +25,11 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Cadre, Where::Anywhere, "help.report"),
     (Role::Cadre, Where::Anywhere, "help.stars"),
     (Role::Cadre, Where::Group, "help.bind"),
+    (Role::Cadre, Where::Anywhere, "wishes.help.mine"),
+    (Role::Cadre, Where::Anywhere, "wishes.help.done"),
     (Role::Staff, Where::Anywhere, "help.role"),
     (Role::Staff, Where::Group, "help.bind_county"),
+    (Role::Staff, Where::Anywhere, "wishes.help.publish"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

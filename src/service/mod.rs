@@ -11,6 +11,8 @@ pub mod import_orgs;
 pub mod notices;
 pub mod orgs;
 pub mod reports;
+pub mod wish_export;
+pub mod wishes;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -176,6 +178,18 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Report(args) => reports::report(ctx, &args).await,
         Command::Stars(args) => reports::stars(ctx, &args).await,
         Command::Faq(args) => faq::run(ctx, args).await,
+        Command::Claim(numbers) => wishes::claim(ctx, &numbers).await,
+        Command::WishImport(name) => wishes::import_in_chat(ctx, &name).await,
+        Command::WishPublish { batch, quota, at } => {
+            wishes::publish(ctx, &batch, quota, at.as_deref()).await
+        }
+        Command::WishList(arg) => wishes::list(ctx, &arg).await,
+        Command::WishOverdue => wishes::overdue(ctx).await,
+        Command::WishShow(no) => wishes::show(ctx, no).await,
+        Command::MyWishes => wishes::mine(ctx).await,
+        Command::Release(no) => wishes::release(ctx, no).await,
+        Command::Done(no) => wishes::done(ctx, no).await,
+        Command::Revoke { no, reason } => wishes::revoke(ctx, no, &reason).await,
     }
 }
 

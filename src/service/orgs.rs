@@ -194,6 +194,35 @@ fn reply_not_found(ctx: &mut Ctx<'_>, query: &str, closest: &[Org]) {
     ctx.reply(text);
 }
 
+/// Look a typed org name up and, when it names exactly one org, return it.
+/// Otherwise reply (several fit: "write the full name"; none: the closest
+/// names) and return `None`: the caller just stops.
+pub(super) async fn lookup_one(ctx: &mut Ctx<'_>, query: &str) -> Result<Option<Org>> {
+    match lookup(ctx, query).await? {
+        OrgMatch::One(org) => Ok(Some(org)),
+        OrgMatch::Many(found) => {
+            let list = found
+                .iter()
+                .take(9)
+                .map(|o| o.full_name.as_str())
+                .collect::<Vec<_>>()
+                .join("、");
+            let text = t!(
+                "bind.ambiguous",
+                locale = ctx.locale,
+                n = found.len(),
+                list = list
+            );
+            ctx.reply(text);
+            Ok(None)
+        }
+        OrgMatch::None(closest) => {
+            reply_not_found(ctx, query, &closest);
+            Ok(None)
+        }
+    }
+}
+
 /// `/iam ORG` (我是 ORG): join an org; `我是 1` picks from numbered choices.
 #[tracing::instrument(skip(ctx), fields(person = ctx.person.id))]
 pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
@@ -436,28 +465,8 @@ pub async fn bind(ctx: &mut Ctx<'_>, query: &str) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let org = match lookup(ctx, query).await? {
-        OrgMatch::One(org) => org,
-        OrgMatch::Many(found) => {
-            let list = found
-                .iter()
-                .take(9)
-                .map(|o| o.full_name.as_str())
-                .collect::<Vec<_>>()
-                .join("、");
-            let text = t!(
-                "bind.ambiguous",
-                locale = ctx.locale,
-                n = found.len(),
-                list = list
-            );
-            ctx.reply(text);
-            return Ok(());
-        }
-        OrgMatch::None(closest) => {
-            reply_not_found(ctx, query, &closest);
-            return Ok(());
-        }
+    let Some(org) = lookup_one(ctx, query).await? else {
+        return Ok(());
     };
     let allowed =
         ctx.is_staff() || (ctx.person.role == Role::Cadre && ctx.person.org_id == Some(org.id));
@@ -587,28 +596,9 @@ pub async fn set_role(
         }
     };
     let org = match org_query {
-        Some(q) => match lookup(ctx, q).await? {
-            OrgMatch::One(org) => Some(org),
-            OrgMatch::Many(found) => {
-                let list = found
-                    .iter()
-                    .take(9)
-                    .map(|o| o.full_name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("、");
-                let text = t!(
-                    "bind.ambiguous",
-                    locale = ctx.locale,
-                    n = found.len(),
-                    list = list
-                );
-                ctx.reply(text);
-                return Ok(());
-            }
-            OrgMatch::None(closest) => {
-                reply_not_found(ctx, q, &closest);
-                return Ok(());
-            }
+        Some(q) => match lookup_one(ctx, q).await? {
+            Some(org) => Some(org),
+            None => return Ok(()),
         },
         None => match person.org_id {
             Some(id) => orgs::get(ctx.tx, id).await?,

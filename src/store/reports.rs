@@ -143,9 +143,9 @@ pub struct WishRow {
     pub delivered_at: Option<i64>,
 }
 
-/// Whether the micro-wishes tables exist. The wishes feature lives on its
-/// own branch and migration (0003); until it is merged the report says
-/// "no data" for its section instead of failing.
+/// Whether the micro-wishes tables exist (migration 0003). Written while the
+/// wishes feature was on its own branch; since the merge they always exist
+/// and this check (one query) could go.
 pub async fn wishes_available(conn: &mut Conn, backend: Backend) -> Result<bool> {
     let sql = match backend {
         Backend::Sqlite => {

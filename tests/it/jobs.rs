@@ -204,3 +204,38 @@ async fn the_loop_runs_due_jobs_and_stops() {
         assert!(ran, "{}", db.backend);
     }
 }
+
+/// `/wishes publish … at TIME` goes out when the clock reaches TIME (the
+/// sweep beside the job runner), not before.
+#[tokio::test]
+async fn scheduled_wish_publication_goes_out_on_time() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    for db in crate::helpers::TestDb::both().await {
+        let out = crate::helpers::script(
+            &db,
+            &format!(
+                ":today 2026-05-20\n:time 09:00\n:admin zhang\n:as zhang 小张\n:chat tgl group\n/bind 全县\n\
+:file {fixture}\n/wishes import 2026圆梦\n/wishes publish 2026圆梦 quota 20 at 10:00\n:time 09:30\n/whoami\n:time 10:01\n"
+            ),
+            true,
+        )
+        .await;
+        let t = crate::helpers::texts(&out);
+        let who = t
+            .iter()
+            .position(|x| x.starts_with("👤"))
+            .expect("whoami reply");
+        assert!(
+            !t[..who].iter().any(|x| x.starts_with("🎁")),
+            "{}: published early: {t:?}",
+            db.backend
+        );
+        assert!(
+            t[who + 1..]
+                .iter()
+                .any(|x| x.starts_with("🎁 圆梦行动「2026圆梦」")),
+            "{}: not published at 10:01",
+            db.backend
+        );
+    }
+}

@@ -20,3 +20,4 @@ mod parser_never_panics;
 mod permissions;
 mod reports;
 mod store;
+mod wishes;

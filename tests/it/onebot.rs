@@ -3,6 +3,7 @@
 //! connects to its reverse endpoint, pushes events, answers actions by
 //! `echo`, and records every send it acknowledged. Every wait is bounded.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,10 @@ struct FakeState {
     /// After this many acknowledged sends, the next send closes the
     /// connection unanswered (once).
     close_after: Mutex<Option<usize>>,
+    /// After this many acknowledged sends, further sends are received but
+    /// never answered (kept in `held`): the peer "hangs".
+    hold_after: Mutex<Option<usize>>,
+    held: Mutex<Vec<Value>>,
     next_message_id: AtomicI64,
 }
 
@@ -122,6 +127,11 @@ where
                                 *close = None;
                                 break;
                             }
+                        }
+                        let hold = *state.hold_after.lock().unwrap();
+                        if hold.is_some_and(|n| state.sends.lock().unwrap().len() >= n) {
+                            state.held.lock().unwrap().push(v.clone());
+                            continue;
                         }
                         let key = if action == "send_group_msg" { "group_id" } else { "user_id" };
                         state.sends.lock().unwrap().push(Got {
@@ -872,4 +882,175 @@ async fn forward_and_reverse_together() {
     targets.sort();
     assert_eq!(targets, vec!["564", "565"]);
     bot.stop().await;
+}
+
+/// `认领 12` from two QQ users in different orgs, pushed back to back: one
+/// wins, the other is told who holds it, in one gathered message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_qq_users_claim_the_same_wish_one_wins() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    for db in TestDb::both().await {
+        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+        tuanbot::service::wishes::import_file(
+            &bot.engine.store,
+            std::path::Path::new(fixture),
+            "2026圆梦",
+            "zh-CN",
+        )
+        .await
+        .expect("import");
+        fake.push(group_msg(901, 701, 1, text("/bind 全县")));
+        until_sent(&fake, "701", |t| t.contains("全县团干群")).await;
+        fake.push(group_msg(902, 701, 2, text("我是 县一中")));
+        fake.push(group_msg(903, 701, 3, text("我是 县二中")));
+        until_sent(&fake, "701", |t| t.contains("县二中团委")).await;
+        fake.push(group_msg(
+            904,
+            701,
+            1,
+            text("/wishes publish 2026圆梦 quota 5"),
+        ));
+        until_sent(&fake, "701", |t| t.contains("圆梦行动")).await;
+        fake.push(group_msg(905, 701, 2, text("认领 12")));
+        fake.push(group_msg(906, 701, 3, text("认领 12")));
+        let result = until_sent(&fake, "701", |t| t.contains("12") && t.contains("已被")).await;
+        let text = result.text();
+        assert_eq!(text.matches("✅").count(), 1, "{}: {text}", db.backend);
+        assert!(
+            text.contains("✅ 县一中：12") && text.contains("❌ 县二中：12 已被县一中认领"),
+            "{}: {text}",
+            db.backend
+        );
+        bot.stop().await;
+    }
+}
+
+/// The real binary is SIGKILLed in the middle of a 200-group notice
+/// broadcast and started again: every group gets the notice exactly once.
+///
+/// The fake peer acknowledges 60 copies and then stops answering; the kill
+/// comes while the binary waits for the 61st answer, so everything answered
+/// has been marked sent and nothing unanswered has. After the restart the
+/// dead process's leases run out (1 s here) and the rest go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_broadcast_then_restart_sends_each_group_once() {
+    use tuanbot::domain::{ChatKind, Platform};
+    use tuanbot::store::{chats, orgs};
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    for db in TestDb::both().await {
+        // 200 QQ groups, each bound to one of the county's orgs.
+        let store = db.store().await;
+        app::seed_demo_if_empty(&store, "zh-CN")
+            .await
+            .expect("seed");
+        {
+            let mut tx = store.begin().await.expect("begin");
+            let all = orgs::all(&mut tx).await.expect("orgs");
+            let branches: Vec<i64> = all
+                .iter()
+                .filter(|o| o.parent_id.is_some())
+                .map(|o| o.id)
+                .collect();
+            for g in 0..200 {
+                let chat = chats::upsert_seen(
+                    &mut tx,
+                    Platform::Qq,
+                    &format!("{}", 80_000 + g),
+                    ChatKind::Group,
+                    None,
+                    0,
+                )
+                .await
+                .expect("chat");
+                chats::bind(&mut tx, chat.id, Some(branches[g % branches.len()]), 0)
+                    .await
+                    .expect("bind");
+            }
+            tx.commit().await.expect("commit");
+        }
+        store.close().await;
+        let (addr, fake) = fake_server(TOKEN).await;
+        let spawn = || {
+            Kill(
+                std::process::Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+                    .arg("run")
+                    .env_remove("TELOXIDE_TOKEN")
+                    .env_remove("TUANBOT_TELEGRAM__TOKEN")
+                    .env("TUANBOT_DATABASE_URL", &db.url)
+                    .env("TUANBOT_ADMINS", "qq:1")
+                    .env("TUANBOT_OUTBOX_LEASE_MS", "1000")
+                    .env("TUANBOT_ONEBOT__WS_URL", format!("ws://{addr}/"))
+                    .env("TUANBOT_ONEBOT__ACCESS_TOKEN", TOKEN)
+                    .env("TUANBOT_ONEBOT__GROUP_INTERVAL_MS", "0")
+                    .env("TUANBOT_ONEBOT__JITTER_MS", "0")
+                    .env("TUANBOT_ONEBOT__ACCOUNT_PER_MINUTE", "100000")
+                    .env("TUANBOT_ONEBOT__ACTION_TIMEOUT_MS", "600000")
+                    .current_dir(std::env::temp_dir())
+                    .stdin(std::process::Stdio::null())
+                    .spawn()
+                    .expect("spawn tuanbot"),
+            )
+        };
+        let mut child = spawn();
+        until("first login", || fake.logins.load(Ordering::SeqCst) >= 1).await;
+        fake.push(private_msg(
+            1001,
+            1,
+            "/notice 防汛安全通知\n请于本周五前完成防溺水安全教育",
+        ));
+        until_sent(&fake, "1", |t| t.contains("200")).await;
+        let before = fake.sends().len();
+        *fake.hold_after.lock().unwrap() = Some(before + 60);
+        fake.push(private_msg(1002, 1, "确认"));
+        until("a copy left unanswered", || {
+            !fake.held.lock().unwrap().is_empty()
+        })
+        .await;
+        // SIGKILL: no shutdown code runs.
+        child.0.kill().expect("kill");
+        let _ = child.0.wait();
+        *fake.hold_after.lock().unwrap() = None;
+        let copies = |f: &FakeState| {
+            f.sends()
+                .into_iter()
+                .filter(|g| g.target != "1" && g.text().contains("防溺水安全教育"))
+                .count()
+        };
+        assert_eq!(
+            copies(&fake),
+            60,
+            "{}: 60 copies answered before the kill",
+            db.backend
+        );
+        let logins = fake.logins.load(Ordering::SeqCst);
+        child = spawn();
+        until("second login", || {
+            fake.logins.load(Ordering::SeqCst) > logins
+        })
+        .await;
+        until("every group's copy", || copies(&fake) >= 200).await;
+        // Give a duplicate, if any, time to show up.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut per_group: HashMap<String, usize> = HashMap::new();
+        for g in fake
+            .sends()
+            .into_iter()
+            .filter(|g| g.target != "1" && g.text().contains("防溺水安全教育"))
+        {
+            *per_group.entry(g.target).or_insert(0) += 1;
+        }
+        assert_eq!(per_group.len(), 200, "{}", db.backend);
+        assert!(
+            per_group.values().all(|n| *n == 1),
+            "{}: a group got it twice",
+            db.backend
+        );
+        drop(child);
+    }
 }

@@ -162,8 +162,8 @@ async fn figures_match_independent_queries() {
             - 2;
         assert_eq!(r.problems.inactive.len() as i64, quiet);
         assert!(!r.problems.inactive.contains(&"县一中".to_string()));
-        // No wishes tables on this branch: the section says so.
-        assert_eq!(r.wishes, None);
+        // No wish published in this term.
+        assert_eq!(r.wishes, Some(report::WishTotals::default()));
         store.close().await;
     }
 }
@@ -214,30 +214,25 @@ async fn markdown_draft_snapshot() {
     insta::assert_snapshot!("report_markdown", drafts[0]);
 }
 
-/// The wishes section reads tables shaped like the wishes feature's
-/// migration 0003 (columns the report uses only), created here because that
-/// migration lives on its own branch.
+/// The wishes section, on rows written straight into the wishes tables
+/// (migration 0003) so the dates are exact.
 #[tokio::test]
 async fn wishes_section_counts_per_org() {
     for db in seeded().await {
         let store = db.store().await;
         let mut conn = store.conn().await.unwrap();
-        for sql in [
-            "CREATE TABLE wish_batches (id BIGINT PRIMARY KEY, published_at BIGINT)",
-            "CREATE TABLE wishes (id BIGINT PRIMARY KEY, batch_id BIGINT NOT NULL, \
-             status TEXT NOT NULL, org_id BIGINT, claimed_at BIGINT, delivered_at BIGINT)",
-        ] {
-            sqlx::query(sql).execute(&mut *conn).await.unwrap();
-        }
         let all = orgs::all(&mut conn).await.unwrap();
         let id = |n: &str| all.iter().find(|o| o.short_name == n).unwrap().id;
         let (yi, er) = (id("县一中"), id("县二中"));
         let mar = |day: u32| ms(Utc.with_ymd_and_hms(2026, 3, day, 2, 0, 0).unwrap());
-        sqlx::query("INSERT INTO wish_batches (id, published_at) VALUES (1, $1)")
-            .bind(mar(3))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO wish_batches (id, name, total, status, published_at, created_at) \
+             VALUES (1, '2026圆梦', 5, 'published', $1, $1)",
+        )
+        .bind(mar(3))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
         // (status, org, claimed, delivered)
         type WishSeed<'a> = (&'a str, Option<i64>, Option<i64>, Option<i64>);
         let rows: [WishSeed; 5] = [
@@ -249,8 +244,9 @@ async fn wishes_section_counts_per_org() {
         ];
         for (i, (status, org, claimed, delivered)) in rows.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO wishes (id, batch_id, status, org_id, claimed_at, delivered_at) \
-                 VALUES ($1, 1, $2, $3, $4, $5)",
+                "INSERT INTO wishes (id, batch_id, no, school, grade, child, item, status, \
+                 org_id, claimed_at, delivered_at) \
+                 VALUES ($1, 1, $1, '永清镇中心小学', '六年级', '姚明', '新华字典', $2, $3, $4, $5)",
             )
             .bind(i as i64 + 1)
             .bind(*status)

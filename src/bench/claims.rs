@@ -1,0 +1,251 @@
+//! `tuanbot bench claims`: a claim rush through the real engine (parse,
+//! service, store, outbox) via [`Engine::submit`] (group commit).
+//!
+//! `orgs × users` simulated people, each bound to an org, all in one group,
+//! each sending `认领 N` for random wishes one after another as fast as the
+//! engine answers (a closed loop), so most claims collide on the same wishes
+//! and quotas run out. Afterwards a query checks that no wish was claimed
+//! twice and no org holds more than its quota.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::chat::{Capabilities, Incoming, Outgoing};
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::domain::{ChatKind, OrgKind, Platform};
+use crate::engine::{Engine, Outcome};
+use crate::store::wishes::{self as db, NewWish};
+use crate::store::{self, Backend, Store, orgs, outbox, people};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub wishes: usize,
+    pub orgs: usize,
+    pub users: usize,
+    /// Claim messages each user sends.
+    pub claims_per_user: usize,
+    /// Per-org quota; default: a fair share plus a little.
+    pub quota: Option<i64>,
+    pub sync: String,
+    /// Pause of each user between two claims (0: as fast as answered). A
+    /// closed loop of N users can't have a latency below N / throughput
+    /// (Little's law: 440 users at 10,000/s wait ≥ 44 ms); with a pause the
+    /// users are a steady arrival stream instead.
+    pub think_ms: u64,
+}
+
+/// The printed result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub claims_attempted: usize,
+    pub claims_ok: i64,
+    pub double_claims: i64,
+    pub quota_violations: i64,
+    pub throughput_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub backend: &'static str,
+    pub sync: String,
+    pub users: usize,
+    pub think_ms: u64,
+    pub errors: usize,
+}
+
+/// A small deterministic generator (xorshift), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+/// Run the benchmark on an empty, migrated database at `url`.
+pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
+    let store = Store::open(url, &opts.sync).await?;
+    let settings = Settings {
+        database_url: url.to_string(),
+        sqlite_synchronous: opts.sync.clone(),
+        ..Settings::default()
+    };
+    let engine = Arc::new(Engine::new(store.clone(), settings, Arc::new(SystemClock))?);
+    engine.set_capabilities(
+        Platform::Console,
+        Capabilities {
+            edit: true,
+            buttons: true,
+            max_text_chars: 4096,
+        },
+    );
+    let quota = opts
+        .quota
+        .unwrap_or((opts.wishes / opts.orgs.max(1)) as i64 + 2);
+    let batch_id = setup(&store, opts, quota).await?;
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for o in 0..opts.orgs {
+        for u in 0..opts.users {
+            let engine = engine.clone();
+            let (wishes, n, think) = (opts.wishes, opts.claims_per_user, opts.think_ms);
+            let user = format!("u{o}_{u}");
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((o * 1000 + u) as u64 + 1));
+                let mut lat = Vec::with_capacity(n);
+                let mut errors = 0;
+                for i in 0..n {
+                    let text = format!("认领 {}", rng.below(wishes) + 1);
+                    let msg = Incoming::text(
+                        Platform::Console,
+                        format!("{user}-{i}"),
+                        "bench",
+                        ChatKind::Group,
+                        user.clone(),
+                        text,
+                        chrono::Utc::now(),
+                    );
+                    let t = Instant::now();
+                    match engine.submit(msg).await {
+                        Ok(Outcome::Handled { .. }) => {}
+                        _ => errors += 1,
+                    }
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    if think > 0 {
+                        // ±50 % jitter so users don't march in step.
+                        let pause = think / 2 + rng.below(think as usize + 1) as u64;
+                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mut conn = store.conn().await?;
+    let (double, over) = db::violations(&mut conn, batch_id).await?;
+    let ok = crate::store::audit::count_action(&mut conn, "wish.claim").await?;
+    drop(conn);
+    let report = Report {
+        claims_attempted: lat.len(),
+        claims_ok: ok,
+        double_claims: double,
+        quota_violations: over,
+        throughput_per_s: (lat.len() as f64 / elapsed).round(),
+        p50_ms: (pct(0.50) * 100.0).round() / 100.0,
+        p99_ms: (pct(0.99) * 100.0).round() / 100.0,
+        backend: store.backend().as_str(),
+        sync: match store.backend() {
+            Backend::Sqlite => opts.sync.clone(),
+            Backend::Postgres => "n/a".into(),
+        },
+        users: opts.orgs * opts.users,
+        think_ms: opts.think_ms,
+        errors,
+    };
+    drop(engine);
+    store.close().await;
+    Ok(report)
+}
+
+/// Orgs, people bound to them, and a published batch with a board.
+async fn setup(store: &Store, opts: &Options, quota: i64) -> anyhow::Result<i64> {
+    let now = store::ms(chrono::Utc::now());
+    let mut tx = store.begin().await?;
+    for o in 0..opts.orgs {
+        let name = format!("测试组织{o}");
+        let (org_id, _) = orgs::upsert(
+            &mut tx,
+            &orgs::NewOrg {
+                full_name: &name,
+                short_name: &name,
+                kind: OrgKind::School,
+                parent_id: None,
+                secretary: None,
+            },
+            now,
+        )
+        .await?;
+        for u in 0..opts.users {
+            let user = format!("u{o}_{u}");
+            let (p, _) = people::upsert_seen(&mut tx, Platform::Console, &user, &user, now).await?;
+            people::set_org(&mut tx, p.id, Some(org_id), now).await?;
+        }
+    }
+    let wishes: Vec<NewWish> = (0..opts.wishes)
+        .map(|i| NewWish {
+            school: format!("第{}小学", i % 24 + 1),
+            grade: "三年级".into(),
+            child: "测试".into(),
+            item: "新华字典1本".into(),
+            price_yuan: Some(25),
+            note: None,
+        })
+        .collect();
+    let batch = db::create_batch(&mut tx, "bench", &wishes, now).await?;
+    db::set_published(&mut tx, batch, Some(quota), "console", "bench", now).await?;
+    let board = Outgoing::new(Platform::Console, "bench", "board");
+    let id = outbox::enqueue(&mut tx, &board, now, Some("wishes:board:bench"), now).await?;
+    db::set_board(&mut tx, batch, Some(id), now).await?;
+    tx.commit().await?;
+    Ok(batch)
+}
+
+/// Run on a fresh database: a temporary SQLite file when `url` is `None`, a
+/// new schema (dropped afterwards) for a PostgreSQL URL, else the given
+/// SQLite file.
+pub async fn run_fresh(url: Option<&str>, opts: &Options) -> anyhow::Result<Report> {
+    match url {
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "tuanbot-bench-{}-{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_millis()
+            ));
+            std::fs::create_dir_all(&dir)?;
+            let url = format!("sqlite://{}", dir.join("bench.db").display());
+            let result = run(&url, opts).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        }
+        Some(u) if u.starts_with("postgres") => {
+            use sqlx::Connection;
+            let schema = format!(
+                "bench_{}_{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_millis()
+            );
+            let mut admin = sqlx::PgConnection::connect(u).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut admin)
+                .await?;
+            let sep = if u.contains('?') { '&' } else { '?' };
+            let url = format!("{u}{sep}options[search_path]={schema}");
+            let result = run(&url, opts).await;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await?;
+            result
+        }
+        Some(u) => run(u, opts).await,
+    }
+}

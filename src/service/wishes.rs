@@ -1,0 +1,1478 @@
+//! Micro-wishes (微心愿 / 圆梦行动): import a batch, publish it as numbered
+//! pages plus a board, claim by message in a rush, release, deliver with a
+//! photo, revoke; overdue reminders and scheduled publishing for the
+//! scheduler.
+//!
+//! Privacy: a child's name is personal data of a minor. Every text that can
+//! reach a group goes through [`line`] with `full = false`, which masks the
+//! name (`张*明`); full details are shown only in a private chat, to staff
+//! and to the people of the org holding the wish.
+//!
+//! Rate limits: during a rush, claim results for one chat are gathered into
+//! one pending outbox message (coalesce key per chat, sent ~2 s after the
+//! first claim), and the board message is edited at most every 3 s; where
+//! the platform cannot edit, the progress line rides along in the gathered
+//! claim results instead.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use serde_json::json;
+
+use super::import_orgs::ImportError;
+use super::orgs::{OrgMatch, resolve};
+use super::{Ctx, Result, clip};
+use crate::chat::{AttachmentKind, Outgoing};
+use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
+use crate::domain::{Platform, Role};
+use crate::engine::{Engine, Queued};
+use crate::store::wishes::{self as db, Batch, Claim, NewWish, Wish};
+use crate::store::{self, Conn, StoreError, audit, chats, orgs, outbox};
+use crate::table::{Table, cell};
+use rust_i18n::t;
+
+/// Claim results for a chat are gathered this long before they go out.
+const CLAIM_WINDOW_MS: i64 = 2_000;
+/// The board is edited at most this often.
+const BOARD_EDIT_MS: i64 = 3_000;
+/// Wishes on one page at most (pages are also cut to fit one message).
+const PAGE_WISHES: usize = 60;
+/// Longest cell texts accepted at import.
+const MAX_SCHOOL: usize = 64;
+const MAX_CHILD: usize = 16;
+const MAX_ITEM: usize = 100;
+const MAX_NOTE: usize = 200;
+
+fn tr(locale: &str, key: &str) -> String {
+    t!(key, locale = locale).into_owned()
+}
+
+// ---------------------------------------------------------------- import
+
+/// Check a wish table (学校, 年级, 学生, 心愿, 估价（元）, 备注); all problems
+/// are returned together, each with its row number.
+pub fn validate(table: &Table, locale: &str) -> std::result::Result<Vec<NewWish>, ImportError> {
+    let col = |names: &[&str]| table.column(names);
+    let (school, grade, child, item, price, note) = (
+        col(&["学校", "学校名称"]),
+        col(&["年级", "年级班级", "班级"]),
+        col(&["学生", "姓名", "学生姓名"]),
+        col(&["心愿", "微心愿", "心愿内容"]),
+        col(&["估价（元）", "估价(元)", "估价", "价格", "金额"]),
+        col(&["备注"]),
+    );
+    let mut errors = Vec::new();
+    for (name, idx) in [("学校", school), ("学生", child), ("心愿", item)] {
+        if idx.is_none() {
+            errors.push(t!("import.missing_column", locale = locale, column = name).into_owned());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Invalid(errors));
+    }
+    if table.rows.is_empty() {
+        return Err(ImportError::Invalid(vec![tr(
+            locale,
+            "wishes.import.empty",
+        )]));
+    }
+    if table.rows.len() > MAX_WISHES as usize {
+        return Err(ImportError::Invalid(vec![
+            t!(
+                "wishes.import.too_many",
+                locale = locale,
+                n = table.rows.len(),
+                max = MAX_WISHES
+            )
+            .into_owned(),
+        ]));
+    }
+    let mut rows = Vec::new();
+    for (line, r) in &table.rows {
+        let err = |key: &str, value: &str| {
+            t!(key, locale = locale, line = line, value = clip(value, 30)).into_owned()
+        };
+        let (s, c, i) = (cell(r, school), cell(r, child), cell(r, item));
+        let mut bad = false;
+        for (v, field, max) in [
+            (s, "学校", MAX_SCHOOL),
+            (c, "学生", MAX_CHILD),
+            (i, "心愿", MAX_ITEM),
+        ] {
+            if v.is_empty() {
+                errors.push(
+                    t!(
+                        "wishes.import.empty_cell",
+                        locale = locale,
+                        line = line,
+                        column = field
+                    )
+                    .into_owned(),
+                );
+                bad = true;
+            } else if v.chars().count() > max {
+                errors.push(
+                    t!(
+                        "wishes.import.too_long",
+                        locale = locale,
+                        line = line,
+                        column = field,
+                        max = max
+                    )
+                    .into_owned(),
+                );
+                bad = true;
+            }
+        }
+        let price_text = cell(r, price).trim_end_matches('元').trim();
+        let price_yuan = if price_text.is_empty() {
+            None
+        } else {
+            match price_text.parse::<f64>() {
+                Ok(v) if v.is_finite() && (0.0..=100_000.0).contains(&v) => Some(v.round() as i64),
+                _ => {
+                    errors.push(err("wishes.import.bad_price", price_text));
+                    bad = true;
+                    None
+                }
+            }
+        };
+        let note_text = cell(r, note);
+        if note_text.chars().count() > MAX_NOTE {
+            errors.push(
+                t!(
+                    "wishes.import.too_long",
+                    locale = locale,
+                    line = line,
+                    column = "备注",
+                    max = MAX_NOTE
+                )
+                .into_owned(),
+            );
+            bad = true;
+        }
+        if bad {
+            continue;
+        }
+        rows.push(NewWish {
+            school: s.to_string(),
+            grade: cell(r, grade).to_string(),
+            child: c.to_string(),
+            item: i.to_string(),
+            price_yuan,
+            note: (!note_text.is_empty()).then(|| note_text.to_string()),
+        });
+    }
+    if !errors.is_empty() {
+        const SHOWN: usize = 20;
+        let more = errors.len().saturating_sub(SHOWN);
+        errors.truncate(SHOWN);
+        if more > 0 {
+            errors.push(t!("wishes.import.more_errors", locale = locale, n = more).into_owned());
+        }
+        return Err(ImportError::Invalid(errors));
+    }
+    Ok(rows)
+}
+
+/// Validate a batch name: short, one line.
+fn valid_batch_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=30).contains(&n) && !name.contains(['\n', '\r'])
+}
+
+/// Write a validated batch in the caller's transaction, audited. Fails with a
+/// readable error when the name is taken.
+pub async fn import(
+    conn: &mut Conn,
+    name: &str,
+    rows: &[NewWish],
+    platform: Platform,
+    actor: &str,
+    now_ms: i64,
+    locale: &str,
+) -> std::result::Result<i64, ImportError> {
+    if !valid_batch_name(name) {
+        return Err(ImportError::Invalid(vec![tr(
+            locale,
+            "wishes.import.bad_name",
+        )]));
+    }
+    if db::batch_by_name(&mut *conn, name).await?.is_some() {
+        return Err(ImportError::Invalid(vec![
+            t!("wishes.import.exists", locale = locale, name = name).into_owned(),
+        ]));
+    }
+    let id = db::create_batch(&mut *conn, name, rows, now_ms).await?;
+    audit::record(
+        conn,
+        &audit::Entry {
+            at_ms: now_ms,
+            platform,
+            actor,
+            action: "wish.import",
+            entity: "wish_batch",
+            entity_id: Some(id.to_string()),
+            detail: json!({"name": name, "wishes": rows.len()}),
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// `tuanbot import wishes FILE --batch NAME`: read, check and write a batch
+/// in one transaction. Returns how many wishes were imported.
+pub async fn import_file(
+    store: &crate::store::Store,
+    path: &std::path::Path,
+    name: &str,
+    locale: &str,
+) -> std::result::Result<usize, ImportError> {
+    let table = Table::read(path)
+        .map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", path.display())]))?;
+    let rows = validate(&table, locale)?;
+    let now = store::ms(Utc::now());
+    let mut tx = store.begin().await?;
+    import(
+        &mut tx,
+        name.trim(),
+        &rows,
+        Platform::Console,
+        "cli",
+        now,
+        locale,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// `/wishes import NAME` as the caption of a CSV/XLSX document (staff).
+pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
+    if !ctx.is_staff() {
+        let text = tr(ctx.locale, "wishes.staff_only");
+        ctx.reply(text);
+        return Ok(());
+    }
+    let Some(doc) = ctx
+        .msg
+        .attachments
+        .iter()
+        .find(|a| a.kind == AttachmentKind::Document)
+        .cloned()
+    else {
+        let text = tr(ctx.locale, "wishes.import.need_file");
+        ctx.reply(text);
+        return Ok(());
+    };
+    let Some(fetcher) = ctx.engine.file_fetcher(ctx.msg.platform) else {
+        let text = tr(ctx.locale, "wishes.import.cannot_fetch");
+        ctx.reply(text);
+        return Ok(());
+    };
+    let file_name = doc
+        .file_name
+        .clone()
+        .unwrap_or_else(|| doc.file_ref.clone());
+    let table = match fetcher.fetch(&doc.file_ref).await {
+        Ok(bytes) => Table::from_bytes(&file_name, &bytes).map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let table = match table {
+        Ok(t) => t,
+        Err(e) => {
+            let text = t!(
+                "wishes.import.unreadable",
+                locale = ctx.locale,
+                error = clip(&e, 80)
+            );
+            ctx.reply(text);
+            return Ok(());
+        }
+    };
+    let rows = match validate(&table, ctx.locale) {
+        Ok(rows) => rows,
+        Err(e) => {
+            let text = t!(
+                "wishes.import.failed",
+                locale = ctx.locale,
+                errors = e.to_string()
+            );
+            ctx.reply(text);
+            return Ok(());
+        }
+    };
+    let name = name.trim();
+    let (platform, actor, now_ms) = (ctx.msg.platform, ctx.msg.sender_id.clone(), ctx.now_ms());
+    match import(ctx.tx, name, &rows, platform, &actor, now_ms, ctx.locale).await {
+        Ok(_) => {
+            let schools = rows
+                .iter()
+                .map(|r| r.school.as_str())
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+            let text = t!(
+                "wishes.import.done",
+                locale = ctx.locale,
+                name = name,
+                n = rows.len(),
+                schools = schools
+            );
+            ctx.reply(text);
+        }
+        Err(ImportError::Invalid(errors)) => {
+            let text = t!(
+                "wishes.import.failed",
+                locale = ctx.locale,
+                errors = errors.join("\n")
+            );
+            ctx.reply(text);
+        }
+        Err(ImportError::Store(e)) => return Err(e),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- texts
+
+/// One wish on one line. `full` shows the child's full name and the note;
+/// otherwise the name is masked (groups).
+fn line(w: &Wish, full: bool) -> String {
+    let name = if full {
+        w.child.clone()
+    } else {
+        mask_name(&w.child)
+    };
+    let mut s = format!("{}. {}", w.no, w.school);
+    if !w.grade.is_empty() {
+        s.push(' ');
+        s.push_str(&w.grade);
+    }
+    s.push(' ');
+    s.push_str(&name);
+    s.push_str(" · ");
+    s.push_str(&w.item);
+    if let Some(p) = w.price_yuan {
+        s.push_str(&format!(" · ¥{p}"));
+    }
+    if full && let Some(note) = &w.note {
+        s.push_str(&format!("（{note}）"));
+    }
+    s
+}
+
+fn status_label(locale: &str, s: WishStatus) -> String {
+    tr(locale, &format!("wishes.status.{}", s.as_str()))
+}
+
+fn join_nos(nos: &[i64]) -> String {
+    nos.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
+/// Cut lines into pages that each fit one message.
+fn pages(lines: &[String], budget: usize) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut len = 0;
+    for l in lines {
+        let n = l.chars().count() + 1;
+        if !cur.is_empty() && (cur.len() >= PAGE_WISHES || len + n > budget) {
+            out.push(std::mem::take(&mut cur));
+            len = 0;
+        }
+        len += n;
+        cur.push(l.clone());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn page_budget(engine: &Engine, platform: Platform) -> usize {
+    engine
+        .capabilities(platform)
+        .max_text_chars
+        .saturating_sub(300)
+        .max(500)
+}
+
+fn board_text(locale: &str, b: &Batch) -> String {
+    let mut s = t!(
+        "wishes.board",
+        locale = locale,
+        name = b.name.as_str(),
+        taken = b.claimed_n + b.delivered_n,
+        total = b.total,
+        open = b.open_n,
+        delivered = b.delivered_n
+    )
+    .into_owned();
+    if let Some(last) = &b.last_claim {
+        s.push('\n');
+        s.push_str(&t!(
+            "wishes.board_latest",
+            locale = locale,
+            last = last.as_str()
+        ));
+    }
+    s
+}
+
+/// Whether the board of `b` lives in a chat whose platform can edit.
+fn board_editable(engine: &Engine, b: &Batch) -> bool {
+    b.platform
+        .as_deref()
+        .and_then(|p| p.parse::<Platform>().ok())
+        .is_some_and(|p| engine.capabilities(p).edit)
+}
+
+/// The one-line progress that stands in for the board where messages cannot
+/// be edited; it rides along in the gathered claim results.
+fn board_summary(locale: &str, b: &Batch) -> String {
+    t!(
+        "wishes.board",
+        locale = locale,
+        name = b.name.as_str(),
+        taken = b.claimed_n + b.delivered_n,
+        total = b.total,
+        open = b.open_n,
+        delivered = b.delivered_n
+    )
+    .into_owned()
+}
+
+/// Queue a board edit: fold it into a pending one, else an edit no sooner
+/// than [`BOARD_EDIT_MS`] after the last. Where the platform cannot edit,
+/// nothing: re-posting a board would hold back every later message of the
+/// chat (the outbox keeps a chat's order), so the progress line travels in
+/// the gathered claim results instead (see [`claim`]).
+async fn update_board(
+    conn: &mut Conn,
+    engine: &Engine,
+    b: &Batch,
+    now_ms: i64,
+    locale: &str,
+) -> Result {
+    let (Some(board), Some(platform), Some(chat)) = (
+        b.board_outbox_id,
+        b.platform
+            .as_deref()
+            .and_then(|p| p.parse::<Platform>().ok()),
+        b.chat_id.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let key = format!("wishes:board:{}", b.id);
+    let text = board_text(locale, b);
+    if let Some(row) = outbox::pending_coalesced(&mut *conn, &key).await? {
+        let mut msg = row.message.clone();
+        msg.text = text.clone();
+        if outbox::replace_pending(&mut *conn, row.id, &msg).await? {
+            return Ok(());
+        }
+    }
+    if !engine.capabilities(platform).edit {
+        return Ok(());
+    }
+    let mut msg = Outgoing::new(platform, chat, text);
+    msg.edit_of = Some(board);
+    let at = b
+        .board_edit_at
+        .map_or(now_ms, |last| (last + BOARD_EDIT_MS).max(now_ms));
+    outbox::enqueue(&mut *conn, &msg, at, Some(&key), now_ms).await?;
+    db::set_board(conn, b.id, None, at).await?;
+    Ok(())
+}
+
+/// Post a batch into a chat: an intro, the numbered pages, then the board.
+/// Messages are enqueued directly so the board's outbox id is known.
+async fn post_batch(
+    conn: &mut Conn,
+    engine: &Engine,
+    batch: &Batch,
+    quota: Option<i64>,
+    (platform, chat_id): (Platform, &str),
+    now_ms: i64,
+    locale: &str,
+) -> Result<usize> {
+    db::set_published(
+        &mut *conn,
+        batch.id,
+        quota,
+        platform.as_str(),
+        chat_id,
+        now_ms,
+    )
+    .await?;
+    let wishes = db::list(&mut *conn, batch.id, None, None, None).await?;
+    let lines: Vec<String> = wishes
+        .iter()
+        .filter(|w| w.status == WishStatus::Open)
+        .map(|w| line(w, false))
+        .collect();
+    let pages = pages(&lines, page_budget(engine, platform));
+    let quota_text = match quota {
+        Some(q) => t!("wishes.publish.quota", locale = locale, n = q).into_owned(),
+        None => String::new(),
+    };
+    let mut sent = 0;
+    for (i, page) in pages.iter().enumerate() {
+        let mut text = String::new();
+        if i == 0 {
+            text.push_str(&t!(
+                "wishes.publish.intro",
+                locale = locale,
+                name = batch.name.as_str(),
+                n = lines.len(),
+                quota = quota_text.as_str()
+            ));
+            text.push('\n');
+        }
+        text.push_str(&page.join("\n"));
+        text.push('\n');
+        text.push_str(&t!(
+            "wishes.publish.page",
+            locale = locale,
+            page = i + 1,
+            pages = pages.len()
+        ));
+        outbox::enqueue(
+            &mut *conn,
+            &Outgoing::new(platform, chat_id, text),
+            now_ms,
+            None,
+            now_ms,
+        )
+        .await?;
+        sent += 1;
+    }
+    let fresh = db::batch(&mut *conn, batch.id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("wish batch {} vanished", batch.id)))?;
+    let key = format!("wishes:board:{}", batch.id);
+    let board = Outgoing::new(platform, chat_id, board_text(locale, &fresh));
+    let id = outbox::enqueue(&mut *conn, &board, now_ms, Some(&key), now_ms).await?;
+    db::set_board(conn, batch.id, Some(id), now_ms).await?;
+    engine.outbox_ready.notify_waiters();
+    Ok(sent + 1)
+}
+
+/// Read `at TIME` in the configured zone: `HH:MM` (today, or tomorrow when
+/// past), `MM-DD HH:MM`, `YYYY-MM-DD HH:MM`.
+fn parse_at(
+    s: &str,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    let local = |dt: NaiveDateTime| {
+        tz.from_local_datetime(&dt)
+            .earliest()
+            .map(|d| d.with_timezone(&Utc))
+    };
+    if let Ok(time) = NaiveTime::parse_from_str(s, "%H:%M") {
+        let at = local(today.and_time(time))?;
+        return Some(if at <= now {
+            at + Duration::days(1)
+        } else {
+            at
+        });
+    }
+    if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M") {
+        return local(dt);
+    }
+    let with_year = format!("{}-{s}", chrono::Datelike::year(&today));
+    NaiveDateTime::parse_from_str(&with_year, "%Y-%m-%d %H:%M")
+        .ok()
+        .and_then(local)
+}
+
+// ---------------------------------------------------------------- publish
+
+/// `/wishes publish NAME [quota N] [at TIME]` (发布心愿), staff, in a group.
+pub async fn publish(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    quota: Option<u32>,
+    at: Option<&str>,
+) -> Result {
+    if !ctx.is_staff() {
+        let text = tr(ctx.locale, "wishes.staff_only");
+        ctx.reply(text);
+        return Ok(());
+    }
+    if !ctx.in_group() {
+        let text = tr(ctx.locale, "common.group_only");
+        ctx.reply(text);
+        return Ok(());
+    }
+    let Some(batch) = db::batch_by_name(ctx.tx, name.trim()).await? else {
+        let names: Vec<String> = db::batches(ctx.tx)
+            .await?
+            .into_iter()
+            .take(5)
+            .map(|b| b.name)
+            .collect();
+        let list = if names.is_empty() {
+            tr(ctx.locale, "common.none")
+        } else {
+            names.join("、")
+        };
+        let text = t!(
+            "wishes.no_such_batch",
+            locale = ctx.locale,
+            name = clip(name, 30),
+            list = list
+        );
+        ctx.reply(text);
+        return Ok(());
+    };
+    if batch.status == "published" {
+        let text = t!(
+            "wishes.publish.already",
+            locale = ctx.locale,
+            name = batch.name.as_str()
+        );
+        ctx.reply(text);
+        return Ok(());
+    }
+    let quota = quota.map(i64::from);
+    let (platform, chat_id) = (ctx.msg.platform, ctx.msg.chat_id.clone());
+    let now_ms = ctx.now_ms();
+    if let Some(at) = at {
+        let Some(when) = parse_at(at, ctx.today, ctx.now, ctx.engine.tz) else {
+            let text = tr(ctx.locale, "wishes.usage.publish");
+            ctx.reply(text);
+            return Ok(());
+        };
+        db::set_scheduled(
+            ctx.tx,
+            batch.id,
+            quota,
+            platform.as_str(),
+            &chat_id,
+            store::ms(when),
+        )
+        .await?;
+        ctx.audit(
+            "wish.schedule",
+            "wish_batch",
+            batch.id,
+            json!({"at": store::ms(when), "quota": quota, "chat": chat_id}),
+        )
+        .await?;
+        let local = when
+            .with_timezone(&ctx.engine.tz)
+            .format("%m-%d %H:%M")
+            .to_string();
+        let text = t!(
+            "wishes.publish.scheduled",
+            locale = ctx.locale,
+            name = batch.name.as_str(),
+            at = local
+        );
+        ctx.reply(text);
+        return Ok(());
+    }
+    let engine = ctx.engine;
+    let locale = ctx.locale;
+    post_batch(
+        ctx.tx,
+        engine,
+        &batch,
+        quota,
+        (platform, &chat_id),
+        now_ms,
+        locale,
+    )
+    .await?;
+    ctx.audit(
+        "wish.publish",
+        "wish_batch",
+        batch.id,
+        json!({"quota": quota, "chat": chat_id}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Publish every scheduled batch whose time has come. Idempotent: a batch is
+/// published once (its status moves to `published` in the same transaction).
+/// Returns how many batches were published. For the scheduler.
+pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
+    let now_ms = store::ms(now);
+    let mut tx = engine.store.begin().await?;
+    let due = db::due_scheduled(&mut tx, now_ms).await?;
+    let locale = engine.settings.locale.as_str();
+    let mut n = 0;
+    for b in due {
+        let (Some(platform), Some(chat)) = (
+            b.platform
+                .as_deref()
+                .and_then(|p| p.parse::<Platform>().ok()),
+            b.chat_id.clone(),
+        ) else {
+            continue;
+        };
+        post_batch(
+            &mut tx,
+            engine,
+            &b,
+            b.quota,
+            (platform, &chat),
+            now_ms,
+            locale,
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            &audit::Entry {
+                at_ms: now_ms,
+                platform,
+                actor: "scheduler",
+                action: "wish.publish",
+                entity: "wish_batch",
+                entity_id: Some(b.id.to_string()),
+                detail: json!({"quota": b.quota, "chat": chat, "scheduled": true}),
+            },
+        )
+        .await?;
+        n += 1;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- claim
+
+/// The batch this chat is about, or a reply saying there is none.
+async fn current(ctx: &mut Ctx<'_>) -> Result<Option<Batch>> {
+    let platform = ctx.msg.platform.as_str();
+    let b = db::current_batch(ctx.tx, platform, &ctx.msg.chat_id).await?;
+    if b.is_none() {
+        let text = tr(ctx.locale, "wishes.no_batch");
+        ctx.reply(text);
+    }
+    Ok(b)
+}
+
+/// The org the acting person claims for, or a reply saying why not.
+async fn claiming_org(ctx: &mut Ctx<'_>) -> Result<Option<orgs::Org>> {
+    let Some(org_id) = ctx.person.org_id else {
+        let text = tr(ctx.locale, "common.need_org");
+        ctx.reply(text);
+        return Ok(None);
+    };
+    if ctx.engine.settings.wishes.claim_role == "cadre" && !ctx.person.role.at_least(Role::Cadre) {
+        let text = tr(ctx.locale, "wishes.claim.cadre_only");
+        ctx.reply(text);
+        return Ok(None);
+    }
+    orgs::get(ctx.tx, org_id).await
+}
+
+/// `认领 12 15`: claim each number for the person's org, first come first
+/// served, and report each number in the chat's gathered result message.
+#[tracing::instrument(skip(ctx), fields(person = ctx.person.id))]
+pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
+    if numbers.is_empty() {
+        let text = tr(ctx.locale, "wishes.claim.how");
+        ctx.reply(text);
+        return Ok(());
+    }
+    let Some(batch) = current(ctx).await? else {
+        return Ok(());
+    };
+    let Some(org) = claiming_org(ctx).await? else {
+        return Ok(());
+    };
+    let now_ms = ctx.now_ms();
+    let mut ok = Vec::new();
+    let mut mine = Vec::new();
+    let mut taken: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut over = Vec::new();
+    let mut missing = Vec::new();
+    let mut revoked = Vec::new();
+    for &n in numbers {
+        let n = i64::from(n);
+        match db::claim(ctx.tx, &batch, n, org.id, ctx.person.id, now_ms).await? {
+            Claim::Ok(id) => {
+                ctx.audit(
+                    "wish.claim",
+                    "wish",
+                    id,
+                    json!({"batch": batch.id, "no": n, "org": org.id}),
+                )
+                .await?;
+                ok.push(n);
+            }
+            Claim::TakenBy(o, _) if o == org.id => mine.push(n),
+            Claim::TakenBy(_, holder) => taken.entry(holder).or_default().push(n),
+            Claim::OverQuota => over.push(n),
+            Claim::NoSuch => missing.push(n),
+            Claim::Revoked => revoked.push(n),
+        }
+    }
+    let who = org.display().to_string();
+    let l = ctx.locale;
+    let mut lines: Vec<String> = Vec::new();
+    if !ok.is_empty() {
+        lines.push(
+            t!(
+                "wishes.claim.ok",
+                locale = l,
+                org = who.as_str(),
+                nos = join_nos(&ok)
+            )
+            .into_owned(),
+        );
+    }
+    if !mine.is_empty() {
+        lines.push(
+            t!(
+                "wishes.claim.mine",
+                locale = l,
+                org = who.as_str(),
+                nos = join_nos(&mine)
+            )
+            .into_owned(),
+        );
+    }
+    for (holder, nos) in &taken {
+        lines.push(
+            t!(
+                "wishes.claim.taken",
+                locale = l,
+                org = who.as_str(),
+                nos = join_nos(nos),
+                holder = holder
+            )
+            .into_owned(),
+        );
+    }
+    if !over.is_empty() {
+        lines.push(
+            t!(
+                "wishes.claim.over_quota",
+                locale = l,
+                org = who.as_str(),
+                nos = join_nos(&over),
+                quota = batch.quota.unwrap_or(0)
+            )
+            .into_owned(),
+        );
+    }
+    if !missing.is_empty() {
+        lines.push(
+            t!(
+                "wishes.claim.no_such",
+                locale = l,
+                org = who.as_str(),
+                nos = join_nos(&missing),
+                total = batch.total
+            )
+            .into_owned(),
+        );
+    }
+    if !revoked.is_empty() {
+        lines.push(
+            t!(
+                "wishes.claim.revoked",
+                locale = l,
+                org = who.as_str(),
+                nos = join_nos(&revoked)
+            )
+            .into_owned(),
+        );
+    }
+    if !ok.is_empty() {
+        let k = ok.len() as i64;
+        let last = format!("{who} {}", join_nos(&ok));
+        let fresh = db::bump(ctx.tx, batch.id, -k, k, 0, Some(&last)).await?;
+        if board_editable(ctx.engine, &fresh) {
+            update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+        } else {
+            // Text fallback: the gathered result carries the progress line.
+            lines.push(board_summary(ctx.locale, &fresh));
+        }
+    }
+    gather(ctx, &lines).await
+}
+
+/// Fold result lines into this chat's pending gathered message, or queue a
+/// new one that waits [`CLAIM_WINDOW_MS`] for more.
+async fn gather(ctx: &mut Ctx<'_>, lines: &[String]) -> Result {
+    let key = format!("wishes:claims:{}:{}", ctx.msg.platform, ctx.msg.chat_id);
+    let max = ctx.engine.capabilities(ctx.msg.platform).max_text_chars;
+    if let Some(row) = outbox::pending_coalesced(ctx.tx, &key).await? {
+        let merged = merge_lines(&row.message.text, lines);
+        if merged.chars().count() <= max {
+            let mut msg = row.message.clone();
+            msg.text = merged;
+            if outbox::replace_pending(ctx.tx, row.id, &msg).await? {
+                return Ok(());
+            }
+        }
+    }
+    let msg = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), lines.join("\n"));
+    ctx.out.push(Queued {
+        message: msg,
+        not_before: Some(ctx.now + Duration::milliseconds(CLAIM_WINDOW_MS)),
+        coalesce_key: Some(key),
+    });
+    Ok(())
+}
+
+/// Add result lines to a gathered message: a `✅ ORG：…` line joins the same
+/// org's earlier `✅` line (`✅ 县一中：12、15`); other lines are appended.
+fn merge_lines(existing: &str, new: &[String]) -> String {
+    let mut lines: Vec<String> = existing.lines().map(str::to_string).collect();
+    for l in new {
+        if l.starts_with('📋') {
+            // Only the latest progress line counts, at the end.
+            lines.retain(|x| !x.starts_with('📋'));
+            lines.push(l.clone());
+            continue;
+        }
+        let merged = l.starts_with('✅')
+            && l.split_once('：').is_some_and(|(head, tail)| {
+                let head = format!("{head}：");
+                match lines.iter_mut().find(|x| x.starts_with(&head)) {
+                    Some(x) => {
+                        x.push('、');
+                        x.push_str(tail);
+                        true
+                    }
+                    None => false,
+                }
+            });
+        if !merged {
+            // New results go above the progress line.
+            let at = lines
+                .iter()
+                .position(|x| x.starts_with('📋'))
+                .unwrap_or(lines.len());
+            lines.insert(at, l.clone());
+        }
+    }
+    lines.join("\n")
+}
+
+// ---------------------------------------------------------------- views
+
+/// May the acting person see this wish in full? Staff, or the holding org's
+/// people — and only in a private chat.
+fn sees_full(ctx: &Ctx<'_>, w: &Wish) -> bool {
+    !ctx.in_group() && (ctx.is_staff() || (w.org_id.is_some() && w.org_id == ctx.person.org_id))
+}
+
+/// `/wishes [PAGE|WORD|ORG]` (心愿): open wishes, paged or filtered; an
+/// org's holdings.
+pub async fn list(ctx: &mut Ctx<'_>, arg: &str) -> Result {
+    let Some(batch) = current(ctx).await? else {
+        return Ok(());
+    };
+    let arg = arg.trim();
+    let page_no = if arg.is_empty() {
+        Some(1)
+    } else {
+        arg.parse::<usize>().ok()
+    };
+    let l = ctx.locale;
+    if let Some(page_no) = page_no {
+        let open = db::list(ctx.tx, batch.id, Some(WishStatus::Open), None, None).await?;
+        let lines: Vec<String> = open.iter().map(|w| line(w, false)).collect();
+        let pages = pages(&lines, page_budget(ctx.engine, ctx.msg.platform));
+        if pages.is_empty() {
+            let text = t!(
+                "wishes.list.none_open",
+                locale = l,
+                name = batch.name.as_str()
+            );
+            ctx.reply(text);
+            return Ok(());
+        }
+        let Some(page) = page_no.checked_sub(1).and_then(|i| pages.get(i)) else {
+            let text = t!("wishes.list.no_page", locale = l, pages = pages.len());
+            ctx.reply(text);
+            return Ok(());
+        };
+        let mut text = t!(
+            "wishes.list.title",
+            locale = l,
+            name = batch.name.as_str(),
+            open = open.len(),
+            total = batch.total
+        )
+        .into_owned();
+        text.push('\n');
+        text.push_str(&page.join("\n"));
+        text.push('\n');
+        text.push_str(&t!(
+            "wishes.publish.page",
+            locale = l,
+            page = page_no,
+            pages = pages.len()
+        ));
+        ctx.reply(text);
+        return Ok(());
+    }
+    // A school or item word among the open wishes; failing that, an org
+    // name: what it holds. (Schools come first: `心愿 永清镇` means the
+    // township's schools more often than its youth-league committee.)
+    let word = clip(arg, 20);
+    let found = db::list(ctx.tx, batch.id, Some(WishStatus::Open), None, Some(&word)).await?;
+    if found.is_empty() {
+        let all = orgs::all(ctx.tx).await?;
+        let aliases = orgs::aliases(ctx.tx).await?;
+        if let OrgMatch::One(org) = resolve(arg, &all, &aliases) {
+            return org_holdings(ctx, &batch, &org).await;
+        }
+        let text = t!("wishes.list.no_match", locale = l, word = word.as_str());
+        ctx.reply(text);
+        return Ok(());
+    }
+    let lines: Vec<String> = found.iter().map(|w| line(w, false)).collect();
+    let pages = pages(&lines, page_budget(ctx.engine, ctx.msg.platform));
+    let mut text = t!(
+        "wishes.list.match_title",
+        locale = l,
+        word = word.as_str(),
+        n = found.len()
+    )
+    .into_owned();
+    if let Some(first) = pages.first() {
+        text.push('\n');
+        text.push_str(&first.join("\n"));
+    }
+    if pages.len() > 1 {
+        text.push('\n');
+        text.push_str(&tr(l, "wishes.list.more"));
+    }
+    ctx.reply(text);
+    Ok(())
+}
+
+/// What an org holds in a batch (masked: this may be a group).
+async fn org_holdings(ctx: &mut Ctx<'_>, batch: &Batch, org: &orgs::Org) -> Result {
+    let l = ctx.locale;
+    let held = db::list(ctx.tx, batch.id, None, Some(org.id), None).await?;
+    let held: Vec<&Wish> = held
+        .iter()
+        .filter(|w| matches!(w.status, WishStatus::Claimed | WishStatus::Delivered))
+        .collect();
+    if held.is_empty() {
+        let text = t!("wishes.list.org_none", locale = l, org = org.display());
+        ctx.reply(text);
+        return Ok(());
+    }
+    let mut text = t!(
+        "wishes.list.org_title",
+        locale = l,
+        org = org.display(),
+        n = held.len()
+    )
+    .into_owned();
+    for w in held {
+        text.push('\n');
+        text.push_str(&line(w, false));
+        text.push_str(&format!(" · {}", status_label(l, w.status)));
+    }
+    ctx.reply(text);
+    Ok(())
+}
+
+/// `/wish 12`: one wish, masked unless [`sees_full`].
+pub async fn show(ctx: &mut Ctx<'_>, no: u32) -> Result {
+    let Some(batch) = current(ctx).await? else {
+        return Ok(());
+    };
+    let Some(w) = db::wish(ctx.tx, batch.id, i64::from(no)).await? else {
+        let text = t!(
+            "wishes.no_such",
+            locale = ctx.locale,
+            no = no,
+            total = batch.total
+        );
+        ctx.reply(text);
+        return Ok(());
+    };
+    let full = sees_full(ctx, &w);
+    let mut text = line(&w, full);
+    text.push_str(&format!(" · {}", status_label(ctx.locale, w.status)));
+    if let Some(org) = w.org_id
+        && let Some(o) = orgs::get(ctx.tx, org).await?
+    {
+        text.push_str(&format!(" · {}", o.display()));
+    }
+    if w.status == WishStatus::Revoked
+        && let Some(reason) = &w.revoke_reason
+    {
+        text.push_str(&format!("（{reason}）"));
+    }
+    ctx.reply(text);
+    Ok(())
+}
+
+/// `/mywishes` (我的心愿): full details of what the person's org holds, in a
+/// private chat only.
+pub async fn mine(ctx: &mut Ctx<'_>) -> Result {
+    if ctx.in_group() {
+        let text = tr(ctx.locale, "wishes.mine.private_only");
+        ctx.reply(text);
+        return Ok(());
+    }
+    let Some(org_id) = ctx.person.org_id else {
+        let text = tr(ctx.locale, "common.need_org");
+        ctx.reply(text);
+        return Ok(());
+    };
+    let held = db::held_by_org(ctx.tx, org_id).await?;
+    if held.is_empty() {
+        let text = tr(ctx.locale, "wishes.mine.none");
+        ctx.reply(text);
+        return Ok(());
+    }
+    let mut text = t!("wishes.mine.title", locale = ctx.locale, n = held.len()).into_owned();
+    let mut last_batch = String::new();
+    for (batch, w) in &held {
+        if *batch != last_batch {
+            text.push_str(&format!("\n【{batch}】"));
+            last_batch = batch.clone();
+        }
+        text.push('\n');
+        text.push_str(&line(w, true));
+        text.push_str(&format!(" · {}", status_label(ctx.locale, w.status)));
+    }
+    text.push('\n');
+    text.push_str(&tr(ctx.locale, "wishes.mine.footer"));
+    ctx.reply(text);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- transitions
+
+/// The wish `no` of the current batch, or a reply saying why not.
+async fn find(ctx: &mut Ctx<'_>, no: u32) -> Result<Option<(Batch, Wish)>> {
+    let Some(batch) = current(ctx).await? else {
+        return Ok(None);
+    };
+    match db::wish(ctx.tx, batch.id, i64::from(no)).await? {
+        Some(w) => Ok(Some((batch, w))),
+        None => {
+            let text = t!(
+                "wishes.no_such",
+                locale = ctx.locale,
+                no = no,
+                total = batch.total
+            );
+            ctx.reply(text);
+            Ok(None)
+        }
+    }
+}
+
+/// May the acting person act for the org holding `w`? Replies when not.
+async fn may_act_for_holder(ctx: &mut Ctx<'_>, w: &Wish) -> Result<Option<i64>> {
+    let Some(holder) = w.org_id.filter(|_| w.status == WishStatus::Claimed) else {
+        let text = t!(
+            "wishes.not_claimed",
+            locale = ctx.locale,
+            no = w.no,
+            status = status_label(ctx.locale, w.status)
+        );
+        ctx.reply(text);
+        return Ok(None);
+    };
+    if ctx.is_staff() || ctx.person.org_id == Some(holder) {
+        return Ok(Some(holder));
+    }
+    let name = orgs::get(ctx.tx, holder)
+        .await?
+        .map(|o| o.display().to_string())
+        .unwrap_or_default();
+    let text = t!(
+        "wishes.not_yours",
+        locale = ctx.locale,
+        no = w.no,
+        org = name
+    );
+    ctx.reply(text);
+    Ok(None)
+}
+
+/// `/release 12` (放弃): give a claimed wish back to the pool.
+pub async fn release(ctx: &mut Ctx<'_>, no: u32) -> Result {
+    let Some((batch, w)) = find(ctx, no).await? else {
+        return Ok(());
+    };
+    let Some(holder) = may_act_for_holder(ctx, &w).await? else {
+        return Ok(());
+    };
+    if !db::release(ctx.tx, &w, holder).await? {
+        return Ok(());
+    }
+    ctx.audit(
+        "wish.release",
+        "wish",
+        w.id,
+        json!({"batch": batch.id, "no": w.no, "org": holder}),
+    )
+    .await?;
+    let fresh = db::bump(ctx.tx, batch.id, 1, -1, 0, None).await?;
+    let now_ms = ctx.now_ms();
+    update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+    let text = t!("wishes.released", locale = ctx.locale, no = w.no);
+    ctx.reply(text);
+    Ok(())
+}
+
+/// `/done 12` (圆梦 12) with a photo, or as a reply to one.
+pub async fn done(ctx: &mut Ctx<'_>, no: u32) -> Result {
+    let Some((batch, w)) = find(ctx, no).await? else {
+        return Ok(());
+    };
+    let Some(holder) = may_act_for_holder(ctx, &w).await? else {
+        return Ok(());
+    };
+    let proof = ctx
+        .msg
+        .attachments
+        .iter()
+        .find(|a| a.kind == AttachmentKind::Photo)
+        .map(|a| a.file_ref.clone())
+        .or_else(|| {
+            ctx.msg
+                .reply_to
+                .as_ref()
+                .map(|r| format!("reply:{}", r.message_id))
+        });
+    let Some(proof) = proof else {
+        let text = t!("wishes.done.need_photo", locale = ctx.locale, no = w.no);
+        ctx.reply(text);
+        return Ok(());
+    };
+    let now_ms = ctx.now_ms();
+    if !db::deliver(ctx.tx, &w, holder, &proof, now_ms).await? {
+        return Ok(());
+    }
+    ctx.audit(
+        "wish.deliver",
+        "wish",
+        w.id,
+        json!({"batch": batch.id, "no": w.no, "org": holder, "proof": proof}),
+    )
+    .await?;
+    let fresh = db::bump(ctx.tx, batch.id, 0, -1, 1, None).await?;
+    update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+    let text = t!(
+        "wishes.delivered",
+        locale = ctx.locale,
+        no = w.no,
+        item = w.item.as_str()
+    );
+    ctx.reply(text);
+    Ok(())
+}
+
+/// `/revoke 12 原因` (下架), staff: take a wish down unless delivered and
+/// tell the holding org's groups.
+pub async fn revoke(ctx: &mut Ctx<'_>, no: u32, reason: &str) -> Result {
+    if !ctx.is_staff() {
+        let text = tr(ctx.locale, "wishes.staff_only");
+        ctx.reply(text);
+        return Ok(());
+    }
+    let Some((batch, w)) = find(ctx, no).await? else {
+        return Ok(());
+    };
+    let reason = clip(reason.trim(), 60);
+    let now_ms = ctx.now_ms();
+    if !db::revoke(ctx.tx, &w, &reason, now_ms).await? {
+        let text = t!(
+            "wishes.cannot_revoke",
+            locale = ctx.locale,
+            no = w.no,
+            status = status_label(ctx.locale, w.status)
+        );
+        ctx.reply(text);
+        return Ok(());
+    }
+    ctx.audit(
+        "wish.revoke",
+        "wish",
+        w.id,
+        json!({"batch": batch.id, "no": w.no, "org": w.org_id, "reason": reason}),
+    )
+    .await?;
+    let (open, claimed) = match w.status {
+        WishStatus::Claimed => (0, -1),
+        _ => (-1, 0),
+    };
+    let fresh = db::bump(ctx.tx, batch.id, open, claimed, 0, None).await?;
+    update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+    if let (WishStatus::Claimed, Some(org)) = (w.status, w.org_id) {
+        for g in chats::groups_of_org(ctx.tx, org).await? {
+            let text = t!(
+                "wishes.revoked_notice",
+                locale = ctx.locale,
+                no = w.no,
+                item = w.item.as_str(),
+                reason = reason.as_str()
+            );
+            ctx.queue(Outgoing::new(g.platform, g.chat_id, text));
+        }
+    }
+    let text = t!(
+        "wishes.revoked",
+        locale = ctx.locale,
+        no = w.no,
+        reason = reason.as_str()
+    );
+    ctx.reply(text);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- overdue
+
+/// Claimed wishes not delivered after `overdue_days`, by org.
+async fn overdue_by_org(
+    conn: &mut Conn,
+    engine: &Engine,
+    now: DateTime<Utc>,
+    reminded_before_ms: i64,
+) -> Result<BTreeMap<i64, Vec<Wish>>> {
+    let days = engine.settings.wishes.overdue_days;
+    let before = store::ms(now - Duration::days(days));
+    let mut by_org: BTreeMap<i64, Vec<Wish>> = BTreeMap::new();
+    for w in db::overdue(conn, before, reminded_before_ms).await? {
+        if let Some(org) = w.org_id {
+            by_org.entry(org).or_default().push(w);
+        }
+    }
+    Ok(by_org)
+}
+
+/// `/wishes overdue` (staff): who holds wishes past the delivery period.
+pub async fn overdue(ctx: &mut Ctx<'_>) -> Result {
+    if !ctx.is_staff() {
+        let text = tr(ctx.locale, "wishes.staff_only");
+        ctx.reply(text);
+        return Ok(());
+    }
+    let by_org = overdue_by_org(ctx.tx, ctx.engine, ctx.now, i64::MAX).await?;
+    let days = ctx.engine.settings.wishes.overdue_days;
+    if by_org.is_empty() {
+        let text = t!("wishes.overdue.none", locale = ctx.locale, days = days);
+        ctx.reply(text);
+        return Ok(());
+    }
+    let mut text = t!(
+        "wishes.overdue.title",
+        locale = ctx.locale,
+        days = days,
+        n = by_org.len()
+    )
+    .into_owned();
+    for (org, ws) in &by_org {
+        let name = orgs::get(ctx.tx, *org)
+            .await?
+            .map(|o| o.display().to_string())
+            .unwrap_or_default();
+        let nos: Vec<i64> = ws.iter().map(|w| w.no).collect();
+        text.push_str(&format!("\n{name}：{}", join_nos(&nos)));
+    }
+    ctx.reply(text);
+    Ok(())
+}
+
+/// Remind each org holding overdue wishes, in its bound groups, at most once
+/// a week per wish. Idempotent within the week. Returns the reminders queued.
+/// For the scheduler.
+pub async fn remind_overdue(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
+    let now_ms = store::ms(now);
+    let week_ago = store::ms(now - Duration::days(7));
+    let locale = engine.settings.locale.as_str();
+    let days = engine.settings.wishes.overdue_days;
+    let mut tx = engine.store.begin().await?;
+    let by_org = overdue_by_org(&mut tx, engine, now, week_ago).await?;
+    let mut sent = 0;
+    for (org, ws) in &by_org {
+        let items: Vec<String> = ws.iter().map(|w| format!("{} {}", w.no, w.item)).collect();
+        let groups = chats::groups_of_org(&mut tx, *org).await?;
+        for g in &groups {
+            let text = t!(
+                "wishes.overdue.reminder",
+                locale = locale,
+                days = days,
+                list = items.join("、")
+            );
+            outbox::enqueue(
+                &mut tx,
+                &Outgoing::new(g.platform, g.chat_id.clone(), text),
+                now_ms,
+                None,
+                now_ms,
+            )
+            .await?;
+            sent += 1;
+        }
+        for w in ws {
+            db::mark_reminded(&mut tx, w.id, now_ms).await?;
+        }
+        audit::record(
+            &mut tx,
+            &audit::Entry {
+                at_ms: now_ms,
+                platform: groups.first().map(|g| g.platform).unwrap_or(Platform::Console),
+                actor: "scheduler",
+                action: "wish.remind",
+                entity: "org",
+                entity_id: Some(org.to_string()),
+                detail: json!({"wishes": ws.iter().map(|w| w.id).collect::<Vec<_>>(), "groups": groups.len()}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if sent > 0 {
+        engine.outbox_ready.notify_waiters();
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_gathers_an_orgs_numbers() {
+        let merged = merge_lines(
+            "✅ 县一中：12",
+            &[
+                "✅ 县二中：3".into(),
+                "✅ 县一中：15".into(),
+                "❌ 县三中：没有 900 号".into(),
+            ],
+        );
+        assert_eq!(
+            merged,
+            "✅ 县一中：12、15\n✅ 县二中：3\n❌ 县三中：没有 900 号"
+        );
+    }
+
+    #[test]
+    fn pages_fit() {
+        let lines: Vec<String> = (0..130)
+            .map(|i| format!("{i}. 永清镇中心小学 六年级 姚* · 新华字典1本 · ¥25"))
+            .collect();
+        let p = pages(&lines, 3700);
+        assert!(p.iter().all(|pg| pg.len() <= PAGE_WISHES));
+        assert_eq!(p.iter().map(Vec::len).sum::<usize>(), 130);
+    }
+}

@@ -1,0 +1,603 @@
+//! Micro-wish batches, wishes and per-org holdings.
+//!
+//! A claim is two conditional statements in the caller's transaction, taken
+//! in a fixed lock order so concurrent claims never deadlock on PostgreSQL:
+//! first the org's holdings row (`held < quota`, an upsert whose `WHERE` is
+//! re-checked on the locked, latest row), then the wish (`status = 'open'`).
+//! A wish is therefore never held twice and a quota never exceeded, under any
+//! concurrency, on both backends; on SQLite the single writer gives the same.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Conn, Result, StoreError};
+use crate::domain::wish::WishStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: i64,
+    pub name: String,
+    pub total: i64,
+    pub quota: Option<i64>,
+    /// `draft`, `scheduled` or `published`.
+    pub status: String,
+    pub publish_at: Option<i64>,
+    pub platform: Option<String>,
+    pub chat_id: Option<String>,
+    pub published_at: Option<i64>,
+    pub board_outbox_id: Option<i64>,
+    pub board_edit_at: Option<i64>,
+    pub open_n: i64,
+    pub claimed_n: i64,
+    pub delivered_n: i64,
+    pub last_claim: Option<String>,
+}
+
+const BATCH_COLUMNS: &str = "id, name, total, quota, status, publish_at, platform, chat_id, \
+     published_at, board_outbox_id, board_edit_at, open_n, claimed_n, delivered_n, last_claim";
+
+fn batch_from_row(r: &AnyRow) -> Result<Batch> {
+    Ok(Batch {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        total: r.try_get("total")?,
+        quota: r.try_get("quota")?,
+        status: r.try_get("status")?,
+        publish_at: r.try_get("publish_at")?,
+        platform: r.try_get("platform")?,
+        chat_id: r.try_get("chat_id")?,
+        published_at: r.try_get("published_at")?,
+        board_outbox_id: r.try_get("board_outbox_id")?,
+        board_edit_at: r.try_get("board_edit_at")?,
+        open_n: r.try_get("open_n")?,
+        claimed_n: r.try_get("claimed_n")?,
+        delivered_n: r.try_get("delivered_n")?,
+        last_claim: r.try_get("last_claim")?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wish {
+    pub id: i64,
+    pub batch_id: i64,
+    pub no: i64,
+    pub school: String,
+    pub grade: String,
+    pub child: String,
+    pub item: String,
+    pub price_yuan: Option<i64>,
+    pub note: Option<String>,
+    pub status: WishStatus,
+    pub org_id: Option<i64>,
+    pub claimer_id: Option<i64>,
+    pub claimed_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub proof_ref: Option<String>,
+    pub revoke_reason: Option<String>,
+}
+
+const WISH_COLUMNS: &str = "id, batch_id, no, school, grade, child, item, price_yuan, note, \
+     status, org_id, claimer_id, claimed_at, delivered_at, proof_ref, revoke_reason";
+
+fn wish_from_row(r: &AnyRow) -> Result<Wish> {
+    let status: String = r.try_get("status")?;
+    Ok(Wish {
+        id: r.try_get("id")?,
+        batch_id: r.try_get("batch_id")?,
+        no: r.try_get("no")?,
+        school: r.try_get("school")?,
+        grade: r.try_get("grade")?,
+        child: r.try_get("child")?,
+        item: r.try_get("item")?,
+        price_yuan: r.try_get("price_yuan")?,
+        note: r.try_get("note")?,
+        status: WishStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("wish status {status}")))?,
+        org_id: r.try_get("org_id")?,
+        claimer_id: r.try_get("claimer_id")?,
+        claimed_at: r.try_get("claimed_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+        proof_ref: r.try_get("proof_ref")?,
+        revoke_reason: r.try_get("revoke_reason")?,
+    })
+}
+
+/// One wish as imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWish {
+    pub school: String,
+    pub grade: String,
+    pub child: String,
+    pub item: String,
+    pub price_yuan: Option<i64>,
+    pub note: Option<String>,
+}
+
+pub async fn batch_by_name(conn: &mut Conn, name: &str) -> Result<Option<Batch>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(batch_from_row).transpose()
+}
+
+pub async fn batch(conn: &mut Conn, id: i64) -> Result<Option<Batch>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(batch_from_row).transpose()
+}
+
+/// The batch claims in this chat refer to: the latest published here, else
+/// the latest published anywhere.
+pub async fn current_batch(
+    conn: &mut Conn,
+    platform: &str,
+    chat_id: &str,
+) -> Result<Option<Batch>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE status = 'published' \
+         ORDER BY CASE WHEN platform = $1 AND chat_id = $2 THEN 0 ELSE 1 END, \
+         published_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(platform)
+    .bind(chat_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(batch_from_row).transpose()
+}
+
+/// All batches, newest first.
+pub async fn batches(conn: &mut Conn) -> Result<Vec<Batch>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM wish_batches ORDER BY id DESC"
+    )))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(batch_from_row).collect()
+}
+
+/// Create a batch with its wishes numbered 1..N in the given order.
+pub async fn create_batch(
+    conn: &mut Conn,
+    name: &str,
+    wishes: &[NewWish],
+    now_ms: i64,
+) -> Result<i64> {
+    let total = wishes.len() as i64;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO wish_batches (name, total, open_n, created_at) VALUES ($1, $2, $2, $3) \
+         RETURNING id",
+    )
+    .bind(name)
+    .bind(total)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    for (i, w) in wishes.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO wishes (batch_id, no, school, grade, child, item, price_yuan, note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(i as i64 + 1)
+        .bind(w.school.as_str())
+        .bind(w.grade.as_str())
+        .bind(w.child.as_str())
+        .bind(w.item.as_str())
+        .bind(w.price_yuan)
+        .bind(w.note.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(id)
+}
+
+/// Mark a batch published in a chat, with its quota.
+pub async fn set_published(
+    conn: &mut Conn,
+    id: i64,
+    quota: Option<i64>,
+    platform: &str,
+    chat_id: &str,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE wish_batches SET status = 'published', quota = $1, platform = $2, chat_id = $3, \
+         published_at = $4, publish_at = NULL WHERE id = $5",
+    )
+    .bind(quota)
+    .bind(platform)
+    .bind(chat_id)
+    .bind(now_ms)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Schedule a batch to be published in a chat at `at_ms`.
+pub async fn set_scheduled(
+    conn: &mut Conn,
+    id: i64,
+    quota: Option<i64>,
+    platform: &str,
+    chat_id: &str,
+    at_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE wish_batches SET status = 'scheduled', quota = $1, platform = $2, chat_id = $3, \
+         publish_at = $4 WHERE id = $5",
+    )
+    .bind(quota)
+    .bind(platform)
+    .bind(chat_id)
+    .bind(at_ms)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Scheduled batches whose time has come.
+pub async fn due_scheduled(conn: &mut Conn, now_ms: i64) -> Result<Vec<Batch>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE status = 'scheduled' \
+         AND publish_at <= $1 ORDER BY id"
+    )))
+    .bind(now_ms)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(batch_from_row).collect()
+}
+
+/// Remember the board message and when it was last edited.
+pub async fn set_board(
+    conn: &mut Conn,
+    id: i64,
+    outbox_id: Option<i64>,
+    edit_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE wish_batches SET board_outbox_id = COALESCE($1, board_outbox_id), \
+         board_edit_at = $2 WHERE id = $3",
+    )
+    .bind(outbox_id)
+    .bind(edit_at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Move the board counters by the given amounts; returns the fresh batch.
+pub async fn bump(
+    conn: &mut Conn,
+    id: i64,
+    open: i64,
+    claimed: i64,
+    delivered: i64,
+    last_claim: Option<&str>,
+) -> Result<Batch> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE wish_batches SET open_n = open_n + $1, claimed_n = claimed_n + $2, \
+         delivered_n = delivered_n + $3, last_claim = COALESCE($4, last_claim) WHERE id = $5 \
+         RETURNING {BATCH_COLUMNS}"
+    )))
+    .bind(open)
+    .bind(claimed)
+    .bind(delivered)
+    .bind(last_claim)
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    batch_from_row(&row)
+}
+
+pub async fn wish(conn: &mut Conn, batch_id: i64, no: i64) -> Result<Option<Wish>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {WISH_COLUMNS} FROM wishes WHERE batch_id = $1 AND no = $2"
+    )))
+    .bind(batch_id)
+    .bind(no)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(wish_from_row).transpose()
+}
+
+/// What became of claiming one number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Claimed now; the wish's id.
+    Ok(i64),
+    /// Held by an org (claimed or delivered): its id and display name.
+    TakenBy(i64, String),
+    OverQuota,
+    NoSuch,
+    Revoked,
+}
+
+/// Claim wish `no` of `batch` for `org_id`. Lock order: holdings, then wish
+/// (see the module doc); callers claim several numbers in ascending order.
+pub async fn claim(
+    conn: &mut Conn,
+    batch: &Batch,
+    no: i64,
+    org_id: i64,
+    person_id: i64,
+    now_ms: i64,
+) -> Result<Claim> {
+    if no < 1 || no > batch.total {
+        return Ok(Claim::NoSuch);
+    }
+    // In a rush most numbers are already gone: one read answers those
+    // without taking any lock. An open wish may still be lost below.
+    if let Some(done) = settled(&mut *conn, batch.id, no).await? {
+        return Ok(done);
+    }
+    let quota = batch.quota.unwrap_or(i64::MAX);
+    let held: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO wish_holdings (batch_id, org_id, held) VALUES ($1, $2, 1) \
+         ON CONFLICT (batch_id, org_id) DO UPDATE SET held = wish_holdings.held + 1 \
+         WHERE wish_holdings.held < $3 RETURNING held",
+    )
+    .bind(batch.id)
+    .bind(org_id)
+    .bind(quota)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if held.is_some() {
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE wishes SET status = 'claimed', org_id = $1, claimer_id = $2, claimed_at = $3 \
+             WHERE batch_id = $4 AND no = $5 AND status = 'open' RETURNING id",
+        )
+        .bind(org_id)
+        .bind(person_id)
+        .bind(now_ms)
+        .bind(batch.id)
+        .bind(no)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = id {
+            return Ok(Claim::Ok(id));
+        }
+        release_holding(&mut *conn, batch.id, org_id).await?;
+    }
+    // Over quota, or taken meanwhile by a concurrent transaction.
+    Ok(settled(conn, batch.id, no)
+        .await?
+        .unwrap_or(Claim::OverQuota))
+}
+
+/// The outcome for a wish that is not open (taken, revoked, missing);
+/// `None` while it is open.
+async fn settled(conn: &mut Conn, batch_id: i64, no: i64) -> Result<Option<Claim>> {
+    /// status, holder id, holder short name, holder full name
+    type Row = (String, Option<i64>, Option<String>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT w.status, w.org_id, o.short_name, o.full_name FROM wishes w \
+         LEFT JOIN orgs o ON o.id = w.org_id WHERE w.batch_id = $1 AND w.no = $2",
+    )
+    .bind(batch_id)
+    .bind(no)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        None => Some(Claim::NoSuch),
+        Some((status, org, short, full)) => match (WishStatus::parse(&status), org) {
+            (Some(WishStatus::Open), _) => None,
+            (Some(WishStatus::Revoked), _) => Some(Claim::Revoked),
+            (_, Some(org)) => {
+                let name = short.filter(|s| !s.is_empty()).or(full).unwrap_or_default();
+                Some(Claim::TakenBy(org, name))
+            }
+            _ => Some(Claim::Revoked),
+        },
+    })
+}
+
+async fn release_holding(conn: &mut Conn, batch_id: i64, org_id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE wish_holdings SET held = held - 1 WHERE batch_id = $1 AND org_id = $2 AND held > 0",
+    )
+    .bind(batch_id)
+    .bind(org_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Give a claimed wish back (放弃): open again, the org's holding freed.
+/// Only while claimed by `org_id`; returns whether it happened.
+pub async fn release(conn: &mut Conn, wish: &Wish, org_id: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE wishes SET status = 'open', org_id = NULL, claimer_id = NULL, claimed_at = NULL, \
+         reminded_at = NULL WHERE id = $1 AND status = 'claimed' AND org_id = $2",
+    )
+    .bind(wish.id)
+    .bind(org_id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        release_holding(conn, wish.batch_id, org_id).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Record delivery (圆梦) with its proof photo; only while claimed by `org_id`.
+pub async fn deliver(
+    conn: &mut Conn,
+    wish: &Wish,
+    org_id: i64,
+    proof_ref: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE wishes SET status = 'delivered', delivered_at = $1, proof_ref = $2 \
+         WHERE id = $3 AND status = 'claimed' AND org_id = $4",
+    )
+    .bind(now_ms)
+    .bind(proof_ref)
+    .bind(wish.id)
+    .bind(org_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Take a wish down (下架) unless delivered; frees the holder's quota.
+pub async fn revoke(conn: &mut Conn, wish: &Wish, reason: &str, now_ms: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE wishes SET status = 'revoked', revoked_at = $1, revoke_reason = $2 \
+         WHERE id = $3 AND status IN ('open', 'claimed')",
+    )
+    .bind(now_ms)
+    .bind(reason)
+    .bind(wish.id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        if let (WishStatus::Claimed, Some(org)) = (wish.status, wish.org_id) {
+            release_holding(conn, wish.batch_id, org).await?;
+        }
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Wishes of a batch in number order, optionally only one status, only one
+/// org, or only those whose school or item contains `word`.
+pub async fn list(
+    conn: &mut Conn,
+    batch_id: i64,
+    status: Option<WishStatus>,
+    org_id: Option<i64>,
+    word: Option<&str>,
+) -> Result<Vec<Wish>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {WISH_COLUMNS} FROM wishes WHERE batch_id = $1 \
+         AND ($2 = '' OR status = $2) AND ($3 = 0 OR org_id = $3) \
+         AND ($4 = '' OR school LIKE $5 OR item LIKE $5) ORDER BY no"
+    )))
+    .bind(batch_id)
+    .bind(status.map(WishStatus::as_str).unwrap_or(""))
+    .bind(org_id.unwrap_or(0))
+    .bind(word.unwrap_or(""))
+    .bind(format!("%{}%", like_escape(word.unwrap_or(""))))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(wish_from_row).collect()
+}
+
+/// `%` and `_` typed by a user match themselves.
+fn like_escape(s: &str) -> String {
+    s.replace(['%', '_'], "")
+}
+
+/// Wishes an org holds in any batch (claimed or delivered), newest batch first.
+pub async fn held_by_org(conn: &mut Conn, org_id: i64) -> Result<Vec<(String, Wish)>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT b.name AS batch_name, {} FROM wishes w JOIN wish_batches b ON b.id = w.batch_id \
+         WHERE w.org_id = $1 AND w.status IN ('claimed', 'delivered') ORDER BY b.id DESC, w.no",
+        WISH_COLUMNS
+            .split(", ")
+            .map(|c| format!("w.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("batch_name")?, wish_from_row(r)?)))
+        .collect()
+}
+
+/// Claimed, undelivered wishes claimed before `claimed_before_ms` whose last
+/// reminder (if any) is before `reminded_before_ms`.
+pub async fn overdue(
+    conn: &mut Conn,
+    claimed_before_ms: i64,
+    reminded_before_ms: i64,
+) -> Result<Vec<Wish>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {WISH_COLUMNS} FROM wishes WHERE status = 'claimed' AND claimed_at < $1 \
+         AND (reminded_at IS NULL OR reminded_at < $2) ORDER BY org_id, batch_id, no"
+    )))
+    .bind(claimed_before_ms)
+    .bind(reminded_before_ms)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(wish_from_row).collect()
+}
+
+pub async fn mark_reminded(conn: &mut Conn, wish_id: i64, now_ms: i64) -> Result<()> {
+    sqlx::query("UPDATE wishes SET reminded_at = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(wish_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Checks used by the benchmark and tests: wishes claimed more than once
+/// (by the audit trail) and orgs holding more than the quota.
+pub async fn violations(conn: &mut Conn, batch_id: i64) -> Result<(i64, i64)> {
+    let double: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT entity_id FROM audit_log WHERE action = 'wish.claim' \
+         AND entity = 'wish' AND entity_id IN (SELECT CAST(id AS TEXT) FROM wishes \
+         WHERE batch_id = $1) GROUP BY entity_id HAVING COUNT(*) > 1) t",
+    )
+    .bind(batch_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let over: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT w.org_id FROM wishes w JOIN wish_batches b \
+         ON b.id = w.batch_id WHERE w.batch_id = $1 AND w.status IN ('claimed', 'delivered') \
+         AND b.quota IS NOT NULL GROUP BY w.org_id, b.quota HAVING COUNT(*) > b.quota) t",
+    )
+    .bind(batch_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((double, over))
+}
+
+/// One wish with its holder's and claimer's names, for staff exports.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub wish: Wish,
+    pub org: Option<String>,
+    pub claimer: Option<String>,
+}
+
+/// Every wish of a batch in number order, with names, for `tuanbot export`.
+pub async fn export(conn: &mut Conn, batch_id: i64) -> Result<Vec<ExportRow>> {
+    let cols = WISH_COLUMNS
+        .split(", ")
+        .map(|c| format!("w.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {cols}, o.full_name AS org_name, p.display_name AS claimer_name FROM wishes w \
+         LEFT JOIN orgs o ON o.id = w.org_id LEFT JOIN people p ON p.id = w.claimer_id \
+         WHERE w.batch_id = $1 ORDER BY w.no"
+    )))
+    .bind(batch_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportRow {
+                wish: wish_from_row(r)?,
+                org: r.try_get("org_name")?,
+                claimer: r.try_get("claimer_name")?,
+            })
+        })
+        .collect()
+}

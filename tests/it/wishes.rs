@@ -1,0 +1,781 @@
+//! Micro-wishes: import, publish, the claim rush, transitions, permissions,
+//! privacy, the race, group commit and the scheduler hooks. Both backends.
+
+use std::sync::Arc;
+
+use chrono::TimeZone;
+use tuanbot::chat::{Incoming, Outgoing};
+use tuanbot::clock::ManualClock;
+use tuanbot::domain::{ChatKind, Platform};
+use tuanbot::engine::{Engine, Outcome};
+use tuanbot::service::wishes as svc;
+use tuanbot::store::wishes as db;
+use tuanbot::store::{audit, outbox, people};
+
+use crate::helpers::{TestDb, script, script_with, texts};
+
+const FIXTURE: &str = "tests/fixtures/wishes.csv";
+
+/// Staff zhang binds g1 to the county and imports + publishes the fixture
+/// with a quota of 2; u1 joins 县一中, u2 县二中, u3 县三中.
+const SCENE: &str = "\
+:today 2026-05-20
+:admin zhang
+:as zhang 团县委小张
+:chat g1 group
+绑定 全县
+:file tests/fixtures/wishes.csv
+/wishes import 2026圆梦
+/wishes publish 2026圆梦 quota 2
+:as u1 县一中小王
+我是 县一中
+:as u2 县二中小李
+我是 县二中
+:as u3 县三中小赵
+我是 县三中
+:time 09:00:10
+";
+
+/// Every child's full name in the fixture.
+fn child_names() -> Vec<String> {
+    let table = tuanbot::table::Table::read(std::path::Path::new(FIXTURE)).unwrap();
+    let col = table.column(&["学生"]).unwrap();
+    table.rows.iter().map(|(_, r)| r[col].clone()).collect()
+}
+
+/// (chat, text) of every message in JSON console output.
+fn messages(json: &str) -> Vec<(String, String)> {
+    json.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["chat"].as_str().unwrap_or_default().to_string(),
+                v["text"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// No message to a group chat (ids starting with `g`) names a child in full.
+fn assert_masked(json: &str) {
+    let names = child_names();
+    for (chat, text) in messages(json) {
+        if !chat.starts_with('g') {
+            continue;
+        }
+        for name in &names {
+            assert!(
+                !text.contains(name.as_str()),
+                "group {chat} got the full name {name}: {text}"
+            );
+        }
+    }
+}
+
+async fn run(db: &TestDb, body: &str) -> String {
+    let out = script(db, &format!("{SCENE}{body}"), true).await;
+    assert_masked(&out);
+    out
+}
+
+#[tokio::test]
+async fn import_publish_and_rush() {
+    for db in TestDb::both().await {
+        let out = run(
+            &db,
+            "\
+:as u1 县一中小王
+认领 12、15
+:as u2 县二中小李
+@团务助手 认领15
+:as u3 县三中小赵
+认领 900
+:as u2 县二中小李
+#认领 十二 16 17
+:as u3 县三中小赵
+/claim 3-5
+:time 09:00:20
+",
+        )
+        .await;
+        let t = texts(&out);
+        let b = db.backend;
+        assert!(
+            t.iter()
+                .any(|x| x.starts_with("✅ 已导入「2026圆梦」：800 个微心愿，来自 24 所学校")),
+            "{b}: {t:?}"
+        );
+        let pages: Vec<&String> = t.iter().filter(|x| x.contains("页，/wishes")).collect();
+        assert!(pages.len() >= 10, "{b}: {} pages", pages.len());
+        assert!(
+            pages[0].starts_with("🎁 圆梦行动「2026圆梦」800 个微心愿。每个组织最多认领 2 个。")
+        );
+        assert!(pages[0].contains("2. 白沙乡中心小学 二年级 毛* · 成语辞典1本 · ¥35"));
+        // Every page fits one message.
+        assert!(pages.iter().all(|p| p.chars().count() <= 4096));
+        // One gathered message for the whole rush.
+        let results: Vec<&String> = t.iter().filter(|x| x.starts_with("✅ 县一中：")).collect();
+        assert_eq!(results.len(), 1, "{b}: {t:?}");
+        insta::assert_snapshot!("wishes_rush_results", results[0]);
+        // The board was edited, not re-posted.
+        let edits: Vec<String> = out
+            .lines()
+            .filter(|l| l.contains("\"edit_of\":\"") && l.contains("认领进度"))
+            .map(str::to_string)
+            .collect();
+        assert!(!edits.is_empty(), "{b}: no board edit");
+        let last = texts(edits.last().unwrap()).remove(0);
+        assert!(last.contains("认领进度 6/800"), "{b}: {last}");
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        let batch = db::batch_by_name(&mut conn, "2026圆梦")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((batch.total, batch.open_n, batch.claimed_n), (800, 794, 6));
+        assert_eq!(
+            audit::count_action(&mut conn, "wish.claim").await.unwrap(),
+            6
+        );
+        assert_eq!(db::violations(&mut conn, batch.id).await.unwrap(), (0, 0));
+    }
+}
+
+#[tokio::test]
+async fn views_and_transitions() {
+    for db in TestDb::both().await {
+        let out = run(
+            &db,
+            "\
+:as u1 县一中小王
+认领 12 15
+:chat g2 group
+:as zhang 团县委小张
+/bind 县一中
+:chat g3 group
+/bind 县二中
+:chat g1 group
+:as u1 县一中小王
+:time 09:00:20
+/wish 12
+心愿 县一中
+心愿 2
+心愿 字典
+认领
+/mywishes
+:chat p1 private
+/mywishes
+/wish 12
+:chat g1 group
+:photo proof-12.jpg
+圆梦 12
+圆梦 15
+放弃 15
+:as zhang 团县委小张
+认领 3
+:as u2 县二中小李
+认领 20
+:as zhang 团县委小张
+下架 20 家长已自行购买
+下架 12 重复
+:time 09:01
+",
+        )
+        .await;
+        let t = texts(&out);
+        let b = db.backend;
+        let has = |s: &str| t.iter().any(|x| x.contains(s));
+        assert!(
+            has("12. 城关第二小学 三年级 贾* · 1副围棋 · ¥45 · 已认领 · 县一中"),
+            "{b}: {t:?}"
+        );
+        assert!(has("县一中 认领了 2 个："), "{b}");
+        assert!(has("🎁「2026圆梦」待认领 798/800"), "{b}");
+        assert!(has("含「字典」的待认领心愿"), "{b}");
+        assert!(has("请写上编号，如「认领 12」"), "{b}");
+        assert!(has("请私聊我发送 /mywishes"), "{b}");
+        // In private, the holder sees the full name and the note.
+        let private: Vec<(String, String)> = messages(&out)
+            .into_iter()
+            .filter(|(c, _)| c == "p1")
+            .collect();
+        assert!(
+            private[0].1.contains(
+                "12. 城关第二小学 三年级 贾紫 · 1副围棋 · ¥45（希望能在六一前收到） · 已认领"
+            ),
+            "{b}: {private:?}"
+        );
+        assert!(private[1].1.contains("贾紫"), "{b}");
+        assert!(has("🎉 12 号已圆梦：1副围棋"), "{b}");
+        assert!(has("请附上照片：发照片时在说明里写「圆梦 15」"), "{b}");
+        assert!(has("↩️ 已放弃 15 号"), "{b}");
+        assert!(
+            has("📢 团县委下架了你们认领的 20 号"),
+            "{b}: revoke notice missing"
+        );
+        assert!(has("🗑 已下架 20 号：家长已自行购买"), "{b}");
+        assert!(has("12 号已圆梦，不能下架。"), "{b}");
+        // Staff bound to no org cannot claim.
+        assert!(has("请先绑定组织"), "{b}");
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        let batch = db::batch_by_name(&mut conn, "2026圆梦")
+            .await
+            .unwrap()
+            .unwrap();
+        let w12 = db::wish(&mut conn, batch.id, 12).await.unwrap().unwrap();
+        assert_eq!(w12.proof_ref.as_deref(), Some("proof-12.jpg"));
+        for action in [
+            "wish.import",
+            "wish.publish",
+            "wish.deliver",
+            "wish.release",
+            "wish.revoke",
+        ] {
+            assert_eq!(
+                audit::count_action(&mut conn, action).await.unwrap(),
+                1,
+                "{b}: {action}"
+            );
+        }
+        // The revoke notice went to 县二中's group only.
+        let notice: Vec<(String, String)> = messages(&out)
+            .into_iter()
+            .filter(|(_, x)| x.contains("📢 团县委下架"))
+            .collect();
+        assert_eq!(notice.len(), 1, "{b}: {notice:?}");
+        assert_eq!(notice[0].0, "g3", "{b}");
+    }
+}
+
+#[tokio::test]
+async fn permissions() {
+    for db in TestDb::both().await {
+        let out = run(
+            &db,
+            "\
+:as u1 县一中小王
+认领 12
+:as u2 县二中小李
+放弃 12
+圆梦 12
+/revoke 12 不要了
+/wishes publish 2026圆梦
+:file tests/fixtures/wishes.csv
+/wishes import 另一批
+:as u9 路人
+认领 13
+:time 09:00:30
+",
+        )
+        .await;
+        let t = texts(&out);
+        let b = db.backend;
+        let count = |s: &str| t.iter().filter(|x| x.contains(s)).count();
+        assert_eq!(
+            count("12 号由 县一中 认领，只有他们或团县委可以操作。"),
+            2,
+            "{b}: {t:?}"
+        );
+        assert_eq!(count("只有团县委工作人员可以做这件事。"), 3, "{b}: {t:?}");
+        assert_eq!(count("请先绑定组织"), 1, "{b}");
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        assert!(
+            db::batch_by_name(&mut conn, "另一批")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let batch = db::batch_by_name(&mut conn, "2026圆梦")
+            .await
+            .unwrap()
+            .unwrap();
+        let w = db::wish(&mut conn, batch.id, 12).await.unwrap().unwrap();
+        assert_eq!(w.status.as_str(), "claimed");
+        assert_eq!(
+            audit::count_action(&mut conn, "wish.claim").await.unwrap(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn cadres_only_when_configured() {
+    for db in TestDb::both().await {
+        let mut settings = db.settings();
+        settings.wishes.claim_role = "cadre".into();
+        let out = script_with(
+            settings,
+            &format!("{SCENE}:as u1 县一中小王\n认领 12\n:as zhang 团县委小张\n/role @u1 团干部\n:as u1 县一中小王\n认领 12\n:time 09:00:30\n"),
+            true,
+        )
+        .await;
+        let t = texts(&out);
+        assert!(
+            t.iter().any(|x| x.starts_with("只有团干部可以认领")),
+            "{t:?}"
+        );
+        assert!(t.iter().any(|x| x.starts_with("✅ 县一中：12")), "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_changes_nothing() {
+    for db in TestDb::both().await {
+        let long = "认".repeat(5000);
+        let out = run(
+            &db,
+            &format!(
+                "\
+:as u1 县一中小王
+认领的同学注意了
+认领 12'); DROP TABLE wishes; --
+/claim abc
+认领 😀
+认领 1-1000
+/wish 99999
+/release
+{long}
+/wishes publish 不存在的批次
+"
+            ),
+        )
+        .await;
+        let t = texts(&out);
+        assert!(t.iter().any(|x| x.starts_with("用法：认领 编号")), "{t:?}");
+        assert!(
+            t.iter()
+                .any(|x| x.starts_with("没有 99999 号（共 800 个）")),
+            "{t:?}"
+        );
+        assert!(t.iter().any(|x| x.starts_with("用法：放弃 编号")), "{t:?}");
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        assert_eq!(
+            audit::count_action(&mut conn, "wish.claim").await.unwrap(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn import_errors_are_row_numbered_and_nothing_is_written() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(
+            &bad,
+            "学校,年级,学生,心愿,估价（元）,备注\n一小,三年级,张三,字典,25,\n,三年级,李四,书包,abc,\n二小,四年级,,台灯,30,\n",
+        )
+        .unwrap();
+        let store = db.store().await;
+        let err = svc::import_file(&store, &bad, "坏批次", "zh-CN")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("第 3 行：「学校」是空的。"), "{err}");
+        assert!(err.contains("第 3 行：估价「abc」不是金额。"), "{err}");
+        assert!(err.contains("第 4 行：「学生」是空的。"), "{err}");
+        let mut conn = store.conn().await.unwrap();
+        assert!(
+            db::batch_by_name(&mut conn, "坏批次")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(conn);
+        let n = svc::import_file(&store, std::path::Path::new(FIXTURE), "好批次", "zh-CN")
+            .await
+            .unwrap();
+        assert_eq!(n, 800);
+        // The same name twice is refused.
+        assert!(
+            svc::import_file(&store, std::path::Path::new(FIXTURE), "好批次", "zh-CN")
+                .await
+                .is_err()
+        );
+        let mut conn = store.conn().await.unwrap();
+        let b = db::batch_by_name(&mut conn, "好批次")
+            .await
+            .unwrap()
+            .unwrap();
+        let w = db::wish(&mut conn, b.id, 2).await.unwrap().unwrap();
+        assert_eq!((w.child.as_str(), w.item.as_str()), ("毛轩", "成语辞典1本"));
+    }
+}
+
+/// A local (Asia/Shanghai, UTC+8) time in May 2026; days past 31 run on
+/// into June.
+fn at(day: u32, h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc.with_ymd_and_hms(2026, 5, 1, h, m, 0).unwrap()
+        + chrono::Duration::days(i64::from(day) - 1)
+        - chrono::Duration::hours(8)
+}
+
+fn msg(
+    n: &mut u32,
+    user: &str,
+    chat: &str,
+    kind: ChatKind,
+    text: &str,
+    when: chrono::DateTime<chrono::Utc>,
+) -> Incoming {
+    *n += 1;
+    Incoming::text(
+        Platform::Telegram,
+        format!("m{n}"),
+        chat,
+        kind,
+        user,
+        text,
+        when,
+    )
+    .from_name(user.to_string())
+}
+
+async fn engine(db: &TestDb) -> Arc<Engine> {
+    let clock = Arc::new(ManualClock::new(at(20, 9, 0)));
+    let store = db.store().await;
+    tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
+        .await
+        .unwrap();
+    svc::import_file(&store, std::path::Path::new(FIXTURE), "2026圆梦", "zh-CN")
+        .await
+        .unwrap();
+    let mut settings = db.settings();
+    settings.admins = vec!["telegram:staff".into()];
+    Arc::new(Engine::new(store, settings, clock).unwrap())
+}
+
+/// Every queued message (leases them all, so call once).
+async fn pending_all(e: &Engine) -> Vec<Outgoing> {
+    let mut conn = e.store.conn().await.unwrap();
+    let rows = outbox::lease_due(
+        &mut conn,
+        e.store.backend(),
+        Platform::Telegram,
+        i64::MAX / 2,
+        i64::MAX / 2,
+        10_000,
+    )
+    .await
+    .unwrap();
+    rows.into_iter().map(|r| r.message).collect()
+}
+
+#[tokio::test]
+async fn scheduled_publish_and_overdue_reminders() {
+    for db in TestDb::both().await {
+        let e = engine(&db).await;
+        let b = db.backend;
+        let mut n = 0;
+        let g = ChatKind::Group;
+        for (user, chat, text) in [
+            ("staff", "g1", "/bind 全县"),
+            ("staff", "g1", "/wishes publish 2026圆梦 quota 5 at 20:00"),
+            ("staff", "g2", "/bind 县一中"),
+            ("a", "pa", "我是 县一中"),
+        ] {
+            let kind = if chat.starts_with('p') {
+                ChatKind::Private
+            } else {
+                g
+            };
+            e.handle(&msg(&mut n, user, chat, kind, text, at(20, 9, 0)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            svc::publish_due(&e, at(20, 19, 59)).await.unwrap(),
+            0,
+            "{b}"
+        );
+        assert_eq!(svc::publish_due(&e, at(20, 20, 0)).await.unwrap(), 1, "{b}");
+        assert_eq!(svc::publish_due(&e, at(20, 20, 5)).await.unwrap(), 0, "{b}");
+        e.handle(&msg(&mut n, "a", "g2", g, "认领 12 15", at(20, 20, 1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            svc::remind_overdue(&e, at(33, 9, 0)).await.unwrap(),
+            0,
+            "{b}: too early"
+        );
+        assert_eq!(
+            svc::remind_overdue(&e, at(34, 20, 2)).await.unwrap(),
+            1,
+            "{b}: one group of 县一中"
+        );
+        assert_eq!(
+            svc::remind_overdue(&e, at(40, 21, 0)).await.unwrap(),
+            0,
+            "{b}: weekly"
+        );
+        e.handle(&msg(
+            &mut n,
+            "staff",
+            "g1",
+            g,
+            "/wishes overdue",
+            at(40, 21, 0),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            svc::remind_overdue(&e, at(41, 20, 3)).await.unwrap(),
+            1,
+            "{b}: a week later"
+        );
+        let all = pending_all(&e).await;
+        let g1: Vec<&Outgoing> = all.iter().filter(|m| m.chat_id == "g1").collect();
+        let g2: Vec<&Outgoing> = all.iter().filter(|m| m.chat_id == "g2").collect();
+        assert!(
+            g1.iter().any(|m| m
+                .text
+                .contains("🎁 圆梦行动「2026圆梦」800 个微心愿。每个组织最多认领 5 个。")),
+            "{b}"
+        );
+        assert!(
+            g1.iter().any(|m| m
+                .text
+                .contains("⏰「2026圆梦」将于 05-20 20:00 在本群发布。")),
+            "{b}"
+        );
+        assert!(g1.iter().any(|m| m.text.contains("县一中：12、15")), "{b}");
+        assert!(
+            g2.iter().any(|m| m
+                .text
+                .starts_with("⏰ 这些微心愿认领已超过 14 天还没圆梦：12 1副围棋、15 ")),
+            "{b}: {g2:?}"
+        );
+        // Telegram here has no registered edit capability: the progress line
+        // rides in the gathered result instead of a board edit.
+        assert!(
+            g2.iter().any(|m| m
+                .text
+                .contains("✅ 县一中：12、15\n📋「2026圆梦」认领进度 2/800")),
+            "{b}: {g2:?}"
+        );
+        assert!(g1.iter().chain(&g2).all(|m| m.edit_of.is_none()), "{b}");
+    }
+}
+
+/// 440 people of 44 orgs rush the same 50 wishes with a quota of 3, through
+/// concurrent transactions (`handle`) and through the group-commit writer
+/// (`submit`): every wish is held exactly once, no org goes over quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race() {
+    for db in TestDb::both().await {
+        for via_submit in [false, true] {
+            let e = race_engine(&db, via_submit).await;
+            let mut tasks = Vec::new();
+            for i in 0..440usize {
+                let e = e.clone();
+                tasks.push(tokio::spawn(async move {
+                    let user = format!("r{via_submit}{i}");
+                    // Each person tries the 50 wishes in their own order, in
+                    // messages of 5 numbers.
+                    let mut order: Vec<usize> = (1..=50).collect();
+                    order.rotate_left(i % 50);
+                    for (k, chunk) in order.chunks(5).enumerate() {
+                        let text = format!(
+                            "认领 {}",
+                            chunk
+                                .iter()
+                                .map(usize::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        );
+                        let m = Incoming::text(
+                            Platform::Telegram,
+                            format!("{user}-{k}"),
+                            format!("p{user}"),
+                            ChatKind::Private,
+                            user.clone(),
+                            text,
+                            at(21, 9, 0),
+                        );
+                        let r = if via_submit {
+                            e.submit(m).await
+                        } else {
+                            e.handle(&m).await
+                        };
+                        assert!(matches!(r, Ok(Outcome::Handled { .. })), "{r:?}");
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let mut conn = e.store.conn().await.unwrap();
+            let batch = db::batch_by_name(&mut conn, &format!("race{via_submit}"))
+                .await
+                .unwrap()
+                .unwrap();
+            let held = db::list(&mut conn, batch.id, None, None, None)
+                .await
+                .unwrap();
+            let b = db.backend;
+            assert!(
+                held.iter().all(|w| w.status.as_str() == "claimed"),
+                "{b} {via_submit}"
+            );
+            assert_eq!(
+                db::violations(&mut conn, batch.id).await.unwrap(),
+                (0, 0),
+                "{b} {via_submit}"
+            );
+            let mut per_org = std::collections::HashMap::new();
+            for w in &held {
+                *per_org.entry(w.org_id).or_insert(0) += 1;
+            }
+            assert!(
+                per_org.values().all(|n| *n <= 3),
+                "{b} {via_submit}: {per_org:?}"
+            );
+            assert_eq!(
+                audit::count_action(&mut conn, "wish.claim").await.unwrap(),
+                50 * (1 + i64::from(via_submit)),
+                "{b} {via_submit}"
+            );
+            assert_eq!(batch.claimed_n, 50);
+        }
+    }
+}
+
+/// Orgs from the demo county (44 直属 + others), 10 people each, and a
+/// published batch of 50 wishes with a quota of 3.
+async fn race_engine(db: &TestDb, via_submit: bool) -> Arc<Engine> {
+    let clock = Arc::new(ManualClock::new(at(21, 9, 0)));
+    let store = db.store().await;
+    tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let orgs = tuanbot::store::orgs::all(&mut tx).await.unwrap();
+    for i in 0..440usize {
+        let user = format!("r{via_submit}{i}");
+        let (p, _) = people::upsert_seen(&mut tx, Platform::Telegram, &user, &user, 0)
+            .await
+            .unwrap();
+        people::set_org(&mut tx, p.id, Some(orgs[1 + i % 44].id), 0)
+            .await
+            .unwrap();
+    }
+    let wishes: Vec<db::NewWish> = (0..50)
+        .map(|i| db::NewWish {
+            school: "一小".into(),
+            grade: String::new(),
+            child: format!("孩子{i}"),
+            item: "字典".into(),
+            price_yuan: None,
+            note: None,
+        })
+        .collect();
+    let id = db::create_batch(&mut tx, &format!("race{via_submit}"), &wishes, 0)
+        .await
+        .unwrap();
+    db::set_published(&mut tx, id, Some(3), "telegram", "g", 0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    Arc::new(Engine::new(store, db.settings(), clock).unwrap())
+}
+
+/// One update failing inside a group commit rolls back alone; a replayed
+/// update in the same group is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_isolates_updates() {
+    for db in TestDb::both().await {
+        let e = engine(&db).await;
+        let mut n = 0;
+        let m1 = msg(
+            &mut n,
+            "a",
+            "pa",
+            ChatKind::Private,
+            "我是 县一中",
+            at(20, 9, 0),
+        );
+        let m2 = m1.clone();
+        let m3 = msg(
+            &mut n,
+            "b",
+            "pb",
+            ChatKind::Private,
+            "我是 县二中",
+            at(20, 9, 0),
+        );
+        let (r1, r2, r3) = tokio::join!(e.submit(m1), e.submit(m2), e.submit(m3));
+        let mut outcomes = vec![r1.unwrap(), r2.unwrap()];
+        outcomes.sort_by_key(|o| matches!(o, Outcome::Duplicate));
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Handled { replies: 1 }, Outcome::Duplicate]
+        );
+        assert_eq!(r3.unwrap(), Outcome::Handled { replies: 1 });
+        let mut conn = e.store.conn().await.unwrap();
+        assert_eq!(
+            audit::count_action(&mut conn, "person.join_org")
+                .await
+                .unwrap(),
+            2
+        );
+    }
+}
+
+/// Staff export: every wish with status, holder, claimer and dates.
+#[tokio::test]
+async fn export_xlsx() {
+    for db in TestDb::both().await {
+        let e = engine(&db).await;
+        let mut n = 0;
+        for (user, chat, kind, text) in [
+            (
+                "staff",
+                "g1",
+                ChatKind::Group,
+                "/wishes publish 2026圆梦 quota 5",
+            ),
+            ("a", "pa", ChatKind::Private, "我是 县一中"),
+            ("a", "g1", ChatKind::Group, "认领 12"),
+        ] {
+            e.handle(&msg(&mut n, user, chat, kind, text, at(20, 9, 0)))
+                .await
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.xlsx");
+        let written = tuanbot::service::wish_export::export(
+            &e.store,
+            "2026圆梦",
+            &path,
+            chrono_tz::Asia::Shanghai,
+            "zh-CN",
+        )
+        .await
+        .unwrap();
+        assert_eq!(written, 800, "{}", db.backend);
+        let table = tuanbot::table::Table::read(&path).unwrap();
+        assert_eq!(table.header[0], "编号");
+        assert_eq!(table.rows.len(), 800);
+        let row12 = &table.rows[11].1;
+        assert_eq!(row12[0], "12");
+        assert_eq!(row12[3], "贾紫");
+        assert_eq!(row12[7], "已认领");
+        assert_eq!(row12[8], "县一中团委");
+        assert_eq!(row12[9], "a");
+        assert_eq!(row12[10], "2026-05-20 09:00");
+        assert!(
+            tuanbot::service::wish_export::export(
+                &e.store,
+                "没有",
+                &path,
+                chrono_tz::Asia::Shanghai,
+                "zh-CN"
+            )
+            .await
+            .is_err()
+        );
+    }
+}
