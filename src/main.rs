@@ -286,11 +286,14 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                 .or_else(|| tuanbot::report::FileFormat::from_path(&file))
                 .unwrap_or(tuanbot::report::FileFormat::Md);
             let store = app::open_store(&settings).await?;
-            let now = tuanbot::store::ms(chrono::Utc::now());
+            let at = tuanbot::report::Judged {
+                now_ms: tuanbot::store::ms(chrono::Utc::now()),
+                overdue_days: settings.wishes.overdue_days,
+            };
             let (tz, loc) = (settings.tz()?, settings.locale.as_str());
             let org = org.as_deref();
             let chart =
-                tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, now)
+                tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, at)
                     .await?;
             println!("{}", tr(loc, "report.wrote", &[("file", &file.display())]));
             if let Some(png) = chart {
@@ -310,9 +313,12 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                 .unwrap_or(tuanbot::report::FileFormat::Md);
             let scheme = settings.star_scheme()?;
             let store = app::open_store(&settings).await?;
-            let now = tuanbot::store::ms(chrono::Utc::now());
+            let at = tuanbot::report::Judged {
+                now_ms: tuanbot::store::ms(chrono::Utc::now()),
+                overdue_days: settings.wishes.overdue_days,
+            };
             let (tz, loc) = (settings.tz()?, settings.locale.as_str());
-            tuanbot::report::export_stars(&store, tz, loc, &scheme, from, to, format, &file, now)
+            tuanbot::report::export_stars(&store, tz, loc, &scheme, from, to, format, &file, at)
                 .await?;
             println!("{}", tr(loc, "stars.wrote", &[("file", &file.display())]));
             store.close().await;

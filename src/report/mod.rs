@@ -27,8 +27,26 @@ use crate::store::{Backend, Conn, Result, ms};
 pub const INACTIVE_DAYS: i64 = 30;
 /// Ack rate (percent) below which an org is listed as a problem.
 pub const LOW_ACK_PERCENT: i64 = 80;
-/// Days after a claim before an undelivered wish counts as overdue.
+/// Days after a claim before an undelivered wish counts as overdue, unless
+/// the `wishes.overdue_days` setting says otherwise.
 pub const OVERDUE_WISH_DAYS: i64 = 14;
+
+/// When the report is judged: the moment, and the wishes' overdue rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judged {
+    pub now_ms: i64,
+    pub overdue_days: i64,
+}
+
+impl Judged {
+    /// At `now_ms` with the default overdue rule.
+    pub fn new(now_ms: i64) -> Judged {
+        Judged {
+            now_ms,
+            overdue_days: OVERDUE_WISH_DAYS,
+        }
+    }
+}
 /// Notable records shown per category.
 const NOTABLE_PER_CATEGORY: usize = 3;
 
@@ -138,6 +156,8 @@ pub struct Report {
     pub wishes: Option<WishTotals>,
     pub notices: NoticeTotals,
     pub problems: Problems,
+    /// The overdue rule the problems were judged by (days).
+    pub overdue_days: i64,
 }
 
 fn percent(part: i64, whole: i64) -> Option<i64> {
@@ -176,7 +196,7 @@ pub fn covered(all: &[Org], scope: &Scope) -> Vec<Org> {
 }
 
 /// Compute the report for `from..=to` (local dates in `tz`), judged at
-/// `now_ms` (overdue wishes).
+/// `at` (overdue wishes).
 pub async fn build(
     conn: &mut Conn,
     backend: Backend,
@@ -184,7 +204,7 @@ pub async fn build(
     scope: &Scope,
     from: NaiveDate,
     to: NaiveDate,
-    now_ms: i64,
+    at: Judged,
 ) -> Result<Report> {
     let all = orgs::all(conn).await?;
     let covered = covered(&all, scope);
@@ -339,7 +359,7 @@ pub async fn build(
     // Wishes: published in the period (county-wide, or those the scope
     // claimed), claimed and delivered in the period, overdue now.
     let in_period = |t: Option<i64>| t.is_some_and(|t| t >= start_ms && t < end_ms);
-    let overdue_before = now_ms - OVERDUE_WISH_DAYS * 86_400_000;
+    let overdue_before = at.now_ms - at.overdue_days * 86_400_000;
     let wishes = wish_rows.map(|rows| {
         let mut w = WishTotals::default();
         for r in &rows {
@@ -406,6 +426,7 @@ pub async fn build(
         wishes,
         notices,
         problems,
+        overdue_days: at.overdue_days,
     })
 }
 
@@ -783,7 +804,7 @@ pub fn markdown(r: &Report, locale: &str) -> String {
                 "report.md_overdue",
                 locale = l,
                 i = k,
-                days = OVERDUE_WISH_DAYS,
+                days = r.overdue_days,
                 list = short_list(&list, 30, l)
             ),
         );
@@ -927,7 +948,7 @@ pub async fn export_file(
     to: NaiveDate,
     format: FileFormat,
     path: &Path,
-    now_ms: i64,
+    at: Judged,
 ) -> anyhow::Result<Option<std::path::PathBuf>> {
     let mut conn = store.conn().await?;
     let scope = match org.filter(|o| !crate::service::reports::is_county(o)) {
@@ -944,7 +965,7 @@ pub async fn export_file(
             }
         }
     };
-    let r = build(&mut conn, store.backend(), tz, &scope, from, to, now_ms).await?;
+    let r = build(&mut conn, store.backend(), tz, &scope, from, to, at).await?;
     drop(conn);
     match format {
         FileFormat::Md => std::fs::write(path, markdown(&r, locale))?,
@@ -973,19 +994,10 @@ pub async fn export_stars(
     to: NaiveDate,
     format: FileFormat,
     path: &Path,
-    now_ms: i64,
+    at: Judged,
 ) -> anyhow::Result<usize> {
     let mut conn = store.conn().await?;
-    let r = build(
-        &mut conn,
-        store.backend(),
-        tz,
-        &Scope::County,
-        from,
-        to,
-        now_ms,
-    )
-    .await?;
+    let r = build(&mut conn, store.backend(), tz, &Scope::County, from, to, at).await?;
     let all = orgs::all(&mut conn).await?;
     drop(conn);
     let ratings = stars::rate(&r, &all, scheme);

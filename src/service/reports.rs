@@ -126,8 +126,11 @@ pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
         return Ok(());
     };
     let backend = ctx.engine.store.backend();
-    let now = ctx.now_ms();
-    let r = report::build(ctx.tx, backend, ctx.engine.tz, &scope, from, to, now).await?;
+    let at = report::Judged {
+        now_ms: ctx.now_ms(),
+        overdue_days: ctx.engine.settings.wishes.overdue_days,
+    };
+    let r = report::build(ctx.tx, backend, ctx.engine.tz, &scope, from, to, at).await?;
     if !chart {
         let text = report::chat_text(&r, ctx.locale);
         ctx.reply(text);
@@ -175,17 +178,11 @@ pub async fn stars(ctx: &mut Ctx<'_>, args: &str) -> Result {
         }
     };
     let backend = ctx.engine.store.backend();
-    let now = ctx.now_ms();
-    let r = report::build(
-        ctx.tx,
-        backend,
-        ctx.engine.tz,
-        &Scope::County,
-        from,
-        to,
-        now,
-    )
-    .await?;
+    let at = report::Judged {
+        now_ms: ctx.now_ms(),
+        overdue_days: ctx.engine.settings.wishes.overdue_days,
+    };
+    let r = report::build(ctx.tx, backend, ctx.engine.tz, &Scope::County, from, to, at).await?;
     let all = orgs::all(ctx.tx).await?;
     let ratings = rate(&r, &all, &scheme);
     let text = match &scope {

@@ -76,7 +76,7 @@ async fn county(store: &Store, from: &str, to: &str) -> report::Report {
         &Scope::County,
         d(from),
         d(to),
-        now_ms(),
+        report::Judged::new(now_ms()),
     )
     .await
     .unwrap()
@@ -186,7 +186,7 @@ async fn org_scope_and_period_edges() {
             &Scope::Org(er),
             d("2026-02-01"),
             d("2026-03-31"),
-            now_ms(),
+            report::Judged::new(now_ms()),
         )
         .await
         .unwrap();
@@ -276,6 +276,26 @@ async fn wishes_section_counts_per_org() {
             "{md}"
         );
         assert!(md.contains("| 县一中 | 2 | 1 |"), "{md}");
+        // The `wishes.overdue_days` rule: with 30 days nothing is overdue yet.
+        let mut conn = store.conn().await.unwrap();
+        let at = report::Judged {
+            now_ms: now_ms(),
+            overdue_days: 30,
+        };
+        let r = report::build(
+            &mut conn,
+            store.backend(),
+            chrono_tz::Asia::Shanghai,
+            &Scope::County,
+            d("2026-03-01"),
+            d("2026-03-31"),
+            at,
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        assert_eq!(r.wishes.map(|w| w.overdue), Some(0));
+        assert!(r.problems.overdue_wishes.is_empty());
         store.close().await;
     }
 }
@@ -415,6 +435,7 @@ mod stars {
             wishes: Some(WishTotals::default()),
             notices: NoticeTotals::default(),
             problems: Problems::default(),
+            overdue_days: 14,
         }
     }
 
