@@ -22,6 +22,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "bot_name",
     "sqlite_synchronous",
     "activity_rules",
+    "star_scheme",
     "outbox_lease_ms",
     "telegram",
     "onebot",
@@ -50,6 +51,9 @@ pub struct Settings {
     /// A TOML file of extra `/log` keyword rules (categories, units, place
     /// words), added to the built-in `data/activity_rules.toml`.
     pub activity_rules: Option<PathBuf>,
+    /// A TOML star-rating scheme replacing the built-in
+    /// `data/star_scheme.toml` (a complete file in the same shape).
+    pub star_scheme: Option<PathBuf>,
     /// How long (ms) a dispatcher owns the outbox rows it took; after a crash
     /// another process sends them once this has passed.
     pub outbox_lease_ms: i64,
@@ -177,6 +181,7 @@ impl Default for Settings {
             bot_name: "团务助手".into(),
             sqlite_synchronous: "full".into(),
             activity_rules: None,
+            star_scheme: None,
             outbox_lease_ms: crate::outbox::DEFAULT_LEASE_MS,
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
@@ -307,6 +312,7 @@ impl Settings {
             ));
         }
         self.activity_rules()?;
+        self.star_scheme()?;
         if self.outbox_lease_ms < 1000 {
             return Err(ConfigError::new(
                 "outbox_lease_ms",
@@ -370,6 +376,18 @@ impl Settings {
         ActivityRules::builtin()
             .extended_with(&src)
             .map_err(|e| ConfigError::new("activity_rules", format!("{}: {e}", path.display())))
+    }
+
+    /// The star-rating scheme: the built-in one, or the `star_scheme` file.
+    pub fn star_scheme(&self) -> Result<crate::report::stars::Scheme, ConfigError> {
+        use crate::report::stars::Scheme;
+        let Some(path) = &self.star_scheme else {
+            return Ok(Scheme::builtin());
+        };
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("star_scheme", format!("{}: {e}", path.display())))?;
+        Scheme::parse(&src)
+            .map_err(|e| ConfigError::new("star_scheme", format!("{}: {e}", path.display())))
     }
 
     /// Is `platform:user_id` listed in `admins`?

@@ -68,6 +68,31 @@ enum Cmd {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// The work summary (工作总结) for a period: Markdown draft or XLSX.
+    Report {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// One org (full name, short name or alias) with the orgs under it; default the county.
+        #[arg(long)]
+        org: Option<String>,
+        /// `md` or `xlsx`; default by the file's extension.
+        #[arg(long, value_enum)]
+        format: Option<tuanbot::report::FileFormat>,
+        file: PathBuf,
+    },
+    /// The star rating (星级评定) of every org for a period: Markdown or XLSX.
+    Stars {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// `md` or `xlsx`; default by the file's extension.
+        #[arg(long, value_enum)]
+        format: Option<tuanbot::report::FileFormat>,
+        file: PathBuf,
+    },
     /// Benchmarks; each prints one JSON object.
     Bench {
         #[command(subcommand)]
@@ -148,6 +173,8 @@ enum BenchWhat {
 enum ImportWhat {
     /// The county's org list (CSV or XLSX: 全称, 简称, 类别, 上级, 书记).
     Orgs { file: PathBuf },
+    /// FAQ entries: Markdown (`## 问题` then the answer) or CSV/XLSX (问题, 答案).
+    Faq { file: PathBuf },
     /// A micro-wish batch (CSV or XLSX: 学校, 年级, 学生, 心愿, 估价（元）, 备注).
     Wishes {
         file: PathBuf,
@@ -219,6 +246,19 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
         Cmd::Import {
             what: ImportWhat::Orgs { file },
         } => import_orgs(settings, file).await,
+        Cmd::Import {
+            what: ImportWhat::Faq { file },
+        } => {
+            let list = tuanbot::faq::read_file(&file).map_err(|e| anyhow::anyhow!(e))?;
+            let store = app::open_store(&settings).await?;
+            let now = tuanbot::store::ms(chrono::Utc::now());
+            let (added, skipped) = tuanbot::faq::import(&store, &list, now).await?;
+            let args: [(&str, &dyn std::fmt::Display); 2] =
+                [("added", &added), ("skipped", &skipped)];
+            println!("{}", tr(&settings.locale, "faq.imported", &args));
+            store.close().await;
+            Ok(())
+        }
         Cmd::Parse { today, json, text } => {
             let tz = settings.tz()?;
             let today = today.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
@@ -245,6 +285,55 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
         Cmd::Export {
             what: ExportWhat::Event { id, file },
         } => export_event(settings, id, file).await,
+        Cmd::Report {
+            from,
+            to,
+            org,
+            format,
+            file,
+        } => {
+            let format = format
+                .or_else(|| tuanbot::report::FileFormat::from_path(&file))
+                .unwrap_or(tuanbot::report::FileFormat::Md);
+            let store = app::open_store(&settings).await?;
+            let at = tuanbot::report::Judged {
+                now_ms: tuanbot::store::ms(chrono::Utc::now()),
+                overdue_days: settings.wishes.overdue_days,
+            };
+            let (tz, loc) = (settings.tz()?, settings.locale.as_str());
+            let org = org.as_deref();
+            let chart =
+                tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, at)
+                    .await?;
+            println!("{}", tr(loc, "report.wrote", &[("file", &file.display())]));
+            if let Some(png) = chart {
+                println!("{}", tr(loc, "report.wrote", &[("file", &png.display())]));
+            }
+            store.close().await;
+            Ok(())
+        }
+        Cmd::Stars {
+            from,
+            to,
+            format,
+            file,
+        } => {
+            let format = format
+                .or_else(|| tuanbot::report::FileFormat::from_path(&file))
+                .unwrap_or(tuanbot::report::FileFormat::Md);
+            let scheme = settings.star_scheme()?;
+            let store = app::open_store(&settings).await?;
+            let at = tuanbot::report::Judged {
+                now_ms: tuanbot::store::ms(chrono::Utc::now()),
+                overdue_days: settings.wishes.overdue_days,
+            };
+            let (tz, loc) = (settings.tz()?, settings.locale.as_str());
+            tuanbot::report::export_stars(&store, tz, loc, &scheme, from, to, format, &file, at)
+                .await?;
+            println!("{}", tr(loc, "stars.wrote", &[("file", &file.display())]));
+            store.close().await;
+            Ok(())
+        }
         Cmd::Bench {
             what: BenchWhat::Parse { messages },
         } => {

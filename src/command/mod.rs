@@ -18,6 +18,7 @@ pub mod activity;
 pub mod claim;
 pub mod dates;
 pub mod deadline;
+pub mod faq;
 pub mod normalize;
 pub mod notices;
 pub mod numerals;
@@ -116,6 +117,12 @@ pub enum Command {
     Done(u32),
     /// `/revoke 12 原因`, 下架 12 原因
     Revoke { no: u32, reason: String },
+    /// `/report [PERIOD] [ORG|全县]` (总结): the work summary.
+    Report(String),
+    /// `/stars [PERIOD] [ORG|全县]` (星级): the star rating.
+    Stars(String),
+    /// `/faq [add Q | A | del N | WORDS]` (常见问题)
+    Faq(faq::FaqArgs),
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -192,6 +199,9 @@ enum Name {
     Release,
     Done,
     Revoke,
+    Report,
+    Stars,
+    Faq,
 }
 
 struct Spec {
@@ -444,6 +454,27 @@ const SPECS: &[Spec] = &[
         args: Args::Required,
         glued: true,
     },
+    Spec {
+        name: Name::Report,
+        slash: &["report", "总结", "工作总结"],
+        keywords: &["工作总结"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Stars,
+        slash: &["stars", "星级", "星级评定"],
+        keywords: &["星级评定"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Faq,
+        slash: &["faq", "常见问题", "问答"],
+        keywords: &["常见问题"],
+        args: Args::Optional,
+        glued: false,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -505,6 +536,8 @@ pub enum ParseError {
     DoneUsage,
     #[error("revoke")]
     RevokeUsage,
+    #[error("faq")]
+    FaqUsage,
 }
 
 impl ParseError {
@@ -530,6 +563,7 @@ impl ParseError {
             ParseError::ReleaseUsage => "wishes.usage.release",
             ParseError::DoneUsage => "wishes.usage.done",
             ParseError::RevokeUsage => "wishes.usage.revoke",
+            ParseError::FaqUsage => "faq.usage",
         }
     }
 }
@@ -662,6 +696,9 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Release => return wishes::numbered("release", args, false),
         Name::Done => return wishes::numbered("done", args, false),
         Name::Revoke => return wishes::numbered("revoke", args, false),
+        Name::Report => Command::Report(args.to_string()),
+        Name::Stars => Command::Stars(args.to_string()),
+        Name::Faq => return faq::faq(args),
     };
     Parsed::Command(cmd)
 }

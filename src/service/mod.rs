@@ -5,10 +5,12 @@
 
 pub mod activities;
 pub mod events;
+pub mod faq;
 pub mod help;
 pub mod import_orgs;
 pub mod notices;
 pub mod orgs;
+pub mod reports;
 pub mod wish_export;
 pub mod wishes;
 
@@ -107,6 +109,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
             if activities::attach_reply_photo(ctx).await? {
                 return Ok(());
             }
+            if faq::mention(ctx).await? {
+                return Ok(());
+            }
             if !ctx.in_group() && !ctx.text.is_empty() {
                 let hint = t!("common.private_hint", locale = ctx.locale);
                 ctx.reply(hint);
@@ -170,6 +175,9 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::EventClose(n) => events::close(ctx, n).await,
         Command::Join { event, note } => events::join(ctx, event, note.as_deref()).await,
         Command::Leave(n) => events::leave(ctx, n).await,
+        Command::Report(args) => reports::report(ctx, &args).await,
+        Command::Stars(args) => reports::stars(ctx, &args).await,
+        Command::Faq(args) => faq::run(ctx, args).await,
         Command::Claim(numbers) => wishes::claim(ctx, &numbers).await,
         Command::WishImport(name) => wishes::import_in_chat(ctx, &name).await,
         Command::WishPublish { batch, quota, at } => {

@@ -9,6 +9,7 @@ pub mod activities;
 pub mod audit;
 pub mod chats;
 pub mod events;
+pub mod faq;
 pub mod jobs;
 pub mod kv;
 pub mod notices;
@@ -16,6 +17,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod pending;
 pub mod people;
+pub mod reports;
 pub mod updates;
 pub mod wishes;
 
