@@ -715,8 +715,8 @@ async fn files_are_downloaded_via_get_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_come_in_one_batch_one_wins() {
-    // Claims (`认领 12`) are not on main yet; a sign-up list with one
-    // place is the same first-come rule.
+    // A sign-up list with one place: the same first-come rule as claims
+    // (see `two_claims_in_one_batch_one_wins`).
     for db in TestDb::both().await {
         let (addr, fake) = fake_api().await;
         let mut s = settings(&db, addr);
@@ -919,6 +919,58 @@ async fn server_error_is_retried_with_back_off() {
         until("sent after the 502", || fake.sent().len() == 1).await;
         bot.settled().await;
         assert_eq!(fake.calls("sendMessage").len(), 2, "{}", db.backend);
+        bot.stop().await;
+    }
+}
+
+/// `认领 12` from two users of different orgs in one `getUpdates` batch: one
+/// wins, the other is told who holds it, in one gathered message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_claims_in_one_batch_one_wins() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    for db in TestDb::both().await {
+        let (addr, fake) = fake_api().await;
+        let mut s = settings(&db, addr);
+        s.admins = vec!["telegram:1".into()];
+        let bot = Bot::start(s).await;
+        tuanbot::service::wishes::import_file(
+            &bot.engine.store,
+            std::path::Path::new(fixture),
+            "2026圆梦",
+            "zh-CN",
+        )
+        .await
+        .expect("import");
+        let g = -8101;
+        fake.push_batch(vec![
+            group_text(1, g, 1, "/bind 全县"),
+            group_text(2, g, 2, "我是 县一中"),
+            group_text(3, g, 3, "我是 县二中"),
+            group_text(4, g, 1, "/wishes publish 2026圆梦 quota 5"),
+        ]);
+        until("published", || {
+            texts_to(&fake.sent(), g)
+                .iter()
+                .any(|t| t.contains("圆梦行动"))
+        })
+        .await;
+        fake.push_batch(vec![
+            group_text(5, g, 2, "认领 12"),
+            group_text(6, g, 3, "认领 12"),
+        ]);
+        let result = || {
+            texts_to(&fake.sent(), g)
+                .into_iter()
+                .find(|t| t.contains("12") && t.contains("已被"))
+        };
+        until("claim results", || result().is_some()).await;
+        let text = result().unwrap_or_default();
+        assert_eq!(text.matches("✅").count(), 1, "{}: {text}", db.backend);
+        assert!(
+            text.contains("✅ 县一中：12") && text.contains("❌ 县二中：12 已被县一中认领"),
+            "{}: {text}",
+            db.backend
+        );
         bot.stop().await;
     }
 }
