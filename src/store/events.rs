@@ -229,20 +229,7 @@ pub async fn targets(conn: &mut Conn, id: i64) -> Result<Vec<Target>> {
     .bind(id)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let platform: String = r.try_get("platform")?;
-            Ok(Target {
-                chat: r.try_get("id")?,
-                platform: platform
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("platform {platform}")))?,
-                chat_id: r.try_get("chat_id")?,
-                org_id: r.try_get("org_id")?,
-                committee_wide: r.try_get::<i64, _>("committee_wide")? != 0,
-            })
-        })
-        .collect()
+    rows.iter().map(super::notices::target_from_row).collect()
 }
 
 /// The latest open event posted in group `chat` (for a bare `+1`).

@@ -158,20 +158,22 @@ pub async fn targets(conn: &mut Conn, id: i64) -> Result<Vec<Target>> {
     .bind(id)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let platform: String = r.try_get("platform")?;
-            Ok(Target {
-                chat: r.try_get("id")?,
-                platform: platform
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("platform {platform}")))?,
-                chat_id: r.try_get("chat_id")?,
-                org_id: r.try_get("org_id")?,
-                committee_wide: r.try_get::<i64, _>("committee_wide")? != 0,
-            })
-        })
-        .collect()
+    rows.iter().map(target_from_row).collect()
+}
+
+/// A [`Target`] from a row with the columns `c.id, c.platform, c.chat_id,
+/// c.org_id, c.committee_wide` (notice and event targets alike).
+pub(super) fn target_from_row(r: &sqlx::any::AnyRow) -> Result<Target> {
+    let platform: String = r.try_get("platform")?;
+    Ok(Target {
+        chat: r.try_get("id")?,
+        platform: platform
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("platform {platform}")))?,
+        chat_id: r.try_get("chat_id")?,
+        org_id: r.try_get("org_id")?,
+        committee_wide: r.try_get::<i64, _>("committee_wide")? != 0,
+    })
 }
 
 /// The orgs a notice expects to hear from.
