@@ -129,22 +129,53 @@ impl Engine {
     }
 
     /// Handle a batch of jobs in one transaction (see [`Engine::submit`]).
+    /// Runs of consecutive plain claim messages (`认领 12`) go to the wish
+    /// service together ([`Engine::claim_run`]); everything else, and a run
+    /// whose joint handling fails, one update per SAVEPOINT.
     async fn handle_group(&self, jobs: Vec<Job>) {
+        let claims: Vec<Option<Vec<u32>>> = jobs.iter().map(|j| self.plain_claim(&j.msg)).collect();
         let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(jobs.len());
         let committed = async {
             let mut tx = self.store.begin().await?;
-            for job in &jobs {
-                let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                match self.handle_in(&mut sp, &job.msg).await {
-                    Ok(outcome) => {
-                        sp.commit().await?;
-                        results.push(Ok(outcome));
-                    }
-                    Err(e) => {
-                        sp.rollback().await?;
-                        results.push(Err(e));
+            let mut i = 0;
+            while i < jobs.len() {
+                let run = claims[i..]
+                    .iter()
+                    .take_while(|c| c.is_some())
+                    .count()
+                    .max(1);
+                if claims[i].is_some() {
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    match self
+                        .claim_run(&mut sp, &jobs[i..i + run], &claims[i..i + run])
+                        .await
+                    {
+                        Ok(outcomes) => {
+                            sp.commit().await?;
+                            results.extend(outcomes.into_iter().map(Ok));
+                            i += run;
+                            continue;
+                        }
+                        Err(e) => {
+                            sp.rollback().await?;
+                            tracing::warn!(error = %e, n = run, "claim group failed; one by one");
+                        }
                     }
                 }
+                for job in &jobs[i..i + run] {
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    match self.handle_in(&mut sp, &job.msg).await {
+                        Ok(outcome) => {
+                            sp.commit().await?;
+                            results.push(Ok(outcome));
+                        }
+                        Err(e) => {
+                            sp.rollback().await?;
+                            results.push(Err(e));
+                        }
+                    }
+                }
+                i += run;
             }
             tx.commit().await
         }
@@ -172,6 +203,131 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The wish numbers of a message that is nothing but a claim
+    /// (`认领 12、15`) and that [`Engine::claim_run`] may handle with others:
+    /// no reply, attachment or button, from an account the settings don't
+    /// promote (that happens in [`Engine::handle_in`]).
+    fn plain_claim(&self, msg: &Incoming) -> Option<Vec<u32>> {
+        if msg.reply_to.is_some()
+            || !msg.attachments.is_empty()
+            || msg.callback_id.is_some()
+            || self.settings.is_admin(msg.platform, &msg.sender_id)
+        {
+            return None;
+        }
+        let text = command::normalize::normalize(&msg.text);
+        let username = self.bot_username(msg.platform);
+        let parsed = command::parse(
+            &text,
+            &ParseOptions {
+                bot_username: username.as_deref(),
+                bot_name: Some(&self.settings.bot_name),
+            },
+        );
+        match parsed {
+            command::Parsed::Command(command::Command::Claim(n)) if !n.is_empty() => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A run of plain claim messages with the effects of [`Engine::handle_in`]
+    /// one after another, in a few statements for all of them: the update
+    /// ids, the senders and the chats in one go each, then
+    /// [`service::wishes::claim_many`], then the replies.
+    async fn claim_run(
+        &self,
+        tx: &mut store::Conn,
+        jobs: &[Job],
+        numbers: &[Option<Vec<u32>>],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let ids: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.msg.platform,
+                    j.msg.update_id.as_str(),
+                    store::ms(j.msg.at),
+                )
+            })
+            .collect();
+        let fresh = updates::mark_many(&mut *tx, &ids).await?;
+        // Senders (latest name wins) and chats, each once.
+        let mut people_by: std::collections::HashMap<
+            (crate::domain::Platform, String),
+            people::Person,
+        > = Default::default();
+        let mut platforms: Vec<crate::domain::Platform> =
+            jobs.iter().map(|j| j.msg.platform).collect();
+        platforms.sort_unstable_by_key(|p| p.as_str());
+        platforms.dedup();
+        for platform in platforms {
+            let mut accounts: Vec<(&str, &str)> = Vec::new();
+            for j in jobs.iter().rev().filter(|j| j.msg.platform == platform) {
+                if !accounts.iter().any(|(u, _)| *u == j.msg.sender_id) {
+                    accounts.push((&j.msg.sender_id, &j.msg.sender_name));
+                }
+            }
+            let now_ms = jobs.iter().map(|j| store::ms(j.msg.at)).max().unwrap_or(0);
+            for (user, p) in people::seen_many(&mut *tx, platform, &accounts, now_ms).await? {
+                people_by.insert((platform, user), p);
+            }
+        }
+        let mut seen_chats: Vec<(crate::domain::Platform, &str)> = Vec::new();
+        for j in jobs.iter().rev() {
+            let m = &j.msg;
+            if !seen_chats.contains(&(m.platform, m.chat_id.as_str())) {
+                seen_chats.push((m.platform, m.chat_id.as_str()));
+                let at = store::ms(m.at);
+                chats::upsert_seen(
+                    &mut *tx,
+                    m.platform,
+                    &m.chat_id,
+                    m.chat_kind,
+                    m.chat_title.as_deref(),
+                    at,
+                )
+                .await?;
+            }
+        }
+        let mut reqs = Vec::with_capacity(jobs.len());
+        for ((job, nums), new) in jobs.iter().zip(numbers).zip(&fresh) {
+            let (true, Some(nums)) = (*new, nums) else {
+                continue;
+            };
+            let m = &job.msg;
+            let person = people_by
+                .get(&(m.platform, m.sender_id.clone()))
+                .ok_or_else(|| StoreError::Corrupt(format!("sender {} not stored", m.sender_id)))?;
+            reqs.push(service::wishes::ClaimRequest {
+                msg: m,
+                person,
+                locale: crate::i18n::pick(
+                    person.locale.as_deref(),
+                    m.sender_language.as_deref(),
+                    &self.settings.locale,
+                ),
+                numbers: nums,
+            });
+        }
+        let replies = service::wishes::claim_many(self, &mut *tx, &reqs).await?;
+        let mut counts = replies.iter().map(Vec::len);
+        for (req, queued) in reqs.iter().zip(&replies) {
+            enqueue_replies(&mut *tx, queued, req.msg.at).await?;
+        }
+        Ok(fresh
+            .iter()
+            .map(|&new| {
+                if new {
+                    Outcome::Handled {
+                        replies: counts.next().unwrap_or(0),
+                    }
+                } else {
+                    Outcome::Duplicate
+                }
+            })
+            .collect())
     }
 
     /// Remember the bot's username on a platform (for `/cmd@bot`).
@@ -308,19 +464,30 @@ impl Engine {
         };
         service::dispatch(&mut ctx, parsed).await?;
         let queued = std::mem::take(&mut ctx.out);
-        let replies = queued.len();
-        for q in &queued {
-            outbox::enqueue(
-                &mut *tx,
-                &q.message,
-                store::ms(q.not_before.unwrap_or(now)),
-                q.coalesce_key.as_deref(),
-                now_ms,
-            )
-            .await?;
-        }
-        Ok(Outcome::Handled { replies })
+        enqueue_replies(&mut *tx, &queued, now).await?;
+        Ok(Outcome::Handled {
+            replies: queued.len(),
+        })
     }
+}
+
+/// Write a message's replies to the outbox, in order.
+async fn enqueue_replies(
+    tx: &mut store::Conn,
+    queued: &[Queued],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for q in queued {
+        outbox::enqueue(
+            &mut *tx,
+            &q.message,
+            store::ms(q.not_before.unwrap_or(now)),
+            q.coalesce_key.as_deref(),
+            store::ms(now),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The group-commit writer: wait for one job, take every job already

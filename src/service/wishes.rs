@@ -14,7 +14,7 @@
 //! the platform cannot edit, the progress line rides along in the gathered
 //! claim results instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde_json::json;
@@ -22,11 +22,12 @@ use serde_json::json;
 use super::import_orgs::ImportError;
 use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
-use crate::chat::{AttachmentKind, Outgoing};
+use crate::chat::{AttachmentKind, Incoming, Outgoing};
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
 use crate::domain::{Platform, Role};
 use crate::engine::{Engine, Queued};
-use crate::store::wishes::{self as db, Batch, Claim, NewWish, Wish};
+use crate::store::people::Person;
+use crate::store::wishes::{self as db, Batch, NewWish, Wish};
 use crate::store::{self, Conn, StoreError, audit, chats, orgs, outbox};
 use crate::table::{Table, cell};
 use rust_i18n::t;
@@ -761,19 +762,13 @@ async fn current(ctx: &mut Ctx<'_>) -> Result<Option<Batch>> {
     Ok(b)
 }
 
-/// The org the acting person claims for, or a reply saying why not.
-async fn claiming_org(ctx: &mut Ctx<'_>) -> Result<Option<orgs::Org>> {
-    let Some(org_id) = ctx.person.org_id else {
-        let text = tr(ctx.locale, "common.need_org");
-        ctx.reply(text);
-        return Ok(None);
-    };
-    if ctx.engine.settings.wishes.claim_role == "cadre" && !ctx.person.role.at_least(Role::Cadre) {
-        let text = tr(ctx.locale, "wishes.claim.cadre_only");
-        ctx.reply(text);
-        return Ok(None);
-    }
-    orgs::get(ctx.tx, org_id).await
+/// One claim message in a group of them (see [`claim_many`]).
+pub struct ClaimRequest<'a> {
+    pub msg: &'a Incoming,
+    pub person: &'a Person,
+    pub locale: &'static str,
+    /// Ascending, without repeats, not empty.
+    pub numbers: &'a [u32],
 }
 
 /// `认领 12 15`: claim each number for the person's org, first come first
@@ -785,145 +780,381 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let Some(batch) = current(ctx).await? else {
-        return Ok(());
+    let req = ClaimRequest {
+        msg: ctx.msg,
+        person: &ctx.person,
+        locale: ctx.locale,
+        numbers,
     };
-    let Some(org) = claiming_org(ctx).await? else {
-        return Ok(());
-    };
-    let now_ms = ctx.now_ms();
-    let mut ok = Vec::new();
-    let mut mine = Vec::new();
-    let mut taken: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut over = Vec::new();
-    let mut missing = Vec::new();
-    let mut revoked = Vec::new();
-    for &n in numbers {
-        let n = i64::from(n);
-        match db::claim(ctx.tx, &batch, n, org.id, ctx.person.id, now_ms).await? {
-            Claim::Ok(id) => {
-                ctx.audit(
-                    "wish.claim",
-                    "wish",
-                    id,
-                    json!({"batch": batch.id, "no": n, "org": org.id}),
-                )
-                .await?;
-                ok.push(n);
-            }
-            Claim::TakenBy(o, _) if o == org.id => mine.push(n),
-            Claim::TakenBy(_, holder) => taken.entry(holder).or_default().push(n),
-            Claim::OverQuota => over.push(n),
-            Claim::NoSuch => missing.push(n),
-            Claim::Revoked => revoked.push(n),
-        }
-    }
-    let who = org.display().to_string();
-    let l = ctx.locale;
-    let mut lines: Vec<String> = Vec::new();
-    if !ok.is_empty() {
-        lines.push(
-            t!(
-                "wishes.claim.ok",
-                locale = l,
-                org = who.as_str(),
-                nos = join_nos(&ok)
-            )
-            .into_owned(),
-        );
-    }
-    if !mine.is_empty() {
-        lines.push(
-            t!(
-                "wishes.claim.mine",
-                locale = l,
-                org = who.as_str(),
-                nos = join_nos(&mine)
-            )
-            .into_owned(),
-        );
-    }
-    for (holder, nos) in &taken {
-        lines.push(
-            t!(
-                "wishes.claim.taken",
-                locale = l,
-                org = who.as_str(),
-                nos = join_nos(nos),
-                holder = holder
-            )
-            .into_owned(),
-        );
-    }
-    if !over.is_empty() {
-        lines.push(
-            t!(
-                "wishes.claim.over_quota",
-                locale = l,
-                org = who.as_str(),
-                nos = join_nos(&over),
-                quota = batch.quota.unwrap_or(0)
-            )
-            .into_owned(),
-        );
-    }
-    if !missing.is_empty() {
-        lines.push(
-            t!(
-                "wishes.claim.no_such",
-                locale = l,
-                org = who.as_str(),
-                nos = join_nos(&missing),
-                total = batch.total
-            )
-            .into_owned(),
-        );
-    }
-    if !revoked.is_empty() {
-        lines.push(
-            t!(
-                "wishes.claim.revoked",
-                locale = l,
-                org = who.as_str(),
-                nos = join_nos(&revoked)
-            )
-            .into_owned(),
-        );
-    }
-    if !ok.is_empty() {
-        let k = ok.len() as i64;
-        let last = format!("{who} {}", join_nos(&ok));
-        let fresh = db::bump(ctx.tx, batch.id, -k, k, 0, Some(&last)).await?;
-        if board_editable(ctx.engine, &fresh) {
-            update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
-        } else {
-            // Text fallback: the gathered result carries the progress line.
-            lines.push(board_summary(ctx.locale, &fresh));
-        }
-    }
-    gather(ctx, &lines).await
+    let mut out = claim_many(ctx.engine, &mut *ctx.tx, &[req]).await?;
+    ctx.out.append(&mut out[0]);
+    Ok(())
 }
 
-/// Fold result lines into this chat's pending gathered message, or queue a
-/// new one that waits [`CLAIM_WINDOW_MS`] for more.
-async fn gather(ctx: &mut Ctx<'_>, lines: &[String]) -> Result {
-    let key = format!("wishes:claims:{}:{}", ctx.msg.platform, ctx.msg.chat_id);
-    let max = ctx.engine.capabilities(ctx.msg.platform).max_text_chars;
-    if let Some(row) = outbox::pending_coalesced(ctx.tx, &key).await? {
-        let merged = merge_lines(&row.message.text, lines);
-        if merged.chars().count() <= max {
-            let mut msg = row.message.clone();
-            msg.text = merged;
-            if outbox::replace_pending(ctx.tx, row.id, &msg).await? {
-                return Ok(());
+/// What became of each number of one claim message.
+#[derive(Default)]
+struct Outcomes {
+    ok: Vec<i64>,
+    mine: Vec<i64>,
+    /// Holder's name → numbers it holds.
+    taken: BTreeMap<String, Vec<i64>>,
+    over: Vec<i64>,
+    missing: Vec<i64>,
+    revoked: Vec<i64>,
+}
+
+impl Outcomes {
+    /// The result lines (`✅ 县一中：12、15`, `❌ …`) in the claimer's language.
+    fn lines(&self, l: &str, who: &str, batch: &Batch) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut simple = |key: &str, nos: &[i64]| {
+            if !nos.is_empty() {
+                lines.push(t!(key, locale = l, org = who, nos = join_nos(nos)).into_owned());
             }
+        };
+        simple("wishes.claim.ok", &self.ok);
+        simple("wishes.claim.mine", &self.mine);
+        for (holder, nos) in &self.taken {
+            lines.push(
+                t!(
+                    "wishes.claim.taken",
+                    locale = l,
+                    org = who,
+                    nos = join_nos(nos),
+                    holder = holder
+                )
+                .into_owned(),
+            );
+        }
+        if !self.over.is_empty() {
+            lines.push(
+                t!(
+                    "wishes.claim.over_quota",
+                    locale = l,
+                    org = who,
+                    nos = join_nos(&self.over),
+                    quota = batch.quota.unwrap_or(0)
+                )
+                .into_owned(),
+            );
+        }
+        if !self.missing.is_empty() {
+            lines.push(
+                t!(
+                    "wishes.claim.no_such",
+                    locale = l,
+                    org = who,
+                    nos = join_nos(&self.missing),
+                    total = batch.total
+                )
+                .into_owned(),
+            );
+        }
+        if !self.revoked.is_empty() {
+            lines.push(
+                t!(
+                    "wishes.claim.revoked",
+                    locale = l,
+                    org = who,
+                    nos = join_nos(&self.revoked)
+                )
+                .into_owned(),
+            );
+        }
+        lines
+    }
+}
+
+/// One batch during a group of claims: what was read under its lock and
+/// what the group decided.
+struct Book {
+    batch: Batch,
+    /// Org id → wishes held (claimed or delivered).
+    held: HashMap<i64, i64>,
+    /// Wish number → its state, for the numbers asked for.
+    states: HashMap<i64, db::ClaimState>,
+    /// Wishes claimed by this group: (request index, wish id, number, org).
+    taken: Vec<(usize, i64, i64, i64)>,
+    /// The board's "latest" line: the last successful claim.
+    last: Option<String>,
+}
+
+/// A group of claim messages, in arrival order, in one transaction: one
+/// read of each batch's wishes and holdings under the batch lock, decisions
+/// in memory (first come first served, quotas), then one write per claimed
+/// wish, one for the holdings, one for the audit rows, one board update and
+/// one gathered result per chat. [`claim`] is the group of one; the engine's
+/// group-commit writer hands whole runs of claim messages to it, so a rush
+/// costs a handful of statements per group instead of a dozen per message.
+/// Returns each request's replies.
+pub async fn claim_many(
+    engine: &Engine,
+    conn: &mut Conn,
+    reqs: &[ClaimRequest<'_>],
+) -> Result<Vec<Vec<Queued>>> {
+    let mut out: Vec<Vec<Queued>> = reqs.iter().map(|_| Vec::new()).collect();
+    // The batch each chat claims from.
+    let mut chat_batch: HashMap<(Platform, &str), Option<i64>> = HashMap::new();
+    let mut books: BTreeMap<i64, Book> = BTreeMap::new();
+    for r in reqs {
+        let key = (r.msg.platform, r.msg.chat_id.as_str());
+        if chat_batch.contains_key(&key) {
+            continue;
+        }
+        let b = db::current_batch(&mut *conn, key.0.as_str(), key.1).await?;
+        chat_batch.insert(key, b.as_ref().map(|b| b.id));
+        if let Some(b) = b {
+            books.entry(b.id).or_insert_with(|| Book {
+                batch: b,
+                held: HashMap::new(),
+                states: HashMap::new(),
+                taken: Vec::new(),
+                last: None,
+            });
         }
     }
-    let msg = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), lines.join("\n"));
-    ctx.out.push(Queued {
+    let mut org_ids: Vec<i64> = reqs.iter().filter_map(|r| r.person.org_id).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let orgs = orgs::get_many(&mut *conn, &org_ids).await?;
+    // Under each batch's lock (ascending ids: one lock order), read what the
+    // decisions need.
+    let backend = engine.store.backend();
+    for (id, book) in &mut books {
+        db::lock_batch(&mut *conn, backend, *id).await?;
+        // Re-read: the counters may have moved before the lock was ours.
+        if let Some(fresh) = db::batch(&mut *conn, *id).await? {
+            book.batch = fresh;
+        }
+        book.held = db::holdings(&mut *conn, *id).await?.into_iter().collect();
+        let mut nos: Vec<i64> = reqs
+            .iter()
+            .filter(|r| {
+                chat_batch.get(&(r.msg.platform, r.msg.chat_id.as_str())) == Some(&Some(*id))
+            })
+            .flat_map(|r| r.numbers.iter().map(|&n| i64::from(n)))
+            .filter(|&n| n >= 1 && n <= book.batch.total)
+            .collect();
+        nos.sort_unstable();
+        nos.dedup();
+        book.states = db::claim_states(&mut *conn, *id, &nos)
+            .await?
+            .into_iter()
+            .map(|s| (s.no, s))
+            .collect();
+    }
+    // Decide, in arrival order.
+    let cadre_only = engine.settings.wishes.claim_role == "cadre";
+    let mut results: Vec<Option<(i64, Vec<String>)>> = Vec::with_capacity(reqs.len());
+    for (i, r) in reqs.iter().enumerate() {
+        let l = r.locale;
+        let batch_id = chat_batch
+            .get(&(r.msg.platform, r.msg.chat_id.as_str()))
+            .copied()
+            .flatten();
+        let refusal = match (batch_id, r.person.org_id.and_then(|o| orgs.get(&o))) {
+            (None, _) => Some("wishes.no_batch"),
+            (_, None) => Some("common.need_org"),
+            _ if cadre_only && !r.person.role.at_least(Role::Cadre) => {
+                Some("wishes.claim.cadre_only")
+            }
+            _ => None,
+        };
+        let (Some(batch_id), Some(org), None) = (
+            batch_id,
+            r.person.org_id.and_then(|o| orgs.get(&o)),
+            refusal,
+        ) else {
+            out[i].push(direct_reply(
+                r.msg,
+                tr(l, refusal.unwrap_or("common.need_org")),
+            ));
+            results.push(None);
+            continue;
+        };
+        let Some(book) = books.get_mut(&batch_id) else {
+            results.push(None);
+            continue;
+        };
+        let quota = book.batch.quota.unwrap_or(i64::MAX);
+        let mut o = Outcomes::default();
+        for &n in r.numbers {
+            let n = i64::from(n);
+            let Some(st) = book.states.get_mut(&n) else {
+                o.missing.push(n);
+                continue;
+            };
+            match (st.status, st.org_id) {
+                (WishStatus::Open, _) => {
+                    let held = book.held.entry(org.id).or_default();
+                    if *held >= quota {
+                        o.over.push(n);
+                    } else {
+                        *held += 1;
+                        st.status = WishStatus::Claimed;
+                        st.org_id = Some(org.id);
+                        st.holder = Some(org.display().to_string());
+                        book.taken.push((i, st.id, n, org.id));
+                        o.ok.push(n);
+                    }
+                }
+                (WishStatus::Revoked, _) | (_, None) => o.revoked.push(n),
+                (_, Some(holder)) if holder == org.id => o.mine.push(n),
+                (_, Some(_)) => o
+                    .taken
+                    .entry(st.holder.clone().unwrap_or_default())
+                    .or_default()
+                    .push(n),
+            }
+        }
+        let who = org.display();
+        if !o.ok.is_empty() {
+            book.last = Some(format!("{who} {}", join_nos(&o.ok)));
+        }
+        results.push(Some((batch_id, o.lines(l, who, &book.batch))));
+    }
+    // Write what was decided.
+    for book in books.values_mut() {
+        if book.taken.is_empty() {
+            continue;
+        }
+        let mut added: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut entries = Vec::with_capacity(book.taken.len());
+        for &(i, wish_id, no, org_id) in &book.taken {
+            let r = &reqs[i];
+            let at = store::ms(r.msg.at);
+            db::take(&mut *conn, wish_id, org_id, r.person.id, at).await?;
+            *added.entry(org_id).or_default() += 1;
+            entries.push(audit::Entry {
+                at_ms: at,
+                platform: r.msg.platform,
+                actor: &r.msg.sender_id,
+                action: "wish.claim",
+                entity: "wish",
+                entity_id: Some(wish_id.to_string()),
+                detail: json!({"batch": book.batch.id, "no": no, "org": org_id}),
+            });
+        }
+        let added: Vec<(i64, i64)> = added.into_iter().collect();
+        db::add_holdings(&mut *conn, book.batch.id, &added).await?;
+        audit::record_many(&mut *conn, &entries).await?;
+        let k = book.taken.len() as i64;
+        book.batch = db::bump(&mut *conn, book.batch.id, -k, k, 0, book.last.as_deref()).await?;
+        let (last_i, ..) = book.taken[book.taken.len() - 1];
+        let last = &reqs[last_i];
+        if board_editable(engine, &book.batch) {
+            let at = store::ms(last.msg.at);
+            update_board(&mut *conn, engine, &book.batch, at, last.locale).await?;
+        } else if let Some(Some((_, lines))) = results.get_mut(last_i) {
+            // Text fallback: the gathered result carries the progress line.
+            lines.push(board_summary(last.locale, &book.batch));
+        }
+    }
+    // One gathered message per chat.
+    let mut chats: Vec<(Platform, &str)> = Vec::new();
+    for r in reqs {
+        let key = (r.msg.platform, r.msg.chat_id.as_str());
+        if !chats.contains(&key) {
+            chats.push(key);
+        }
+    }
+    for (platform, chat_id) in chats {
+        let parts: Vec<(usize, &[String])> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, res)| {
+                let r = &reqs[i];
+                match res {
+                    Some((_, lines)) if r.msg.platform == platform && r.msg.chat_id == chat_id => {
+                        Some((i, lines.as_slice()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        if !parts.is_empty() {
+            gather(engine, conn, reqs, &parts, &mut out).await?;
+        }
+    }
+    Ok(out)
+}
+
+/// A reply quoting the request's message.
+fn direct_reply(msg: &Incoming, text: String) -> Queued {
+    let mut m = Outgoing::new(msg.platform, msg.chat_id.clone(), text);
+    m.reply_to = msg.message_id.clone();
+    Queued {
+        message: m,
+        not_before: None,
+        coalesce_key: None,
+    }
+}
+
+/// Fold the result lines of one chat's requests (`parts`: request index and
+/// its lines, in order) into the chat's pending gathered message; what does
+/// not fit, or finds none, goes into a new one that waits
+/// [`CLAIM_WINDOW_MS`] for more.
+async fn gather(
+    engine: &Engine,
+    conn: &mut Conn,
+    reqs: &[ClaimRequest<'_>],
+    parts: &[(usize, &[String])],
+    out: &mut [Vec<Queued>],
+) -> Result {
+    let first = reqs[parts[0].0].msg;
+    let (platform, chat_id) = (first.platform, first.chat_id.clone());
+    let key = format!("wishes:claims:{platform}:{chat_id}");
+    let max = engine.capabilities(platform).max_text_chars;
+    // The message being filled: the pending row (if any), its text, and the
+    // lines added to it here.
+    let mut pending = outbox::pending_coalesced(&mut *conn, &key).await?;
+    let mut text = pending.as_ref().map(|r| r.message.text.clone());
+    let mut added: Vec<String> = Vec::new();
+    let mut owner = parts[0].0;
+    for &(i, lines) in parts {
+        if let Some(t) = &text {
+            let merged = merge_lines(t, lines);
+            if merged.chars().count() <= max {
+                text = Some(merged);
+                added.extend(lines.iter().cloned());
+                continue;
+            }
+            flush(conn, reqs, owner, pending.take(), &added, &key, out).await?;
+        }
+        text = Some(lines.join("\n"));
+        added = lines.to_vec();
+        owner = i;
+    }
+    flush(conn, reqs, owner, pending, &added, &key, out).await
+}
+
+/// Write one gathered message: into the pending row when it is still
+/// unleased, else as a new row owned by request `owner`.
+async fn flush(
+    conn: &mut Conn,
+    reqs: &[ClaimRequest<'_>],
+    owner: usize,
+    pending: Option<outbox::OutboxRow>,
+    added: &[String],
+    key: &str,
+    out: &mut [Vec<Queued>],
+) -> Result {
+    if added.is_empty() {
+        return Ok(());
+    }
+    if let Some(row) = pending {
+        let mut msg = row.message.clone();
+        msg.text = merge_lines(&row.message.text, added);
+        if outbox::replace_pending(&mut *conn, row.id, &msg).await? {
+            return Ok(());
+        }
+    }
+    let r = reqs[owner].msg;
+    let msg = Outgoing::new(r.platform, r.chat_id.clone(), merge_lines("", added));
+    out[owner].push(Queued {
         message: msg,
-        not_before: Some(ctx.now + Duration::milliseconds(CLAIM_WINDOW_MS)),
-        coalesce_key: Some(key),
+        not_before: Some(r.at + Duration::milliseconds(CLAIM_WINDOW_MS)),
+        coalesce_key: Some(key.to_string()),
     });
     Ok(())
 }

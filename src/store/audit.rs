@@ -21,19 +21,30 @@ pub struct Entry<'a> {
 }
 
 pub async fn record(conn: &mut Conn, e: &Entry<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, platform, actor, action, entity, entity_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(e.at_ms)
-    .bind(e.platform.as_str())
-    .bind(e.actor)
-    .bind(e.action)
-    .bind(e.entity)
-    .bind(e.entity_id.as_deref())
-    .bind(e.detail.to_string())
-    .execute(conn)
-    .await?;
+    record_many(conn, std::slice::from_ref(e)).await
+}
+
+/// Several entries in one statement (a group of claims).
+pub async fn record_many(conn: &mut Conn, entries: &[Entry<'_>]) -> Result<()> {
+    for chunk in entries.chunks(super::MAX_BINDS / 7) {
+        let sql = format!(
+            "INSERT INTO audit_log (at, platform, actor, action, entity, entity_id, detail) \
+             VALUES {}",
+            super::row_placeholders(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.at_ms)
+                .bind(e.platform.as_str())
+                .bind(e.actor)
+                .bind(e.action)
+                .bind(e.entity)
+                .bind(e.entity_id.as_deref())
+                .bind(e.detail.to_string());
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -193,6 +193,35 @@ impl Store {
     }
 }
 
+/// Most bound values per statement in the multi-row and `IN (…)` queries.
+/// sqlx binds each `$N` on SQLite by looking its name up in a list, so the
+/// cost of a statement grows with the square of its parameters; groups of
+/// this size keep that negligible while saving most round trips.
+pub(crate) const MAX_BINDS: usize = 128;
+
+/// `$from, $from+1, …`: the `n` placeholders of an `IN (…)` list, numbered
+/// from `from` (1-based, as in every query of the store).
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 5);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&(from + i).to_string());
+    }
+    s
+}
+
+/// `($1, $2), ($3, $4), …`: `rows` tuples of `cols` placeholders, for a
+/// multi-row `VALUES`.
+pub(crate) fn row_placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Make sure a SQLite URL creates its file: add `mode=rwc` unless a mode is given.
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") || url.contains(":memory:") {

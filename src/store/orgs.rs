@@ -63,6 +63,26 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Org>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// The orgs with these ids (missing ids are simply absent).
+pub async fn get_many(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, Org>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(super::MAX_BINDS) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM orgs WHERE id IN ({})",
+            super::placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let org = from_row(&row)?;
+            out.insert(org.id, org);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn count(conn: &mut Conn) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM orgs")
         .fetch_one(conn)

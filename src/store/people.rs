@@ -117,6 +117,42 @@ pub async fn upsert_seen(
     Ok((from_row(&row)?, true))
 }
 
+/// [`upsert_seen`] for several accounts of one platform (`(user id, display
+/// name)`, each once): one read for those already known and unchanged, the
+/// single-account path for the rest. Returns them keyed by user id.
+pub async fn seen_many(
+    conn: &mut Conn,
+    platform: Platform,
+    accounts: &[(&str, &str)],
+    now_ms: i64,
+) -> Result<std::collections::HashMap<String, Person>> {
+    let mut out = std::collections::HashMap::with_capacity(accounts.len());
+    for chunk in accounts.chunks(super::MAX_BINDS - 1) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM people WHERE platform = $1 AND user_id IN ({})",
+            super::placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(platform.as_str());
+        for (user, _) in chunk {
+            q = q.bind(*user);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let p = from_row(&row)?;
+            out.insert(p.user_id.clone(), p);
+        }
+    }
+    for (user, name) in accounts {
+        let known = out
+            .get(*user)
+            .is_some_and(|p| name.is_empty() || p.display_name == *name);
+        if !known {
+            let (p, _) = upsert_seen(&mut *conn, platform, user, name, now_ms).await?;
+            out.insert(p.user_id.clone(), p);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn set_org(conn: &mut Conn, id: i64, org_id: Option<i64>, now_ms: i64) -> Result<()> {
     sqlx::query("UPDATE people SET org_id = $1, updated_at = $2 WHERE id = $3")
         .bind(org_id)

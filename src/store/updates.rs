@@ -24,6 +24,29 @@ pub async fn mark(
     Ok(done.rows_affected() == 1)
 }
 
+/// [`mark`] for several updates in one statement: `(platform, update id,
+/// handled at)` each; returns, in the same order, whether each is new. An id
+/// given twice is new only the first time.
+pub async fn mark_many(conn: &mut Conn, updates: &[(Platform, &str, i64)]) -> Result<Vec<bool>> {
+    let mut inserted: std::collections::HashSet<(String, String)> = Default::default();
+    for chunk in updates.chunks(super::MAX_BINDS / 3) {
+        let sql = format!(
+            "INSERT INTO processed_updates (platform, update_id, handled_at) VALUES {} \
+             ON CONFLICT (platform, update_id) DO NOTHING RETURNING platform, update_id",
+            super::row_placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for (platform, id, at) in chunk {
+            q = q.bind(platform.as_str()).bind(*id).bind(*at);
+        }
+        inserted.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(updates
+        .iter()
+        .map(|(p, id, _)| inserted.remove(&(p.as_str().to_string(), id.to_string())))
+        .collect())
+}
+
 /// Forget update ids older than `before_ms` (kept small by a daily sweep).
 pub async fn prune(conn: &mut Conn, before_ms: i64) -> Result<u64> {
     let done = sqlx::query("DELETE FROM processed_updates WHERE handled_at < $1")

@@ -1,16 +1,19 @@
 //! Micro-wish batches, wishes and per-org holdings.
 //!
-//! A claim is two conditional statements in the caller's transaction, taken
-//! in a fixed lock order so concurrent claims never deadlock on PostgreSQL:
-//! first the org's holdings row (`held < quota`, an upsert whose `WHERE` is
-//! re-checked on the locked, latest row), then the wish (`status = 'open'`).
-//! A wish is therefore never held twice and a quota never exceeded, under any
-//! concurrency, on both backends; on SQLite the single writer gives the same.
+//! Claims are decided in memory under a per-batch lock ([`lock_batch`]:
+//! PostgreSQL locks the batch row, SQLite's single writer serialises anyway)
+//! from the wishes' states and the orgs' holdings read after the lock, then
+//! written: each claimed wish with a guarded `UPDATE … WHERE status = 'open'`
+//! and the holdings with one upsert. Every other change to a batch's wishes
+//! (release, delivery, revoke) takes the same lock first, in the same order
+//! (batch → wish → holdings), so a wish is never held twice and a quota never
+//! exceeded under any concurrency, on both backends, and no two transactions
+//! wait on each other in a cycle.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Conn, Result, StoreError};
+use super::{Backend, Conn, MAX_BINDS, Result, StoreError, placeholders, row_placeholders};
 use crate::domain::wish::WishStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,95 +313,117 @@ pub async fn wish(conn: &mut Conn, batch_id: i64, no: i64) -> Result<Option<Wish
     row.as_ref().map(wish_from_row).transpose()
 }
 
-/// What became of claiming one number.
+/// Where a wish stands for a claim: its id, status and holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// Claimed now; the wish's id.
-    Ok(i64),
-    /// Held by an org (claimed or delivered): its id and display name.
-    TakenBy(i64, String),
-    OverQuota,
-    NoSuch,
-    Revoked,
+pub struct ClaimState {
+    pub id: i64,
+    pub no: i64,
+    pub status: WishStatus,
+    pub org_id: Option<i64>,
+    /// The holder's display name (short name, else full name).
+    pub holder: Option<String>,
 }
 
-/// Claim wish `no` of `batch` for `org_id`. Lock order: holdings, then wish
-/// (see the module doc); callers claim several numbers in ascending order.
-pub async fn claim(
+/// Serialise claims on one batch across processes: PostgreSQL locks the
+/// batch row until the transaction ends (SQLite's single writer already
+/// does). Claims read the wishes and holdings after this lock, decide in
+/// memory, then write; every other change to a batch's wishes takes the same
+/// lock first, so the lock order is always batch → wish → holdings and the
+/// decisions can't be overtaken.
+pub async fn lock_batch(conn: &mut Conn, backend: Backend, batch_id: i64) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT id FROM wish_batches WHERE id = $1 FOR UPDATE")
+            .bind(batch_id)
+            .fetch_optional(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The claim state of wishes `nos` of a batch (numbers that don't exist are
+/// simply absent).
+pub async fn claim_states(conn: &mut Conn, batch_id: i64, nos: &[i64]) -> Result<Vec<ClaimState>> {
+    let mut out = Vec::with_capacity(nos.len());
+    for chunk in nos.chunks(MAX_BINDS - 1) {
+        let sql = format!(
+            "SELECT w.id, w.no, w.status, w.org_id, o.short_name, o.full_name FROM wishes w \
+             LEFT JOIN orgs o ON o.id = w.org_id WHERE w.batch_id = $1 AND w.no IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(batch_id);
+        for no in chunk {
+            q = q.bind(*no);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let status: String = r.try_get("status")?;
+            let short: Option<String> = r.try_get("short_name")?;
+            let full: Option<String> = r.try_get("full_name")?;
+            out.push(ClaimState {
+                id: r.try_get("id")?,
+                no: r.try_get("no")?,
+                status: WishStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("wish status {status}")))?,
+                org_id: r.try_get("org_id")?,
+                holder: short.filter(|s| !s.is_empty()).or(full),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// How many wishes of a batch each org holds (claimed or delivered).
+pub async fn holdings(conn: &mut Conn, batch_id: i64) -> Result<Vec<(i64, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT org_id, held FROM wish_holdings WHERE batch_id = $1")
+            .bind(batch_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Mark an open wish claimed. Errors unless it was open: the caller decided
+/// under [`lock_batch`], so anything else is a broken invariant, and the
+/// error rolls the caller's whole change back.
+pub async fn take(
     conn: &mut Conn,
-    batch: &Batch,
-    no: i64,
+    wish_id: i64,
     org_id: i64,
     person_id: i64,
     now_ms: i64,
-) -> Result<Claim> {
-    if no < 1 || no > batch.total {
-        return Ok(Claim::NoSuch);
-    }
-    // In a rush most numbers are already gone: one read answers those
-    // without taking any lock. An open wish may still be lost below.
-    if let Some(done) = settled(&mut *conn, batch.id, no).await? {
-        return Ok(done);
-    }
-    let quota = batch.quota.unwrap_or(i64::MAX);
-    let held: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO wish_holdings (batch_id, org_id, held) VALUES ($1, $2, 1) \
-         ON CONFLICT (batch_id, org_id) DO UPDATE SET held = wish_holdings.held + 1 \
-         WHERE wish_holdings.held < $3 RETURNING held",
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE wishes SET status = 'claimed', org_id = $1, claimer_id = $2, claimed_at = $3 \
+         WHERE id = $4 AND status = 'open'",
     )
-    .bind(batch.id)
     .bind(org_id)
-    .bind(quota)
-    .fetch_optional(&mut *conn)
+    .bind(person_id)
+    .bind(now_ms)
+    .bind(wish_id)
+    .execute(conn)
     .await?;
-    if held.is_some() {
-        let id: Option<i64> = sqlx::query_scalar(
-            "UPDATE wishes SET status = 'claimed', org_id = $1, claimer_id = $2, claimed_at = $3 \
-             WHERE batch_id = $4 AND no = $5 AND status = 'open' RETURNING id",
-        )
-        .bind(org_id)
-        .bind(person_id)
-        .bind(now_ms)
-        .bind(batch.id)
-        .bind(no)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(id) = id {
-            return Ok(Claim::Ok(id));
-        }
-        release_holding(&mut *conn, batch.id, org_id).await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "wish {wish_id} was no longer open when claimed"
+        )));
     }
-    // Over quota, or taken meanwhile by a concurrent transaction.
-    Ok(settled(conn, batch.id, no)
-        .await?
-        .unwrap_or(Claim::OverQuota))
+    Ok(())
 }
 
-/// The outcome for a wish that is not open (taken, revoked, missing);
-/// `None` while it is open.
-async fn settled(conn: &mut Conn, batch_id: i64, no: i64) -> Result<Option<Claim>> {
-    /// status, holder id, holder short name, holder full name
-    type Row = (String, Option<i64>, Option<String>, Option<String>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT w.status, w.org_id, o.short_name, o.full_name FROM wishes w \
-         LEFT JOIN orgs o ON o.id = w.org_id WHERE w.batch_id = $1 AND w.no = $2",
-    )
-    .bind(batch_id)
-    .bind(no)
-    .fetch_optional(conn)
-    .await?;
-    Ok(match row {
-        None => Some(Claim::NoSuch),
-        Some((status, org, short, full)) => match (WishStatus::parse(&status), org) {
-            (Some(WishStatus::Open), _) => None,
-            (Some(WishStatus::Revoked), _) => Some(Claim::Revoked),
-            (_, Some(org)) => {
-                let name = short.filter(|s| !s.is_empty()).or(full).unwrap_or_default();
-                Some(Claim::TakenBy(org, name))
-            }
-            _ => Some(Claim::Revoked),
-        },
-    })
+/// Add to orgs' holdings in one statement: `(org_id, how many more)`.
+pub async fn add_holdings(conn: &mut Conn, batch_id: i64, added: &[(i64, i64)]) -> Result<()> {
+    for chunk in added.chunks(MAX_BINDS / 3) {
+        let sql = format!(
+            "INSERT INTO wish_holdings (batch_id, org_id, held) VALUES {} \
+             ON CONFLICT (batch_id, org_id) DO UPDATE SET held = wish_holdings.held + excluded.held",
+            row_placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (org, n) in chunk {
+            q = q.bind(batch_id).bind(*org).bind(*n);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn release_holding(conn: &mut Conn, batch_id: i64, org_id: i64) -> Result<()> {
