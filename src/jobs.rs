@@ -227,6 +227,12 @@ pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Resul
     } else {
         0
     };
+    if overdue {
+        // The slow sweep also forgets old photos (kept for `/done` replies).
+        let mut tx = engine.store.begin().await?;
+        crate::service::proof::prune(&mut tx, now).await?;
+        tx.commit().await?;
+    }
     if published + reminded > 0 {
         engine.outbox_ready.notify_waiters();
     }

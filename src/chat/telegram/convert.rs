@@ -104,6 +104,16 @@ pub fn incoming_from_message(
             message_id: quoted.id.0.to_string(),
             from_bot: quoted.from.as_ref().is_some_and(|u| u.id == me.id),
             text: quoted.text().or(quoted.caption()).map(String::from),
+            attachments: quoted
+                .photo()
+                .and_then(|sizes| sizes.last())
+                .map(|best| Attachment {
+                    kind: AttachmentKind::Photo,
+                    file_ref: best.file.id.0.clone(),
+                    file_name: None,
+                })
+                .into_iter()
+                .collect(),
         });
     }
     // Telegram sends each photo in several sizes, smallest first.
@@ -164,6 +174,7 @@ pub fn incoming_from_callback(
             .regular_message()
             .and_then(|m| m.text())
             .map(String::from),
+        attachments: Vec::new(),
     });
     Some(incoming)
 }
