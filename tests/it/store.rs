@@ -4,7 +4,7 @@ use tuanbot::domain::{ChatKind, OrgKind, Platform, Role};
 use tuanbot::store::orgs::{NewOrg, Upserted};
 use tuanbot::store::{chats, kv, orgs, outbox, pending, people, updates};
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, join_all};
 
 #[tokio::test]
 async fn orgs_people_chats_round_trip() {
@@ -338,10 +338,11 @@ async fn concurrent_leases_are_disjoint() {
                 }
             }));
         }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
+        let mut all: Vec<_> = join_all(tasks, "concurrent leasers")
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         let n = all.len();
         all.sort();
         all.dedup();
