@@ -218,8 +218,9 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
 /// Work that is found by looking rather than scheduled as a job row: wish
 /// batches whose `publish … at TIME` has come (every pass), and, when
 /// `overdue` is set (every 10 minutes in [`run`]), the weekly reminder for
-/// wishes claimed and not delivered. Both are idempotent and open their own
-/// transactions, so they run beside jobs rather than inside a job handler.
+/// wishes claimed and not delivered and the pruning of old remembered photos
+/// (`service::proof`). All are idempotent and open their own transactions,
+/// so they run beside jobs rather than inside a job handler.
 pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Result<(), StoreError> {
     let published = crate::service::wishes::publish_due(engine, now).await?;
     let reminded = if overdue {

@@ -1,7 +1,6 @@
 //! Sign-up lists: the console flow, permissions, the close and reminder
 //! jobs, and the waitlist under concurrent joins and leaves.
 
-
 use chrono::{TimeZone, Utc};
 use sqlx::Row;
 use tuanbot::chat::Incoming;

@@ -387,3 +387,41 @@ async fn a_chat_is_leased_in_order() {
         tx.commit().await.unwrap();
     }
 }
+
+/// Recent photos: remembered per chat and message id (a recurring id takes
+/// the newest photo), found by the quoted id, pruned by age.
+#[tokio::test]
+async fn recent_photos_remember_find_prune() {
+    use tuanbot::store::photos;
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        photos::remember(&mut tx, Platform::Qq, "g", "7", "u", "old.jpg", 1_000)
+            .await
+            .unwrap();
+        photos::remember(&mut tx, Platform::Qq, "g", "7", "u", "new.jpg", 2_000)
+            .await
+            .unwrap();
+        photos::remember(&mut tx, Platform::Qq, "g", "8", "u", "later.jpg", 9_000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let find = |chat: &'static str, id: &'static str| {
+            let store = store.clone();
+            async move {
+                let mut conn = store.conn().await.unwrap();
+                photos::find(&mut conn, Platform::Qq, chat, id)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(find("g", "7").await.as_deref(), Some("new.jpg"), "{b}");
+        assert_eq!(find("h", "7").await, None, "{b}: another chat");
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(photos::prune(&mut tx, 5_000).await.unwrap(), 1, "{b}");
+        tx.commit().await.unwrap();
+        assert_eq!(find("g", "7").await, None, "{b}: pruned");
+        assert_eq!(find("g", "8").await.as_deref(), Some("later.jpg"), "{b}");
+    }
+}
