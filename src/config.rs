@@ -96,7 +96,8 @@ pub struct TelegramSettings {
     pub webhook_secret: Option<String>,
     /// Most messages per second, all chats together (Telegram: ~30).
     pub per_second: usize,
-    /// Most messages per minute to one group (Telegram: 20).
+    /// Most new messages per minute to one group (Telegram: 20), spread
+    /// evenly; edits do not count. 0 turns the cap off.
     pub group_per_minute: usize,
     /// Least time between two messages to one chat (Telegram: ~1 s).
     pub chat_interval_ms: u64,
@@ -138,6 +139,9 @@ pub struct OneBotSettings {
     pub account_per_minute: usize,
     /// The window `account_per_minute` counts over (60 s; smaller in tests).
     pub account_window_ms: u64,
+    /// Most new messages per minute to one group, spread evenly (issue 5:
+    /// 20); edits do not count. 0 turns the cap off.
+    pub group_per_minute: usize,
     /// Random extra wait up to this, added to each group interval.
     pub jitter_ms: u64,
     /// Reconnect when no event arrived for this long; by default three
@@ -161,6 +165,7 @@ impl Default for OneBotSettings {
             group_interval_ms: 1500,
             account_per_minute: 20,
             account_window_ms: 60_000,
+            group_per_minute: 20,
             jitter_ms: 500,
             heartbeat_timeout_ms: None,
             action_timeout_ms: 10_000,

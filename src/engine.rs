@@ -436,6 +436,9 @@ impl Engine {
             now_ms,
         )
         .await?;
+        // A photo is remembered before anything else, so that a later
+        // `/done 12` replying to it finds it by the quoted id alone.
+        service::proof::remember(&mut *tx, msg).await?;
         let locale = crate::i18n::pick(
             person.locale.as_deref(),
             msg.sender_language.as_deref(),

@@ -7,7 +7,11 @@
 //! `:time HH:MM`, `:admin USER`, `:quit`; for attachments `:photo NAME`
 //! (attach a photo to the next message), `:file PATH` (attach a local file
 //! as a document; `/wishes import NAME` as its caption imports it) and
-//! `:reply N` (the next message replies to the bot's message #N). Every
+//! `:reply N` (the next message replies to the bot's message #N),
+//! `:reply last` (it replies to the previous message of the current chat,
+//! e.g. someone's photo) or `:reply in-N` (to the N-th message typed in this
+//! session). As on QQ, a reply carries only the quoted id: the engine finds a
+//! quoted photo among the photos it has seen (`service::proof`). Every
 //! other line is a message from
 //! the current user in the current chat; a literal `\n` inside it is a line
 //! break. With `--json`, each outgoing message is one JSON object per line:
@@ -138,8 +142,11 @@ pub struct Console {
     chat: Option<(String, ChatKind)>,
     /// Once `:today`/`:time` is used, time stands still except by directive.
     frozen: bool,
-    /// Set by `:reply` for the next message only.
-    next_reply: Option<String>,
+    /// Set by `:reply` for the next message only: the quoted id, and
+    /// whether it is one of the bot's messages.
+    next_reply: Option<(String, bool)>,
+    /// Per chat, the id of the last message typed there (`:reply last`).
+    last_in_chat: std::collections::HashMap<String, String>,
     session: String,
     seq: u64,
     /// Attachments for the next message (`:photo`, `:file`).
@@ -191,6 +198,7 @@ impl Console {
             chat: None,
             frozen: false,
             next_reply: None,
+            last_in_chat: Default::default(),
             session,
             seq: 0,
             attach: Vec::new(),
@@ -236,12 +244,16 @@ impl Console {
         msg.message_id = Some(format!("in-{}", self.seq));
         msg.mentions = mentions(&msg.text);
         msg.attachments = std::mem::take(&mut self.attach);
-        if let Some(id) = self.next_reply.take() {
+        if let Some((id, from_bot)) = self.next_reply.take() {
             msg.reply_to = Some(super::ReplyRef {
                 message_id: id,
-                from_bot: true,
+                from_bot,
                 text: None,
+                attachments: Vec::new(),
             });
+        }
+        if let Some(id) = &msg.message_id {
+            self.last_in_chat.insert(msg.chat_id.clone(), id.clone());
         }
         if let Err(e) = self.engine.handle(&msg).await {
             tracing::error!(error = %e, "handling failed");
@@ -313,13 +325,32 @@ impl Console {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned()),
             }),
+            "reply" if rest == "last" => {
+                let chat = self.current_chat_id();
+                match self.last_in_chat.get(&chat) {
+                    Some(id) => self.next_reply = Some((id.clone(), false)),
+                    None => self.bad(d),
+                }
+            }
+            "reply" if rest.starts_with("in-") => {
+                self.next_reply = Some((rest.to_string(), false));
+            }
             "reply" if !rest.is_empty() => {
-                self.next_reply = Some(rest.trim_start_matches('#').to_string())
+                self.next_reply = Some((rest.trim_start_matches('#').to_string(), true));
             }
             "quit" | "exit" | "q" => return Ok(false),
             _ => self.bad(d),
         }
         Ok(true)
+    }
+
+    /// The chat the next message goes to (the user's private chat when no
+    /// `:chat` was given).
+    fn current_chat_id(&self) -> String {
+        self.chat
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| self.user.clone())
     }
 
     fn bad(&self, d: &str) {

@@ -98,6 +98,10 @@ pub struct ReplyRef {
     pub message_id: String,
     pub from_bot: bool,
     pub text: Option<String>,
+    /// The quoted message's photos and documents, where the platform hands
+    /// them over (Telegram); empty where it gives only the id (OneBot), in
+    /// which case `service::proof` looks the id up among recent photos.
+    pub attachments: Vec<Attachment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ pub mod help;
 pub mod import_orgs;
 pub mod notices;
 pub mod orgs;
+pub mod proof;
 pub mod reports;
 pub mod wish_export;
 pub mod wishes;

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::import_orgs::ImportError;
 use super::orgs::{OrgMatch, resolve};
+use super::proof::Proof;
 use super::{Ctx, Result, clip};
 use crate::chat::{AttachmentKind, Incoming, Outgoing};
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
@@ -1463,7 +1464,8 @@ pub async fn release(ctx: &mut Ctx<'_>, no: u32) -> Result {
     Ok(())
 }
 
-/// `/done 12` (圆梦 12) with a photo, or as a reply to one.
+/// `/done 12` (圆梦 12) with a photo, or as a reply to one (see
+/// [`super::proof`]); the photo's file reference is stored with the delivery.
 pub async fn done(ctx: &mut Ctx<'_>, no: u32) -> Result {
     let Some((batch, w)) = find(ctx, no).await? else {
         return Ok(());
@@ -1471,22 +1473,18 @@ pub async fn done(ctx: &mut Ctx<'_>, no: u32) -> Result {
     let Some(holder) = may_act_for_holder(ctx, &w).await? else {
         return Ok(());
     };
-    let proof = ctx
-        .msg
-        .attachments
-        .iter()
-        .find(|a| a.kind == AttachmentKind::Photo)
-        .map(|a| a.file_ref.clone())
-        .or_else(|| {
-            ctx.msg
-                .reply_to
-                .as_ref()
-                .map(|r| format!("reply:{}", r.message_id))
-        });
-    let Some(proof) = proof else {
-        let text = t!("wishes.done.need_photo", locale = ctx.locale, no = w.no);
-        ctx.reply(text);
-        return Ok(());
+    let proof = match super::proof::resolve(ctx.tx, ctx.msg).await? {
+        Proof::Photo(file_ref) => file_ref,
+        Proof::ReplyWithoutPhoto => {
+            let text = t!("proof.reply_not_photo", locale = ctx.locale, no = w.no);
+            ctx.reply(text);
+            return Ok(());
+        }
+        Proof::Missing => {
+            let text = t!("wishes.done.need_photo", locale = ctx.locale, no = w.no);
+            ctx.reply(text);
+            return Ok(());
+        }
     };
     let now_ms = ctx.now_ms();
     if !db::deliver(ctx.tx, &w, holder, &proof, now_ms).await? {

@@ -17,6 +17,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod pending;
 pub mod people;
+pub mod photos;
 pub mod reports;
 pub mod updates;
 pub mod wishes;

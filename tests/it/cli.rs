@@ -3,7 +3,19 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, output_within, wait_child};
+
+/// Run the binary to its end, bounded (see [`output_within`]).
+trait BoundedOutput {
+    fn bounded_output(&mut self) -> std::process::Output;
+}
+
+impl BoundedOutput for Command {
+    fn bounded_output(&mut self) -> std::process::Output {
+        let what = format!("{self:?}");
+        output_within(self, &what)
+    }
+}
 
 fn tuanbot(db: &TestDb) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tuanbot"));
@@ -32,7 +44,7 @@ async fn script_from_stdin_prints_json_lines() {
             .unwrap()
             .write_all(":as u1 小王\n/iam 县一中\n/whoami\n".as_bytes())
             .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = wait_child(child, "the console script");
         assert!(out.status.success(), "{}", db.backend);
         let stdout = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<serde_json::Value> = stdout
@@ -59,8 +71,7 @@ async fn import_orgs_twice_leaves_54() {
         for expect in ["新增 54 个", "未变 54 个"] {
             let out = tuanbot(&db)
                 .args(["import", "orgs", fixture])
-                .output()
-                .unwrap();
+                .bounded_output();
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(
                 out.status.success(),
@@ -82,15 +93,14 @@ async fn bad_settings_stop_startup_naming_the_key() {
     let out = tuanbot(&db)
         .env("TUANBOT_TIMEZONE", "Mars/Base")
         .arg("migrate")
-        .output()
-        .unwrap();
+        .bounded_output();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr.trim(),
         "config error: timezone: unknown time zone \"Mars/Base\""
     );
-    let out = tuanbot(&db).arg("migrate").output().unwrap();
+    let out = tuanbot(&db).arg("migrate").bounded_output();
     assert!(out.status.success());
 }
 
@@ -104,8 +114,7 @@ fn parse_prints_exactly_the_report_object() {
             "--json",
             "记录 3.15 综治宣传活动 向过往群众发放宣传材料2000多份",
         ])
-        .output()
-        .unwrap();
+        .bounded_output();
     assert!(out.status.success());
     let raw = String::from_utf8(out.stdout.clone()).unwrap();
     let order = [
@@ -159,8 +168,7 @@ async fn export_activities_to_xlsx_and_csv() {
                     "县一中",
                 ])
                 .arg(&file)
-                .output()
-                .unwrap();
+                .bounded_output();
             assert!(
                 out.status.success(),
                 "{}: {}",

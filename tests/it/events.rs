@@ -1,16 +1,13 @@
 //! Sign-up lists: the console flow, permissions, the close and reminder
 //! jobs, and the waitlist under concurrent joins and leaves.
 
-use std::sync::Arc;
-
 use chrono::{TimeZone, Utc};
 use sqlx::Row;
 use tuanbot::chat::Incoming;
-use tuanbot::clock::ManualClock;
 use tuanbot::domain::{ChatKind, Platform};
 use tuanbot::engine::Engine;
 
-use crate::helpers::{TestDb, script, texts};
+use crate::helpers::{Scene, TestDb, bounded, join_all, scene, script, texts};
 
 const SCENE: &str = "\
 :today 2026-03-02
@@ -172,13 +169,8 @@ async fn list(engine: &Engine) -> (Vec<String>, Vec<String>) {
 #[tokio::test]
 async fn waitlist_under_concurrent_joins_and_leaves() {
     for db in TestDb::both().await {
-        let clock = Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap(),
-        ));
-        let mut settings = db.settings();
-        settings.admins = vec!["telegram:boss".into()];
-        let store = db.store().await;
-        let engine = Arc::new(Engine::new(store, settings, clock).unwrap());
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap();
+        let Scene { engine, .. } = scene(&db, t0, "telegram:boss", false).await;
         engine
             .handle(&private(
                 "boss",
@@ -192,17 +184,21 @@ async fn waitlist_under_concurrent_joins_and_leaves() {
         let mut m = private("boss", "/event 志愿服务 3月8日 09:00 广场 名额5", 1);
         m.chat_id = "g".into();
         m.chat_kind = ChatKind::Group;
-        engine.handle(&m).await.unwrap();
+        bounded(engine.handle(&m), "the engine to handle an update")
+            .await
+            .unwrap();
 
         let users: Vec<String> = (0..20).map(|i| format!("p{i:02}")).collect();
         let joins = users.iter().map(|u| {
             let e = engine.clone();
             let msg = private(u, "报名 1", 1);
-            tokio::spawn(async move { e.handle(&msg).await.unwrap() })
+            tokio::spawn(async move {
+                bounded(e.handle(&msg), "the engine to handle an update")
+                    .await
+                    .unwrap()
+            })
         });
-        for j in joins.collect::<Vec<_>>() {
-            j.await.unwrap();
-        }
+        join_all(joins.collect(), "20 concurrent joins").await;
         let (inn, wait) = list(&engine).await;
         assert_eq!(inn.len(), 5, "{}: {inn:?}", db.backend);
         assert_eq!(wait.len(), 15);
@@ -213,11 +209,13 @@ async fn waitlist_under_concurrent_joins_and_leaves() {
         let leaves = leavers.iter().map(|u| {
             let e = engine.clone();
             let msg = private(u, "取消报名 1", 2);
-            tokio::spawn(async move { e.handle(&msg).await.unwrap() })
+            tokio::spawn(async move {
+                bounded(e.handle(&msg), "the engine to handle an update")
+                    .await
+                    .unwrap()
+            })
         });
-        for j in leaves.collect::<Vec<_>>() {
-            j.await.unwrap();
-        }
+        join_all(leaves.collect(), "8 concurrent leaves").await;
         let (inn, wait) = list(&engine).await;
         let mut got = inn.clone();
         got.sort();

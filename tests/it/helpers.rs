@@ -1,11 +1,21 @@
-//! Test helpers: fresh databases on both backends, console scripts, a
-//! recording chat sender.
+//! Test helpers: fresh databases on both backends, console scripts, engine
+//! scenes on a manual clock, the start and stop of an adapter against a fake
+//! peer, and bounded waits: every wait in the suite goes through
+//! [`bounded`], [`within`], [`until`] or [`output_within`], so a bug fails
+//! a test with a message instead of hanging the suite.
 
+use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tuanbot::chat::console::Sink;
+use tuanbot::clock::ManualClock;
 use tuanbot::config::Settings;
+use tuanbot::engine::Engine;
 use tuanbot::store::Store;
 
 /// Where PostgreSQL tests connect; override with `TUANBOT_TEST_PG`.
@@ -38,7 +48,7 @@ impl TestDb {
     pub async fn postgres() -> TestDb {
         use sqlx::Connection;
         let admin = pg_admin_url();
-        let mut conn = sqlx::PgConnection::connect(&admin)
+        let mut conn = within(PATIENCE, sqlx::PgConnection::connect(&admin), "PostgreSQL")
             .await
             .unwrap_or_else(|e| {
                 panic!(
@@ -152,10 +162,12 @@ pub async fn script_with(settings: Settings, text: &str, json: bool) -> String {
     tuanbot::app::seed_demo_if_empty(&engine.store, "zh-CN")
         .await
         .expect("seed");
-    console
-        .run(tokio::io::BufReader::new(text.as_bytes()), false)
-        .await
-        .expect("script");
+    bounded(
+        console.run(tokio::io::BufReader::new(text.as_bytes()), false),
+        "a console script to finish",
+    )
+    .await
+    .expect("script");
     engine.store.close().await;
     buf.take()
 }
@@ -170,4 +182,139 @@ pub fn texts(json_lines: &str) -> Vec<String> {
             v["text"].as_str().unwrap_or_default().to_string()
         })
         .collect()
+}
+
+/// How long a whole operation (a console script, a simulated rush step, a
+/// dispatcher pass, joining spawned tasks) may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(60);
+/// How long polling for something a fake peer should see may take.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Await `fut` for at most [`WAIT`]: a bug fails the test, naming `what`,
+/// instead of hanging it.
+pub async fn bounded<F: Future>(fut: F, what: &str) -> F::Output {
+    within(WAIT, fut, what).await
+}
+
+/// Await `fut` for at most `limit`; panic with `what` when it takes longer.
+pub async fn within<F: Future>(limit: Duration, fut: F, what: &str) -> F::Output {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+/// Poll `cond` every 20 ms until it holds; panic naming `what` after
+/// [`PATIENCE`].
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Join spawned tasks, each within [`WAIT`]; a task that panicked fails
+/// the test with its panic.
+pub async fn join_all<T>(tasks: Vec<JoinHandle<T>>, what: &str) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(bounded(t, what).await.expect("task panicked"));
+    }
+    out
+}
+
+/// Run a child process to its end within [`WAIT`], collecting its output;
+/// kill it and fail when it takes longer.
+pub fn output_within(cmd: &mut std::process::Command, what: &str) -> std::process::Output {
+    use std::process::Stdio;
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
+    wait_child(child, what)
+}
+
+/// Wait for a spawned child (stdout/stderr piped) within [`WAIT`].
+pub fn wait_child(child: std::process::Child, what: &str) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("timed out after {WAIT:?} waiting for {what} (killed pid {pid})");
+        }
+    }
+}
+
+/// An engine for a scene on a manual clock at `t0`: `db`'s store (demo orgs
+/// seeded when `seed`), with `admin` (`platform:user`) as staff.
+pub struct Scene {
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+}
+
+pub async fn scene(db: &TestDb, t0: DateTime<Utc>, admin: &str, seed: bool) -> Scene {
+    let clock = Arc::new(ManualClock::new(t0));
+    let store = db.store().await;
+    if seed {
+        tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
+            .await
+            .expect("seed");
+    }
+    let mut settings = db.settings();
+    settings.admins = vec![admin.to_string()];
+    let engine = Arc::new(Engine::new(store.clone(), settings, clock.clone()).expect("engine"));
+    Scene {
+        engine,
+        store,
+        clock,
+    }
+}
+
+/// An engine on the system clock (demo orgs seeded) for an adapter to
+/// serve against a fake peer, and the switch that stops it.
+pub async fn adapter_engine(
+    settings: Settings,
+) -> (Arc<Engine>, watch::Sender<bool>, watch::Receiver<bool>) {
+    let engine = tuanbot::app::engine(settings, Arc::new(tuanbot::clock::SystemClock))
+        .await
+        .expect("engine");
+    tuanbot::app::seed_demo_if_empty(&engine.store, "zh-CN")
+        .await
+        .expect("seed");
+    let (stop, shutdown) = watch::channel(false);
+    (engine, stop, shutdown)
+}
+
+/// Stop a running adapter: flip the switch, wait (bounded) for its
+/// dispatcher and tasks, then close the store. A task that does not stop
+/// within [`PATIENCE`] fails the test.
+pub async fn stop_adapter(
+    engine: &Engine,
+    stop: watch::Sender<bool>,
+    dispatcher: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+) {
+    let _ = stop.send(true);
+    within(PATIENCE, dispatcher, "the dispatcher to stop")
+        .await
+        .expect("dispatcher panicked");
+    for t in tasks {
+        within(PATIENCE, t, "an adapter task to stop")
+            .await
+            .expect("adapter task panicked");
+    }
+    engine.store.close().await;
 }

@@ -13,7 +13,7 @@ use tuanbot::engine::Engine;
 use tuanbot::jobs;
 use tuanbot::store::{self, Backend, Store};
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, bounded};
 
 fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 5, 1, 0, 0).unwrap()
@@ -58,16 +58,25 @@ async fn due_jobs_run_once_at_their_time() {
         schedule_message(&e.store, "later", t0() + Duration::hours(2)).await;
         schedule_message(&e.store, "soon", t0() + Duration::minutes(5)).await;
 
-        let ran = jobs::run_due(&e, t0()).await.unwrap();
+        let ran = bounded(jobs::run_due(&e, t0()), "a jobs pass")
+            .await
+            .unwrap();
         assert_eq!(ran.done, 0, "{}", db.backend);
-        let ran = jobs::run_due(&e, t0() + Duration::minutes(5))
+        let ran = bounded(
+            jobs::run_due(&e, t0() + Duration::minutes(5)),
+            "a jobs pass",
+        )
+        .await
+        .unwrap();
+        assert_eq!(ran.done, 1);
+        assert_eq!(outbox_texts(&e.store).await.get("soon"), Some(&1));
+        let ran = bounded(jobs::run_due(&e, t0() + Duration::hours(3)), "a jobs pass")
             .await
             .unwrap();
         assert_eq!(ran.done, 1);
-        assert_eq!(outbox_texts(&e.store).await.get("soon"), Some(&1));
-        let ran = jobs::run_due(&e, t0() + Duration::hours(3)).await.unwrap();
-        assert_eq!(ran.done, 1);
-        let ran = jobs::run_due(&e, t0() + Duration::hours(4)).await.unwrap();
+        let ran = bounded(jobs::run_due(&e, t0() + Duration::hours(4)), "a jobs pass")
+            .await
+            .unwrap();
         assert_eq!(ran.done, 0, "a done job never runs again");
         let texts = outbox_texts(&e.store).await;
         assert_eq!(texts.get("later"), Some(&1));
@@ -82,7 +91,13 @@ async fn jobs_survive_a_restart() {
         {
             let e = engine_on(&db, clock.clone()).await;
             schedule_message(&e.store, "after restart", t0() + Duration::hours(1)).await;
-            assert_eq!(jobs::run_due(&e, t0()).await.unwrap().done, 0);
+            assert_eq!(
+                bounded(jobs::run_due(&e, t0()), "a jobs pass")
+                    .await
+                    .unwrap()
+                    .done,
+                0
+            );
             e.store.close().await;
         }
         // A new process on the same database, later.
@@ -91,8 +106,20 @@ async fn jobs_survive_a_restart() {
         let mut conn = e.store.conn().await.unwrap();
         assert_eq!(jobs::pending(&mut conn).await.unwrap().len(), 1);
         drop(conn);
-        assert_eq!(jobs::run_due(&e, e.now()).await.unwrap().done, 1);
-        assert_eq!(jobs::run_due(&e, e.now()).await.unwrap().done, 0);
+        assert_eq!(
+            bounded(jobs::run_due(&e, e.now()), "a jobs pass")
+                .await
+                .unwrap()
+                .done,
+            1
+        );
+        assert_eq!(
+            bounded(jobs::run_due(&e, e.now()), "a jobs pass")
+                .await
+                .unwrap()
+                .done,
+            0
+        );
         assert_eq!(
             outbox_texts(&e.store).await.get("after restart"),
             Some(&1),
@@ -118,16 +145,30 @@ async fn two_runners_racing_run_each_job_once() {
             schedule_message(&a.store, &format!("job {i}"), t0()).await;
         }
         let now = t0() + Duration::seconds(1);
-        let (ra, rb) = tokio::join!(
-            {
-                let a = a.clone();
-                tokio::spawn(async move { jobs::run_due(&a, now).await.unwrap() })
+        let (ra, rb) = bounded(
+            async {
+                tokio::join!(
+                    {
+                        let a = a.clone();
+                        tokio::spawn(async move {
+                            bounded(jobs::run_due(&a, now), "a jobs pass")
+                                .await
+                                .unwrap()
+                        })
+                    },
+                    {
+                        let b = b.clone();
+                        tokio::spawn(async move {
+                            bounded(jobs::run_due(&b, now), "a jobs pass")
+                                .await
+                                .unwrap()
+                        })
+                    }
+                )
             },
-            {
-                let b = b.clone();
-                tokio::spawn(async move { jobs::run_due(&b, now).await.unwrap() })
-            }
-        );
+            "two concurrent jobs passes",
+        )
+        .await;
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         assert_eq!(ra.done + rb.done, 60, "{}: {ra:?} {rb:?}", db.backend);
         let texts = outbox_texts(&a.store).await;
@@ -150,7 +191,9 @@ async fn a_failing_job_is_retried_then_given_up() {
             .unwrap();
         tx.commit().await.unwrap();
 
-        let ran = jobs::run_due(&e, t0()).await.unwrap();
+        let ran = bounded(jobs::run_due(&e, t0()), "a jobs pass")
+            .await
+            .unwrap();
         assert_eq!((ran.done, ran.failed), (0, 2), "{}", db.backend);
         let mut conn = e.store.conn().await.unwrap();
         let (attempts, done, err) = store::jobs::state(&mut conn, unknown)
@@ -167,7 +210,9 @@ async fn a_failing_job_is_retried_then_given_up() {
         assert_eq!((attempts, done), (1, false), "retried later");
         drop(conn);
         for day in 1..10 {
-            jobs::run_due(&e, t0() + Duration::days(day)).await.unwrap();
+            bounded(jobs::run_due(&e, t0() + Duration::days(day)), "a jobs pass")
+                .await
+                .unwrap();
         }
         let mut conn = e.store.conn().await.unwrap();
         let (attempts, done, err) = store::jobs::state(&mut conn, bad).await.unwrap().unwrap();
@@ -200,7 +245,7 @@ async fn the_loop_runs_due_jobs_and_stops() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         stop.send(true).unwrap();
-        task.await.unwrap();
+        bounded(task, "the jobs loop to stop").await.unwrap();
         assert!(ran, "{}", db.backend);
     }
 }

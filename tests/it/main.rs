@@ -19,6 +19,7 @@ mod outbox;
 mod parser_never_panics;
 mod permissions;
 mod reports;
+mod rush;
 mod store;
 mod telegram;
 mod wishes;

@@ -10,13 +10,11 @@ use chrono::{Duration, TimeZone, Utc};
 use sqlx::Row;
 use tokio::sync::Notify;
 use tuanbot::chat::{BoxFuture, Capabilities, ChatSender, Incoming, Outgoing, SendError, Sent};
-use tuanbot::clock::ManualClock;
 use tuanbot::domain::{ChatKind, Platform};
-use tuanbot::engine::Engine;
 use tuanbot::outbox::Dispatcher;
 use tuanbot::store::{Store, audit, chats, orgs};
 
-use crate::helpers::{TestDb, script, texts};
+use crate::helpers::{Scene, TestDb, bounded, scene, script, texts};
 
 /// u1 staff (小张); 小王 (u2) cadre and 小李 (u3), 小周 (u5) members of 县一中;
 /// 小赵 (u4) cadre of 县二中. g1 is 县一中's group, g2 县二中's, tgl the
@@ -528,15 +526,12 @@ async fn two_hundred_groups(store: &Store) {
 async fn broadcast_to_200_groups_exactly_once_across_a_crash() {
     for db in TestDb::both().await {
         let t0 = Utc.with_ymd_and_hms(2026, 3, 5, 1, 0, 0).unwrap();
-        let clock = Arc::new(ManualClock::new(t0));
-        let mut settings = db.settings();
-        settings.admins = vec!["telegram:staff".into()];
-        let store = db.store().await;
-        tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
-            .await
-            .unwrap();
+        let Scene {
+            engine,
+            store,
+            clock,
+        } = scene(&db, t0, "telegram:staff", true).await;
         two_hundred_groups(&store).await;
-        let engine = Engine::new(store.clone(), settings, clock.clone()).unwrap();
         for (i, text) in ["/notice 全县团干培训\n周六上午九点", "确认"]
             .iter()
             .enumerate()
@@ -550,7 +545,9 @@ async fn broadcast_to_200_groups_exactly_once_across_a_crash() {
                 *text,
                 t0,
             );
-            engine.handle(&m).await.unwrap();
+            bounded(engine.handle(&m), "the engine to handle an update")
+                .await
+                .unwrap();
         }
 
         let crashing = Arc::new(CrashAfter {
@@ -565,10 +562,16 @@ async fn broadcast_to_200_groups_exactly_once_across_a_crash() {
             clock.clone(),
             Arc::new(Notify::new()),
         );
-        tokio::select! {
-            r = first.drain_due() => panic!("the crashing dispatcher finished: {r:?}"),
-            _ = crashing.hung.notified() => {}
-        }
+        bounded(
+            async {
+                tokio::select! {
+                    r = first.drain_due() => panic!("the crashing dispatcher finished: {r:?}"),
+                    _ = crashing.hung.notified() => {}
+                }
+            },
+            "the crashing dispatcher to hang",
+        )
+        .await;
         drop(first); // the process is gone mid-batch
 
         // Later (leases expired), a fresh dispatcher on a fresh pool.
@@ -586,7 +589,9 @@ async fn broadcast_to_200_groups_exactly_once_across_a_crash() {
             clock.clone(),
             Arc::new(Notify::new()),
         );
-        second.drain_due().await.unwrap();
+        bounded(second.drain_due(), "a dispatcher pass")
+            .await
+            .unwrap();
 
         let mut per_chat: HashMap<String, usize> = HashMap::new();
         for c in crashing
@@ -701,14 +706,11 @@ async fn targets_need_exact_names_and_copies_must_fit() {
 async fn replies_point_at_their_notice_or_list() {
     for db in TestDb::both().await {
         let t0 = Utc.with_ymd_and_hms(2026, 3, 5, 1, 0, 0).unwrap();
-        let clock = Arc::new(ManualClock::new(t0));
-        let mut settings = db.settings();
-        settings.admins = vec!["telegram:boss".into()];
-        let store = db.store().await;
-        tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
-            .await
-            .unwrap();
-        let engine = Engine::new(store.clone(), settings, clock.clone()).unwrap();
+        let Scene {
+            engine,
+            store,
+            clock,
+        } = scene(&db, t0, "telegram:boss", true).await;
         let mut n = 0;
         let mut say = |user: &str, chat: &str, text: &str, reply: Option<String>| {
             n += 1;
@@ -730,6 +732,7 @@ async fn replies_point_at_their_notice_or_list() {
                 message_id: id,
                 from_bot: true,
                 text: None,
+                attachments: Vec::new(),
             });
             m
         };
@@ -742,7 +745,9 @@ async fn replies_point_at_their_notice_or_list() {
             say("boss", "g", "/event 甲 3月8日 9:00 广场 名额5", None),
             say("boss", "g", "/event 乙 3月9日 9:00 广场 名额5", None),
         ] {
-            engine.handle(&m).await.unwrap();
+            bounded(engine.handle(&m), "the engine to handle an update")
+                .await
+                .unwrap();
         }
         let recorder = Arc::new(crate::outbox::Recorder::default());
         Dispatcher::new(
@@ -776,7 +781,9 @@ async fn replies_point_at_their_notice_or_list() {
             say("u7", "g", "+1", Some(list_one)),
             say("u8", "g", "+1", None),
         ] {
-            engine.handle(&m).await.unwrap();
+            bounded(engine.handle(&m), "the engine to handle an update")
+                .await
+                .unwrap();
         }
         let mut conn = store.conn().await.unwrap();
         let acks: Vec<i64> = sqlx::query_scalar("SELECT notice_id FROM notice_acks")
@@ -810,14 +817,7 @@ async fn attachment_goes_with_every_copy() {
     use tuanbot::chat::{Attachment, AttachmentKind};
     for db in TestDb::both().await {
         let t0 = Utc.with_ymd_and_hms(2026, 3, 5, 1, 0, 0).unwrap();
-        let clock = Arc::new(ManualClock::new(t0));
-        let mut settings = db.settings();
-        settings.admins = vec!["telegram:boss".into()];
-        let store = db.store().await;
-        tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
-            .await
-            .unwrap();
-        let engine = Engine::new(store.clone(), settings, clock).unwrap();
+        let Scene { engine, store, .. } = scene(&db, t0, "telegram:boss", true).await;
         let msg = |id: &str, chat: &str, kind, text: &str| {
             Incoming::text(Platform::Telegram, id, chat, kind, "boss", text, t0)
         };
@@ -836,7 +836,9 @@ async fn attachment_goes_with_every_copy() {
             file_name: Some("模板.docx".into()),
         };
         notice.attachments = vec![file.clone()];
-        engine.handle(&notice).await.unwrap();
+        bounded(engine.handle(&notice), "the engine to handle an update")
+            .await
+            .unwrap();
         engine
             .handle(&msg("4", "boss", ChatKind::Private, "确认"))
             .await

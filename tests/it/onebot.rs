@@ -22,19 +22,16 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use tuanbot::app::{self, QqRunning};
 use tuanbot::chat::Outgoing;
-use tuanbot::clock::SystemClock;
 use tuanbot::config::Settings;
 use tuanbot::domain::Platform;
 use tuanbot::engine::Engine;
 use tuanbot::store::{self, chats, outbox, people};
 
-use crate::helpers::TestDb;
+use crate::helpers::{PATIENCE, TestDb, adapter_engine, stop_adapter, until, within};
 
 /// The QQ account the fake implementation is logged into.
 const BOT: i64 = 10001;
 const TOKEN: &str = "s3cret";
-/// Upper bound for any wait in these tests: a bug fails, never hangs.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// One acknowledged `send_*_msg`.
 #[derive(Debug, Clone)]
@@ -216,6 +213,8 @@ fn settings(db: &TestDb) -> Settings {
     s.onebot.group_interval_ms = 0;
     s.onebot.jitter_ms = 0;
     s.onebot.account_per_minute = 10_000;
+    // The group cap (20 a minute, spread 3 s apart) is tested in `rush`.
+    s.onebot.group_per_minute = 0;
     s.onebot.reconnect_min_ms = 50;
     s.onebot.reconnect_max_ms = 200;
     s.onebot.action_timeout_ms = 3000;
@@ -230,33 +229,25 @@ struct Bot {
 
 impl Bot {
     async fn start(settings: Settings) -> Bot {
-        let engine = app::engine(settings, Arc::new(SystemClock))
-            .await
-            .expect("engine");
-        app::seed_demo_if_empty(&engine.store, "zh-CN")
-            .await
-            .expect("seed");
-        let (stop, shutdown) = watch::channel(false);
-        let qq = app::start_qq(&engine, shutdown).await.expect("start qq");
+        let (engine, stop, shutdown) = adapter_engine(settings).await;
+        let qq = within(
+            PATIENCE,
+            app::start_qq(&engine, shutdown),
+            "the QQ adapter to start",
+        )
+        .await
+        .expect("start qq");
         Bot { engine, qq, stop }
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(PATIENCE, self.qq.dispatcher).await;
-        for t in self.qq.adapter.tasks {
-            t.abort();
-        }
-        self.engine.store.close().await;
-    }
-}
-
-/// Poll `cond` until it holds; panic with `what` after [`PATIENCE`].
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop_adapter(
+            &self.engine,
+            self.stop,
+            self.qq.dispatcher,
+            self.qq.adapter.tasks,
+        )
+        .await;
     }
 }
 
@@ -921,6 +912,90 @@ async fn two_qq_users_claim_the_same_wish_one_wins() {
             "{}: {text}",
             db.backend
         );
+        bot.stop().await;
+    }
+}
+
+/// `圆梦 12` as a QQ reply to a photo: the reply segment carries only the
+/// quoted id, and the engine finds the photo among the photos it has seen;
+/// a reply to a text is told a photo is needed and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_as_a_reply_to_a_photo() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+        tuanbot::service::wishes::import_file(
+            &bot.engine.store,
+            std::path::Path::new(fixture),
+            "2026圆梦",
+            "zh-CN",
+        )
+        .await
+        .expect("import");
+        fake.push(group_msg(931, 702, 1, text("/bind 全县")));
+        until_sent(&fake, "702", |t| t.contains("全县团干群")).await;
+        fake.push(group_msg(932, 702, 2, text("我是 县一中")));
+        until_sent(&fake, "702", |t| t.contains("县一中团委")).await;
+        fake.push(group_msg(
+            933,
+            702,
+            1,
+            text("/wishes publish 2026圆梦 quota 5"),
+        ));
+        until_sent(&fake, "702", |t| t.contains("圆梦行动")).await;
+        fake.push(group_msg(934, 702, 2, text("认领 12")));
+        until_sent(&fake, "702", |t| t.contains("✅ 县一中：12")).await;
+        // A photo (no command), then a text, both from the same person.
+        fake.push(group_msg(
+            935,
+            702,
+            2,
+            json!([{"type": "image", "data": {"file": "a1b2.image",
+                    "url": "https://multimedia.nt.qq.com.cn/download?id=a1b2"}}]),
+        ));
+        fake.push(group_msg(936, 702, 2, text("今天送到了")));
+        // Replying to the text: refused, nothing changes.
+        fake.push(group_msg(
+            937,
+            702,
+            2,
+            json!([{"type": "reply", "data": {"id": "936"}},
+                   {"type": "text", "data": {"text": "圆梦 12"}}]),
+        ));
+        until_sent(&fake, "702", |t| t.contains("不是照片")).await;
+        // Replying to the photo: delivered, with the photo as proof.
+        fake.push(group_msg(
+            938,
+            702,
+            2,
+            json!([{"type": "reply", "data": {"id": "935"}},
+                   {"type": "text", "data": {"text": "圆梦 12"}}]),
+        ));
+        until_sent(&fake, "702", |t| t.contains("12 号已圆梦")).await;
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        let batch = tuanbot::store::wishes::batch_by_name(&mut conn, "2026圆梦")
+            .await
+            .expect("batch")
+            .expect("exists");
+        let w = tuanbot::store::wishes::wish(&mut conn, batch.id, 12)
+            .await
+            .expect("wish")
+            .expect("exists");
+        assert_eq!(w.status.as_str(), "delivered", "{b}");
+        assert_eq!(
+            w.proof_ref.as_deref(),
+            Some("https://multimedia.nt.qq.com.cn/download?id=a1b2"),
+            "{b}"
+        );
+        assert_eq!(
+            tuanbot::store::audit::count_action(&mut conn, "wish.deliver")
+                .await
+                .expect("count"),
+            1,
+            "{b}"
+        );
+        drop(conn);
         bot.stop().await;
     }
 }

@@ -13,7 +13,7 @@ use tuanbot::domain::{ChatKind, Platform};
 use tuanbot::outbox::Dispatcher;
 use tuanbot::store::{Store, chats, outbox};
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, bounded, join_all};
 
 /// Records every send; pops scripted failures first.
 #[derive(Default)]
@@ -114,16 +114,16 @@ async fn rate_limit_is_honoured_and_nothing_is_lost() {
             .lock()
             .unwrap()
             .push_back(("a1".into(), SendError::RetryAfter(Duration::from_secs(5))));
-        let pass = d.drain_due().await.unwrap();
+        let pass = bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert_eq!(texts(&rec), ["b1"], "{}: a2 waits behind a1", db.backend);
         assert_eq!((pass.sent, pass.deferred), (1, 2));
         clock.advance(chrono::Duration::seconds(4));
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert_eq!(texts(&rec), ["b1"], "still inside retry_after");
         clock.advance(chrono::Duration::seconds(2));
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert_eq!(texts(&rec), ["b1", "a1", "a2"], "order per chat kept");
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert_eq!(texts(&rec).len(), 3, "nothing sent twice");
     }
 }
@@ -140,12 +140,12 @@ async fn transient_errors_back_off_and_retry() {
                 .unwrap()
                 .push_back(("x".into(), SendError::Transient("502".into())));
         }
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         clock.advance(chrono::Duration::seconds(1));
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert!(texts(&rec).is_empty(), "{}", db.backend);
         clock.advance(chrono::Duration::seconds(2));
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert_eq!(texts(&rec), ["x"]);
         let mut conn = store.conn().await.unwrap();
         assert_eq!(
@@ -179,7 +179,7 @@ async fn a_kicked_bot_stops_retrying_that_chat() {
             .lock()
             .unwrap()
             .push_back(("g1".into(), SendError::ChatGone("403".into())));
-        let pass = d.drain_due().await.unwrap();
+        let pass = bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert_eq!(texts(&rec), ["o1"], "{}", db.backend);
         assert_eq!(pass.failed, 1);
         let mut conn = store.conn().await.unwrap();
@@ -216,10 +216,10 @@ async fn an_edit_waits_for_its_original() {
             "board v1".into(),
             SendError::RetryAfter(Duration::from_secs(1)),
         ));
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         assert!(texts(&rec).is_empty(), "{}", db.backend);
         clock.advance(chrono::Duration::seconds(2));
-        d.drain_due().await.unwrap();
+        bounded(d.drain_due(), "a dispatcher pass").await.unwrap();
         let sent = rec.sent.lock().unwrap().clone();
         assert_eq!(sent[0], ("a".into(), "board v1".into(), None));
         assert_eq!(
@@ -246,11 +246,11 @@ async fn two_dispatchers_send_each_message_once() {
         for _ in 0..2 {
             let other = db.store().await;
             let d = Dispatcher::new(other, rec.clone(), clock.clone(), Arc::new(Notify::new()));
-            tasks.push(tokio::spawn(async move { d.drain_due().await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                bounded(d.drain_due(), "a dispatcher pass").await.unwrap()
+            }));
         }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        join_all(tasks, "two dispatchers").await;
         let mut got = texts(&rec);
         assert_eq!(got.len(), 300, "{}", db.backend);
         got.sort();

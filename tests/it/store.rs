@@ -4,7 +4,7 @@ use tuanbot::domain::{ChatKind, OrgKind, Platform, Role};
 use tuanbot::store::orgs::{NewOrg, Upserted};
 use tuanbot::store::{chats, kv, orgs, outbox, pending, people, updates};
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, join_all};
 
 #[tokio::test]
 async fn orgs_people_chats_round_trip() {
@@ -338,10 +338,11 @@ async fn concurrent_leases_are_disjoint() {
                 }
             }));
         }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
+        let mut all: Vec<_> = join_all(tasks, "concurrent leasers")
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         let n = all.len();
         all.sort();
         all.dedup();
@@ -384,5 +385,43 @@ async fn a_chat_is_leased_in_order() {
         let texts: Vec<_> = rows.iter().map(|r| r.message.text.as_str()).collect();
         assert_eq!(texts, ["b1"], "{}: a2 waits for a1", db.backend);
         tx.commit().await.unwrap();
+    }
+}
+
+/// Recent photos: remembered per chat and message id (a recurring id takes
+/// the newest photo), found by the quoted id, pruned by age.
+#[tokio::test]
+async fn recent_photos_remember_find_prune() {
+    use tuanbot::store::photos;
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        photos::remember(&mut tx, Platform::Qq, "g", "7", "u", "old.jpg", 1_000)
+            .await
+            .unwrap();
+        photos::remember(&mut tx, Platform::Qq, "g", "7", "u", "new.jpg", 2_000)
+            .await
+            .unwrap();
+        photos::remember(&mut tx, Platform::Qq, "g", "8", "u", "later.jpg", 9_000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let find = |chat: &'static str, id: &'static str| {
+            let store = store.clone();
+            async move {
+                let mut conn = store.conn().await.unwrap();
+                photos::find(&mut conn, Platform::Qq, chat, id)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(find("g", "7").await.as_deref(), Some("new.jpg"), "{b}");
+        assert_eq!(find("h", "7").await, None, "{b}: another chat");
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(photos::prune(&mut tx, 5_000).await.unwrap(), 1, "{b}");
+        tx.commit().await.unwrap();
+        assert_eq!(find("g", "7").await, None, "{b}: pruned");
+        assert_eq!(find("g", "8").await.as_deref(), Some("later.jpg"), "{b}");
     }
 }

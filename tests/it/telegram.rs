@@ -20,17 +20,15 @@ use tokio::time::Instant;
 
 use tuanbot::app::{self, TelegramRunning};
 use tuanbot::chat::Outgoing;
-use tuanbot::clock::SystemClock;
 use tuanbot::config::Settings;
 use tuanbot::domain::Platform;
 use tuanbot::engine::Engine;
 use tuanbot::store::{self, chats, kv, outbox};
 
-use crate::helpers::TestDb;
+use crate::helpers::{PATIENCE, TestDb, adapter_engine, stop_adapter, until, within};
 
 pub const TOKEN: &str = "123456:TEST-token";
 pub const BOT_ID: i64 = 999;
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// One request the fake answered.
 #[derive(Debug, Clone)]
@@ -303,26 +301,25 @@ struct Bot {
 
 impl Bot {
     async fn start(settings: Settings) -> Bot {
-        let engine = app::engine(settings, Arc::new(SystemClock))
-            .await
-            .expect("engine");
-        app::seed_demo_if_empty(&engine.store, "zh-CN")
-            .await
-            .expect("seed");
-        let (stop, shutdown) = watch::channel(false);
-        let tg = app::start_telegram(&engine, shutdown)
-            .await
-            .expect("start telegram");
+        let (engine, stop, shutdown) = adapter_engine(settings).await;
+        let tg = within(
+            PATIENCE,
+            app::start_telegram(&engine, shutdown),
+            "the Telegram adapter to start",
+        )
+        .await
+        .expect("start telegram");
         Bot { engine, tg, stop }
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(PATIENCE, self.tg.dispatcher).await;
-        for t in self.tg.adapter.tasks {
-            let _ = tokio::time::timeout(PATIENCE, t).await;
-        }
-        self.engine.store.close().await;
+        stop_adapter(
+            &self.engine,
+            self.stop,
+            self.tg.dispatcher,
+            self.tg.adapter.tasks,
+        )
+        .await;
     }
 
     /// Wait until nothing is pending any more (sends are marked right
@@ -340,14 +337,6 @@ impl Bot {
         outbox::pending_count(&mut conn, Platform::Telegram)
             .await
             .expect("count")
-    }
-}
-
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

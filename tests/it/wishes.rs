@@ -12,7 +12,7 @@ use tuanbot::service::wishes as svc;
 use tuanbot::store::wishes as db;
 use tuanbot::store::{audit, outbox, people};
 
-use crate::helpers::{TestDb, script, script_with, texts};
+use crate::helpers::{Scene, TestDb, bounded, join_all, scene, script, script_with, texts};
 
 const FIXTURE: &str = "tests/fixtures/wishes.csv";
 
@@ -248,6 +248,64 @@ async fn views_and_transitions() {
     }
 }
 
+/// `圆梦 12` needs a photo: attached, or in the message it replies to
+/// (found by the quoted id alone, as on QQ). A reply to a text or to the
+/// bot is refused and changes nothing. The photo is stored as the proof.
+#[tokio::test]
+async fn done_needs_a_photo_attached_or_replied_to() {
+    for db in TestDb::both().await {
+        let out = run(
+            &db,
+            "\
+:as u1 县一中小王
+认领 15 16
+:time 09:00:20
+:as u2 县二中小李
+:photo proof-15.jpg
+送到啦
+:as u1 县一中小王
+:reply last
+圆梦 15
+今天下午送的
+:reply last
+圆梦 16
+:reply 1
+圆梦 16
+圆梦 16
+:photo p16.jpg
+:reply last
+圆梦 16
+:time 09:01
+",
+        )
+        .await;
+        let t = texts(&out);
+        let b = db.backend;
+        let count = |s: &str| t.iter().filter(|x| x.contains(s)).count();
+        assert_eq!(count("🎉 15 号已圆梦"), 1, "{b}: {t:?}");
+        assert_eq!(count("🎉 16 号已圆梦"), 1, "{b}: {t:?}");
+        assert_eq!(count("回复的那条消息不是照片"), 2, "{b}: {t:?}");
+        assert_eq!(count("请附上照片"), 1, "{b}: {t:?}");
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        let batch = db::batch_by_name(&mut conn, "2026圆梦")
+            .await
+            .unwrap()
+            .unwrap();
+        for (no, want) in [(15, "proof-15.jpg"), (16, "p16.jpg")] {
+            let w = db::wish(&mut conn, batch.id, no).await.unwrap().unwrap();
+            assert_eq!(w.proof_ref.as_deref(), Some(want), "{b}: {no}");
+        }
+        assert_eq!(
+            audit::count_action(&mut conn, "wish.deliver")
+                .await
+                .unwrap(),
+            2,
+            "{b}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn permissions() {
     for db in TestDb::both().await {
@@ -435,17 +493,11 @@ fn msg(
 }
 
 async fn engine(db: &TestDb) -> Arc<Engine> {
-    let clock = Arc::new(ManualClock::new(at(20, 9, 0)));
-    let store = db.store().await;
-    tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
-        .await
-        .unwrap();
+    let Scene { engine, store, .. } = scene(db, at(20, 9, 0), "telegram:staff", true).await;
     svc::import_file(&store, std::path::Path::new(FIXTURE), "2026圆梦", "zh-CN")
         .await
         .unwrap();
-    let mut settings = db.settings();
-    settings.admins = vec!["telegram:staff".into()];
-    Arc::new(Engine::new(store, settings, clock).unwrap())
+    engine
 }
 
 /// Every queued message (leases them all, so call once).
@@ -482,9 +534,12 @@ async fn scheduled_publish_and_overdue_reminders() {
             } else {
                 g
             };
-            e.handle(&msg(&mut n, user, chat, kind, text, at(20, 9, 0)))
-                .await
-                .unwrap();
+            bounded(
+                e.handle(&msg(&mut n, user, chat, kind, text, at(20, 9, 0))),
+                "the engine to handle an update",
+            )
+            .await
+            .unwrap();
         }
         assert_eq!(
             svc::publish_due(&e, at(20, 19, 59)).await.unwrap(),
@@ -493,9 +548,12 @@ async fn scheduled_publish_and_overdue_reminders() {
         );
         assert_eq!(svc::publish_due(&e, at(20, 20, 0)).await.unwrap(), 1, "{b}");
         assert_eq!(svc::publish_due(&e, at(20, 20, 5)).await.unwrap(), 0, "{b}");
-        e.handle(&msg(&mut n, "a", "g2", g, "认领 12 15", at(20, 20, 1)))
-            .await
-            .unwrap();
+        bounded(
+            e.handle(&msg(&mut n, "a", "g2", g, "认领 12 15", at(20, 20, 1))),
+            "the engine to handle an update",
+        )
+        .await
+        .unwrap();
         assert_eq!(
             svc::remind_overdue(&e, at(33, 9, 0)).await.unwrap(),
             0,
@@ -511,14 +569,17 @@ async fn scheduled_publish_and_overdue_reminders() {
             0,
             "{b}: weekly"
         );
-        e.handle(&msg(
-            &mut n,
-            "staff",
-            "g1",
-            g,
-            "/wishes overdue",
-            at(40, 21, 0),
-        ))
+        bounded(
+            e.handle(&msg(
+                &mut n,
+                "staff",
+                "g1",
+                g,
+                "/wishes overdue",
+                at(40, 21, 0),
+            )),
+            "the engine to handle an update",
+        )
         .await
         .unwrap();
         assert_eq!(
@@ -596,17 +657,15 @@ async fn race() {
                             at(21, 9, 0),
                         );
                         let r = if via_submit {
-                            e.submit(m).await
+                            bounded(e.submit(m), "the group-commit writer").await
                         } else {
-                            e.handle(&m).await
+                            bounded(e.handle(&m), "the engine to handle an update").await
                         };
                         assert!(matches!(r, Ok(Outcome::Handled { .. })), "{r:?}");
                     }
                 }));
             }
-            for t in tasks {
-                t.await.unwrap();
-            }
+            join_all(tasks, "the racing claimers").await;
             let mut conn = e.store.conn().await.unwrap();
             let batch = db::batch_by_name(&mut conn, &format!("race{via_submit}"))
                 .await
@@ -706,7 +765,11 @@ async fn group_commit_isolates_updates() {
             "我是 县二中",
             at(20, 9, 0),
         );
-        let (r1, r2, r3) = tokio::join!(e.submit(m1), e.submit(m2), e.submit(m3));
+        let (r1, r2, r3) = bounded(
+            async { tokio::join!(e.submit(m1), e.submit(m2), e.submit(m3)) },
+            "three updates through the group-commit writer",
+        )
+        .await;
         let mut outcomes = vec![r1.unwrap(), r2.unwrap()];
         outcomes.sort_by_key(|o| matches!(o, Outcome::Duplicate));
         assert_eq!(
@@ -740,9 +803,12 @@ async fn export_xlsx() {
             ("a", "pa", ChatKind::Private, "我是 县一中"),
             ("a", "g1", ChatKind::Group, "认领 12"),
         ] {
-            e.handle(&msg(&mut n, user, chat, kind, text, at(20, 9, 0)))
-                .await
-                .unwrap();
+            bounded(
+                e.handle(&msg(&mut n, user, chat, kind, text, at(20, 9, 0))),
+                "the engine to handle an update",
+            )
+            .await
+            .unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.xlsx");

@@ -101,14 +101,7 @@ impl OneBot {
         let cfg = engine.settings.onebot.clone();
         let (events, events_rx) = mpsc::unbounded_channel();
         let bot = Arc::new(OneBot {
-            pacer: tokio::sync::Mutex::new(Pacer::new(PaceLimits {
-                chat_interval: Duration::from_millis(cfg.group_interval_ms),
-                jitter: Duration::from_millis(cfg.jitter_ms),
-                per_window: cfg.account_per_minute,
-                window: Duration::from_millis(cfg.account_window_ms.max(1)),
-                chat_per_window: 0,
-                chat_window: Duration::ZERO,
-            })),
+            pacer: tokio::sync::Mutex::new(Pacer::new(PaceLimits::onebot(&cfg))),
             engine,
             cfg,
             links: Mutex::new(Vec::new()),
@@ -682,16 +675,25 @@ impl OneBot {
         }
         let kind = self.kind_of(&msg.chat_id).await?;
         let parts = segments::split_text(&msg.text, self.caps().max_text_chars);
+        // Every part and every uploaded document is a new message in the
+        // chat; in a group they all count against the group's cap (QQ
+        // cannot edit, so there are no edits to leave out).
+        let windowed = kind == ChatKind::Group;
+        let documents = msg
+            .attachments
+            .iter()
+            .filter(|a| a.kind == AttachmentKind::Document)
+            .count();
         let mut pacer = self.pacer.lock().await;
         pacer
-            .check(&msg.chat_id, parts.len(), Instant::now())
+            .check(&msg.chat_id, parts.len() + documents, Instant::now())
             .map_err(SendError::RetryAfter)?;
         let mut first = None;
         for (i, part) in parts.iter().enumerate() {
             if i > 0 {
                 // Later parts keep the group interval too (bounded wait).
                 for _ in 0..100 {
-                    match pacer.check(&msg.chat_id, 1, Instant::now()) {
+                    match pacer.check_part(&msg.chat_id, Instant::now()) {
                         Ok(()) => break,
                         Err(wait) => tokio::time::sleep(wait).await,
                     }
@@ -728,7 +730,7 @@ impl OneBot {
                 .call(action, params)
                 .await
                 .map_err(|e| self.to_send_error(e))?;
-            pacer.record(&msg.chat_id, Instant::now());
+            pacer.record_in(&msg.chat_id, Instant::now(), windowed);
             let id = data.get("message_id").map(id_string);
             if let Some(id) = &id {
                 self.remember_sent(id);
@@ -747,7 +749,7 @@ impl OneBot {
             if let Err(e) = self.upload(kind, target, doc).await {
                 tracing::warn!(chat = %msg.chat_id, file = %doc.file_ref, error = ?e, "file upload failed");
             }
-            pacer.record(&msg.chat_id, Instant::now());
+            pacer.record_in(&msg.chat_id, Instant::now(), windowed);
         }
         Ok(Sent { message_id: first })
     }
@@ -971,6 +973,8 @@ pub fn incoming_from_message(
                     from_bot: from_bot(&id),
                     message_id: id,
                     text: None,
+                    // Only the id: the photo is found among recent photos.
+                    attachments: Vec::new(),
                 });
             }
             Segment::Image { file, url } => msg.attachments.push(Attachment {

@@ -104,6 +104,16 @@ pub fn incoming_from_message(
             message_id: quoted.id.0.to_string(),
             from_bot: quoted.from.as_ref().is_some_and(|u| u.id == me.id),
             text: quoted.text().or(quoted.caption()).map(String::from),
+            attachments: quoted
+                .photo()
+                .and_then(|sizes| sizes.last())
+                .map(|best| Attachment {
+                    kind: AttachmentKind::Photo,
+                    file_ref: best.file.id.0.clone(),
+                    file_name: None,
+                })
+                .into_iter()
+                .collect(),
         });
     }
     // Telegram sends each photo in several sizes, smallest first.
@@ -164,6 +174,7 @@ pub fn incoming_from_callback(
             .regular_message()
             .and_then(|m| m.text())
             .map(String::from),
+        attachments: Vec::new(),
     });
     Some(incoming)
 }
@@ -256,5 +267,37 @@ mod tests {
             from.is_bot = true;
         }
         assert!(incoming_from_message(8, &bot_msg, &me(), at()).is_none());
+    }
+
+    #[test]
+    fn reply_to_a_photo_carries_the_photo() {
+        let u = update(serde_json::json!({
+            "update_id": 9,
+            "message": {
+                "message_id": 61, "date": 1_700_000_000,
+                "chat": {"id": -100123, "type": "supergroup", "title": "县一中团委"},
+                "from": {"id": 42, "is_bot": false, "first_name": "小王"},
+                "text": "圆梦 12",
+                "reply_to_message": {
+                    "message_id": 60, "date": 1_700_000_000,
+                    "chat": {"id": -100123, "type": "supergroup", "title": "县一中团委"},
+                    "from": {"id": 43, "is_bot": false, "first_name": "小李"},
+                    "photo": [
+                        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90},
+                        {"file_id": "big", "file_unique_id": "b", "width": 900, "height": 900}
+                    ]
+                }
+            }
+        }));
+        let UpdateKind::Message(m) = &u.kind else {
+            panic!("not a message: {:?}", u.kind)
+        };
+        let inc = incoming_from_message(u.id.0, m, &me(), at()).expect("incoming");
+        assert!(inc.attachments.is_empty());
+        let reply = inc.reply_to.expect("reply");
+        assert!(!reply.from_bot);
+        assert_eq!(reply.attachments.len(), 1);
+        assert_eq!(reply.attachments[0].kind, AttachmentKind::Photo);
+        assert_eq!(reply.attachments[0].file_ref, "big");
     }
 }

@@ -100,14 +100,7 @@ impl Telegram {
             bot = bot.set_api_url(url);
         }
         let tg = Arc::new(Telegram {
-            pacer: tokio::sync::Mutex::new(Pacer::new(PaceLimits {
-                chat_interval: Duration::from_millis(cfg.chat_interval_ms),
-                jitter: Duration::ZERO,
-                per_window: cfg.per_second.max(1),
-                window: Duration::from_secs(1),
-                chat_per_window: cfg.group_per_minute,
-                chat_window: Duration::from_secs(60),
-            })),
+            pacer: tokio::sync::Mutex::new(Pacer::new(PaceLimits::telegram(&cfg))),
             engine,
             cfg,
             bot,
@@ -526,14 +519,20 @@ impl Telegram {
         let keyboard = keyboard(msg);
         let mut pacer = self.pacer.lock().await;
         if let Some(target) = edit_target.and_then(|t| t.parse::<i32>().ok()) {
-            self.slot(&mut pacer, &msg.chat_id, 1, true).await?;
+            // An edit (the wish board) is not a new message: it keeps the
+            // chat interval and counts for the account, but neither uses nor
+            // waits for the group's 20-a-minute window.
+            pacer
+                .check_interval(&msg.chat_id, Instant::now())
+                .map_err(SendError::RetryAfter)?;
+            self.slot(&mut pacer, &msg.chat_id, 1, false).await?;
             let text = clip_utf16(&msg.text, MAX_TEXT);
             let mut req = self.bot.edit_message_text(chat_id, MessageId(target), text);
             if let Some(k) = keyboard {
                 req = req.reply_markup(k);
             }
             let result = req.await;
-            pacer.record_in(&msg.chat_id, Instant::now(), windowed);
+            pacer.record(&msg.chat_id, Instant::now());
             return match result {
                 Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(Sent {
                     message_id: Some(target.to_string()),
@@ -555,7 +554,7 @@ impl Telegram {
             if i > 0 {
                 // Later parts keep the chat interval too (bounded wait).
                 for _ in 0..100 {
-                    match pacer.check(&msg.chat_id, 1, Instant::now()) {
+                    match pacer.check_part(&msg.chat_id, Instant::now()) {
                         Ok(()) => break,
                         Err(wait) => tokio::time::sleep(wait).await,
                     }
