@@ -319,6 +319,7 @@ impl Engine {
             )
             .await?;
         }
+        crate::metrics::message_handled();
         Ok(Outcome::Handled { replies })
     }
 }

@@ -143,6 +143,9 @@ impl Dispatcher {
         pass: &mut Pass,
     ) -> Result<(), StoreError> {
         let now = store::ms(self.clock.now());
+        if result.is_err() {
+            crate::metrics::send_error();
+        }
         match result {
             Ok(sent) => {
                 let mut tx = self.store.begin().await?;

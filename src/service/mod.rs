@@ -11,6 +11,7 @@ pub mod import_orgs;
 pub mod notices;
 pub mod orgs;
 pub mod reports;
+pub mod web;
 pub mod wish_export;
 pub mod wishes;
 
@@ -178,6 +179,7 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Report(args) => reports::report(ctx, &args).await,
         Command::Stars(args) => reports::stars(ctx, &args).await,
         Command::Faq(args) => faq::run(ctx, args).await,
+        Command::Web => web::link(ctx).await,
         Command::Claim(numbers) => wishes::claim(ctx, &numbers).await,
         Command::WishImport(name) => wishes::import_in_chat(ctx, &name).await,
         Command::WishPublish { batch, quota, at } => {

@@ -780,6 +780,7 @@ async fn claiming_org(ctx: &mut Ctx<'_>) -> Result<Option<orgs::Org>> {
 /// served, and report each number in the chat's gathered result message.
 #[tracing::instrument(skip(ctx), fields(person = ctx.person.id))]
 pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
+    let _timer = crate::metrics::ClaimTimer::start();
     if numbers.is_empty() {
         let text = tr(ctx.locale, "wishes.claim.how");
         ctx.reply(text);

@@ -19,6 +19,7 @@ pub mod pending;
 pub mod people;
 pub mod reports;
 pub mod updates;
+pub mod web;
 pub mod wishes;
 
 use std::ops::{Deref, DerefMut};
