@@ -6,6 +6,7 @@ mod helpers;
 
 mod activities;
 mod activity_parser;
+mod browser;
 mod cli;
 mod console_scripts;
 mod engine;
@@ -21,4 +22,5 @@ mod permissions;
 mod reports;
 mod store;
 mod telegram;
+mod web;
 mod wishes;
