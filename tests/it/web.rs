@@ -303,6 +303,11 @@ async fn link_signs_in_once() {
         assert_eq!(home.status, StatusCode::OK, "{b}");
         assert!(home.text().contains("概览"), "{b}");
         assert!(home.text().contains("防汛安全通知"), "{b}");
+        assert!(
+            home.header(header::CONTENT_SECURITY_POLICY)
+                .contains("default-src 'self'"),
+            "{b}"
+        );
 
         // Second use: refused, no session.
         let second = call(&e, "POST", "/login", None, Some(&form)).await;
