@@ -291,3 +291,18 @@ pub async fn recent_claims(
     list.truncate(limit.max(0) as usize);
     Ok(list)
 }
+
+/// The platform an activity was logged on (its photos are that platform's
+/// file refs).
+pub async fn activity_platform(conn: &mut Conn, id: i64) -> Result<Option<Platform>> {
+    let p: Option<String> =
+        sqlx::query_scalar("SELECT platform FROM activities WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    p.map(|p| {
+        p.parse()
+            .map_err(|_| StoreError::Corrupt(format!("platform {p}")))
+    })
+    .transpose()
+}

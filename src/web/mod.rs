@@ -75,6 +75,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/board.json", get(pages::board_json))
         .route("/activities", get(pages::activities))
         .route("/activities.xlsx", get(pages::activities_xlsx))
+        .route("/activities/{id}/photos/{n}", get(pages::photo))
         .route("/notices", get(pages::notices))
         .route("/notices/{id}/remind", post(pages::remind))
         .route("/stars", get(pages::stars))

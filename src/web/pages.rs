@@ -511,7 +511,10 @@ pub async fn activities(State(web): State<Web>, v: Viewer, Query(q): Query<Activ
                         }
                         p.source { (a.source_text) }
                         @if let Some(refs) = photos.get(&a.id) {
-                            p.photo {
+                            @for (i, r) in refs.iter().enumerate() {
+                                img.photo src={"/activities/" (a.id) "/photos/" (i)} alt=(r) loading="lazy";
+                            }
+                            p.photo.muted {
                                 "📷 " (t!("web.activities.photo_ref", locale = l)) " "
                                 @for r in refs { code { (r) } " " }
                             }
@@ -525,6 +528,62 @@ pub async fn activities(State(web): State<Web>, v: Viewer, Query(q): Query<Activ
         }
     };
     Ok(html_page(&web, &v, &title, body))
+}
+
+/// `GET /activities/{id}/photos/{n}`: the photo itself when the platform's
+/// adapter can download it and it is an image; 404 otherwise (the page
+/// still shows the stored file ref).
+pub async fn photo(State(web): State<Web>, v: Viewer, Path((id, n)): Path<(i64, usize)>) -> Page {
+    let not_found = || Fail::new(StatusCode::NOT_FOUND.into_response());
+    let mut conn = web.engine.store.conn().await?;
+    let Some(a) = store_activities::get(&mut conn, id).await? else {
+        return Err(not_found());
+    };
+    if v.org().is_some_and(|o| o != a.org_id) {
+        return Err(not_found());
+    }
+    let platform = store_web::activity_platform(&mut conn, id).await?;
+    let refs = store_web::photo_refs(&mut conn, &[id]).await?;
+    drop(conn);
+    let (Some(platform), Some(file_ref)) = (platform, refs.get(&id).and_then(|r| r.get(n))) else {
+        return Err(not_found());
+    };
+    let Some(fetcher) = web.engine.file_fetcher(platform) else {
+        return Err(not_found());
+    };
+    let bytes =
+        match tokio::time::timeout(std::time::Duration::from_secs(15), fetcher.fetch(file_ref))
+            .await
+        {
+            Ok(Ok(b)) => b,
+            _ => return Err(not_found()),
+        };
+    let Some(kind) = image_type(&bytes) else {
+        return Err(not_found());
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The MIME type of an image by its first bytes; only images are served.
+fn image_type(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if b.starts_with(b"GIF8") {
+        Some("image/gif")
+    } else if b.len() > 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
 }
 
 fn url_encode(s: &str) -> String {

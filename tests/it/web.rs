@@ -68,6 +68,16 @@ impl Chat {
 
     /// `user` says `text` in `chat` (ids starting with `p` are private).
     pub async fn say(&mut self, user: &str, chat: &str, text: &str) {
+        self.say_with(user, chat, text, Vec::new()).await
+    }
+
+    pub async fn say_with(
+        &mut self,
+        user: &str,
+        chat: &str,
+        text: &str,
+        attachments: Vec<tuanbot::chat::Attachment>,
+    ) {
         self.n += 1;
         let kind = if chat.starts_with('p') {
             ChatKind::Private
@@ -84,6 +94,8 @@ impl Chat {
             self.clock.now(),
         )
         .from_name(user.to_string());
+        let mut msg = msg;
+        msg.attachments = attachments;
         tokio::time::timeout(std::time::Duration::from_secs(30), self.engine.handle(&msg))
             .await
             .expect("engine timed out")
@@ -696,4 +708,96 @@ async fn health_and_metrics() {
     let css = call(&e, "GET", "/static/style.css", None, None).await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.header(header::CONTENT_TYPE).starts_with("text/css"));
+}
+
+/// Downloads that answer with a tiny PNG for `png:*` refs and fail otherwise.
+struct FakeFiles;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n0000";
+
+impl tuanbot::engine::FileFetcher for FakeFiles {
+    fn fetch<'a>(
+        &'a self,
+        file_ref: &'a str,
+    ) -> tuanbot::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            if file_ref.starts_with("png:") {
+                Ok(PNG.to_vec())
+            } else {
+                Err("gone".into())
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn activity_photos_are_shown() {
+    use tuanbot::chat::{Attachment, AttachmentKind};
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        e.set_file_fetcher(Platform::Telegram, Arc::new(FakeFiles));
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let photo = |r: &str| Attachment {
+            kind: AttachmentKind::Photo,
+            file_ref: r.into(),
+            file_name: None,
+        };
+        chat.say_with(
+            "cadre",
+            "g1",
+            "/log 3月5日 学雷锋志愿服务 45人",
+            vec![photo("png:abc")],
+        )
+        .await;
+        chat.say_with(
+            "cadre",
+            "g1",
+            "/log 3月6日 主题团日 30人",
+            vec![photo("lost:xyz")],
+        )
+        .await;
+        let cookie = session(&mut chat, "staff").await;
+        let page = call(
+            &e,
+            "GET",
+            "/activities?from=2026-03-01&to=2026-03-10",
+            Some(&cookie),
+            None,
+        )
+        .await;
+        let html = page.text();
+        assert!(
+            html.contains("png:abc") && html.contains("lost:xyz"),
+            "{b}: refs shown"
+        );
+        assert!(html.contains("src=\"/activities/1/photos/0\""), "{b}");
+        let a = call(&e, "GET", "/activities/1/photos/0", Some(&cookie), None).await;
+        assert_eq!(a.status, StatusCode::OK, "{b}");
+        assert_eq!(a.header(header::CONTENT_TYPE), "image/png", "{b}");
+        assert_eq!(a.body, PNG, "{b}");
+        for path in [
+            "/activities/2/photos/0",
+            "/activities/1/photos/1",
+            "/activities/99/photos/0",
+        ] {
+            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}: {path}");
+        }
+        // Another org's cadre does not see it.
+        chat.say("z", "pz", "我是 县二中").await;
+        let mut tx = e.store.begin().await.unwrap();
+        let p = people::find(&mut tx, Platform::Telegram, "z")
+            .await
+            .unwrap()
+            .unwrap();
+        people::set_role(&mut tx, p.id, Role::Cadre, 0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let other = session(&mut chat, "z").await;
+        let a = call(&e, "GET", "/activities/1/photos/0", Some(&other), None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}");
+    }
 }
