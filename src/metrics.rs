@@ -22,9 +22,11 @@ pub fn message_handled() {
     MESSAGES_HANDLED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// One failed attempt to send an outbox row (any kind of error).
-pub fn send_error() {
-    SEND_ERRORS.fetch_add(1, Ordering::Relaxed);
+/// One attempt to send an outbox row; failures (any kind) are counted.
+pub fn sent(ok: bool) {
+    if !ok {
+        SEND_ERRORS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Measures one claim (`认领 …`) from the start of the claim service to the

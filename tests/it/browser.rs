@@ -140,8 +140,19 @@ async fn wait_text(c: &Client, id: &str, want: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_chromium() {
     let driver = start_driver().await;
-    let db = TestDb::sqlite().await;
-    let (e, clock) = engine(&db).await;
+    let c = browser(&driver).await;
+    for db in TestDb::both().await {
+        scenario(&c, &db).await;
+    }
+    let _ = tokio::time::timeout(WAIT, c.close()).await;
+    drop(driver);
+}
+
+/// Sign in, watch the board, export, reuse a link, and a cadre's view, on
+/// one backend (a new server on a new port: cookies do not carry over).
+async fn scenario(c: &Client, db: &TestDb) {
+    eprintln!("browser scenario on {}", db.backend);
+    let (e, clock) = engine(db).await;
     let mut chat = Chat::new(e.clone(), clock);
     scene(&mut chat).await;
     chat.say(
@@ -154,29 +165,28 @@ async fn dashboard_in_chromium() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(tuanbot::web::serve(e.clone(), listener, shutdown));
-    let c = browser(&driver).await;
 
     // Sign in through the one-time link: the page submits itself.
     let token = chat.link("staff").await;
-    goto(&c, &format!("{base}/login?t={token}")).await;
-    wait_source(&c, "the overview", |s| s.contains("本月活动")).await;
+    goto(c, &format!("{base}/login?t={token}")).await;
+    wait_source(c, "the overview", |s| s.contains("本月活动")).await;
     let url = c.current_url().await.unwrap();
     assert_eq!(url.path(), "/");
 
     // The board follows claims made through the engine.
-    goto(&c, &format!("{base}/board")).await;
-    wait_text(&c, "n-claimed", "0").await;
+    goto(c, &format!("{base}/board")).await;
+    wait_text(c, "n-claimed", "0").await;
     chat.say("cadre", "g1", "认领 12").await;
-    wait_text(&c, "n-claimed", "1").await;
+    wait_text(c, "n-claimed", "1").await;
     chat.say("cadre", "g1", "认领 2 15").await;
-    wait_text(&c, "n-claimed", "3").await;
-    wait_text(&c, "n-open", "797").await;
+    wait_text(c, "n-claimed", "3").await;
+    wait_text(c, "n-open", "797").await;
     // Staff see the child's full name (毛轩 is wish 2).
-    wait_source(&c, "full names for staff", |s| s.contains("毛轩")).await;
+    wait_source(c, "full names for staff", |s| s.contains("毛轩")).await;
 
     // The XLSX export answers with a workbook.
     goto(
-        &c,
+        c,
         &format!("{base}/activities?from=2026-03-01&to=2026-03-10"),
     )
     .await;
@@ -220,24 +230,22 @@ async fn dashboard_in_chromium() {
         .unwrap();
 
     // The used link is refused.
-    goto(&c, &format!("{base}/login?t={token}")).await;
-    wait_source(&c, "the refusal", |s| s.contains("已经用过")).await;
+    goto(c, &format!("{base}/login?t={token}")).await;
+    wait_source(c, "the refusal", |s| s.contains("已经用过")).await;
 
     // A cadre's session is refused a staff page and sees masked names.
     let cadre = chat.link("cadre").await;
-    goto(&c, &format!("{base}/login?t={cadre}")).await;
-    wait_source(&c, "the cadre overview", |s| {
+    goto(c, &format!("{base}/login?t={cadre}")).await;
+    wait_source(c, "the cadre overview", |s| {
         s.contains("本月活动") && s.contains("只读")
     })
     .await;
-    goto(&c, &format!("{base}/notices")).await;
-    wait_source(&c, "403", |s| s.contains("没有权限")).await;
-    goto(&c, &format!("{base}/board")).await;
-    let src = wait_source(&c, "the cadre board", |s| s.contains("毛*")).await;
+    goto(c, &format!("{base}/notices")).await;
+    wait_source(c, "403", |s| s.contains("没有权限")).await;
+    goto(c, &format!("{base}/board")).await;
+    let src = wait_source(c, "the cadre board", |s| s.contains("毛*")).await;
     assert!(!src.contains("毛轩"), "full name in the cadre view");
 
-    let _ = tokio::time::timeout(WAIT, c.close()).await;
     let _ = stop.send(true);
     let _ = tokio::time::timeout(WAIT, server).await;
-    drop(driver);
 }
