@@ -306,3 +306,17 @@ pub async fn activity_platform(conn: &mut Conn, id: i64) -> Result<Option<Platfo
     })
     .transpose()
 }
+
+/// Forget expired sessions, and links that expired a day ago (kept that
+/// long so a late click is told "expired" rather than "unknown").
+pub async fn purge_expired(conn: &mut Conn, now_ms: i64) -> Result<()> {
+    sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM web_links WHERE expires_at <= $1")
+        .bind(now_ms - 86_400_000)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -437,6 +437,7 @@ async fn login(State(web): State<Web>, axum::Form(f): axum::Form<LoginForm>) -> 
         },
     )
     .await?;
+    store_web::purge_expired(&mut tx, now_ms).await?;
     tx.commit().await?;
     let mut cookie = format!(
         "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",

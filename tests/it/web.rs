@@ -390,6 +390,13 @@ async fn who_gets_a_link() {
             "{b}: {}",
             r[0].text
         );
+        // Help mentions the dashboard to cadres and staff when it is on.
+        chat.say("staff", "pstaff", "/help").await;
+        let r = chat.queued().await;
+        assert!(r[0].text.contains("后台 /web"), "{b}: {}", r[0].text);
+        chat.say("m", "pm", "/help").await;
+        let r = chat.queued().await;
+        assert!(!r[0].text.contains("/web"), "{b}: {}", r[0].text);
         // A cadre: the read-only link.
         chat.say("cadre", "pcadre", "/web").await;
         let r = chat.queued().await;
@@ -450,6 +457,14 @@ async fn sessions_expire() {
     clock.advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
     let a = call(&e, "GET", "/", Some(&cookie), None).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
+    // The next sign-in forgets the expired session.
+    session(&mut chat, "staff").await;
+    let mut conn = e.store.conn().await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
 
 /// Every child's full name in the fixture.
