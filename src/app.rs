@@ -141,6 +141,30 @@ pub async fn start_telegram(
     })
 }
 
+/// Start the web dashboard on `web.listen` when it is configured; `None`
+/// when it is off. It stops when `shutdown` turns true.
+pub async fn start_web(
+    engine: &Arc<Engine>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let (true, Some(addr)) = (
+        engine.settings.web_enabled(),
+        engine.settings.web.listen.clone(),
+    ) else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("web.listen {addr}: {e}"))?;
+    tracing::info!(%addr, "web dashboard listening");
+    let engine = engine.clone();
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = crate::web::serve(engine, listener, shutdown).await {
+            tracing::error!(error = %e, "web dashboard stopped");
+        }
+    })))
+}
+
 /// `tuanbot run` with platforms configured: serve until Ctrl-C. QQ and
 /// Telegram run in one process over one store.
 pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
@@ -158,6 +182,7 @@ pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
         dispatchers.push(tg.dispatcher);
         tasks.extend(tg.adapter.tasks);
     }
+    let web = start_web(&engine, shutdown.clone()).await?;
     // Scheduled jobs (notice reminders, deadlines) run beside the adapters.
     let jobs = tokio::spawn(crate::jobs::run(engine.clone(), shutdown));
     tokio::signal::ctrl_c().await?;
@@ -166,6 +191,9 @@ pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
         let _ = d.await;
     }
     let _ = jobs.await;
+    if let Some(web) = web {
+        let _ = web.await;
+    }
     for task in tasks {
         task.abort();
     }

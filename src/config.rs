@@ -27,6 +27,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "telegram",
     "onebot",
     "wishes",
+    "web",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -60,6 +61,31 @@ pub struct Settings {
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
     pub wishes: WishesSettings,
+    pub web: WebSettings,
+}
+
+/// The web dashboard: off unless `listen` and `public_url` are both set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// Address the dashboard listens on, e.g. `127.0.0.1:8080`.
+    pub listen: Option<String>,
+    /// The address staff open in a browser (behind a reverse proxy, the
+    /// proxy's URL), e.g. `https://tuan.example.cn`. Sign-in links start
+    /// with it; `https` makes the session cookie `Secure`.
+    pub public_url: Option<String>,
+    /// How long a browser stays signed in, in hours.
+    pub session_hours: i64,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            listen: None,
+            public_url: None,
+            session_hours: 12,
+        }
+    }
 }
 
 /// Micro-wish rules a county may set.
@@ -191,6 +217,7 @@ impl Default for Settings {
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
             wishes: WishesSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -327,7 +354,48 @@ impl Settings {
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }
-        self.validate_onebot()
+        self.validate_onebot()?;
+        self.validate_web()
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let web = &self.web;
+        if let Some(addr) = &web.listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::new(
+                "web.listen",
+                format!("expected IP:PORT such as 127.0.0.1:8080, got {addr:?}"),
+            ));
+        }
+        if let Some(url) = &web.public_url
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url::Url::parse(url).is_err())
+        {
+            return Err(ConfigError::new(
+                "web.public_url",
+                format!("expected http://HOST[:PORT] or https://…, got {url:?}"),
+            ));
+        }
+        match (&web.listen, &web.public_url) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "web.public_url",
+                    "required when web.listen is set (sign-in links start with it)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "web.listen",
+                    "required when web.public_url is set",
+                ));
+            }
+            _ => {}
+        }
+        if web.session_hours < 1 {
+            return Err(ConfigError::new("web.session_hours", "must be at least 1"));
+        }
+        Ok(())
     }
 
     fn validate_onebot(&self) -> Result<(), ConfigError> {
@@ -409,6 +477,19 @@ impl Settings {
             .token
             .as_deref()
             .is_some_and(|t| !t.is_empty())
+    }
+
+    /// The web dashboard is switched on by `web.listen` and `web.public_url`.
+    pub fn web_enabled(&self) -> bool {
+        self.web.listen.is_some() && self.web.public_url.is_some()
+    }
+
+    /// `web.public_url` without a trailing slash.
+    pub fn web_base_url(&self) -> Option<&str> {
+        self.web
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'))
     }
 
     /// OneBot is switched on by a forward URL or a reverse listen address.
@@ -499,6 +580,34 @@ mod tests {
             ("onebot.account_per_minute", "0"),
         ] {
             let err = load(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn web_settings_checked() {
+        let s = load(&[]).unwrap();
+        assert!(!s.web_enabled());
+        let s = load(&[
+            ("web.listen", "127.0.0.1:8080"),
+            ("web.public_url", "https://tuan.example.cn/"),
+        ])
+        .unwrap();
+        assert!(s.web_enabled());
+        assert_eq!(s.web_base_url(), Some("https://tuan.example.cn"));
+        for (pairs, key) in [
+            (
+                vec![("web.listen", "localhost"), ("web.public_url", "http://x")],
+                "web.listen",
+            ),
+            (
+                vec![("web.listen", "127.0.0.1:1"), ("web.public_url", "tuan.cn")],
+                "web.public_url",
+            ),
+            (vec![("web.listen", "127.0.0.1:1")], "web.public_url"),
+            (vec![("web.public_url", "http://x")], "web.listen"),
+        ] {
+            let err = load(&pairs).unwrap_err();
             assert_eq!(err.key, key, "{err}");
         }
     }

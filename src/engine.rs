@@ -57,6 +57,8 @@ pub trait FileFetcher: Send + Sync {
 struct Job {
     msg: Incoming,
     done: oneshot::Sender<Result<Outcome, StoreError>>,
+    /// When it was handed to the writer (claim latency for `/metrics`).
+    queued_at: std::time::Instant,
 }
 
 /// Most updates the writer puts into one transaction.
@@ -120,7 +122,12 @@ impl Engine {
             tx
         });
         let (done, answer) = oneshot::channel();
-        if tx.send(Job { msg, done }).is_err() {
+        let job = Job {
+            msg,
+            done,
+            queued_at: std::time::Instant::now(),
+        };
+        if tx.send(job).is_err() {
             return Err(StoreError::Corrupt("engine writer stopped".into()));
         }
         answer
@@ -188,7 +195,10 @@ impl Engine {
                 if any_replies {
                     self.outbox_ready.notify_waiters();
                 }
-                for (job, result) in jobs.into_iter().zip(results) {
+                for ((job, result), claim) in jobs.into_iter().zip(results).zip(&claims) {
+                    if claim.is_some() && matches!(result, Ok(Outcome::Handled { .. })) {
+                        crate::metrics::record_claim(job.queued_at.elapsed().as_secs_f64());
+                    }
                     let _ = job.done.send(result);
                 }
             }
@@ -320,6 +330,7 @@ impl Engine {
             .iter()
             .map(|&new| {
                 if new {
+                    crate::metrics::message_handled();
                     Outcome::Handled {
                         replies: counts.next().unwrap_or(0),
                     }
@@ -382,6 +393,7 @@ impl Engine {
     /// Handle one update in one transaction.
     #[tracing::instrument(skip_all, fields(platform = %msg.platform, chat = %msg.chat_id, user = %msg.sender_id, update = %msg.update_id))]
     pub async fn handle(&self, msg: &Incoming) -> Result<Outcome, StoreError> {
+        let started = std::time::Instant::now();
         let mut tx = self.store.begin().await?;
         let outcome = self.handle_in(&mut tx, msg).await?;
         match outcome {
@@ -390,6 +402,9 @@ impl Engine {
                 tx.commit().await?;
                 if replies > 0 {
                     self.outbox_ready.notify_waiters();
+                }
+                if self.plain_claim(msg).is_some() {
+                    crate::metrics::record_claim(started.elapsed().as_secs_f64());
                 }
             }
         }
@@ -468,6 +483,7 @@ impl Engine {
         service::dispatch(&mut ctx, parsed).await?;
         let queued = std::mem::take(&mut ctx.out);
         enqueue_replies(&mut *tx, &queued, now).await?;
+        crate::metrics::message_handled();
         Ok(Outcome::Handled {
             replies: queued.len(),
         })

@@ -485,6 +485,9 @@ async fn console(settings: Settings, script: Option<String>, json: bool) -> anyh
     let sink: Sink = Arc::new(Mutex::new(Box::new(std::io::stdout())));
     let (mut console, engine) = app::console(settings, sink, json).await?;
     let seeded = app::seed_demo_if_empty(&engine.store, &locale).await?;
+    // The dashboard runs beside the console when configured.
+    let (stop_web, web_shutdown) = tokio::sync::watch::channel(false);
+    let web = app::start_web(&engine, web_shutdown).await?;
     match script {
         None => {
             println!(
@@ -510,6 +513,10 @@ async fn console(settings: Settings, script: Option<String>, json: bool) -> anyh
                 .with_context(|| format!("--script {path}"))?;
             console.run(BufReader::new(file), false).await?;
         }
+    }
+    let _ = stop_web.send(true);
+    if let Some(web) = web {
+        let _ = web.await;
     }
     engine.store.close().await;
     Ok(())

@@ -123,6 +123,8 @@ pub enum Command {
     Stars(String),
     /// `/faq [add Q | A | del N | WORDS]` (常见问题)
     Faq(faq::FaqArgs),
+    /// `/web` (后台): a one-time sign-in link to the web dashboard.
+    Web,
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -202,6 +204,7 @@ enum Name {
     Report,
     Stars,
     Faq,
+    Web,
 }
 
 struct Spec {
@@ -475,6 +478,13 @@ const SPECS: &[Spec] = &[
         args: Args::Optional,
         glued: false,
     },
+    Spec {
+        name: Name::Web,
+        slash: &["web", "后台", "dashboard"],
+        keywords: &["后台"],
+        args: Args::None,
+        glued: false,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -669,6 +679,7 @@ fn build(name: Name, args: &str) -> Parsed {
         },
         Name::Stats => Command::Stats(args.to_string()),
         Name::Mine => Command::Mine,
+        Name::Web => Command::Web,
         Name::Confirm => Command::Confirm,
         Name::Cancel => Command::Cancel,
         Name::Notice => return notices::notice(args),
@@ -938,6 +949,10 @@ mod tests {
             ("统计", cmd(Command::Stats(String::new()))),
             ("统计一下大家的意见", Parsed::NotCommand),
             ("/mine", cmd(Command::Mine)),
+            ("/web", cmd(Command::Web)),
+            ("后台", cmd(Command::Web)),
+            ("/后台", cmd(Command::Web)),
+            ("后台管理很麻烦", Parsed::NotCommand),
             ("我的记录", cmd(Command::Mine)),
             ("确认", cmd(Command::Confirm)),
             ("取消", cmd(Command::Cancel)),

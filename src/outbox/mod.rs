@@ -143,6 +143,7 @@ impl Dispatcher {
         pass: &mut Pass,
     ) -> Result<(), StoreError> {
         let now = store::ms(self.clock.now());
+        crate::metrics::sent(result.is_ok());
         match result {
             Ok(sent) => {
                 let mut tx = self.store.begin().await?;

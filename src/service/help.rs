@@ -53,6 +53,11 @@ pub async fn help(ctx: &mut Ctx<'_>) -> Result {
             text.push_str(&t!(*key, locale = ctx.locale));
         }
     }
+    // The dashboard line only where it is switched on.
+    if role.at_least(Role::Cadre) && ctx.engine.settings.web_enabled() {
+        text.push('\n');
+        text.push_str(&t!("web.help", locale = ctx.locale));
+    }
     if ctx.person.org_id.is_none() && !ctx.is_staff() {
         text.push('\n');
         text.push_str(&t!("help.first_step", locale = ctx.locale));

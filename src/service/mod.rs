@@ -12,6 +12,7 @@ pub mod notices;
 pub mod orgs;
 pub mod proof;
 pub mod reports;
+pub mod web;
 pub mod wish_export;
 pub mod wishes;
 
@@ -179,6 +180,7 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Report(args) => reports::report(ctx, &args).await,
         Command::Stars(args) => reports::stars(ctx, &args).await,
         Command::Faq(args) => faq::run(ctx, args).await,
+        Command::Web => web::link(ctx).await,
         Command::Claim(numbers) => wishes::claim(ctx, &numbers).await,
         Command::WishImport(name) => wishes::import_in_chat(ctx, &name).await,
         Command::WishPublish { batch, quota, at } => {

@@ -670,13 +670,16 @@ async fn manageable(ctx: &mut Ctx<'_>, id: i64) -> Result<Option<Notice>> {
 }
 
 /// Acknowledged and missing orgs of a notice.
-struct Tally {
-    acked: Vec<(Org, i64)>,
-    missing: Vec<Org>,
-    people: i64,
+pub struct Tally {
+    /// Orgs that acknowledged, with how many of their people did.
+    pub acked: Vec<(Org, i64)>,
+    pub missing: Vec<Org>,
+    /// People who acknowledged, all orgs together.
+    pub people: i64,
 }
 
-async fn tally(conn: &mut Conn, n: &Notice) -> Result<Tally> {
+/// Who acknowledged notice `n` and which expected orgs have not.
+pub async fn tally(conn: &mut Conn, n: &Notice) -> Result<Tally> {
     let expected = store_notices::orgs(conn, n.id).await?;
     let by_org = store_notices::acks_by_org(conn, n.id).await?;
     let all: HashMap<i64, Org> = store_orgs::all(conn)
@@ -845,42 +848,79 @@ async fn reminders(
     Ok(out)
 }
 
+/// What a round of reminders did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reminded {
+    /// The notice has not gone out (scheduled or cancelled).
+    NotSent,
+    /// Every expected org has acknowledged: nothing to send.
+    NoneMissing,
+    /// Reminders queued in `groups` groups for `orgs` orgs.
+    Sent { groups: usize, orgs: usize },
+}
+
+/// Chase the orgs that have not acknowledged notice `n`: a reminder to each
+/// of their groups, written to the outbox in `conn`'s transaction, with an
+/// audit row for `actor`. What `/remind` does; the dashboard's remind button
+/// calls it too (`via` says where it came from). The caller checks who may.
+pub async fn send_reminders(
+    conn: &mut Conn,
+    engine: &Engine,
+    n: &Notice,
+    now_ms: i64,
+    actor: (Platform, &str),
+    via: &str,
+) -> Result<Reminded> {
+    if n.status != "sent" {
+        return Ok(Reminded::NotSent);
+    }
+    let t = tally(conn, n).await?;
+    if t.missing.is_empty() {
+        return Ok(Reminded::NoneMissing);
+    }
+    let locale = job_locale(engine);
+    let msgs = reminders(conn, engine, locale, n, &t).await?;
+    let groups = msgs.len();
+    for m in msgs {
+        post(conn, n.id, &m, now_ms).await?;
+    }
+    audit::record(
+        conn,
+        &audit::Entry {
+            at_ms: now_ms,
+            platform: actor.0,
+            actor: actor.1,
+            action: "notice.remind",
+            entity: "notice",
+            entity_id: Some(n.id.to_string()),
+            detail: json!({"missing": t.missing.len(), "groups": groups, "via": via}),
+        },
+    )
+    .await?;
+    Ok(Reminded::Sent {
+        groups,
+        orgs: t.missing.len(),
+    })
+}
+
 /// `/remind N` (催办 N).
 pub async fn remind(ctx: &mut Ctx<'_>, id: i64) -> Result {
     let Some(n) = manageable(ctx, id).await? else {
         return Ok(());
     };
-    if n.status != "sent" {
-        let text = t!("notice.not_sent_yet", locale = ctx.locale, id = id);
-        ctx.reply(text);
-        return Ok(());
-    }
-    let t = tally(ctx.tx, &n).await?;
-    if t.missing.is_empty() {
-        let text = t!("notice.remind_none", locale = ctx.locale, id = id);
-        ctx.reply(text);
-        return Ok(());
-    }
-    let locale = job_locale(ctx.engine);
-    let msgs = reminders(ctx.tx, ctx.engine, locale, &n, &t).await?;
-    let groups = msgs.len();
+    let msg = ctx.msg;
+    let actor = (msg.platform, msg.sender_id.as_str());
     let now_ms = ctx.now_ms();
-    for m in msgs {
-        post(ctx.tx, n.id, &m, now_ms).await?;
-    }
-    ctx.audit(
-        "notice.remind",
-        "notice",
-        id,
-        json!({"missing": t.missing.len(), "groups": groups}),
-    )
-    .await?;
-    let text = t!(
-        "notice.reminded",
-        locale = ctx.locale,
-        groups = groups,
-        orgs = t.missing.len()
-    );
+    let text = match send_reminders(ctx.tx, ctx.engine, &n, now_ms, actor, "chat").await? {
+        Reminded::NotSent => t!("notice.not_sent_yet", locale = ctx.locale, id = id),
+        Reminded::NoneMissing => t!("notice.remind_none", locale = ctx.locale, id = id),
+        Reminded::Sent { groups, orgs } => t!(
+            "notice.reminded",
+            locale = ctx.locale,
+            groups = groups,
+            orgs = orgs
+        ),
+    };
     ctx.reply(text);
     Ok(())
 }

@@ -1394,6 +1394,9 @@ async fn find(ctx: &mut Ctx<'_>, no: u32) -> Result<Option<(Batch, Wish)>> {
     let Some(batch) = current(ctx).await? else {
         return Ok(None);
     };
+    // Every caller changes the wish: take the batch's lock before reading it
+    // (the lock order of claims, see store::wishes).
+    db::lock_batch(ctx.tx, ctx.engine.store.backend(), batch.id).await?;
     match db::wish(ctx.tx, batch.id, i64::from(no)).await? {
         Some(w) => Ok(Some((batch, w))),
         None => {

@@ -20,6 +20,7 @@ pub mod people;
 pub mod photos;
 pub mod reports;
 pub mod updates;
+pub mod web;
 pub mod wishes;
 
 use std::ops::{Deref, DerefMut};

@@ -6,6 +6,7 @@ mod helpers;
 
 mod activities;
 mod activity_parser;
+mod browser;
 mod cli;
 mod console_scripts;
 mod engine;
@@ -22,4 +23,5 @@ mod reports;
 mod rush;
 mod store;
 mod telegram;
+mod web;
 mod wishes;

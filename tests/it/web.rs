@@ -1,0 +1,818 @@
+//! The web dashboard: sign-in links from `/web`, sessions, permissions,
+//! CSRF, the remind button, the XLSX export, health and metrics. The axum
+//! router is driven in-process (tower `oneshot`) over a real store, on both
+//! backends.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::TimeZone;
+use tower::ServiceExt;
+use tuanbot::chat::{Incoming, Outgoing};
+use tuanbot::clock::{Clock, ManualClock};
+use tuanbot::domain::{ChatKind, Platform, Role};
+use tuanbot::engine::Engine;
+use tuanbot::store::{audit, outbox, people};
+
+use crate::helpers::TestDb;
+
+pub const WISHES: &str = "tests/fixtures/wishes.csv";
+
+/// 2026-03-10 10:00 in Asia/Shanghai.
+pub fn start() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap()
+}
+
+/// An engine over `db` with the demo orgs, the wish fixture imported, staff
+/// `staff` (admins) and the dashboard configured; and its clock.
+pub async fn engine(db: &TestDb) -> (Arc<Engine>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let store = db.store().await;
+    tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
+        .await
+        .unwrap();
+    tuanbot::service::wishes::import_file(
+        &store,
+        std::path::Path::new(WISHES),
+        "2026圆梦",
+        "zh-CN",
+    )
+    .await
+    .unwrap();
+    let mut settings = db.settings();
+    settings.admins = vec!["telegram:staff".into()];
+    settings.web.listen = Some("127.0.0.1:0".into());
+    settings.web.public_url = Some("http://dash.test".into());
+    (
+        Arc::new(Engine::new(store, settings, clock.clone()).unwrap()),
+        clock,
+    )
+}
+
+/// Sends messages through the engine, one update id each.
+pub struct Chat {
+    pub engine: Arc<Engine>,
+    pub clock: Arc<ManualClock>,
+    n: u32,
+}
+
+impl Chat {
+    pub fn new(engine: Arc<Engine>, clock: Arc<ManualClock>) -> Chat {
+        Chat {
+            engine,
+            clock,
+            n: 0,
+        }
+    }
+
+    /// `user` says `text` in `chat` (ids starting with `p` are private).
+    pub async fn say(&mut self, user: &str, chat: &str, text: &str) {
+        self.say_with(user, chat, text, Vec::new()).await
+    }
+
+    pub async fn say_with(
+        &mut self,
+        user: &str,
+        chat: &str,
+        text: &str,
+        attachments: Vec<tuanbot::chat::Attachment>,
+    ) {
+        self.n += 1;
+        let kind = if chat.starts_with('p') {
+            ChatKind::Private
+        } else {
+            ChatKind::Group
+        };
+        let msg = Incoming::text(
+            Platform::Telegram,
+            format!("w{}", self.n),
+            chat,
+            kind,
+            user,
+            text,
+            self.clock.now(),
+        )
+        .from_name(user.to_string());
+        let mut msg = msg;
+        msg.attachments = attachments;
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.engine.handle(&msg))
+            .await
+            .expect("engine timed out")
+            .unwrap();
+    }
+
+    /// Messages queued since the last call (marks them sent).
+    pub async fn queued(&self) -> Vec<Outgoing> {
+        let mut tx = self.engine.store.begin().await.unwrap();
+        let rows = outbox::lease_due(
+            &mut tx,
+            self.engine.store.backend(),
+            Platform::Telegram,
+            i64::MAX / 2,
+            i64::MAX / 2,
+            10_000,
+        )
+        .await
+        .unwrap();
+        for r in &rows {
+            outbox::mark_sent(&mut tx, r.id, None, 0).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        rows.into_iter().map(|r| r.message).collect()
+    }
+
+    /// `/web` from `user` in their private chat; the token of the link.
+    pub async fn link(&mut self, user: &str) -> String {
+        self.queued().await;
+        self.say(user, &format!("p{user}"), "/web").await;
+        let replies = self.queued().await;
+        let text = &replies.last().expect("a reply to /web").text;
+        token_of(text).unwrap_or_else(|| panic!("no link in {text}"))
+    }
+}
+
+pub fn token_of(text: &str) -> Option<String> {
+    let start = text.find("/login?t=")? + "/login?t=".len();
+    Some(
+        text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect(),
+    )
+}
+
+/// The common scene: groups bound (tgl county-wide, g1 县一中, g2 县二中),
+/// `cadre` a cadre of 县一中, `m` a member of 县一中, the wish batch
+/// published in tgl, a notice sent to every org.
+pub async fn scene(chat: &mut Chat) {
+    for (user, c, text) in [
+        ("staff", "tgl", "/bind 全县"),
+        ("staff", "g1", "/bind 县一中"),
+        ("staff", "g2", "/bind 县二中"),
+        ("cadre", "pcadre", "我是 县一中"),
+        ("m", "pm", "我是 县一中"),
+        ("staff", "tgl", "/wishes publish 2026圆梦 quota 5"),
+        (
+            "staff",
+            "pstaff",
+            "/notice 防汛安全通知\n请于本周五前完成防溺水安全教育。",
+        ),
+        ("staff", "pstaff", "确认"),
+    ] {
+        chat.say(user, c, text).await;
+    }
+    let store = &chat.engine.store;
+    let mut tx = store.begin().await.unwrap();
+    let p = people::find(&mut tx, Platform::Telegram, "cadre")
+        .await
+        .unwrap()
+        .unwrap();
+    people::set_role(&mut tx, p.id, Role::Cadre, 0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    chat.queued().await;
+}
+
+/// One request to the router; returns status, headers and body text.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: header::HeaderName) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The session cookie this answer sets (`name=value`).
+    pub fn cookie(&self) -> Option<String> {
+        let set = self.header(header::SET_COOKIE);
+        set.split(';')
+            .next()
+            .filter(|c| c.starts_with("tuanbot_session=") && c.len() > 20)
+            .map(str::to_string)
+    }
+}
+
+pub async fn call(
+    engine: &Arc<Engine>,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> Answer {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f.to_string())
+        }
+        None => Body::empty(),
+    };
+    let app = tuanbot::web::router(engine.clone());
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        app.oneshot(req.body(body).unwrap()),
+    )
+    .await
+    .expect("request timed out")
+    .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sign in with a fresh link of `user`; the cookie.
+pub async fn session(chat: &mut Chat, user: &str) -> String {
+    let token = chat.link(user).await;
+    let a = call(
+        &chat.engine,
+        "POST",
+        "/login",
+        None,
+        Some(&format!("t={token}")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    a.cookie().expect("session cookie")
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_of(html: &str) -> String {
+    let start =
+        html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+#[tokio::test]
+async fn link_signs_in_once() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("staff", "pstaff", "/web").await;
+        let reply = chat.queued().await.pop().unwrap();
+        assert_eq!(reply.chat_id, "pstaff", "{b}");
+        assert!(
+            reply.text.contains("http://dash.test/login?t="),
+            "{b}: {}",
+            reply.text
+        );
+        let token = token_of(&reply.text).unwrap();
+        assert_eq!(token.len(), 64, "{b}: 256-bit token");
+        // The token itself is not stored, only its digest.
+        let mut conn = e.store.conn().await.unwrap();
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM web_links WHERE token_hash = $1")
+                .bind(&token)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(stored, 0, "{b}");
+        drop(conn);
+
+        // The confirmation page does not consume the link.
+        let page = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        assert!(page.text().contains("action=\"/login\""), "{b}");
+        let again = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        assert_eq!(again.status, StatusCode::OK, "{b}");
+
+        let form = format!("t={token}");
+        let first = call(&e, "POST", "/login", None, Some(&form)).await;
+        assert_eq!(first.status, StatusCode::SEE_OTHER, "{b}");
+        assert_eq!(first.header(header::LOCATION), "/", "{b}");
+        let set = first.header(header::SET_COOKIE);
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+            assert!(set.contains(attr), "{b}: {set}");
+        }
+        assert!(!set.contains("Secure"), "{b}: http public_url: {set}");
+        let cookie = first.cookie().unwrap();
+        let home = call(&e, "GET", "/", Some(&cookie), None).await;
+        assert_eq!(home.status, StatusCode::OK, "{b}");
+        assert!(home.text().contains("概览"), "{b}");
+        assert!(home.text().contains("防汛安全通知"), "{b}");
+        assert!(
+            home.header(header::CONTENT_SECURITY_POLICY)
+                .contains("default-src 'self'"),
+            "{b}"
+        );
+
+        // Second use: refused, no session.
+        let second = call(&e, "POST", "/login", None, Some(&form)).await;
+        assert_eq!(second.status, StatusCode::GONE, "{b}");
+        assert!(second.cookie().is_none(), "{b}");
+        assert!(second.text().contains("已经用过"), "{b}");
+        let page = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        assert_eq!(page.status, StatusCode::GONE, "{b}");
+        // Unknown token.
+        let bad = call(&e, "POST", "/login", None, Some("t=abcdef")).await;
+        assert_eq!(bad.status, StatusCode::FORBIDDEN, "{b}");
+        assert!(bad.cookie().is_none(), "{b}");
+
+        let mut conn = e.store.conn().await.unwrap();
+        assert_eq!(
+            audit::count_action(&mut conn, "web.link").await.unwrap(),
+            1,
+            "{b}"
+        );
+        assert_eq!(
+            audit::count_action(&mut conn, "web.login").await.unwrap(),
+            1,
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_link_refused() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock.clone());
+        scene(&mut chat).await;
+        let token = chat.link("staff").await;
+        clock.advance(chrono::Duration::minutes(10) + chrono::Duration::seconds(1));
+        let page = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        assert_eq!(page.status, StatusCode::GONE, "{b}");
+        assert!(page.text().contains("已过期"), "{b}");
+        let post = call(&e, "POST", "/login", None, Some(&format!("t={token}"))).await;
+        assert_eq!(post.status, StatusCode::GONE, "{b}");
+        assert!(post.cookie().is_none(), "{b}");
+        // A fresh link within its 10 minutes works.
+        let token = chat.link("staff").await;
+        clock.advance(chrono::Duration::minutes(9));
+        let post = call(&e, "POST", "/login", None, Some(&format!("t={token}"))).await;
+        assert_eq!(post.status, StatusCode::SEE_OTHER, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn who_gets_a_link() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        // In a group: no link.
+        chat.say("staff", "tgl", "/web").await;
+        let r = chat.queued().await;
+        assert!(r[0].text.contains("私聊"), "{b}: {}", r[0].text);
+        assert!(token_of(&r[0].text).is_none(), "{b}");
+        // A member: refused.
+        chat.say("m", "pm", "后台").await;
+        let r = chat.queued().await;
+        assert!(
+            r[0].text.contains("只对团县委工作人员和团干部开放"),
+            "{b}: {}",
+            r[0].text
+        );
+        // Help mentions the dashboard to cadres and staff when it is on.
+        chat.say("staff", "pstaff", "/help").await;
+        let r = chat.queued().await;
+        assert!(r[0].text.contains("后台 /web"), "{b}: {}", r[0].text);
+        chat.say("m", "pm", "/help").await;
+        let r = chat.queued().await;
+        assert!(!r[0].text.contains("/web"), "{b}: {}", r[0].text);
+        // A cadre: the read-only link.
+        chat.say("cadre", "pcadre", "/web").await;
+        let r = chat.queued().await;
+        assert!(r[0].text.contains("本组织只读视图"), "{b}: {}", r[0].text);
+        assert!(token_of(&r[0].text).is_some(), "{b}");
+    }
+    // Not configured.
+    let db = TestDb::sqlite().await;
+    let clock = Arc::new(ManualClock::new(start()));
+    let mut settings = db.settings();
+    settings.admins = vec!["telegram:staff".into()];
+    let e = Arc::new(Engine::new(db.store().await, settings, clock.clone()).unwrap());
+    let mut chat = Chat::new(e, clock);
+    chat.say("staff", "pstaff", "/web").await;
+    let r = chat.queued().await;
+    assert!(r[0].text.contains("网页后台没有开启"), "{}", r[0].text);
+}
+
+#[tokio::test]
+async fn no_session_redirects_to_signin() {
+    let db = TestDb::sqlite().await;
+    let (e, _clock) = engine(&db).await;
+    for path in [
+        "/",
+        "/board",
+        "/board.json",
+        "/activities",
+        "/activities.xlsx",
+        "/notices",
+        "/stars",
+        "/report.md",
+    ] {
+        for cookie in [None, Some("tuanbot_session=0123456789abcdef")] {
+            let a = call(&e, "GET", path, cookie, None).await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(a.header(header::LOCATION), "/signin", "{path}");
+        }
+    }
+    let a = call(&e, "POST", "/notices/1/remind", None, Some("csrf=x")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let signin = call(&e, "GET", "/signin", None, None).await;
+    assert_eq!(signin.status, StatusCode::OK);
+    assert!(signin.text().contains("/web"));
+    assert!(signin.text().contains("name=\"viewport\""));
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let db = TestDb::sqlite().await;
+    let (e, clock) = engine(&db).await;
+    let mut chat = Chat::new(e.clone(), clock.clone());
+    scene(&mut chat).await;
+    let cookie = session(&mut chat, "staff").await;
+    assert_eq!(
+        call(&e, "GET", "/", Some(&cookie), None).await.status,
+        StatusCode::OK
+    );
+    clock.advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
+    let a = call(&e, "GET", "/", Some(&cookie), None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    // The next sign-in forgets the expired session.
+    session(&mut chat, "staff").await;
+    let mut conn = e.store.conn().await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// Every child's full name in the fixture.
+pub fn child_names() -> Vec<String> {
+    let table = tuanbot::table::Table::read(std::path::Path::new(WISHES)).unwrap();
+    let col = table.column(&["学生"]).unwrap();
+    table.rows.iter().map(|(_, r)| r[col].clone()).collect()
+}
+
+#[tokio::test]
+async fn cadre_view_is_limited_and_masked() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "认领 2 12 15").await;
+        let cookie = session(&mut chat, "cadre").await;
+        // Staff-only pages and downloads: 403.
+        for path in ["/notices", "/stars.md", "/stars.xlsx"] {
+            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {path}");
+        }
+        let csrf = csrf_of(&call(&e, "GET", "/", Some(&cookie), None).await.text());
+        let a = call(
+            &e,
+            "POST",
+            "/notices/1/remind",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}");
+        assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
+        // The board shows the org's claims, masked; no full name anywhere.
+        let json = call(&e, "GET", "/board.json", Some(&cookie), None).await;
+        assert_eq!(json.status, StatusCode::OK, "{b}");
+        let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+        assert_eq!(v["claimed"], 3, "{b}: {v}");
+        assert_eq!(v["recent"].as_array().unwrap().len(), 3, "{b}: {v}");
+        assert!(v["recent"].to_string().contains("毛*"), "{b}: {v}");
+        let names = child_names();
+        for path in [
+            "/",
+            "/board",
+            "/board.json",
+            "/activities",
+            "/stars",
+            "/report.md",
+        ] {
+            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
+            let text = a.text();
+            for name in &names {
+                assert!(!text.contains(name.as_str()), "{b}: {path} shows {name}");
+            }
+            assert!(!text.contains("县二中"), "{b}: {path} shows another org");
+        }
+        // Staff see the full names.
+        let staff = session(&mut chat, "staff").await;
+        let json = call(&e, "GET", "/board.json", Some(&staff), None).await;
+        assert!(json.text().contains("毛轩"), "{b}: {}", json.text());
+    }
+}
+
+#[tokio::test]
+async fn posts_need_the_csrf_token() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let cookie = session(&mut chat, "staff").await;
+        for form in [
+            "",
+            "csrf=",
+            "csrf=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            let a = call(&e, "POST", "/notices/1/remind", Some(&cookie), Some(form)).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {form:?}");
+            let a = call(&e, "POST", "/logout", Some(&cookie), Some(form)).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {form:?}");
+        }
+        assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
+        // Signing out with the token ends the session.
+        let csrf = csrf_of(&call(&e, "GET", "/", Some(&cookie), None).await.text());
+        let a = call(
+            &e,
+            "POST",
+            "/logout",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+        let a = call(&e, "GET", "/", Some(&cookie), None).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn remind_button_queues_reminders() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "收到").await;
+        chat.queued().await;
+        let cookie = session(&mut chat, "staff").await;
+        let page = call(&e, "GET", "/notices", Some(&cookie), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        let html = page.text();
+        assert!(html.contains("防汛安全通知"), "{b}");
+        assert!(html.contains("县一中(1)"), "{b}: acked org listed");
+        let csrf = csrf_of(&html);
+        let a = call(
+            &e,
+            "POST",
+            "/notices/1/remind",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        let to = a.header(header::LOCATION);
+        assert!(to.starts_with("/notices?r=1&g="), "{b}: {to}");
+        let sent = chat.queued().await;
+        assert!(!sent.is_empty(), "{b}: reminders queued");
+        assert!(sent.iter().all(|m| m.chat_id != "g1"), "{b}: 县一中 acked");
+        assert!(
+            sent.iter()
+                .any(|m| m.chat_id == "g2" && m.text.contains("防汛安全通知")),
+            "{b}: {sent:?}"
+        );
+        let mut conn = e.store.conn().await.unwrap();
+        assert_eq!(
+            audit::count_action(&mut conn, "notice.remind")
+                .await
+                .unwrap(),
+            1,
+            "{b}"
+        );
+        drop(conn);
+        let page = call(&e, "GET", &to, Some(&cookie), None).await;
+        assert!(page.text().contains("已催办通知 #1"), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn activities_export_is_xlsx() {
+    use calamine::Reader;
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say(
+            "cadre",
+            "g1",
+            "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺",
+        )
+        .await;
+        chat.say("cadre", "g1", "/log 3月6日 主题团日 30人").await;
+        let cookie = session(&mut chat, "staff").await;
+        let page = call(
+            &e,
+            "GET",
+            "/activities?from=2026-03-01&to=2026-03-10",
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        assert!(page.text().contains("三里铺"), "{b}");
+        let a = call(
+            &e,
+            "GET",
+            "/activities.xlsx?from=2026-03-01&to=2026-03-10",
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{b}");
+        assert!(
+            a.header(header::CONTENT_TYPE).contains("spreadsheetml"),
+            "{b}"
+        );
+        assert!(
+            a.header(header::CONTENT_DISPOSITION).contains(".xlsx"),
+            "{b}"
+        );
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(a.body.clone())).unwrap();
+        let sheet = book.worksheet_range("活动").unwrap();
+        assert_eq!(sheet.height(), 3, "{b}: header + 2 records");
+        // Filtered by category.
+        let cat = "%E4%B8%BB%E9%A2%98%E5%9B%A2%E6%97%A5"; // 主题团日
+        let a = call(
+            &e,
+            "GET",
+            &format!("/activities.xlsx?from=2026-03-01&to=2026-03-10&category={cat}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(a.body)).unwrap();
+        assert_eq!(book.worksheet_range("活动").unwrap().height(), 2, "{b}");
+        // Work summary and star rating downloads.
+        for (path, kind) in [
+            ("/report.xlsx", "spreadsheetml"),
+            ("/stars.xlsx", "spreadsheetml"),
+            ("/report.md", "markdown"),
+            ("/stars.md", "markdown"),
+        ] {
+            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
+            assert!(a.header(header::CONTENT_TYPE).contains(kind), "{b}: {path}");
+            if kind == "spreadsheetml" {
+                calamine::Xlsx::new(std::io::Cursor::new(a.body)).unwrap();
+            }
+        }
+        let page = call(&e, "GET", "/stars", Some(&cookie), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        assert!(page.text().contains("县一中"), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let db = TestDb::sqlite().await;
+    let (e, clock) = engine(&db).await;
+    let mut chat = Chat::new(e.clone(), clock);
+    scene(&mut chat).await;
+    chat.say("cadre", "g1", "认领 3").await;
+    let a = call(&e, "GET", "/healthz", None, None).await;
+    assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
+    let a = call(&e, "GET", "/metrics", None, None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.header(header::CONTENT_TYPE).starts_with("text/plain"));
+    let text = a.text();
+    for family in [
+        "tuanbot_messages_handled_total",
+        "tuanbot_outbox_pending ",
+        "tuanbot_send_errors_total",
+        "tuanbot_claim_seconds_count",
+    ] {
+        assert!(text.contains(family), "{family} in\n{text}");
+    }
+    let handled: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tuanbot_messages_handled_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(handled >= 9, "{text}");
+    let css = call(&e, "GET", "/static/style.css", None, None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header(header::CONTENT_TYPE).starts_with("text/css"));
+}
+
+/// Downloads that answer with a tiny PNG for `png:*` refs and fail otherwise.
+struct FakeFiles;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n0000";
+
+impl tuanbot::engine::FileFetcher for FakeFiles {
+    fn fetch<'a>(
+        &'a self,
+        file_ref: &'a str,
+    ) -> tuanbot::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            if file_ref.starts_with("png:") {
+                Ok(PNG.to_vec())
+            } else {
+                Err("gone".into())
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn activity_photos_are_shown() {
+    use tuanbot::chat::{Attachment, AttachmentKind};
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        e.set_file_fetcher(Platform::Telegram, Arc::new(FakeFiles));
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let photo = |r: &str| Attachment {
+            kind: AttachmentKind::Photo,
+            file_ref: r.into(),
+            file_name: None,
+        };
+        chat.say_with(
+            "cadre",
+            "g1",
+            "/log 3月5日 学雷锋志愿服务 45人",
+            vec![photo("png:abc")],
+        )
+        .await;
+        chat.say_with(
+            "cadre",
+            "g1",
+            "/log 3月6日 主题团日 30人",
+            vec![photo("lost:xyz")],
+        )
+        .await;
+        let cookie = session(&mut chat, "staff").await;
+        let page = call(
+            &e,
+            "GET",
+            "/activities?from=2026-03-01&to=2026-03-10",
+            Some(&cookie),
+            None,
+        )
+        .await;
+        let html = page.text();
+        assert!(
+            html.contains("png:abc") && html.contains("lost:xyz"),
+            "{b}: refs shown"
+        );
+        assert!(html.contains("src=\"/activities/1/photos/0\""), "{b}");
+        let a = call(&e, "GET", "/activities/1/photos/0", Some(&cookie), None).await;
+        assert_eq!(a.status, StatusCode::OK, "{b}");
+        assert_eq!(a.header(header::CONTENT_TYPE), "image/png", "{b}");
+        assert_eq!(a.body, PNG, "{b}");
+        for path in [
+            "/activities/2/photos/0",
+            "/activities/1/photos/1",
+            "/activities/99/photos/0",
+        ] {
+            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}: {path}");
+        }
+        // Another org's cadre does not see it.
+        chat.say("z", "pz", "我是 县二中").await;
+        let mut tx = e.store.begin().await.unwrap();
+        let p = people::find(&mut tx, Platform::Telegram, "z")
+            .await
+            .unwrap()
+            .unwrap();
+        people::set_role(&mut tx, p.id, Role::Cadre, 0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let other = session(&mut chat, "z").await;
+        let a = call(&e, "GET", "/activities/1/photos/0", Some(&other), None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}");
+    }
+}
