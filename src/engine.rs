@@ -116,6 +116,18 @@ impl Engine {
     /// order of arrival in the channel), at a fraction of the commits during
     /// a claim rush.
     pub async fn submit(self: &Arc<Self>, msg: Incoming) -> Result<Outcome, StoreError> {
+        self.enqueue(msg).await
+    }
+
+    /// [`Engine::submit`] in two steps: the update takes its place in the
+    /// writer's queue now (so updates enqueued one after another are handled
+    /// in that order), and the returned future answers when it is handled.
+    /// Adapters enqueue each update as it arrives and await the answer
+    /// elsewhere, so a rush of claims fills the writer's groups.
+    pub fn enqueue(
+        self: &Arc<Self>,
+        msg: Incoming,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send + 'static {
         let tx = self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(writer(Arc::downgrade(self), rx));
@@ -127,12 +139,14 @@ impl Engine {
             done,
             queued_at: std::time::Instant::now(),
         };
-        if tx.send(job).is_err() {
-            return Err(StoreError::Corrupt("engine writer stopped".into()));
+        let sent = tx.send(job).is_ok();
+        async move {
+            let stopped = || StoreError::Corrupt("engine writer stopped".into());
+            if !sent {
+                return Err(stopped());
+            }
+            answer.await.map_err(|_| stopped())?
         }
-        answer
-            .await
-            .map_err(|_| StoreError::Corrupt("engine writer stopped".into()))?
     }
 
     /// Handle a batch of jobs in one transaction (see [`Engine::submit`]).

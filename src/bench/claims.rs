@@ -100,6 +100,13 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((o * 1000 + u) as u64 + 1));
                 let mut lat = Vec::with_capacity(n);
                 let mut errors = 0;
+                if think > 0 {
+                    // Users join at random points of the first pause, so the
+                    // stream is steady from the start instead of 440 claims
+                    // arriving in the same instant.
+                    let offset = rng.below(think as usize + 1) as u64;
+                    tokio::time::sleep(std::time::Duration::from_millis(offset)).await;
+                }
                 for i in 0..n {
                     let text = format!("认领 {}", rng.below(wishes) + 1);
                     let msg = Incoming::text(

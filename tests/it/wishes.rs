@@ -787,6 +787,98 @@ async fn group_commit_isolates_updates() {
     }
 }
 
+/// One writer group with claims, a repeated update, a release between them
+/// and a claimer without an org: the claim runs are decided together, in
+/// arrival order, around the update handled on its own.
+#[tokio::test]
+async fn claim_runs_in_one_group_keep_arrival_order() {
+    for db in TestDb::both().await {
+        let e = engine(&db).await;
+        let mut n = 0;
+        let t = at(20, 9, 0);
+        for (user, text) in [
+            ("staff", "/wishes publish 2026圆梦 quota 5"),
+            ("a", "我是 县一中"),
+            ("b", "我是 县二中"),
+            ("c", "我是 县三中"),
+        ] {
+            let chat = if user == "staff" { "g1" } else { "p" };
+            let kind = if user == "staff" {
+                ChatKind::Group
+            } else {
+                ChatKind::Private
+            };
+            bounded(e.handle(&msg(&mut n, user, chat, kind, text, t)), "set-up")
+                .await
+                .unwrap();
+        }
+        let a12 = msg(&mut n, "a", "g1", ChatKind::Group, "认领 12", t);
+        let group = vec![
+            a12.clone(),
+            a12,
+            msg(&mut n, "b", "g1", ChatKind::Group, "认领 12 13", t),
+            msg(&mut n, "nobody", "g1", ChatKind::Group, "认领 14", t),
+            msg(&mut n, "a", "g1", ChatKind::Group, "/release 12", t),
+            msg(&mut n, "c", "g1", ChatKind::Group, "认领 12、13", t),
+        ];
+        // Enqueued back to back, so the writer takes them as one group.
+        let answers: Vec<_> = group.into_iter().map(|m| e.enqueue(m)).collect();
+        let mut outcomes = Vec::new();
+        for a in answers {
+            outcomes.push(bounded(a, "the group-commit writer").await.unwrap());
+        }
+        assert_eq!(outcomes[1], Outcome::Duplicate, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .enumerate()
+                .all(|(i, o)| i == 1 || matches!(o, Outcome::Handled { .. }))
+        );
+        let mut conn = e.store.conn().await.unwrap();
+        let batch = db::batch_by_name(&mut conn, "2026圆梦")
+            .await
+            .unwrap()
+            .unwrap();
+        let holder = |w: Option<db::Wish>| w.and_then(|w| w.org_id);
+        let orgs = tuanbot::store::orgs::all(&mut conn).await.unwrap();
+        let org = |name: &str| orgs.iter().find(|o| o.short_name == name).map(|o| o.id);
+        assert_eq!(
+            holder(db::wish(&mut conn, batch.id, 12).await.unwrap()),
+            org("县三中"),
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            holder(db::wish(&mut conn, batch.id, 13).await.unwrap()),
+            org("县二中")
+        );
+        assert_eq!(
+            holder(db::wish(&mut conn, batch.id, 14).await.unwrap()),
+            None
+        );
+        assert_eq!(
+            audit::count_action(&mut conn, "wish.claim").await.unwrap(),
+            3
+        );
+        drop(conn);
+        let texts: Vec<String> = pending_all(&e).await.into_iter().map(|m| m.text).collect();
+        let all = texts.join("\n");
+        assert!(all.contains("请先绑定组织"), "{all}");
+        let gathered = texts.iter().find(|t| t.contains("✅ 县二中")).expect(&all);
+        let pos = |s: &str| {
+            gathered
+                .find(s)
+                .unwrap_or_else(|| panic!("{s} in {gathered}"))
+        };
+        assert!(pos("✅ 县一中：12") < pos("❌ 县二中：12 已被县一中认领"));
+        assert!(pos("❌ 县二中：12 已被县一中认领") < pos("✅ 县三中：12"));
+        assert!(
+            gathered.contains("❌ 县三中：13 已被县二中认领"),
+            "{gathered}"
+        );
+    }
+}
+
 /// Staff export: every wish with status, holder, claimer and dates.
 #[tokio::test]
 async fn export_xlsx() {

@@ -552,9 +552,16 @@ impl OneBot {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(msg.chat_id.clone(), msg.chat_kind);
-        if let Err(e) = self.engine.handle(&msg).await {
-            tracing::error!(error = %e, update = %msg.update_id, "handling a QQ update failed");
-        }
+        // Queued for the engine's group-commit writer in arrival order; the
+        // answer is awaited aside so the next event is read at once and a
+        // rush of claims is handled in groups, not one commit each.
+        let update = msg.update_id.clone();
+        let answer = self.engine.enqueue(msg);
+        tokio::spawn(async move {
+            if let Err(e) = answer.await {
+                tracing::error!(error = %e, update = %update, "handling a QQ update failed");
+            }
+        });
     }
 
     /// Membership notices refresh the chat quietly; a group upload becomes

@@ -358,8 +358,10 @@ impl Telegram {
         }
     }
 
+    /// Through the group-commit writer: webhook requests arrive side by
+    /// side and share transactions; polled updates are handled in order.
     async fn handle(&self, incoming: &Incoming) -> bool {
-        match self.engine.handle(incoming).await {
+        match self.engine.submit(incoming.clone()).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = %e, update = %incoming.update_id, "handling a Telegram update failed");
