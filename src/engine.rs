@@ -156,6 +156,7 @@ impl Engine {
     async fn handle_group(&self, jobs: Vec<Job>) {
         let claims: Vec<Option<Vec<u32>>> = jobs.iter().map(|j| self.plain_claim(&j.msg)).collect();
         let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(jobs.len());
+        let started = std::time::Instant::now();
         let committed = async {
             let mut tx = self.store.begin().await?;
             let mut i = 0;
@@ -198,7 +199,15 @@ impl Engine {
                 }
                 i += run;
             }
-            tx.commit().await
+            let handled = started.elapsed();
+            let committed = tx.commit().await;
+            tracing::debug!(
+                n = jobs.len(),
+                handle_us = handled.as_micros() as u64,
+                commit_us = (started.elapsed() - handled).as_micros() as u64,
+                "group"
+            );
+            committed
         }
         .await;
         let any_replies = results

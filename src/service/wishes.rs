@@ -1021,10 +1021,11 @@ pub async fn claim_many(
         }
         let mut added: BTreeMap<i64, i64> = BTreeMap::new();
         let mut entries = Vec::with_capacity(book.taken.len());
+        let mut takes = Vec::with_capacity(book.taken.len());
         for &(i, wish_id, no, org_id) in &book.taken {
             let r = &reqs[i];
             let at = store::ms(r.msg.at);
-            db::take(&mut *conn, wish_id, org_id, r.person.id, at).await?;
+            takes.push((wish_id, org_id, r.person.id, at));
             *added.entry(org_id).or_default() += 1;
             entries.push(audit::Entry {
                 at_ms: at,
@@ -1036,6 +1037,7 @@ pub async fn claim_many(
                 detail: json!({"batch": book.batch.id, "no": no, "org": org_id}),
             });
         }
+        db::take(&mut *conn, &takes).await?;
         let added: Vec<(i64, i64)> = added.into_iter().collect();
         db::add_holdings(&mut *conn, book.batch.id, &added).await?;
         audit::record_many(&mut *conn, &entries).await?;
@@ -1109,6 +1111,12 @@ async fn gather(
     // The message being filled: the pending row (if any), its text, and the
     // lines added to it here.
     let mut pending = outbox::pending_coalesced(&mut *conn, &key).await?;
+    // Usually everything fits into one message: merge once.
+    let all: Vec<String> = parts.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
+    let base = pending.as_ref().map_or("", |r| r.message.text.as_str());
+    if merge_lines(base, &all).chars().count() <= max {
+        return flush(conn, reqs, parts[0].0, pending, &all, &key, out).await;
+    }
     let mut text = pending.as_ref().map(|r| r.message.text.clone());
     let mut added: Vec<String> = Vec::new();
     let mut owner = parts[0].0;

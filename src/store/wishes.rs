@@ -381,30 +381,31 @@ pub async fn holdings(conn: &mut Conn, batch_id: i64) -> Result<Vec<(i64, i64)>>
     )
 }
 
-/// Mark an open wish claimed. Errors unless it was open: the caller decided
-/// under [`lock_batch`], so anything else is a broken invariant, and the
-/// error rolls the caller's whole change back.
-pub async fn take(
-    conn: &mut Conn,
-    wish_id: i64,
-    org_id: i64,
-    person_id: i64,
-    now_ms: i64,
-) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE wishes SET status = 'claimed', org_id = $1, claimer_id = $2, claimed_at = $3 \
-         WHERE id = $4 AND status = 'open'",
-    )
-    .bind(org_id)
-    .bind(person_id)
-    .bind(now_ms)
-    .bind(wish_id)
-    .execute(conn)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Err(StoreError::Corrupt(format!(
-            "wish {wish_id} was no longer open when claimed"
-        )));
+/// Mark open wishes claimed, several per statement: `(wish id, org id,
+/// claimer's person id, claimed at)` each. Errors unless every one was open:
+/// the caller decided under [`lock_batch`], so anything else is a broken
+/// invariant, and the error rolls the caller's whole change back.
+pub async fn take(conn: &mut Conn, claims: &[(i64, i64, i64, i64)]) -> Result<()> {
+    for chunk in claims.chunks(MAX_BINDS / 4) {
+        // A VALUES list's columns are column1… on SQLite and PostgreSQL.
+        let sql = format!(
+            "UPDATE wishes SET status = 'claimed', org_id = v.column2, claimer_id = v.column3, \
+             claimed_at = v.column4 FROM (VALUES {}) AS v \
+             WHERE wishes.id = v.column1 AND wishes.status = 'open'",
+            row_placeholders(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (wish, org, person, at) in chunk {
+            q = q.bind(*wish).bind(*org).bind(*person).bind(*at);
+        }
+        let done = q.execute(&mut *conn).await?;
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "{} of {} wishes were no longer open when claimed",
+                chunk.len() as u64 - done.rows_affected(),
+                chunk.len()
+            )));
+        }
     }
     Ok(())
 }
