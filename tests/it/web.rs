@@ -816,3 +816,52 @@ async fn activity_photos_are_shown() {
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}");
     }
 }
+
+/// The overview's "no record for 30 days" section of `html`.
+fn quiet_section(html: &str) -> &str {
+    let start = html
+        .find("天没有记录活动的组织")
+        .expect("the quiet section");
+    let rest = &html[start..];
+    &rest[..rest.find("</section>").unwrap_or(rest.len())]
+}
+
+#[tokio::test]
+async fn quiet_orgs_agree_with_the_report() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let cookie = session(&mut chat, "staff").await;
+        // Today is 2026-03-10: a last record on 02-08 leaves 30 days
+        // (02-09 … 03-10) without one, as the work summary counts them.
+        chat.say("cadre", "g1", "/log 2月8日 主题团日 30人").await;
+        let html = call(&e, "GET", "/", Some(&cookie), None).await.text();
+        let quiet = quiet_section(&html);
+        assert!(
+            quiet.contains("县一中") && quiet.contains("2026-02-08"),
+            "{b}: {quiet}"
+        );
+        let report = call(
+            &e,
+            "GET",
+            "/report.md?from=2026-03-01&to=2026-03-10",
+            Some(&cookie),
+            None,
+        )
+        .await
+        .text();
+        let inactive = report
+            .lines()
+            .find(|l| l.contains("天没有活动记录"))
+            .unwrap_or_default();
+        assert!(inactive.contains("县一中"), "{b}: {report}");
+        // A record on 02-09 is within the 30 days.
+        chat.say("cadre", "g1", "/log 2月9日 主题团日 30人").await;
+        let html = call(&e, "GET", "/", Some(&cookie), None).await.text();
+        let quiet = quiet_section(&html);
+        assert!(!quiet.contains("县一中"), "{b}: {quiet}");
+        assert!(quiet.contains("县二中"), "{b}: {quiet}");
+    }
+}
