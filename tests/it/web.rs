@@ -865,3 +865,33 @@ async fn quiet_orgs_agree_with_the_report() {
         assert!(quiet.contains("县二中"), "{b}: {quiet}");
     }
 }
+
+#[tokio::test]
+async fn board_lists_only_standing_claims() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "认领 2 12").await;
+        chat.say("staff", "pstaff", "/revoke 12 不要了").await;
+        chat.queued().await;
+        for user in ["staff", "cadre"] {
+            let cookie = session(&mut chat, user).await;
+            let json = call(&e, "GET", "/board.json", Some(&cookie), None).await;
+            let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+            assert_eq!(v["claimed"], 1, "{b} {user}: {v}");
+            let nos: Vec<i64> = v["recent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["no"].as_i64().unwrap())
+                .collect();
+            assert_eq!(
+                nos,
+                vec![2],
+                "{b} {user}: the revoked wish is no claim: {v}"
+            );
+        }
+    }
+}
