@@ -417,54 +417,66 @@ async fn who_gets_a_link() {
 
 #[tokio::test]
 async fn no_session_redirects_to_signin() {
-    let db = TestDb::sqlite().await;
-    let (e, _clock) = engine(&db).await;
-    for path in [
-        "/",
-        "/board",
-        "/board.json",
-        "/activities",
-        "/activities.xlsx",
-        "/notices",
-        "/stars",
-        "/report.md",
-    ] {
-        for cookie in [None, Some("tuanbot_session=0123456789abcdef")] {
-            let a = call(&e, "GET", path, cookie, None).await;
-            assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
-            assert_eq!(a.header(header::LOCATION), "/signin", "{path}");
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, _clock) = engine(&db).await;
+        for path in [
+            "/",
+            "/board",
+            "/board.json",
+            "/activities",
+            "/activities.xlsx",
+            "/activities/1/photos/0",
+            "/notices",
+            "/stars",
+            "/stars.md",
+            "/stars.xlsx",
+            "/report.md",
+            "/report.xlsx",
+        ] {
+            for cookie in [None, Some("tuanbot_session=0123456789abcdef")] {
+                let a = call(&e, "GET", path, cookie, None).await;
+                assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {path}");
+                assert_eq!(a.header(header::LOCATION), "/signin", "{b}: {path}");
+            }
         }
+        for path in ["/notices/1/remind", "/logout"] {
+            let a = call(&e, "POST", path, None, Some("csrf=x")).await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {path}");
+            assert_eq!(a.header(header::LOCATION), "/signin", "{b}: {path}");
+        }
+        let signin = call(&e, "GET", "/signin", None, None).await;
+        assert_eq!(signin.status, StatusCode::OK, "{b}");
+        assert!(signin.text().contains("/web"), "{b}");
+        assert!(signin.text().contains("name=\"viewport\""), "{b}");
     }
-    let a = call(&e, "POST", "/notices/1/remind", None, Some("csrf=x")).await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
-    let signin = call(&e, "GET", "/signin", None, None).await;
-    assert_eq!(signin.status, StatusCode::OK);
-    assert!(signin.text().contains("/web"));
-    assert!(signin.text().contains("name=\"viewport\""));
 }
 
 #[tokio::test]
 async fn sessions_expire() {
-    let db = TestDb::sqlite().await;
-    let (e, clock) = engine(&db).await;
-    let mut chat = Chat::new(e.clone(), clock.clone());
-    scene(&mut chat).await;
-    let cookie = session(&mut chat, "staff").await;
-    assert_eq!(
-        call(&e, "GET", "/", Some(&cookie), None).await.status,
-        StatusCode::OK
-    );
-    clock.advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
-    let a = call(&e, "GET", "/", Some(&cookie), None).await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
-    // The next sign-in forgets the expired session.
-    session(&mut chat, "staff").await;
-    let mut conn = e.store.conn().await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock.clone());
+        scene(&mut chat).await;
+        let cookie = session(&mut chat, "staff").await;
+        assert_eq!(
+            call(&e, "GET", "/", Some(&cookie), None).await.status,
+            StatusCode::OK,
+            "{b}"
+        );
+        clock.advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
+        let a = call(&e, "GET", "/", Some(&cookie), None).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+        // The next sign-in forgets the expired session.
+        session(&mut chat, "staff").await;
+        let mut conn = e.store.conn().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{b}");
+    }
 }
 
 /// Every child's full name in the fixture.
@@ -522,6 +534,37 @@ async fn cadre_view_is_limited_and_masked() {
                 assert!(!text.contains(name.as_str()), "{b}: {path} shows {name}");
             }
             assert!(!text.contains("县二中"), "{b}: {path} shows another org");
+        }
+        // Another org's id in the query does not widen the view.
+        chat.say("staff", "g2", "/log 3月5日 植树护绿 20人 五里墩")
+            .await;
+        chat.say("cadre", "g1", "/log 3月6日 主题团日 30人 三里铺")
+            .await;
+        let mut conn = e.store.conn().await.unwrap();
+        let other: i64 = sqlx::query_scalar("SELECT id FROM orgs WHERE short_name = '县二中'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        let q = format!("from=2026-03-01&to=2026-03-10&org={other}");
+        let page = call(&e, "GET", &format!("/activities?{q}"), Some(&cookie), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        assert!(page.text().contains("三里铺"), "{b}: own record");
+        assert!(!page.text().contains("五里墩"), "{b}: another org's record");
+        let a = call(
+            &e,
+            "GET",
+            &format!("/activities.xlsx?{q}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{b}");
+        {
+            use calamine::Reader;
+            let mut book = calamine::Xlsx::new(std::io::Cursor::new(a.body)).unwrap();
+            let sheet = book.worksheet_range("活动").unwrap();
+            assert_eq!(sheet.height(), 2, "{b}: header + the org's one record");
         }
         // Staff see the full names.
         let staff = session(&mut chat, "staff").await;
@@ -893,5 +936,40 @@ async fn board_lists_only_standing_claims() {
                 "{b} {user}: the revoked wish is no claim: {v}"
             );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_signs_in_once_under_concurrency() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let token = chat.link("staff").await;
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (e, form) = (e.clone(), format!("t={token}"));
+            set.spawn(async move { call(&e, "POST", "/login", None, Some(&form)).await });
+        }
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(60), set.join_all())
+            .await
+            .expect("concurrent sign-ins timed out");
+        let signed_in = answers.iter().filter(|a| a.cookie().is_some()).count();
+        assert_eq!(signed_in, 1, "{b}: one session from one link");
+        for a in &answers {
+            let want = if a.cookie().is_some() {
+                StatusCode::SEE_OTHER
+            } else {
+                StatusCode::GONE
+            };
+            assert_eq!(a.status, want, "{b}: {}", a.text());
+        }
+        let mut conn = e.store.conn().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{b}");
     }
 }
