@@ -737,35 +737,49 @@ async fn activities_export_is_xlsx() {
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let db = TestDb::sqlite().await;
-    let (e, clock) = engine(&db).await;
-    let mut chat = Chat::new(e.clone(), clock);
-    scene(&mut chat).await;
-    chat.say("cadre", "g1", "认领 3").await;
-    let a = call(&e, "GET", "/healthz", None, None).await;
-    assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
-    let a = call(&e, "GET", "/metrics", None, None).await;
-    assert_eq!(a.status, StatusCode::OK);
-    assert!(a.header(header::CONTENT_TYPE).starts_with("text/plain"));
-    let text = a.text();
-    for family in [
-        "tuanbot_messages_handled_total",
-        "tuanbot_outbox_pending ",
-        "tuanbot_send_errors_total",
-        "tuanbot_claim_seconds_count",
-    ] {
-        assert!(text.contains(family), "{family} in\n{text}");
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "认领 3").await;
+        let a = call(&e, "GET", "/healthz", None, None).await;
+        assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
+        let a = call(&e, "GET", "/metrics", None, None).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(a.header(header::CONTENT_TYPE).starts_with("text/plain"));
+        let text = a.text();
+        for family in [
+            "tuanbot_messages_handled_total",
+            "tuanbot_outbox_pending ",
+            "tuanbot_send_errors_total",
+            "tuanbot_claim_seconds_count",
+        ] {
+            assert!(text.contains(family), "{family} in\n{text}");
+        }
+        let handled: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("tuanbot_messages_handled_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(handled >= 9, "{text}");
+        // The outbox depth is read from the store: the claim's reply waits.
+        let pending = |text: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix("tuanbot_outbox_pending "))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(pending(&text) >= 1, "{b}: {text}");
+        chat.queued().await;
+        let text = call(&e, "GET", "/metrics", None, None).await.text();
+        assert_eq!(pending(&text), 0, "{b}: {text}");
+        let css = call(&e, "GET", "/static/style.css", None, None).await;
+        assert_eq!(css.status, StatusCode::OK);
+        assert!(css.header(header::CONTENT_TYPE).starts_with("text/css"));
     }
-    let handled: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("tuanbot_messages_handled_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(handled >= 9, "{text}");
-    let css = call(&e, "GET", "/static/style.css", None, None).await;
-    assert_eq!(css.status, StatusCode::OK);
-    assert!(css.header(header::CONTENT_TYPE).starts_with("text/css"));
 }
 
 /// Downloads that answer with a tiny PNG for `png:*` refs and fail otherwise.
@@ -971,5 +985,46 @@ async fn link_signs_in_once_under_concurrency() {
             .await
             .unwrap();
         assert_eq!(n, 1, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_follow_role_changes() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        // A cadre who moves to another org is a member there: the session
+        // does not follow them into the new org.
+        let cadre = session(&mut chat, "cadre").await;
+        assert_eq!(
+            call(&e, "GET", "/board", Some(&cadre), None).await.status,
+            StatusCode::OK,
+            "{b}"
+        );
+        chat.say("cadre", "pcadre", "我是 县二中").await;
+        for path in ["/", "/board.json", "/activities"] {
+            let a = call(&e, "GET", path, Some(&cadre), None).await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {path}");
+        }
+        // Staff demoted to member lose the dashboard at once.
+        let staff = session(&mut chat, "staff").await;
+        assert_eq!(
+            call(&e, "GET", "/notices", Some(&staff), None).await.status,
+            StatusCode::OK,
+            "{b}"
+        );
+        let mut tx = e.store.begin().await.unwrap();
+        let p = people::find(&mut tx, Platform::Telegram, "staff")
+            .await
+            .unwrap()
+            .unwrap();
+        people::set_role(&mut tx, p.id, Role::Member, 0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let a = call(&e, "GET", "/notices", Some(&staff), None).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: a member has no view");
     }
 }
