@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::{Conn, Result, StoreError};
+use crate::domain::wish::WishStatus;
 use crate::domain::{Platform, Role};
 
 /// What a link or session grants: the whole county, or one org read-only.
@@ -286,7 +287,12 @@ pub async fn recent_claims(
     limit: i64,
 ) -> Result<Vec<super::wishes::Wish>> {
     let mut list = super::wishes::list(conn, batch_id, None, org_id, None).await?;
-    list.retain(|w| w.claimed_at.is_some() && w.org_id.is_some());
+    // A revoked wish keeps its holder and claim time; it is no claim now.
+    list.retain(|w| {
+        matches!(w.status, WishStatus::Claimed | WishStatus::Delivered)
+            && w.claimed_at.is_some()
+            && w.org_id.is_some()
+    });
     list.sort_by_key(|w| std::cmp::Reverse((w.claimed_at, w.no)));
     list.truncate(limit.max(0) as usize);
     Ok(list)

@@ -94,8 +94,10 @@ pub async fn overview(State(web): State<Web>, v: Viewer) -> Page {
         .filter(|o| v.org().is_none_or(|id| id == o.id))
         .filter_map(|o| {
             let last = last.get(&o.id).cloned();
+            // As the work summary counts it: a last record on the cutoff
+            // day leaves `QUIET_DAYS` days without one.
             match &last {
-                Some(d) if *d >= cutoff => None,
+                Some(d) if *d > cutoff => None,
                 _ => Some((o.display().to_string(), last)),
             }
         })

@@ -100,6 +100,13 @@ async fn goto(c: &Client, url: &str) {
         .unwrap();
 }
 
+/// One WebDriver round trip, bounded.
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} timed out"))
+}
+
 /// Poll `check` on the page source until it holds, bounded.
 async fn wait_source(c: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
     let r = tokio::time::timeout(WAIT, async {
@@ -116,7 +123,11 @@ async fn wait_source(c: &Client, what: &str, check: impl Fn(&str) -> bool) -> St
         Ok(src) => src,
         Err(_) => panic!(
             "waited for {what}; page is\n{}",
-            c.source().await.unwrap_or_default()
+            tokio::time::timeout(WAIT, c.source())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
         ),
     }
 }
@@ -170,7 +181,7 @@ async fn scenario(c: &Client, db: &TestDb) {
     let token = chat.link("staff").await;
     goto(c, &format!("{base}/login?t={token}")).await;
     wait_source(c, "the overview", |s| s.contains("本月活动")).await;
-    let url = c.current_url().await.unwrap();
+    let url = bounded("current_url", c.current_url()).await.unwrap();
     assert_eq!(url.path(), "/");
 
     // The board follows claims made through the engine.
@@ -190,14 +201,16 @@ async fn scenario(c: &Client, db: &TestDb) {
         &format!("{base}/activities?from=2026-03-01&to=2026-03-10"),
     )
     .await;
-    let link = c
-        .find(Locator::Id("export-xlsx"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
+    let link = bounded("the export link", async {
+        c.find(Locator::Id("export-xlsx"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap()
+    })
+    .await;
     let got = tokio::time::timeout(
         WAIT,
         c.execute_async(
@@ -222,12 +235,26 @@ async fn scenario(c: &Client, db: &TestDb) {
     );
     assert_eq!(got["head"], json!([80, 75]), "a zip (PK): {got}");
     // Clicking it starts a download and leaves the page where it was.
-    c.find(Locator::Id("export-xlsx"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    bounded("clicking the export link", async {
+        c.find(Locator::Id("export-xlsx"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap()
+    })
+    .await;
+    wait_source(c, "the activities page after the download", |s| {
+        s.contains("三里铺")
+    })
+    .await;
+    assert_eq!(
+        bounded("current_url", c.current_url())
+            .await
+            .unwrap()
+            .path(),
+        "/activities"
+    );
 
     // The used link is refused.
     goto(c, &format!("{base}/login?t={token}")).await;

@@ -417,54 +417,66 @@ async fn who_gets_a_link() {
 
 #[tokio::test]
 async fn no_session_redirects_to_signin() {
-    let db = TestDb::sqlite().await;
-    let (e, _clock) = engine(&db).await;
-    for path in [
-        "/",
-        "/board",
-        "/board.json",
-        "/activities",
-        "/activities.xlsx",
-        "/notices",
-        "/stars",
-        "/report.md",
-    ] {
-        for cookie in [None, Some("tuanbot_session=0123456789abcdef")] {
-            let a = call(&e, "GET", path, cookie, None).await;
-            assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
-            assert_eq!(a.header(header::LOCATION), "/signin", "{path}");
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, _clock) = engine(&db).await;
+        for path in [
+            "/",
+            "/board",
+            "/board.json",
+            "/activities",
+            "/activities.xlsx",
+            "/activities/1/photos/0",
+            "/notices",
+            "/stars",
+            "/stars.md",
+            "/stars.xlsx",
+            "/report.md",
+            "/report.xlsx",
+        ] {
+            for cookie in [None, Some("tuanbot_session=0123456789abcdef")] {
+                let a = call(&e, "GET", path, cookie, None).await;
+                assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {path}");
+                assert_eq!(a.header(header::LOCATION), "/signin", "{b}: {path}");
+            }
         }
+        for path in ["/notices/1/remind", "/logout"] {
+            let a = call(&e, "POST", path, None, Some("csrf=x")).await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {path}");
+            assert_eq!(a.header(header::LOCATION), "/signin", "{b}: {path}");
+        }
+        let signin = call(&e, "GET", "/signin", None, None).await;
+        assert_eq!(signin.status, StatusCode::OK, "{b}");
+        assert!(signin.text().contains("/web"), "{b}");
+        assert!(signin.text().contains("name=\"viewport\""), "{b}");
     }
-    let a = call(&e, "POST", "/notices/1/remind", None, Some("csrf=x")).await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
-    let signin = call(&e, "GET", "/signin", None, None).await;
-    assert_eq!(signin.status, StatusCode::OK);
-    assert!(signin.text().contains("/web"));
-    assert!(signin.text().contains("name=\"viewport\""));
 }
 
 #[tokio::test]
 async fn sessions_expire() {
-    let db = TestDb::sqlite().await;
-    let (e, clock) = engine(&db).await;
-    let mut chat = Chat::new(e.clone(), clock.clone());
-    scene(&mut chat).await;
-    let cookie = session(&mut chat, "staff").await;
-    assert_eq!(
-        call(&e, "GET", "/", Some(&cookie), None).await.status,
-        StatusCode::OK
-    );
-    clock.advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
-    let a = call(&e, "GET", "/", Some(&cookie), None).await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
-    // The next sign-in forgets the expired session.
-    session(&mut chat, "staff").await;
-    let mut conn = e.store.conn().await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock.clone());
+        scene(&mut chat).await;
+        let cookie = session(&mut chat, "staff").await;
+        assert_eq!(
+            call(&e, "GET", "/", Some(&cookie), None).await.status,
+            StatusCode::OK,
+            "{b}"
+        );
+        clock.advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
+        let a = call(&e, "GET", "/", Some(&cookie), None).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+        // The next sign-in forgets the expired session.
+        session(&mut chat, "staff").await;
+        let mut conn = e.store.conn().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{b}");
+    }
 }
 
 /// Every child's full name in the fixture.
@@ -522,6 +534,37 @@ async fn cadre_view_is_limited_and_masked() {
                 assert!(!text.contains(name.as_str()), "{b}: {path} shows {name}");
             }
             assert!(!text.contains("县二中"), "{b}: {path} shows another org");
+        }
+        // Another org's id in the query does not widen the view.
+        chat.say("staff", "g2", "/log 3月5日 植树护绿 20人 五里墩")
+            .await;
+        chat.say("cadre", "g1", "/log 3月6日 主题团日 30人 三里铺")
+            .await;
+        let mut conn = e.store.conn().await.unwrap();
+        let other: i64 = sqlx::query_scalar("SELECT id FROM orgs WHERE short_name = '县二中'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        let q = format!("from=2026-03-01&to=2026-03-10&org={other}");
+        let page = call(&e, "GET", &format!("/activities?{q}"), Some(&cookie), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        assert!(page.text().contains("三里铺"), "{b}: own record");
+        assert!(!page.text().contains("五里墩"), "{b}: another org's record");
+        let a = call(
+            &e,
+            "GET",
+            &format!("/activities.xlsx?{q}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{b}");
+        {
+            use calamine::Reader;
+            let mut book = calamine::Xlsx::new(std::io::Cursor::new(a.body)).unwrap();
+            let sheet = book.worksheet_range("活动").unwrap();
+            assert_eq!(sheet.height(), 2, "{b}: header + the org's one record");
         }
         // Staff see the full names.
         let staff = session(&mut chat, "staff").await;
@@ -694,35 +737,49 @@ async fn activities_export_is_xlsx() {
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let db = TestDb::sqlite().await;
-    let (e, clock) = engine(&db).await;
-    let mut chat = Chat::new(e.clone(), clock);
-    scene(&mut chat).await;
-    chat.say("cadre", "g1", "认领 3").await;
-    let a = call(&e, "GET", "/healthz", None, None).await;
-    assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
-    let a = call(&e, "GET", "/metrics", None, None).await;
-    assert_eq!(a.status, StatusCode::OK);
-    assert!(a.header(header::CONTENT_TYPE).starts_with("text/plain"));
-    let text = a.text();
-    for family in [
-        "tuanbot_messages_handled_total",
-        "tuanbot_outbox_pending ",
-        "tuanbot_send_errors_total",
-        "tuanbot_claim_seconds_count",
-    ] {
-        assert!(text.contains(family), "{family} in\n{text}");
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "认领 3").await;
+        let a = call(&e, "GET", "/healthz", None, None).await;
+        assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
+        let a = call(&e, "GET", "/metrics", None, None).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(a.header(header::CONTENT_TYPE).starts_with("text/plain"));
+        let text = a.text();
+        for family in [
+            "tuanbot_messages_handled_total",
+            "tuanbot_outbox_pending ",
+            "tuanbot_send_errors_total",
+            "tuanbot_claim_seconds_count",
+        ] {
+            assert!(text.contains(family), "{family} in\n{text}");
+        }
+        let handled: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("tuanbot_messages_handled_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(handled >= 9, "{text}");
+        // The outbox depth is read from the store: the claim's reply waits.
+        let pending = |text: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix("tuanbot_outbox_pending "))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(pending(&text) >= 1, "{b}: {text}");
+        chat.queued().await;
+        let text = call(&e, "GET", "/metrics", None, None).await.text();
+        assert_eq!(pending(&text), 0, "{b}: {text}");
+        let css = call(&e, "GET", "/static/style.css", None, None).await;
+        assert_eq!(css.status, StatusCode::OK);
+        assert!(css.header(header::CONTENT_TYPE).starts_with("text/css"));
     }
-    let handled: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("tuanbot_messages_handled_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(handled >= 9, "{text}");
-    let css = call(&e, "GET", "/static/style.css", None, None).await;
-    assert_eq!(css.status, StatusCode::OK);
-    assert!(css.header(header::CONTENT_TYPE).starts_with("text/css"));
 }
 
 /// Downloads that answer with a tiny PNG for `png:*` refs and fail otherwise.
@@ -814,5 +871,160 @@ async fn activity_photos_are_shown() {
         let other = session(&mut chat, "z").await;
         let a = call(&e, "GET", "/activities/1/photos/0", Some(&other), None).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}");
+    }
+}
+
+/// The overview's "no record for 30 days" section of `html`.
+fn quiet_section(html: &str) -> &str {
+    let start = html
+        .find("天没有记录活动的组织")
+        .expect("the quiet section");
+    let rest = &html[start..];
+    &rest[..rest.find("</section>").unwrap_or(rest.len())]
+}
+
+#[tokio::test]
+async fn quiet_orgs_agree_with_the_report() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let cookie = session(&mut chat, "staff").await;
+        // Today is 2026-03-10: a last record on 02-08 leaves 30 days
+        // (02-09 … 03-10) without one, as the work summary counts them.
+        chat.say("cadre", "g1", "/log 2月8日 主题团日 30人").await;
+        let html = call(&e, "GET", "/", Some(&cookie), None).await.text();
+        let quiet = quiet_section(&html);
+        assert!(
+            quiet.contains("县一中") && quiet.contains("2026-02-08"),
+            "{b}: {quiet}"
+        );
+        let report = call(
+            &e,
+            "GET",
+            "/report.md?from=2026-03-01&to=2026-03-10",
+            Some(&cookie),
+            None,
+        )
+        .await
+        .text();
+        let inactive = report
+            .lines()
+            .find(|l| l.contains("天没有活动记录"))
+            .unwrap_or_default();
+        assert!(inactive.contains("县一中"), "{b}: {report}");
+        // A record on 02-09 is within the 30 days.
+        chat.say("cadre", "g1", "/log 2月9日 主题团日 30人").await;
+        let html = call(&e, "GET", "/", Some(&cookie), None).await.text();
+        let quiet = quiet_section(&html);
+        assert!(!quiet.contains("县一中"), "{b}: {quiet}");
+        assert!(quiet.contains("县二中"), "{b}: {quiet}");
+    }
+}
+
+#[tokio::test]
+async fn board_lists_only_standing_claims() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "认领 2 12").await;
+        chat.say("staff", "pstaff", "/revoke 12 不要了").await;
+        chat.queued().await;
+        for user in ["staff", "cadre"] {
+            let cookie = session(&mut chat, user).await;
+            let json = call(&e, "GET", "/board.json", Some(&cookie), None).await;
+            let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+            assert_eq!(v["claimed"], 1, "{b} {user}: {v}");
+            let nos: Vec<i64> = v["recent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["no"].as_i64().unwrap())
+                .collect();
+            assert_eq!(
+                nos,
+                vec![2],
+                "{b} {user}: the revoked wish is no claim: {v}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_signs_in_once_under_concurrency() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let token = chat.link("staff").await;
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (e, form) = (e.clone(), format!("t={token}"));
+            set.spawn(async move { call(&e, "POST", "/login", None, Some(&form)).await });
+        }
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(60), set.join_all())
+            .await
+            .expect("concurrent sign-ins timed out");
+        let signed_in = answers.iter().filter(|a| a.cookie().is_some()).count();
+        assert_eq!(signed_in, 1, "{b}: one session from one link");
+        for a in &answers {
+            let want = if a.cookie().is_some() {
+                StatusCode::SEE_OTHER
+            } else {
+                StatusCode::GONE
+            };
+            assert_eq!(a.status, want, "{b}: {}", a.text());
+        }
+        let mut conn = e.store.conn().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_follow_role_changes() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        // A cadre who moves to another org is a member there: the session
+        // does not follow them into the new org.
+        let cadre = session(&mut chat, "cadre").await;
+        assert_eq!(
+            call(&e, "GET", "/board", Some(&cadre), None).await.status,
+            StatusCode::OK,
+            "{b}"
+        );
+        chat.say("cadre", "pcadre", "我是 县二中").await;
+        for path in ["/", "/board.json", "/activities"] {
+            let a = call(&e, "GET", path, Some(&cadre), None).await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {path}");
+        }
+        // Staff demoted to member lose the dashboard at once.
+        let staff = session(&mut chat, "staff").await;
+        assert_eq!(
+            call(&e, "GET", "/notices", Some(&staff), None).await.status,
+            StatusCode::OK,
+            "{b}"
+        );
+        let mut tx = e.store.begin().await.unwrap();
+        let p = people::find(&mut tx, Platform::Telegram, "staff")
+            .await
+            .unwrap()
+            .unwrap();
+        people::set_role(&mut tx, p.id, Role::Member, 0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let a = call(&e, "GET", "/notices", Some(&staff), None).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: a member has no view");
     }
 }
