@@ -418,7 +418,15 @@ impl Engine {
     pub async fn handle(&self, msg: &Incoming) -> Result<Outcome, StoreError> {
         let started = std::time::Instant::now();
         let mut tx = self.store.begin().await?;
-        let outcome = self.handle_in(&mut tx, msg).await?;
+        let outcome = match self.handle_in(&mut tx, msg).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // Ended now rather than by a ROLLBACK queued on the pooled
+                // connection; the error is what the caller needs to see.
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
         match outcome {
             Outcome::Duplicate => tx.rollback().await?,
             Outcome::Handled { replies } => {

@@ -235,7 +235,7 @@ pub async fn import_file(
     let rows = validate(&table, locale)?;
     let now = store::ms(Utc::now());
     let mut tx = store.begin().await?;
-    import(
+    let imported = import(
         &mut tx,
         name.trim(),
         &rows,
@@ -244,8 +244,15 @@ pub async fn import_file(
         now,
         locale,
     )
-    .await?;
-    tx.commit().await?;
+    .await;
+    match imported {
+        Ok(_) => tx.commit().await?,
+        // Ended here, not left to a queued ROLLBACK on the pooled connection.
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(e);
+        }
+    }
     Ok(rows.len())
 }
 

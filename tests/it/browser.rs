@@ -4,6 +4,7 @@
 //! a test store. Without chromedriver the test FAILS: install Debian's
 //! `chromium chromium-driver` (as `.ci/run` does). Every wait is bounded.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -26,6 +27,12 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver leads its own process group (see start_driver), and
+        // the Chromium it started is in it: end the whole group, so no
+        // browser outlives a test that failed before closing its session.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -47,6 +54,7 @@ async fn start_driver() -> Driver {
     );
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

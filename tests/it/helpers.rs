@@ -115,6 +115,23 @@ impl Drop for TestDb {
             rt.block_on(async move {
                 use sqlx::Connection;
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    // The test is over: a session still holding locks in its
+                    // schema is a leftover (say, a pooled connection whose
+                    // queued ROLLBACK can't be flushed while this Drop blocks
+                    // the test's runtime). End such sessions so the DROP
+                    // can't wait forever; lock_timeout bounds it anyway.
+                    let _ = sqlx::query(
+                        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                         JOIN pg_class c ON c.oid = l.relation \
+                         JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                    )
+                    .bind(&schema)
+                    .execute(&mut conn)
+                    .await;
+                    let _ = sqlx::query("SET lock_timeout = '20s'")
+                        .execute(&mut conn)
+                        .await;
                     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "DROP SCHEMA IF EXISTS {schema} CASCADE"
                     )))
