@@ -11,7 +11,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::helpers::TestDb;
-use crate::web::{Chat, engine, scene};
+use crate::web::{Chat, engine_at, scene};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -163,7 +163,10 @@ async fn dashboard_in_chromium() {
 /// one backend (a new server on a new port: cookies do not carry over).
 async fn scenario(c: &Client, db: &TestDb) {
     eprintln!("browser scenario on {}", db.backend);
-    let (e, clock) = engine(db).await;
+    // The browser posts with the server's origin: it is the public URL.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (e, clock) = engine_at(db, &base).await;
     let mut chat = Chat::new(e.clone(), clock);
     scene(&mut chat).await;
     chat.say(
@@ -172,8 +175,6 @@ async fn scenario(c: &Client, db: &TestDb) {
         "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺",
     )
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(tuanbot::web::serve(e.clone(), listener, shutdown));
 

@@ -25,8 +25,15 @@ pub fn start() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// An engine over `db` with the demo orgs, the wish fixture imported, staff
-/// `staff` (admins) and the dashboard configured; and its clock.
+/// `staff` (admins) and the dashboard configured at `http://dash.test`; and
+/// its clock.
 pub async fn engine(db: &TestDb) -> (Arc<Engine>, Arc<ManualClock>) {
+    engine_at(db, "http://dash.test").await
+}
+
+/// [`engine`] with the dashboard's `web.public_url` at `public_url` (a
+/// browser posts with that `Origin`).
+pub async fn engine_at(db: &TestDb, public_url: &str) -> (Arc<Engine>, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(start()));
     let store = db.store().await;
     tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
@@ -43,7 +50,7 @@ pub async fn engine(db: &TestDb) -> (Arc<Engine>, Arc<ManualClock>) {
     let mut settings = db.settings();
     settings.admins = vec!["telegram:staff".into()];
     settings.web.listen = Some("127.0.0.1:0".into());
-    settings.web.public_url = Some("http://dash.test".into());
+    settings.web.public_url = Some(public_url.into());
     (
         Arc::new(Engine::new(store, settings, clock.clone()).unwrap()),
         clock,
@@ -212,7 +219,22 @@ pub async fn call(
     cookie: Option<&str>,
     form: Option<&str>,
 ) -> Answer {
+    call_with(engine, method, uri, cookie, form, &[]).await
+}
+
+/// [`call`] with extra request headers.
+pub async fn call_with(
+    engine: &Arc<Engine>,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let mut req = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
     }
@@ -605,6 +627,88 @@ async fn posts_need_the_csrf_token() {
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
         let a = call(&e, "GET", "/", Some(&cookie), None).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+    }
+}
+
+/// Another site cannot post to the dashboard, not even `POST /login`
+/// (login CSRF): a cross-site `Sec-Fetch-Site` or a foreign `Origin` is
+/// refused; the dashboard's own origin and clients sending neither pass.
+#[tokio::test]
+async fn cross_site_posts_refused() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let token = chat.link("staff").await;
+        // The confirmation page sends no referrer to other sites, but not
+        // `no-referrer`: a browser would then post with `Origin: null`.
+        let page = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        assert_eq!(page.header(header::REFERRER_POLICY), "same-origin", "{b}");
+        let form = format!("t={token}");
+        for headers in [
+            vec![("sec-fetch-site", "cross-site")],
+            vec![
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://dash.test"),
+            ],
+            vec![("origin", "https://evil.example")],
+            vec![("origin", "https://dash.test")],
+            vec![("origin", "http://dash.test:8080")],
+            vec![("origin", "null")],
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://evil.example"),
+            ],
+        ] {
+            let a = call_with(&e, "POST", "/login", None, Some(&form), &headers).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {headers:?}");
+            assert!(a.cookie().is_none(), "{b}: {headers:?}");
+            assert!(a.text().contains("来源不明"), "{b}: {}", a.text());
+        }
+        // The link was not used up by the refused attempts.
+        let mut conn = e.store.conn().await.unwrap();
+        assert_eq!(
+            audit::count_action(&mut conn, "web.login").await.unwrap(),
+            0,
+            "{b}"
+        );
+        drop(conn);
+        // The dashboard's own origin signs in (the default port may be
+        // spelt out).
+        let own = [
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://dash.test:80"),
+        ];
+        let a = call_with(&e, "POST", "/login", None, Some(&form), &own).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        let cookie = a.cookie().expect("session cookie");
+        // A session POST from elsewhere is refused even with its token;
+        // from the dashboard, or with neither header, it passes.
+        let csrf = csrf_of(&call(&e, "GET", "/", Some(&cookie), None).await.text());
+        let form = format!("csrf={csrf}");
+        let evil = [("origin", "https://evil.example")];
+        for path in ["/notices/1/remind", "/logout"] {
+            let a = call_with(&e, "POST", path, Some(&cookie), Some(&form), &evil).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {path}");
+        }
+        assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
+        let own = [("origin", "http://dash.test")];
+        let a = call_with(
+            &e,
+            "POST",
+            "/notices/1/remind",
+            Some(&cookie),
+            Some(&form),
+            &own,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        let a = call(&e, "POST", "/logout", Some(&cookie), Some(&form)).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        // GETs are not affected.
+        let a = call_with(&e, "GET", "/signin", None, None, &evil).await;
+        assert_eq!(a.status, StatusCode::OK, "{b}");
     }
 }
 
