@@ -12,7 +12,9 @@
 //! binary. Every page checks the session per request and reads the
 //! person's role anew: staff see the county, a cadre a read-only view of
 //! their own org; staff-only pages answer 403 to a cadre. POSTs carry the
-//! session's CSRF token. Times come from the engine's clock.
+//! session's CSRF token, and any POST (`/login` too) that a browser marks
+//! as coming from another site is refused. Answers are `no-store` but for
+//! the static files. Times come from the engine's clock.
 
 mod pages;
 
@@ -142,9 +144,13 @@ fn from_elsewhere(headers: &HeaderMap, public_url: Option<&str>) -> bool {
 }
 
 /// Headers on every answer: scripts, styles and requests only from the
-/// dashboard itself, no framing, no MIME sniffing, no referrer to others.
+/// dashboard itself, no framing, no MIME sniffing, no referrer to others;
+/// and nothing kept in a cache (pages, JSON and downloads may carry
+/// children's full names) unless the handler allows it (static files).
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),

@@ -712,6 +712,42 @@ async fn cross_site_posts_refused() {
     }
 }
 
+/// Pages, JSON and downloads are never cached (they may carry children's
+/// full names); the static files may be.
+#[tokio::test]
+async fn dynamic_answers_are_not_cached() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "认领 2").await;
+        let cookie = session(&mut chat, "staff").await;
+        for path in [
+            "/",
+            "/board",
+            "/board.json",
+            "/activities.xlsx",
+            "/report.md",
+            "/signin",
+        ] {
+            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
+            assert_eq!(a.header(header::CACHE_CONTROL), "no-store", "{b}: {path}");
+        }
+        let json = call(&e, "GET", "/board.json", Some(&cookie), None).await;
+        assert!(json.text().contains("毛轩"), "{b}: full names in it");
+        for path in ["/static/style.css", "/static/app.js"] {
+            let a = call(&e, "GET", path, None, None).await;
+            assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
+            assert!(
+                a.header(header::CACHE_CONTROL).contains("max-age"),
+                "{b}: {path}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn remind_button_queues_reminders() {
     for db in TestDb::both().await {
