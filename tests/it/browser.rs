@@ -195,6 +195,11 @@ async fn scenario(c: &Client, db: &TestDb) {
     wait_text(c, "n-open", "797").await;
     // Staff see the child's full name (毛轩 is wish 2).
     wait_source(c, "full names for staff", |s| s.contains("毛轩")).await;
+    // And, refreshed by the script, the price and note of wish 2.
+    wait_source(c, "price and note for staff", |s| {
+        s.contains("¥35") && s.contains("希望能在六一前收到")
+    })
+    .await;
 
     // The XLSX export answers with a workbook.
     goto(
@@ -273,6 +278,10 @@ async fn scenario(c: &Client, db: &TestDb) {
     goto(c, &format!("{base}/board")).await;
     let src = wait_source(c, "the cadre board", |s| s.contains("毛*")).await;
     assert!(!src.contains("毛轩"), "full name in the cadre view");
+    assert!(
+        !src.contains("希望能在六一前收到"),
+        "note in the cadre view"
+    );
 
     let _ = stop.send(true);
     let _ = tokio::time::timeout(WAIT, server).await;

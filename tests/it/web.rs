@@ -540,6 +540,18 @@ async fn cadre_view_is_limited_and_masked() {
         assert_eq!(v["claimed"], 3, "{b}: {v}");
         assert_eq!(v["recent"].as_array().unwrap().len(), 3, "{b}: {v}");
         assert!(v["recent"].to_string().contains("毛*"), "{b}: {v}");
+        // Price and note are staff details: not in a cadre's view.
+        assert_eq!(v["full"], false, "{b}: {v}");
+        for w in v["recent"].as_array().unwrap() {
+            let w = w.as_object().unwrap();
+            assert!(
+                !w.contains_key("note") && !w.contains_key("price_yuan"),
+                "{b}: {w:?}"
+            );
+        }
+        let board = call(&e, "GET", "/board", Some(&cookie), None).await.text();
+        assert!(!board.contains("希望能在六一前收到"), "{b}: note shown");
+        assert!(!board.contains("估价"), "{b}: price column shown");
         let names = child_names();
         for path in [
             "/",
@@ -592,6 +604,44 @@ async fn cadre_view_is_limited_and_masked() {
         let staff = session(&mut chat, "staff").await;
         let json = call(&e, "GET", "/board.json", Some(&staff), None).await;
         assert!(json.text().contains("毛轩"), "{b}: {}", json.text());
+    }
+}
+
+/// Staff see a claim in full on the board, as in a private chat: the name,
+/// the estimated price and the note; on the page and in its JSON.
+#[tokio::test]
+async fn staff_board_shows_price_and_note() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say("cadre", "g1", "认领 1 2").await;
+        let cookie = session(&mut chat, "staff").await;
+        let json = call(&e, "GET", "/board.json", Some(&cookie), None).await;
+        let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+        assert_eq!(v["full"], true, "{b}: {v}");
+        let wish = |no: i64| {
+            v["recent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["no"] == no)
+                .unwrap_or_else(|| panic!("{b}: wish {no} in {v}"))
+                .clone()
+        };
+        let two = wish(2);
+        assert_eq!(two["child"], "毛轩", "{b}: {two}");
+        assert_eq!(two["price_yuan"], 35, "{b}: {two}");
+        assert_eq!(two["note"], "希望能在六一前收到", "{b}: {two}");
+        // Wish 1 has a price and no note.
+        let one = wish(1);
+        assert_eq!(one["price_yuan"], 25, "{b}: {one}");
+        assert!(one.get("note").is_none(), "{b}: {one}");
+        let page = call(&e, "GET", "/board", Some(&cookie), None).await.text();
+        for want in ["估价", "备注", "¥35", "希望能在六一前收到", "¥25"] {
+            assert!(page.contains(want), "{b}: {want} on the board");
+        }
     }
 }
 
