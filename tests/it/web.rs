@@ -1064,6 +1064,85 @@ async fn activity_photos_are_shown() {
     }
 }
 
+/// The photos of more activities than one statement binds (the store's
+/// `MAX_BINDS`, 128): every activity's refs, in order, from the store and on
+/// the activities page.
+#[tokio::test]
+async fn photo_refs_of_many_activities() {
+    use tuanbot::store::activities::{self, NewActivity};
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        let mut tx = e.store.begin().await.unwrap();
+        let p = people::find(&mut tx, Platform::Telegram, "cadre")
+            .await
+            .unwrap()
+            .unwrap();
+        let category = tuanbot::domain::category::Category::ALL[0].as_str();
+        let mut ids = Vec::new();
+        for i in 0..300 {
+            let new = NewActivity {
+                org_id: p.org_id.unwrap(),
+                person_id: p.id,
+                date: "2026-03-05",
+                category,
+                title: "主题团日",
+                participants: Some(10),
+                approx: false,
+                hours: None,
+                location: None,
+                source_text: "/log 3月5日 主题团日 10人",
+                platform: "telegram",
+                chat_id: "g1",
+                quantities: &[],
+            };
+            let id = activities::insert(&mut tx, &new, 0).await.unwrap();
+            activities::add_photo(&mut tx, id, &format!("png:{i}a"), 0)
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                activities::add_photo(&mut tx, id, &format!("png:{i}b"), 0)
+                    .await
+                    .unwrap();
+            }
+            ids.push(id);
+        }
+        tx.commit().await.unwrap();
+        let mut conn = e.store.conn().await.unwrap();
+        let refs = tuanbot::store::web::photo_refs(&mut conn, &ids)
+            .await
+            .unwrap();
+        drop(conn);
+        assert_eq!(refs.len(), 300, "{b}");
+        for (i, id) in ids.iter().enumerate() {
+            let mut want = vec![format!("png:{i}a")];
+            if i % 2 == 0 {
+                want.push(format!("png:{i}b"));
+            }
+            assert_eq!(refs[id], want, "{b}: activity {id}");
+        }
+        let cookie = session(&mut chat, "staff").await;
+        let page = call(
+            &e,
+            "GET",
+            "/activities?from=2026-03-01&to=2026-03-10",
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        let html = page.text();
+        for (i, id) in [(0, ids[0]), (150, ids[150]), (298, ids[298])] {
+            assert!(html.contains(&format!("png:{i}b")), "{b}: {i}");
+            let src = format!("src=\"/activities/{id}/photos/1\"");
+            assert!(html.contains(&src), "{b}: {src}");
+        }
+        assert!(html.contains("png:299a"), "{b}");
+    }
+}
+
 /// The overview's "no record for 30 days" section of `html`.
 fn quiet_section(html: &str) -> &str {
     let start = html
