@@ -649,6 +649,9 @@ pub struct NoticesQuery {
     o: Option<usize>,
     /// After a remind with nothing to chase.
     n: Option<i64>,
+    /// After a remind of a notice that has not gone out (scheduled or
+    /// cancelled).
+    u: Option<i64>,
 }
 
 pub async fn notices(State(web): State<Web>, v: Viewer, Query(q): Query<NoticesQuery>) -> Page {
@@ -673,6 +676,9 @@ pub async fn notices(State(web): State<Web>, v: Viewer, Query(q): Query<NoticesQ
         }
         @if let Some(id) = q.n {
             p.flash id="flash" { (t!("web.notices.nothing", locale = l, id = id)) }
+        }
+        @if let Some(id) = q.u {
+            p.flash id="flash" { (t!("web.notices.not_sent", locale = l, id = id)) }
         }
         @if rows.is_empty() {
             p.muted { (t!("web.none", locale = l)) }
@@ -739,7 +745,8 @@ pub async fn remind(
             web.engine.outbox_ready.notify_waiters();
             format!("/notices?r={id}&g={groups}&o={orgs}")
         }
-        Reminded::NoneMissing | Reminded::NotSent => format!("/notices?n={id}"),
+        Reminded::NoneMissing => format!("/notices?n={id}"),
+        Reminded::NotSent => format!("/notices?u={id}"),
     };
     Ok(Redirect::to(&to).into_response())
 }

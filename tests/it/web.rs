@@ -847,6 +847,55 @@ async fn remind_button_queues_reminders() {
     }
 }
 
+/// Reminding a notice that is still scheduled says it has not gone out,
+/// not that nobody is left to chase; nothing is sent.
+#[tokio::test]
+async fn remind_of_a_scheduled_notice() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, clock) = engine(&db).await;
+        let mut chat = Chat::new(e.clone(), clock);
+        scene(&mut chat).await;
+        chat.say(
+            "staff",
+            "pstaff",
+            "/notice at 3月12日 09:00 县二中 开学检查\n请自查",
+        )
+        .await;
+        chat.say("staff", "pstaff", "确认").await;
+        let r = chat.queued().await;
+        assert!(
+            r.iter().any(|m| m.text.contains("通知 #2 将于")),
+            "{b}: {r:?}"
+        );
+        let cookie = session(&mut chat, "staff").await;
+        let csrf = csrf_of(&call(&e, "GET", "/", Some(&cookie), None).await.text());
+        let a = call(
+            &e,
+            "POST",
+            "/notices/2/remind",
+            Some(&cookie),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        let to = a.header(header::LOCATION);
+        assert_eq!(to, "/notices?u=2", "{b}");
+        assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
+        let page = call(&e, "GET", &to, Some(&cookie), None).await.text();
+        assert!(page.contains("通知 #2 还没有发出"), "{b}: {page}");
+        assert!(!page.contains("没有需要催办"), "{b}");
+        let mut conn = e.store.conn().await.unwrap();
+        assert_eq!(
+            audit::count_action(&mut conn, "notice.remind")
+                .await
+                .unwrap(),
+            0,
+            "{b}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn activities_export_is_xlsx() {
     use calamine::Reader;
