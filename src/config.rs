@@ -64,6 +64,9 @@ pub struct Settings {
     pub web: WebSettings,
 }
 
+/// Longest `web.session_hours`: 30 days.
+pub const MAX_SESSION_HOURS: i64 = 720;
+
 /// The web dashboard: off unless `listen` and `public_url` are both set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,7 +77,7 @@ pub struct WebSettings {
     /// proxy's URL), e.g. `https://tuan.example.cn`. Sign-in links start
     /// with it; `https` makes the session cookie `Secure`.
     pub public_url: Option<String>,
-    /// How long a browser stays signed in, in hours.
+    /// How long a browser stays signed in, in hours (1 to 720).
     pub session_hours: i64,
 }
 
@@ -392,8 +395,16 @@ impl Settings {
             }
             _ => {}
         }
-        if web.session_hours < 1 {
-            return Err(ConfigError::new("web.session_hours", "must be at least 1"));
+        // Bounded so the session's expiry and the cookie's Max-Age cannot
+        // overflow; 30 days at the most.
+        if !(1..=MAX_SESSION_HOURS).contains(&web.session_hours) {
+            return Err(ConfigError::new(
+                "web.session_hours",
+                format!(
+                    "expected 1 to {MAX_SESSION_HOURS}, got {}",
+                    web.session_hours
+                ),
+            ));
         }
         Ok(())
     }
@@ -609,6 +620,37 @@ mod tests {
         ] {
             let err = load(&pairs).unwrap_err();
             assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn web_session_hours_bounded() {
+        // A number, as a settings file gives it (overrides are strings).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let with_hours = |n: &str| {
+            std::fs::write(&path, format!("[web]\nsession_hours = {n}\n")).unwrap();
+            Settings::load(&Sources {
+                file: Some(path.clone()),
+                ignore_env: true,
+                ..Default::default()
+            })
+        };
+        assert_eq!(load(&[]).unwrap().web.session_hours, 12);
+        for ok in ["1", "720"] {
+            let s = with_hours(ok).unwrap();
+            assert_eq!(s.web.session_hours.to_string(), ok);
+        }
+        // Huge values would overflow Duration::hours and the cookie's
+        // Max-Age at sign-in; they stop start-up instead.
+        for bad in ["0", "-5", "721", "9223372036854775807"] {
+            let err = with_hours(bad).unwrap_err();
+            assert_eq!(err.key, "web.session_hours", "{bad}: {err}");
+            assert!(
+                err.to_string()
+                    .starts_with("config error: web.session_hours: expected 1 to 720"),
+                "{err}"
+            );
         }
     }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Conn, Result, StoreError};
+use super::{Conn, MAX_BINDS, Result, StoreError, placeholders};
 use crate::domain::wish::WishStatus;
 use crate::domain::{Platform, Role};
 
@@ -255,26 +255,25 @@ pub async fn sent_notice_ids(conn: &mut Conn, since_ms: i64, limit: i64) -> Resu
     .await?)
 }
 
-/// The photo file refs of activities, by activity id.
+/// The photo file refs of activities, by activity id, each activity's in
+/// the order they were added. One query per [`MAX_BINDS`] ids.
 pub async fn photo_refs(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, Vec<String>>> {
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    // Ids are integers from the store; placeholders keep it parameterised.
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT activity_id, file_ref FROM activity_photos WHERE activity_id IN ({}) ORDER BY id",
-        marks.join(", ")
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(*id);
-    }
-    for r in q.fetch_all(conn).await? {
-        out.entry(r.try_get("activity_id")?)
-            .or_default()
-            .push(r.try_get("file_ref")?);
+    for chunk in ids.chunks(MAX_BINDS) {
+        let sql = format!(
+            "SELECT activity_id, file_ref FROM activity_photos WHERE activity_id IN ({}) \
+             ORDER BY id",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.entry(r.try_get("activity_id")?)
+                .or_default()
+                .push(r.try_get("file_ref")?);
+        }
     }
     Ok(out)
 }

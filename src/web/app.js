@@ -34,7 +34,13 @@ document.addEventListener("DOMContentLoaded", function () {
           return [{ v: o.org }, { v: o.claimed, num: true }, { v: o.delivered, num: true }];
         });
         rows("board-recent", d.recent, function (w) {
-          return [{ v: w.no }, { v: w.school + " " + w.grade }, { v: w.child }, { v: w.item }, { v: w.org }, { v: w.status }];
+          var cells = [{ v: w.no }, { v: w.school + " " + w.grade }, { v: w.child }, { v: w.item }];
+          // Staff only: price and note, as the page renders them.
+          if (d.full) {
+            cells.push({ v: w.price_yuan == null ? "" : "¥" + w.price_yuan, num: true });
+            cells.push({ v: w.note == null ? "" : w.note });
+          }
+          return cells.concat([{ v: w.org }, { v: w.status }]);
         });
       })
       .catch(function () {})

@@ -12,7 +12,9 @@
 //! binary. Every page checks the session per request and reads the
 //! person's role anew: staff see the county, a cadre a read-only view of
 //! their own org; staff-only pages answer 403 to a cadre. POSTs carry the
-//! session's CSRF token. Times come from the engine's clock.
+//! session's CSRF token, and any POST (`/login` too) that a browser marks
+//! as coming from another site is refused. Answers are `no-store` but for
+//! the static files. Times come from the engine's clock.
 
 mod pages;
 
@@ -69,6 +71,7 @@ impl Web {
 
 /// The dashboard's routes over `engine`.
 pub fn router(engine: Arc<Engine>) -> Router {
+    let web = Web { engine };
     Router::new()
         .route("/", get(pages::overview))
         .route("/board", get(pages::board))
@@ -91,14 +94,63 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/static/style.css", get(style))
         .route("/static/app.js", get(script))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            same_origin_posts,
+        ))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(Web { engine })
+        .with_state(web)
+}
+
+/// A POST (any unsafe method) only from the dashboard's own pages: refused
+/// when the browser says it comes from another site (`Sec-Fetch-Site:
+/// cross-site`) or names an `Origin` other than `web.public_url`'s. This
+/// covers `POST /login`, which has no session and so no CSRF token yet:
+/// without it another site could sign a victim's browser into the
+/// attacker's session. Clients that send neither header pass (the session
+/// POSTs still need their CSRF token).
+async fn same_origin_posts(
+    State(web): State<Web>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !req.method().is_safe()
+        && from_elsewhere(req.headers(), web.engine.settings.web.public_url.as_deref())
+    {
+        return forbidden(&web, "web.csrf.title", "web.csrf.body").into_response();
+    }
+    next.run(req).await
+}
+
+/// Does a request come from another site than `public_url`?
+fn from_elsewhere(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if cross_site {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin_of = |s: &str| url::Url::parse(s).ok().map(|u| u.origin());
+    let ours = public_url.and_then(origin_of);
+    let theirs = origin.to_str().ok().and_then(origin_of);
+    match (ours, theirs) {
+        // `Origin: null` and other opaque origins never match.
+        (Some(ours), Some(theirs)) => !(ours.is_tuple() && ours == theirs),
+        _ => true,
+    }
 }
 
 /// Headers on every answer: scripts, styles and requests only from the
-/// dashboard itself, no framing, no MIME sniffing, no referrer to others.
+/// dashboard itself, no framing, no MIME sniffing, no referrer to others;
+/// and nothing kept in a cache (pages, JSON and downloads may carry
+/// children's full names) unless the handler allows it (static files).
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
@@ -164,13 +216,7 @@ impl Viewer {
         if self.is_staff() {
             Ok(())
         } else {
-            let l = web.locale();
-            Err(Fail::new(message_page(
-                web,
-                StatusCode::FORBIDDEN,
-                &t!("web.forbidden.title", locale = l),
-                &t!("web.forbidden.body", locale = l),
-            )))
+            Err(forbidden(web, "web.forbidden.title", "web.forbidden.body"))
         }
     }
 
@@ -179,15 +225,20 @@ impl Viewer {
         if constant_time_eq(token.as_bytes(), self.session.csrf.as_bytes()) {
             Ok(())
         } else {
-            let l = web.locale();
-            Err(Fail::new(message_page(
-                web,
-                StatusCode::FORBIDDEN,
-                &t!("web.csrf.title", locale = l),
-                &t!("web.csrf.body", locale = l),
-            )))
+            Err(forbidden(web, "web.csrf.title", "web.csrf.body"))
         }
     }
+}
+
+/// The 403 page with the locale's `title_key` and `body_key` texts.
+fn forbidden(web: &Web, title_key: &str, body_key: &str) -> Fail {
+    let l = web.locale();
+    Fail::new(message_page(
+        web,
+        StatusCode::FORBIDDEN,
+        &t!(title_key, locale = l),
+        &t!(body_key, locale = l),
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -383,10 +434,12 @@ async fn login_page(State(web): State<Web>, Query(q): Query<LoginQuery>) -> Page
         }
     };
     let mut resp = layout(&web, None, &title, body).into_response();
-    // The token must not leak to other sites through the referrer.
+    // The token must not leak to other sites through the referrer. Not
+    // `no-referrer`: with it a browser posts the form with `Origin: null`,
+    // which `same_origin_posts` refuses.
     resp.headers_mut().insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     Ok(resp)
 }

@@ -234,6 +234,8 @@ pub struct BoardData {
     pub delivered: i64,
     pub orgs: Vec<BoardOrg>,
     pub recent: Vec<BoardWish>,
+    /// Staff: the claims carry the full details (name, price, note).
+    pub full: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +253,12 @@ pub struct BoardWish {
     /// The full name for staff; masked as in groups for a cadre.
     pub child: String,
     pub item: String,
+    /// Staff only, as in a private chat: the estimated price (估价) and the
+    /// note (备注). Absent for a cadre.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_yuan: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub org: String,
     pub status: String,
 }
@@ -296,6 +304,8 @@ async fn board_data(web: &Web, v: &Viewer) -> Result<Option<BoardData>, Fail> {
             grade: w.grade,
             child: if full { w.child } else { mask_name(&w.child) },
             item: w.item,
+            price_yuan: w.price_yuan.filter(|_| full),
+            note: w.note.filter(|_| full),
             org: w
                 .org_id
                 .and_then(|o| names.get(&o).cloned())
@@ -311,6 +321,7 @@ async fn board_data(web: &Web, v: &Viewer) -> Result<Option<BoardData>, Fail> {
         delivered: b.delivered_n,
         orgs,
         recent,
+        full,
     }))
 }
 
@@ -354,6 +365,10 @@ pub async fn board(State(web): State<Web>, v: Viewer) -> Page {
                     th { (t!("web.col.school", locale = l)) }
                     th { (t!("web.col.child", locale = l)) }
                     th { (t!("web.col.item", locale = l)) }
+                    @if d.full {
+                        th.num { (t!("web.col.price", locale = l)) }
+                        th { (t!("web.col.note", locale = l)) }
+                    }
                     th { (t!("web.col.org", locale = l)) }
                     th { (t!("web.col.status", locale = l)) }
                 } }
@@ -364,6 +379,10 @@ pub async fn board(State(web): State<Web>, v: Viewer) -> Page {
                             td { (w.school) " " (w.grade) }
                             td { (w.child) }
                             td { (w.item) }
+                            @if d.full {
+                                td.num { (price(w.price_yuan)) }
+                                td { (w.note.as_deref().unwrap_or("")) }
+                            }
                             td { (w.org) }
                             td { (w.status) }
                         }
@@ -373,6 +392,11 @@ pub async fn board(State(web): State<Web>, v: Viewer) -> Page {
         }
     };
     Ok(html_page(&web, &v, &title, body))
+}
+
+/// A wish's estimated price as shown: `¥35`, or nothing.
+fn price(yuan: Option<i64>) -> String {
+    yuan.map(|p| format!("¥{p}")).unwrap_or_default()
 }
 
 /// The board's figures as JSON, polled by the page every ~2 s.
@@ -625,6 +649,9 @@ pub struct NoticesQuery {
     o: Option<usize>,
     /// After a remind with nothing to chase.
     n: Option<i64>,
+    /// After a remind of a notice that has not gone out (scheduled or
+    /// cancelled).
+    u: Option<i64>,
 }
 
 pub async fn notices(State(web): State<Web>, v: Viewer, Query(q): Query<NoticesQuery>) -> Page {
@@ -649,6 +676,9 @@ pub async fn notices(State(web): State<Web>, v: Viewer, Query(q): Query<NoticesQ
         }
         @if let Some(id) = q.n {
             p.flash id="flash" { (t!("web.notices.nothing", locale = l, id = id)) }
+        }
+        @if let Some(id) = q.u {
+            p.flash id="flash" { (t!("web.notices.not_sent", locale = l, id = id)) }
         }
         @if rows.is_empty() {
             p.muted { (t!("web.none", locale = l)) }
@@ -715,7 +745,8 @@ pub async fn remind(
             web.engine.outbox_ready.notify_waiters();
             format!("/notices?r={id}&g={groups}&o={orgs}")
         }
-        Reminded::NoneMissing | Reminded::NotSent => format!("/notices?n={id}"),
+        Reminded::NoneMissing => format!("/notices?n={id}"),
+        Reminded::NotSent => format!("/notices?u={id}"),
     };
     Ok(Redirect::to(&to).into_response())
 }

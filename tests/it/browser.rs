@@ -12,7 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::helpers::TestDb;
-use crate::web::{Chat, engine, scene};
+use crate::web::{Chat, engine_at, scene};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -171,7 +171,10 @@ async fn dashboard_in_chromium() {
 /// one backend (a new server on a new port: cookies do not carry over).
 async fn scenario(c: &Client, db: &TestDb) {
     eprintln!("browser scenario on {}", db.backend);
-    let (e, clock) = engine(db).await;
+    // The browser posts with the server's origin: it is the public URL.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (e, clock) = engine_at(db, &base).await;
     let mut chat = Chat::new(e.clone(), clock);
     scene(&mut chat).await;
     chat.say(
@@ -180,8 +183,6 @@ async fn scenario(c: &Client, db: &TestDb) {
         "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺",
     )
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(tuanbot::web::serve(e.clone(), listener, shutdown));
 
@@ -202,6 +203,11 @@ async fn scenario(c: &Client, db: &TestDb) {
     wait_text(c, "n-open", "797").await;
     // Staff see the child's full name (毛轩 is wish 2).
     wait_source(c, "full names for staff", |s| s.contains("毛轩")).await;
+    // And, refreshed by the script, the price and note of wish 2.
+    wait_source(c, "price and note for staff", |s| {
+        s.contains("¥35") && s.contains("希望能在六一前收到")
+    })
+    .await;
 
     // The XLSX export answers with a workbook.
     goto(
@@ -280,6 +286,10 @@ async fn scenario(c: &Client, db: &TestDb) {
     goto(c, &format!("{base}/board")).await;
     let src = wait_source(c, "the cadre board", |s| s.contains("毛*")).await;
     assert!(!src.contains("毛轩"), "full name in the cadre view");
+    assert!(
+        !src.contains("希望能在六一前收到"),
+        "note in the cadre view"
+    );
 
     let _ = stop.send(true);
     let _ = tokio::time::timeout(WAIT, server).await;

@@ -25,8 +25,15 @@ pub fn start() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// An engine over `db` with the demo orgs, the wish fixture imported, staff
-/// `staff` (admins) and the dashboard configured; and its clock.
+/// `staff` (admins) and the dashboard configured at `http://dash.test`; and
+/// its clock.
 pub async fn engine(db: &TestDb) -> (Arc<Engine>, Arc<ManualClock>) {
+    engine_at(db, "http://dash.test").await
+}
+
+/// [`engine`] with the dashboard's `web.public_url` at `public_url` (a
+/// browser posts with that `Origin`).
+pub async fn engine_at(db: &TestDb, public_url: &str) -> (Arc<Engine>, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(start()));
     let store = db.store().await;
     tuanbot::app::seed_demo_if_empty(&store, "zh-CN")
@@ -43,11 +50,20 @@ pub async fn engine(db: &TestDb) -> (Arc<Engine>, Arc<ManualClock>) {
     let mut settings = db.settings();
     settings.admins = vec!["telegram:staff".into()];
     settings.web.listen = Some("127.0.0.1:0".into());
-    settings.web.public_url = Some("http://dash.test".into());
+    settings.web.public_url = Some(public_url.into());
     (
         Arc::new(Engine::new(store, settings, clock.clone()).unwrap()),
         clock,
     )
+}
+
+/// [`engine`] with the [`scene`] played: the engine and the chat (the clock
+/// is `chat.clock`).
+pub async fn staged(db: &TestDb) -> (Arc<Engine>, Chat) {
+    let (e, clock) = engine(db).await;
+    let mut chat = Chat::new(e.clone(), clock);
+    scene(&mut chat).await;
+    (e, chat)
 }
 
 /// Sends messages through the engine, one update id each.
@@ -162,16 +178,7 @@ pub async fn scene(chat: &mut Chat) {
     ] {
         chat.say(user, c, text).await;
     }
-    let store = &chat.engine.store;
-    let mut tx = store.begin().await.unwrap();
-    let p = people::find(&mut tx, Platform::Telegram, "cadre")
-        .await
-        .unwrap()
-        .unwrap();
-    people::set_role(&mut tx, p.id, Role::Cadre, 0)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    set_role(&chat.engine, "cadre", Role::Cadre).await;
     chat.queued().await;
 }
 
@@ -195,6 +202,12 @@ impl Answer {
             .to_string()
     }
 
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
     /// The session cookie this answer sets (`name=value`).
     pub fn cookie(&self) -> Option<String> {
         let set = self.header(header::SET_COOKIE);
@@ -212,7 +225,22 @@ pub async fn call(
     cookie: Option<&str>,
     form: Option<&str>,
 ) -> Answer {
+    call_with(engine, method, uri, cookie, form, &[]).await
+}
+
+/// [`call`] with extra request headers.
+pub async fn call_with(
+    engine: &Arc<Engine>,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let mut req = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
     }
@@ -244,19 +272,77 @@ pub async fn call(
     }
 }
 
+/// `GET path` with the session `cookie`.
+pub async fn get(engine: &Arc<Engine>, path: &str, cookie: &str) -> Answer {
+    call(engine, "GET", path, Some(cookie), None).await
+}
+
+/// `POST path` with the session `cookie` and the form `csrf=…`.
+pub async fn post_csrf(engine: &Arc<Engine>, path: &str, cookie: &str, csrf: &str) -> Answer {
+    call(
+        engine,
+        "POST",
+        path,
+        Some(cookie),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await
+}
+
+/// The confirmation page of the sign-in link `token` (`GET /login?t=…`).
+pub async fn login_page(engine: &Arc<Engine>, token: &str) -> Answer {
+    call(engine, "GET", &format!("/login?t={token}"), None, None).await
+}
+
+/// Use the sign-in link `token` (`POST /login`), without a cookie.
+pub async fn login(engine: &Arc<Engine>, token: &str) -> Answer {
+    call(engine, "POST", "/login", None, Some(&format!("t={token}"))).await
+}
+
 /// Sign in with a fresh link of `user`; the cookie.
 pub async fn session(chat: &mut Chat, user: &str) -> String {
     let token = chat.link(user).await;
-    let a = call(
-        &chat.engine,
-        "POST",
-        "/login",
-        None,
-        Some(&format!("t={token}")),
-    )
-    .await;
+    let a = login(&chat.engine, &token).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
     a.cookie().expect("session cookie")
+}
+
+/// The CSRF token of the session `cookie`, from the overview's forms.
+pub async fn csrf_token(engine: &Arc<Engine>, cookie: &str) -> String {
+    csrf_of(&get(engine, "/", cookie).await.text())
+}
+
+/// Make `user` (a Telegram account) `role`.
+pub async fn set_role(engine: &Engine, user: &str, role: Role) {
+    let mut tx = engine.store.begin().await.unwrap();
+    let p = people::find(&mut tx, Platform::Telegram, user)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no person {user}"));
+    people::set_role(&mut tx, p.id, role, 0).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Audit rows of `action`.
+async fn audited(engine: &Engine, action: &str) -> i64 {
+    let mut conn = engine.store.conn().await.unwrap();
+    audit::count_action(&mut conn, action).await.unwrap()
+}
+
+/// Rows in `web_sessions`.
+async fn sessions_stored(engine: &Engine) -> i64 {
+    let mut conn = engine.store.conn().await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+}
+
+/// Rows (the header included) of the 活动 sheet of an XLSX download.
+fn activity_rows(xlsx: &[u8]) -> usize {
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).unwrap();
+    book.worksheet_range("活动").unwrap().height()
 }
 
 /// The CSRF token in a page's forms.
@@ -270,9 +356,7 @@ pub fn csrf_of(html: &str) -> String {
 async fn link_signs_in_once() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         chat.say("staff", "pstaff", "/web").await;
         let reply = chat.queued().await.pop().unwrap();
         assert_eq!(reply.chat_id, "pstaff", "{b}");
@@ -295,10 +379,10 @@ async fn link_signs_in_once() {
         drop(conn);
 
         // The confirmation page does not consume the link.
-        let page = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        let page = login_page(&e, &token).await;
         assert_eq!(page.status, StatusCode::OK, "{b}");
         assert!(page.text().contains("action=\"/login\""), "{b}");
-        let again = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        let again = login_page(&e, &token).await;
         assert_eq!(again.status, StatusCode::OK, "{b}");
 
         let form = format!("t={token}");
@@ -311,7 +395,7 @@ async fn link_signs_in_once() {
         }
         assert!(!set.contains("Secure"), "{b}: http public_url: {set}");
         let cookie = first.cookie().unwrap();
-        let home = call(&e, "GET", "/", Some(&cookie), None).await;
+        let home = get(&e, "/", &cookie).await;
         assert_eq!(home.status, StatusCode::OK, "{b}");
         assert!(home.text().contains("概览"), "{b}");
         assert!(home.text().contains("防汛安全通知"), "{b}");
@@ -326,24 +410,15 @@ async fn link_signs_in_once() {
         assert_eq!(second.status, StatusCode::GONE, "{b}");
         assert!(second.cookie().is_none(), "{b}");
         assert!(second.text().contains("已经用过"), "{b}");
-        let page = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        let page = login_page(&e, &token).await;
         assert_eq!(page.status, StatusCode::GONE, "{b}");
         // Unknown token.
         let bad = call(&e, "POST", "/login", None, Some("t=abcdef")).await;
         assert_eq!(bad.status, StatusCode::FORBIDDEN, "{b}");
         assert!(bad.cookie().is_none(), "{b}");
 
-        let mut conn = e.store.conn().await.unwrap();
-        assert_eq!(
-            audit::count_action(&mut conn, "web.link").await.unwrap(),
-            1,
-            "{b}"
-        );
-        assert_eq!(
-            audit::count_action(&mut conn, "web.login").await.unwrap(),
-            1,
-            "{b}"
-        );
+        assert_eq!(audited(&e, "web.link").await, 1, "{b}");
+        assert_eq!(audited(&e, "web.login").await, 1, "{b}");
     }
 }
 
@@ -351,21 +426,20 @@ async fn link_signs_in_once() {
 async fn expired_link_refused() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock.clone());
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
+        let clock = chat.clock.clone();
         let token = chat.link("staff").await;
         clock.advance(chrono::Duration::minutes(10) + chrono::Duration::seconds(1));
-        let page = call(&e, "GET", &format!("/login?t={token}"), None, None).await;
+        let page = login_page(&e, &token).await;
         assert_eq!(page.status, StatusCode::GONE, "{b}");
         assert!(page.text().contains("已过期"), "{b}");
-        let post = call(&e, "POST", "/login", None, Some(&format!("t={token}"))).await;
+        let post = login(&e, &token).await;
         assert_eq!(post.status, StatusCode::GONE, "{b}");
         assert!(post.cookie().is_none(), "{b}");
         // A fresh link within its 10 minutes works.
         let token = chat.link("staff").await;
         clock.advance(chrono::Duration::minutes(9));
-        let post = call(&e, "POST", "/login", None, Some(&format!("t={token}"))).await;
+        let post = login(&e, &token).await;
         assert_eq!(post.status, StatusCode::SEE_OTHER, "{b}");
     }
 }
@@ -374,9 +448,7 @@ async fn expired_link_refused() {
 async fn who_gets_a_link() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (_, mut chat) = staged(&db).await;
         // In a group: no link.
         chat.say("staff", "tgl", "/web").await;
         let r = chat.queued().await;
@@ -456,26 +528,16 @@ async fn no_session_redirects_to_signin() {
 async fn sessions_expire() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock.clone());
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
+        let clock = chat.clock.clone();
         let cookie = session(&mut chat, "staff").await;
-        assert_eq!(
-            call(&e, "GET", "/", Some(&cookie), None).await.status,
-            StatusCode::OK,
-            "{b}"
-        );
+        assert_eq!(get(&e, "/", &cookie).await.status, StatusCode::OK, "{b}");
         clock.advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
-        let a = call(&e, "GET", "/", Some(&cookie), None).await;
+        let a = get(&e, "/", &cookie).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
         // The next sign-in forgets the expired session.
         session(&mut chat, "staff").await;
-        let mut conn = e.store.conn().await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(n, 1, "{b}");
+        assert_eq!(sessions_stored(&e).await, 1, "{b}");
     }
 }
 
@@ -490,34 +552,37 @@ pub fn child_names() -> Vec<String> {
 async fn cadre_view_is_limited_and_masked() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         chat.say("cadre", "g1", "认领 2 12 15").await;
         let cookie = session(&mut chat, "cadre").await;
         // Staff-only pages and downloads: 403.
         for path in ["/notices", "/stars.md", "/stars.xlsx"] {
-            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            let a = get(&e, path, &cookie).await;
             assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {path}");
         }
-        let csrf = csrf_of(&call(&e, "GET", "/", Some(&cookie), None).await.text());
-        let a = call(
-            &e,
-            "POST",
-            "/notices/1/remind",
-            Some(&cookie),
-            Some(&format!("csrf={csrf}")),
-        )
-        .await;
+        let csrf = csrf_token(&e, &cookie).await;
+        let a = post_csrf(&e, "/notices/1/remind", &cookie, &csrf).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}");
         assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
         // The board shows the org's claims, masked; no full name anywhere.
-        let json = call(&e, "GET", "/board.json", Some(&cookie), None).await;
+        let json = get(&e, "/board.json", &cookie).await;
         assert_eq!(json.status, StatusCode::OK, "{b}");
-        let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+        let v = json.json();
         assert_eq!(v["claimed"], 3, "{b}: {v}");
         assert_eq!(v["recent"].as_array().unwrap().len(), 3, "{b}: {v}");
         assert!(v["recent"].to_string().contains("毛*"), "{b}: {v}");
+        // Price and note are staff details: not in a cadre's view.
+        assert_eq!(v["full"], false, "{b}: {v}");
+        for w in v["recent"].as_array().unwrap() {
+            let w = w.as_object().unwrap();
+            assert!(
+                !w.contains_key("note") && !w.contains_key("price_yuan"),
+                "{b}: {w:?}"
+            );
+        }
+        let board = get(&e, "/board", &cookie).await.text();
+        assert!(!board.contains("希望能在六一前收到"), "{b}: note shown");
+        assert!(!board.contains("估价"), "{b}: price column shown");
         let names = child_names();
         for path in [
             "/",
@@ -527,7 +592,7 @@ async fn cadre_view_is_limited_and_masked() {
             "/stars",
             "/report.md",
         ] {
-            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            let a = get(&e, path, &cookie).await;
             assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
             let text = a.text();
             for name in &names {
@@ -547,29 +612,57 @@ async fn cadre_view_is_limited_and_masked() {
             .unwrap();
         drop(conn);
         let q = format!("from=2026-03-01&to=2026-03-10&org={other}");
-        let page = call(&e, "GET", &format!("/activities?{q}"), Some(&cookie), None).await;
+        let page = get(&e, &format!("/activities?{q}"), &cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{b}");
         assert!(page.text().contains("三里铺"), "{b}: own record");
         assert!(!page.text().contains("五里墩"), "{b}: another org's record");
-        let a = call(
-            &e,
-            "GET",
-            &format!("/activities.xlsx?{q}"),
-            Some(&cookie),
-            None,
-        )
-        .await;
+        let a = get(&e, &format!("/activities.xlsx?{q}"), &cookie).await;
         assert_eq!(a.status, StatusCode::OK, "{b}");
-        {
-            use calamine::Reader;
-            let mut book = calamine::Xlsx::new(std::io::Cursor::new(a.body)).unwrap();
-            let sheet = book.worksheet_range("活动").unwrap();
-            assert_eq!(sheet.height(), 2, "{b}: header + the org's one record");
-        }
+        assert_eq!(
+            activity_rows(&a.body),
+            2,
+            "{b}: header + the org's one record"
+        );
         // Staff see the full names.
         let staff = session(&mut chat, "staff").await;
-        let json = call(&e, "GET", "/board.json", Some(&staff), None).await;
+        let json = get(&e, "/board.json", &staff).await;
         assert!(json.text().contains("毛轩"), "{b}: {}", json.text());
+    }
+}
+
+/// Staff see a claim in full on the board, as in a private chat: the name,
+/// the estimated price and the note; on the page and in its JSON.
+#[tokio::test]
+async fn staff_board_shows_price_and_note() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, mut chat) = staged(&db).await;
+        chat.say("cadre", "g1", "认领 1 2").await;
+        let cookie = session(&mut chat, "staff").await;
+        let json = get(&e, "/board.json", &cookie).await;
+        let v = json.json();
+        assert_eq!(v["full"], true, "{b}: {v}");
+        let wish = |no: i64| {
+            v["recent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["no"] == no)
+                .unwrap_or_else(|| panic!("{b}: wish {no} in {v}"))
+                .clone()
+        };
+        let two = wish(2);
+        assert_eq!(two["child"], "毛轩", "{b}: {two}");
+        assert_eq!(two["price_yuan"], 35, "{b}: {two}");
+        assert_eq!(two["note"], "希望能在六一前收到", "{b}: {two}");
+        // Wish 1 has a price and no note.
+        let one = wish(1);
+        assert_eq!(one["price_yuan"], 25, "{b}: {one}");
+        assert!(one.get("note").is_none(), "{b}: {one}");
+        let page = get(&e, "/board", &cookie).await.text();
+        for want in ["估价", "备注", "¥35", "希望能在六一前收到", "¥25"] {
+            assert!(page.contains(want), "{b}: {want} on the board");
+        }
     }
 }
 
@@ -577,9 +670,7 @@ async fn cadre_view_is_limited_and_masked() {
 async fn posts_need_the_csrf_token() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         let cookie = session(&mut chat, "staff").await;
         for form in [
             "",
@@ -593,18 +684,119 @@ async fn posts_need_the_csrf_token() {
         }
         assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
         // Signing out with the token ends the session.
-        let csrf = csrf_of(&call(&e, "GET", "/", Some(&cookie), None).await.text());
-        let a = call(
+        let csrf = csrf_token(&e, &cookie).await;
+        let a = post_csrf(&e, "/logout", &cookie, &csrf).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+        let a = get(&e, "/", &cookie).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+    }
+}
+
+/// Another site cannot post to the dashboard, not even `POST /login`
+/// (login CSRF): a cross-site `Sec-Fetch-Site` or a foreign `Origin` is
+/// refused; the dashboard's own origin and clients sending neither pass.
+#[tokio::test]
+async fn cross_site_posts_refused() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, mut chat) = staged(&db).await;
+        let token = chat.link("staff").await;
+        // The confirmation page sends no referrer to other sites, but not
+        // `no-referrer`: a browser would then post with `Origin: null`.
+        let page = login_page(&e, &token).await;
+        assert_eq!(page.header(header::REFERRER_POLICY), "same-origin", "{b}");
+        let form = format!("t={token}");
+        for headers in [
+            vec![("sec-fetch-site", "cross-site")],
+            vec![
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://dash.test"),
+            ],
+            vec![("origin", "https://evil.example")],
+            vec![("origin", "https://dash.test")],
+            vec![("origin", "http://dash.test:8080")],
+            vec![("origin", "null")],
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://evil.example"),
+            ],
+        ] {
+            let a = call_with(&e, "POST", "/login", None, Some(&form), &headers).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {headers:?}");
+            assert!(a.cookie().is_none(), "{b}: {headers:?}");
+            assert!(a.text().contains("来源不明"), "{b}: {}", a.text());
+        }
+        // The link was not used up by the refused attempts.
+        assert_eq!(audited(&e, "web.login").await, 0, "{b}");
+        // The dashboard's own origin signs in (the default port may be
+        // spelt out).
+        let own = [
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://dash.test:80"),
+        ];
+        let a = call_with(&e, "POST", "/login", None, Some(&form), &own).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        let cookie = a.cookie().expect("session cookie");
+        // A session POST from elsewhere is refused even with its token;
+        // from the dashboard, or with neither header, it passes.
+        let csrf = csrf_token(&e, &cookie).await;
+        let form = format!("csrf={csrf}");
+        let evil = [("origin", "https://evil.example")];
+        for path in ["/notices/1/remind", "/logout"] {
+            let a = call_with(&e, "POST", path, Some(&cookie), Some(&form), &evil).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{b}: {path}");
+        }
+        assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
+        let own = [("origin", "http://dash.test")];
+        let a = call_with(
             &e,
             "POST",
-            "/logout",
+            "/notices/1/remind",
             Some(&cookie),
-            Some(&format!("csrf={csrf}")),
+            Some(&form),
+            &own,
         )
         .await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
-        let a = call(&e, "GET", "/", Some(&cookie), None).await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}");
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        let a = call(&e, "POST", "/logout", Some(&cookie), Some(&form)).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        // GETs are not affected.
+        let a = call_with(&e, "GET", "/signin", None, None, &evil).await;
+        assert_eq!(a.status, StatusCode::OK, "{b}");
+    }
+}
+
+/// Pages, JSON and downloads are never cached (they may carry children's
+/// full names); the static files may be.
+#[tokio::test]
+async fn dynamic_answers_are_not_cached() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, mut chat) = staged(&db).await;
+        chat.say("cadre", "g1", "认领 2").await;
+        let cookie = session(&mut chat, "staff").await;
+        for path in [
+            "/",
+            "/board",
+            "/board.json",
+            "/activities.xlsx",
+            "/report.md",
+            "/signin",
+        ] {
+            let a = get(&e, path, &cookie).await;
+            assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
+            assert_eq!(a.header(header::CACHE_CONTROL), "no-store", "{b}: {path}");
+        }
+        let json = get(&e, "/board.json", &cookie).await;
+        assert!(json.text().contains("毛轩"), "{b}: full names in it");
+        for path in ["/static/style.css", "/static/app.js"] {
+            let a = call(&e, "GET", path, None, None).await;
+            assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
+            assert!(
+                a.header(header::CACHE_CONTROL).contains("max-age"),
+                "{b}: {path}"
+            );
+        }
     }
 }
 
@@ -612,26 +804,17 @@ async fn posts_need_the_csrf_token() {
 async fn remind_button_queues_reminders() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         chat.say("cadre", "g1", "收到").await;
         chat.queued().await;
         let cookie = session(&mut chat, "staff").await;
-        let page = call(&e, "GET", "/notices", Some(&cookie), None).await;
+        let page = get(&e, "/notices", &cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{b}");
         let html = page.text();
         assert!(html.contains("防汛安全通知"), "{b}");
         assert!(html.contains("县一中(1)"), "{b}: acked org listed");
         let csrf = csrf_of(&html);
-        let a = call(
-            &e,
-            "POST",
-            "/notices/1/remind",
-            Some(&cookie),
-            Some(&format!("csrf={csrf}")),
-        )
-        .await;
+        let a = post_csrf(&e, "/notices/1/remind", &cookie, &csrf).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
         let to = a.header(header::LOCATION);
         assert!(to.starts_with("/notices?r=1&g="), "{b}: {to}");
@@ -643,17 +826,42 @@ async fn remind_button_queues_reminders() {
                 .any(|m| m.chat_id == "g2" && m.text.contains("防汛安全通知")),
             "{b}: {sent:?}"
         );
-        let mut conn = e.store.conn().await.unwrap();
-        assert_eq!(
-            audit::count_action(&mut conn, "notice.remind")
-                .await
-                .unwrap(),
-            1,
-            "{b}"
-        );
-        drop(conn);
-        let page = call(&e, "GET", &to, Some(&cookie), None).await;
+        assert_eq!(audited(&e, "notice.remind").await, 1, "{b}");
+        let page = get(&e, &to, &cookie).await;
         assert!(page.text().contains("已催办通知 #1"), "{b}");
+    }
+}
+
+/// Reminding a notice that is still scheduled says it has not gone out,
+/// not that nobody is left to chase; nothing is sent.
+#[tokio::test]
+async fn remind_of_a_scheduled_notice() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, mut chat) = staged(&db).await;
+        chat.say(
+            "staff",
+            "pstaff",
+            "/notice at 3月12日 09:00 县二中 开学检查\n请自查",
+        )
+        .await;
+        chat.say("staff", "pstaff", "确认").await;
+        let r = chat.queued().await;
+        assert!(
+            r.iter().any(|m| m.text.contains("通知 #2 将于")),
+            "{b}: {r:?}"
+        );
+        let cookie = session(&mut chat, "staff").await;
+        let csrf = csrf_token(&e, &cookie).await;
+        let a = post_csrf(&e, "/notices/2/remind", &cookie, &csrf).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {}", a.text());
+        let to = a.header(header::LOCATION);
+        assert_eq!(to, "/notices?u=2", "{b}");
+        assert!(chat.queued().await.is_empty(), "{b}: nothing sent");
+        let page = get(&e, &to, &cookie).await.text();
+        assert!(page.contains("通知 #2 还没有发出"), "{b}: {page}");
+        assert!(!page.contains("没有需要催办"), "{b}");
+        assert_eq!(audited(&e, "notice.remind").await, 0, "{b}");
     }
 }
 
@@ -662,9 +870,7 @@ async fn activities_export_is_xlsx() {
     use calamine::Reader;
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         chat.say(
             "cadre",
             "g1",
@@ -673,22 +879,13 @@ async fn activities_export_is_xlsx() {
         .await;
         chat.say("cadre", "g1", "/log 3月6日 主题团日 30人").await;
         let cookie = session(&mut chat, "staff").await;
-        let page = call(
-            &e,
-            "GET",
-            "/activities?from=2026-03-01&to=2026-03-10",
-            Some(&cookie),
-            None,
-        )
-        .await;
+        let page = get(&e, "/activities?from=2026-03-01&to=2026-03-10", &cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{b}");
         assert!(page.text().contains("三里铺"), "{b}");
-        let a = call(
+        let a = get(
             &e,
-            "GET",
             "/activities.xlsx?from=2026-03-01&to=2026-03-10",
-            Some(&cookie),
-            None,
+            &cookie,
         )
         .await;
         assert_eq!(a.status, StatusCode::OK, "{b}");
@@ -700,21 +897,16 @@ async fn activities_export_is_xlsx() {
             a.header(header::CONTENT_DISPOSITION).contains(".xlsx"),
             "{b}"
         );
-        let mut book = calamine::Xlsx::new(std::io::Cursor::new(a.body.clone())).unwrap();
-        let sheet = book.worksheet_range("活动").unwrap();
-        assert_eq!(sheet.height(), 3, "{b}: header + 2 records");
+        assert_eq!(activity_rows(&a.body), 3, "{b}: header + 2 records");
         // Filtered by category.
         let cat = "%E4%B8%BB%E9%A2%98%E5%9B%A2%E6%97%A5"; // 主题团日
-        let a = call(
+        let a = get(
             &e,
-            "GET",
             &format!("/activities.xlsx?from=2026-03-01&to=2026-03-10&category={cat}"),
-            Some(&cookie),
-            None,
+            &cookie,
         )
         .await;
-        let mut book = calamine::Xlsx::new(std::io::Cursor::new(a.body)).unwrap();
-        assert_eq!(book.worksheet_range("活动").unwrap().height(), 2, "{b}");
+        assert_eq!(activity_rows(&a.body), 2, "{b}");
         // Work summary and star rating downloads.
         for (path, kind) in [
             ("/report.xlsx", "spreadsheetml"),
@@ -722,14 +914,14 @@ async fn activities_export_is_xlsx() {
             ("/report.md", "markdown"),
             ("/stars.md", "markdown"),
         ] {
-            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            let a = get(&e, path, &cookie).await;
             assert_eq!(a.status, StatusCode::OK, "{b}: {path}");
             assert!(a.header(header::CONTENT_TYPE).contains(kind), "{b}: {path}");
             if kind == "spreadsheetml" {
                 calamine::Xlsx::new(std::io::Cursor::new(a.body)).unwrap();
             }
         }
-        let page = call(&e, "GET", "/stars", Some(&cookie), None).await;
+        let page = get(&e, "/stars", &cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{b}");
         assert!(page.text().contains("县一中"), "{b}");
     }
@@ -739,9 +931,7 @@ async fn activities_export_is_xlsx() {
 async fn health_and_metrics() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         chat.say("cadre", "g1", "认领 3").await;
         let a = call(&e, "GET", "/healthz", None, None).await;
         assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
@@ -807,10 +997,8 @@ async fn activity_photos_are_shown() {
     use tuanbot::chat::{Attachment, AttachmentKind};
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
+        let (e, mut chat) = staged(&db).await;
         e.set_file_fetcher(Platform::Telegram, Arc::new(FakeFiles));
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
         let photo = |r: &str| Attachment {
             kind: AttachmentKind::Photo,
             file_ref: r.into(),
@@ -831,21 +1019,14 @@ async fn activity_photos_are_shown() {
         )
         .await;
         let cookie = session(&mut chat, "staff").await;
-        let page = call(
-            &e,
-            "GET",
-            "/activities?from=2026-03-01&to=2026-03-10",
-            Some(&cookie),
-            None,
-        )
-        .await;
+        let page = get(&e, "/activities?from=2026-03-01&to=2026-03-10", &cookie).await;
         let html = page.text();
         assert!(
             html.contains("png:abc") && html.contains("lost:xyz"),
             "{b}: refs shown"
         );
         assert!(html.contains("src=\"/activities/1/photos/0\""), "{b}");
-        let a = call(&e, "GET", "/activities/1/photos/0", Some(&cookie), None).await;
+        let a = get(&e, "/activities/1/photos/0", &cookie).await;
         assert_eq!(a.status, StatusCode::OK, "{b}");
         assert_eq!(a.header(header::CONTENT_TYPE), "image/png", "{b}");
         assert_eq!(a.body, PNG, "{b}");
@@ -854,23 +1035,85 @@ async fn activity_photos_are_shown() {
             "/activities/1/photos/1",
             "/activities/99/photos/0",
         ] {
-            let a = call(&e, "GET", path, Some(&cookie), None).await;
+            let a = get(&e, path, &cookie).await;
             assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}: {path}");
         }
         // Another org's cadre does not see it.
         chat.say("z", "pz", "我是 县二中").await;
+        set_role(&e, "z", Role::Cadre).await;
+        let other = session(&mut chat, "z").await;
+        let a = get(&e, "/activities/1/photos/0", &other).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}");
+    }
+}
+
+/// The photos of more activities than one statement binds (the store's
+/// `MAX_BINDS`, 128): every activity's refs, in order, from the store and on
+/// the activities page.
+#[tokio::test]
+async fn photo_refs_of_many_activities() {
+    use tuanbot::store::activities::{self, NewActivity};
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (e, mut chat) = staged(&db).await;
         let mut tx = e.store.begin().await.unwrap();
-        let p = people::find(&mut tx, Platform::Telegram, "z")
+        let p = people::find(&mut tx, Platform::Telegram, "cadre")
             .await
             .unwrap()
             .unwrap();
-        people::set_role(&mut tx, p.id, Role::Cadre, 0)
+        let category = tuanbot::domain::category::Category::ALL[0].as_str();
+        let mut ids = Vec::new();
+        for i in 0..300 {
+            let new = NewActivity {
+                org_id: p.org_id.unwrap(),
+                person_id: p.id,
+                date: "2026-03-05",
+                category,
+                title: "主题团日",
+                participants: Some(10),
+                approx: false,
+                hours: None,
+                location: None,
+                source_text: "/log 3月5日 主题团日 10人",
+                platform: "telegram",
+                chat_id: "g1",
+                quantities: &[],
+            };
+            let id = activities::insert(&mut tx, &new, 0).await.unwrap();
+            activities::add_photo(&mut tx, id, &format!("png:{i}a"), 0)
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                activities::add_photo(&mut tx, id, &format!("png:{i}b"), 0)
+                    .await
+                    .unwrap();
+            }
+            ids.push(id);
+        }
+        tx.commit().await.unwrap();
+        let mut conn = e.store.conn().await.unwrap();
+        let refs = tuanbot::store::web::photo_refs(&mut conn, &ids)
             .await
             .unwrap();
-        tx.commit().await.unwrap();
-        let other = session(&mut chat, "z").await;
-        let a = call(&e, "GET", "/activities/1/photos/0", Some(&other), None).await;
-        assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}");
+        drop(conn);
+        assert_eq!(refs.len(), 300, "{b}");
+        for (i, id) in ids.iter().enumerate() {
+            let mut want = vec![format!("png:{i}a")];
+            if i % 2 == 0 {
+                want.push(format!("png:{i}b"));
+            }
+            assert_eq!(refs[id], want, "{b}: activity {id}");
+        }
+        let cookie = session(&mut chat, "staff").await;
+        let page = get(&e, "/activities?from=2026-03-01&to=2026-03-10", &cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{b}");
+        let html = page.text();
+        for (i, id) in [(0, ids[0]), (150, ids[150]), (298, ids[298])] {
+            assert!(html.contains(&format!("png:{i}b")), "{b}: {i}");
+            let src = format!("src=\"/activities/{id}/photos/1\"");
+            assert!(html.contains(&src), "{b}: {src}");
+        }
+        assert!(html.contains("png:299a"), "{b}");
     }
 }
 
@@ -887,28 +1130,20 @@ fn quiet_section(html: &str) -> &str {
 async fn quiet_orgs_agree_with_the_report() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         let cookie = session(&mut chat, "staff").await;
         // Today is 2026-03-10: a last record on 02-08 leaves 30 days
         // (02-09 … 03-10) without one, as the work summary counts them.
         chat.say("cadre", "g1", "/log 2月8日 主题团日 30人").await;
-        let html = call(&e, "GET", "/", Some(&cookie), None).await.text();
+        let html = get(&e, "/", &cookie).await.text();
         let quiet = quiet_section(&html);
         assert!(
             quiet.contains("县一中") && quiet.contains("2026-02-08"),
             "{b}: {quiet}"
         );
-        let report = call(
-            &e,
-            "GET",
-            "/report.md?from=2026-03-01&to=2026-03-10",
-            Some(&cookie),
-            None,
-        )
-        .await
-        .text();
+        let report = get(&e, "/report.md?from=2026-03-01&to=2026-03-10", &cookie)
+            .await
+            .text();
         let inactive = report
             .lines()
             .find(|l| l.contains("天没有活动记录"))
@@ -916,7 +1151,7 @@ async fn quiet_orgs_agree_with_the_report() {
         assert!(inactive.contains("县一中"), "{b}: {report}");
         // A record on 02-09 is within the 30 days.
         chat.say("cadre", "g1", "/log 2月9日 主题团日 30人").await;
-        let html = call(&e, "GET", "/", Some(&cookie), None).await.text();
+        let html = get(&e, "/", &cookie).await.text();
         let quiet = quiet_section(&html);
         assert!(!quiet.contains("县一中"), "{b}: {quiet}");
         assert!(quiet.contains("县二中"), "{b}: {quiet}");
@@ -927,16 +1162,14 @@ async fn quiet_orgs_agree_with_the_report() {
 async fn board_lists_only_standing_claims() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         chat.say("cadre", "g1", "认领 2 12").await;
         chat.say("staff", "pstaff", "/revoke 12 不要了").await;
         chat.queued().await;
         for user in ["staff", "cadre"] {
             let cookie = session(&mut chat, user).await;
-            let json = call(&e, "GET", "/board.json", Some(&cookie), None).await;
-            let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+            let json = get(&e, "/board.json", &cookie).await;
+            let v = json.json();
             assert_eq!(v["claimed"], 1, "{b} {user}: {v}");
             let nos: Vec<i64> = v["recent"]
                 .as_array()
@@ -957,9 +1190,7 @@ async fn board_lists_only_standing_claims() {
 async fn link_signs_in_once_under_concurrency() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         let token = chat.link("staff").await;
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..8 {
@@ -979,12 +1210,7 @@ async fn link_signs_in_once_under_concurrency() {
             };
             assert_eq!(a.status, want, "{b}: {}", a.text());
         }
-        let mut conn = e.store.conn().await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(n, 1, "{b}");
+        assert_eq!(sessions_stored(&e).await, 1, "{b}");
     }
 }
 
@@ -992,39 +1218,29 @@ async fn link_signs_in_once_under_concurrency() {
 async fn sessions_follow_role_changes() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (e, clock) = engine(&db).await;
-        let mut chat = Chat::new(e.clone(), clock);
-        scene(&mut chat).await;
+        let (e, mut chat) = staged(&db).await;
         // A cadre who moves to another org is a member there: the session
         // does not follow them into the new org.
         let cadre = session(&mut chat, "cadre").await;
         assert_eq!(
-            call(&e, "GET", "/board", Some(&cadre), None).await.status,
+            get(&e, "/board", &cadre).await.status,
             StatusCode::OK,
             "{b}"
         );
         chat.say("cadre", "pcadre", "我是 县二中").await;
         for path in ["/", "/board.json", "/activities"] {
-            let a = call(&e, "GET", path, Some(&cadre), None).await;
+            let a = get(&e, path, &cadre).await;
             assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: {path}");
         }
         // Staff demoted to member lose the dashboard at once.
         let staff = session(&mut chat, "staff").await;
         assert_eq!(
-            call(&e, "GET", "/notices", Some(&staff), None).await.status,
+            get(&e, "/notices", &staff).await.status,
             StatusCode::OK,
             "{b}"
         );
-        let mut tx = e.store.begin().await.unwrap();
-        let p = people::find(&mut tx, Platform::Telegram, "staff")
-            .await
-            .unwrap()
-            .unwrap();
-        people::set_role(&mut tx, p.id, Role::Member, 0)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        let a = call(&e, "GET", "/notices", Some(&staff), None).await;
+        set_role(&e, "staff", Role::Member).await;
+        let a = get(&e, "/notices", &staff).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{b}: a member has no view");
     }
 }
