@@ -875,33 +875,43 @@ async fn forward_and_reverse_together() {
     bot.stop().await;
 }
 
+/// A bot connected to the fake QQ peer with QQ user 1 as staff, the wish
+/// fixture imported, group `group` bound county-wide, `members` (QQ user id,
+/// org) joined, and the batch published there with a quota of 5.
+async fn campaign(db: &TestDb, group: i64, members: &[(i64, &str)]) -> (Bot, Arc<FakeState>) {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    let (bot, fake) = connected(db, |s| s.admins = vec!["qq:1".into()]).await;
+    tuanbot::service::wishes::import_file(
+        &bot.engine.store,
+        std::path::Path::new(fixture),
+        "2026圆梦",
+        "zh-CN",
+    )
+    .await
+    .expect("import");
+    let chat = group.to_string();
+    let mut id = group * 100;
+    let mut say = |user: i64, t: &str| {
+        id += 1;
+        fake.push(group_msg(id, group, user, text(t)));
+    };
+    say(1, "/bind 全县");
+    until_sent(&fake, &chat, |t| t.contains("全县团干群")).await;
+    for (user, org) in members {
+        say(*user, &format!("我是 {org}"));
+        until_sent(&fake, &chat, |t| t.contains(&format!("{org}团委"))).await;
+    }
+    say(1, "/wishes publish 2026圆梦 quota 5");
+    until_sent(&fake, &chat, |t| t.contains("圆梦行动")).await;
+    (bot, fake)
+}
+
 /// `认领 12` from two QQ users in different orgs, pushed back to back: one
 /// wins, the other is told who holds it, in one gathered message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_qq_users_claim_the_same_wish_one_wins() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
     for db in TestDb::both().await {
-        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
-        tuanbot::service::wishes::import_file(
-            &bot.engine.store,
-            std::path::Path::new(fixture),
-            "2026圆梦",
-            "zh-CN",
-        )
-        .await
-        .expect("import");
-        fake.push(group_msg(901, 701, 1, text("/bind 全县")));
-        until_sent(&fake, "701", |t| t.contains("全县团干群")).await;
-        fake.push(group_msg(902, 701, 2, text("我是 县一中")));
-        fake.push(group_msg(903, 701, 3, text("我是 县二中")));
-        until_sent(&fake, "701", |t| t.contains("县二中团委")).await;
-        fake.push(group_msg(
-            904,
-            701,
-            1,
-            text("/wishes publish 2026圆梦 quota 5"),
-        ));
-        until_sent(&fake, "701", |t| t.contains("圆梦行动")).await;
+        let (bot, fake) = campaign(&db, 701, &[(2, "县一中"), (3, "县二中")]).await;
         fake.push(group_msg(905, 701, 2, text("认领 12")));
         fake.push(group_msg(906, 701, 3, text("认领 12")));
         let result = until_sent(&fake, "701", |t| t.contains("12") && t.contains("已被")).await;
@@ -921,29 +931,9 @@ async fn two_qq_users_claim_the_same_wish_one_wins() {
 /// a reply to a text is told a photo is needed and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn done_as_a_reply_to_a_photo() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
     for db in TestDb::both().await {
         let b = db.backend;
-        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
-        tuanbot::service::wishes::import_file(
-            &bot.engine.store,
-            std::path::Path::new(fixture),
-            "2026圆梦",
-            "zh-CN",
-        )
-        .await
-        .expect("import");
-        fake.push(group_msg(931, 702, 1, text("/bind 全县")));
-        until_sent(&fake, "702", |t| t.contains("全县团干群")).await;
-        fake.push(group_msg(932, 702, 2, text("我是 县一中")));
-        until_sent(&fake, "702", |t| t.contains("县一中团委")).await;
-        fake.push(group_msg(
-            933,
-            702,
-            1,
-            text("/wishes publish 2026圆梦 quota 5"),
-        ));
-        until_sent(&fake, "702", |t| t.contains("圆梦行动")).await;
+        let (bot, fake) = campaign(&db, 702, &[(2, "县一中")]).await;
         fake.push(group_msg(934, 702, 2, text("认领 12")));
         until_sent(&fake, "702", |t| t.contains("✅ 县一中：12")).await;
         // A photo (no command), then a text, both from the same person.
