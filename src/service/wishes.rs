@@ -1055,9 +1055,21 @@ pub async fn claim_many(
         if board_editable(engine, &book.batch) {
             let at = store::ms(last.msg.at);
             update_board(&mut *conn, engine, &book.batch, at, last.locale).await?;
-        } else if let Some(Some((_, lines))) = results.get_mut(last_i) {
-            // Text fallback: the gathered result carries the progress line.
-            lines.push(board_summary(last.locale, &book.batch));
+        } else {
+            // Text fallback: the gathered result of each chat that claimed
+            // carries the progress line, after that chat's last success.
+            let mut done: Vec<(Platform, &str)> = Vec::new();
+            for &(i, ..) in book.taken.iter().rev() {
+                let r = &reqs[i];
+                let chat = (r.msg.platform, r.msg.chat_id.as_str());
+                if done.contains(&chat) {
+                    continue;
+                }
+                done.push(chat);
+                if let Some(Some((_, lines))) = results.get_mut(i) {
+                    lines.push(board_summary(r.locale, &book.batch));
+                }
+            }
         }
     }
     // One gathered message per chat.
