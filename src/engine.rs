@@ -59,6 +59,9 @@ struct Job {
     done: oneshot::Sender<Result<Outcome, StoreError>>,
     /// When it was handed to the writer (claim latency for `/metrics`).
     queued_at: std::time::Instant,
+    /// Its wish numbers when it is a plain claim ([`Engine::plain_claim`]),
+    /// parsed by the sender so the writer's serial work stays small.
+    claim: Option<Vec<u32>>,
 }
 
 /// Most updates the writer puts into one transaction.
@@ -135,6 +138,7 @@ impl Engine {
         });
         let (done, answer) = oneshot::channel();
         let job = Job {
+            claim: self.plain_claim(&msg),
             msg,
             done,
             queued_at: std::time::Instant::now(),
@@ -153,8 +157,8 @@ impl Engine {
     /// Runs of consecutive plain claim messages (`认领 12`) go to the wish
     /// service together ([`Engine::claim_run`]); everything else, and a run
     /// whose joint handling fails, one update per SAVEPOINT.
-    async fn handle_group(&self, jobs: Vec<Job>) {
-        let claims: Vec<Option<Vec<u32>>> = jobs.iter().map(|j| self.plain_claim(&j.msg)).collect();
+    async fn handle_group(&self, mut jobs: Vec<Job>) {
+        let claims: Vec<Option<Vec<u32>>> = jobs.iter_mut().map(|j| j.claim.take()).collect();
         let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(jobs.len());
         let started = std::time::Instant::now();
         let committed = async {
