@@ -59,9 +59,17 @@ struct Job {
     done: oneshot::Sender<Result<Outcome, StoreError>>,
     /// When it was handed to the writer (claim latency for `/metrics`).
     queued_at: std::time::Instant,
-    /// Its wish numbers when it is a plain claim ([`Engine::plain_claim`]),
-    /// parsed by the sender so the writer's serial work stays small.
+    /// Its text as parsed by the sender, so the writer's serial work stays
+    /// small.
+    read: Read,
+    /// Its wish numbers when it is a plain claim ([`Engine::plain_claim`]).
     claim: Option<Vec<u32>>,
+}
+
+/// A message's text as the parser sees it (normalised), and what it says.
+struct Read {
+    text: String,
+    parsed: command::Parsed,
 }
 
 /// Most updates the writer puts into one transaction.
@@ -137,8 +145,10 @@ impl Engine {
             tx
         });
         let (done, answer) = oneshot::channel();
+        let read = self.read(&msg);
         let job = Job {
-            claim: self.plain_claim(&msg),
+            claim: self.plain_claim(&msg, &read.parsed),
+            read,
             msg,
             done,
             queued_at: std::time::Instant::now(),
@@ -190,7 +200,7 @@ impl Engine {
                 }
                 for job in &jobs[i..i + run] {
                     let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                    match self.handle_in(&mut sp, &job.msg).await {
+                    match self.handle_in(&mut sp, &job.msg, &job.read).await {
                         Ok(outcome) => {
                             sp.commit().await?;
                             results.push(Ok(outcome));
@@ -246,7 +256,7 @@ impl Engine {
     /// (`认领 12、15`) and that [`Engine::claim_run`] may handle with others:
     /// no reply, attachment or button, from an account the settings don't
     /// promote (that happens in [`Engine::handle_in`]).
-    fn plain_claim(&self, msg: &Incoming) -> Option<Vec<u32>> {
+    fn plain_claim(&self, msg: &Incoming, parsed: &command::Parsed) -> Option<Vec<u32>> {
         if msg.reply_to.is_some()
             || !msg.attachments.is_empty()
             || msg.callback_id.is_some()
@@ -254,6 +264,16 @@ impl Engine {
         {
             return None;
         }
+        match parsed {
+            command::Parsed::Command(command::Command::Claim(n)) if !n.is_empty() => {
+                Some(n.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Normalise and parse a message's text (pure; no store access).
+    fn read(&self, msg: &Incoming) -> Read {
         let text = command::normalize::normalize(&msg.text);
         let username = self.bot_username(msg.platform);
         let parsed = command::parse(
@@ -263,10 +283,7 @@ impl Engine {
                 bot_name: Some(&self.settings.bot_name),
             },
         );
-        match parsed {
-            command::Parsed::Command(command::Command::Claim(n)) if !n.is_empty() => Some(n),
-            _ => None,
-        }
+        Read { text, parsed }
     }
 
     /// A run of plain claim messages with the effects of [`Engine::handle_in`]
@@ -421,8 +438,9 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(platform = %msg.platform, chat = %msg.chat_id, user = %msg.sender_id, update = %msg.update_id))]
     pub async fn handle(&self, msg: &Incoming) -> Result<Outcome, StoreError> {
         let started = std::time::Instant::now();
+        let read = self.read(msg);
         let mut tx = self.store.begin().await?;
-        let outcome = match self.handle_in(&mut tx, msg).await {
+        let outcome = match self.handle_in(&mut tx, msg, &read).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Ended now rather than by a ROLLBACK queued on the pooled
@@ -438,7 +456,7 @@ impl Engine {
                 if replies > 0 {
                     self.outbox_ready.notify_waiters();
                 }
-                if self.plain_claim(msg).is_some() {
+                if self.plain_claim(msg, &read.parsed).is_some() {
                     crate::metrics::record_claim(started.elapsed().as_secs_f64());
                 }
             }
@@ -446,7 +464,12 @@ impl Engine {
         Ok(outcome)
     }
 
-    async fn handle_in(&self, tx: &mut store::Conn, msg: &Incoming) -> Result<Outcome, StoreError> {
+    async fn handle_in(
+        &self,
+        tx: &mut store::Conn,
+        msg: &Incoming,
+        read: &Read,
+    ) -> Result<Outcome, StoreError> {
         let now = msg.at;
         let now_ms = store::ms(now);
         if !updates::mark(&mut *tx, msg.platform, &msg.update_id, now_ms).await? {
@@ -494,20 +517,11 @@ impl Engine {
             msg.sender_language.as_deref(),
             &self.settings.locale,
         );
-        let text = command::normalize::normalize(&msg.text);
-        let username = self.bot_username(msg.platform);
-        let parsed = command::parse(
-            &text,
-            &ParseOptions {
-                bot_username: username.as_deref(),
-                bot_name: Some(&self.settings.bot_name),
-            },
-        );
         let mut ctx = Ctx {
             engine: self,
             tx: &mut *tx,
             msg,
-            text: &text,
+            text: &read.text,
             person,
             chat,
             now,
@@ -515,7 +529,7 @@ impl Engine {
             locale,
             out: Vec::new(),
         };
-        service::dispatch(&mut ctx, parsed).await?;
+        service::dispatch(&mut ctx, read.parsed.clone()).await?;
         let queued = std::mem::take(&mut ctx.out);
         enqueue_replies(&mut *tx, &queued, now).await?;
         crate::metrics::message_handled();
