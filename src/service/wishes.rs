@@ -814,61 +814,34 @@ struct Outcomes {
 impl Outcomes {
     /// The result lines (`✅ 县一中：12、15`, `❌ …`) in the claimer's language.
     fn lines(&self, l: &str, who: &str, batch: &Batch) -> Vec<String> {
+        let quota = batch.quota.unwrap_or(0);
         let mut lines = Vec::new();
-        let mut simple = |key: &str, nos: &[i64]| {
+        // Every result text takes the same arguments and uses those it needs.
+        let mut line = |key: &str, nos: &[i64], holder: &str| {
             if !nos.is_empty() {
-                lines.push(t!(key, locale = l, org = who, nos = join_nos(nos)).into_owned());
+                let nos = join_nos(nos);
+                lines.push(
+                    t!(
+                        key,
+                        locale = l,
+                        org = who,
+                        nos = nos,
+                        holder = holder,
+                        quota = quota,
+                        total = batch.total
+                    )
+                    .into_owned(),
+                );
             }
         };
-        simple("wishes.claim.ok", &self.ok);
-        simple("wishes.claim.mine", &self.mine);
+        line("wishes.claim.ok", &self.ok, "");
+        line("wishes.claim.mine", &self.mine, "");
         for (holder, nos) in &self.taken {
-            lines.push(
-                t!(
-                    "wishes.claim.taken",
-                    locale = l,
-                    org = who,
-                    nos = join_nos(nos),
-                    holder = holder
-                )
-                .into_owned(),
-            );
+            line("wishes.claim.taken", nos, holder);
         }
-        if !self.over.is_empty() {
-            lines.push(
-                t!(
-                    "wishes.claim.over_quota",
-                    locale = l,
-                    org = who,
-                    nos = join_nos(&self.over),
-                    quota = batch.quota.unwrap_or(0)
-                )
-                .into_owned(),
-            );
-        }
-        if !self.missing.is_empty() {
-            lines.push(
-                t!(
-                    "wishes.claim.no_such",
-                    locale = l,
-                    org = who,
-                    nos = join_nos(&self.missing),
-                    total = batch.total
-                )
-                .into_owned(),
-            );
-        }
-        if !self.revoked.is_empty() {
-            lines.push(
-                t!(
-                    "wishes.claim.revoked",
-                    locale = l,
-                    org = who,
-                    nos = join_nos(&self.revoked)
-                )
-                .into_owned(),
-            );
-        }
+        line("wishes.claim.over_quota", &self.over, "");
+        line("wishes.claim.no_such", &self.missing, "");
+        line("wishes.claim.revoked", &self.revoked, "");
         lines
     }
 }
@@ -960,25 +933,21 @@ pub async fn claim_many(
             .get(&(r.msg.platform, r.msg.chat_id.as_str()))
             .copied()
             .flatten();
-        let refusal = match (batch_id, r.person.org_id.and_then(|o| orgs.get(&o))) {
-            (None, _) => Some("wishes.no_batch"),
-            (_, None) => Some("common.need_org"),
+        let decided = match (batch_id, r.person.org_id.and_then(|o| orgs.get(&o))) {
+            (None, _) => Err("wishes.no_batch"),
+            (_, None) => Err("common.need_org"),
             _ if cadre_only && !r.person.role.at_least(Role::Cadre) => {
-                Some("wishes.claim.cadre_only")
+                Err("wishes.claim.cadre_only")
             }
-            _ => None,
+            (Some(batch_id), Some(org)) => Ok((batch_id, org)),
         };
-        let (Some(batch_id), Some(org), None) = (
-            batch_id,
-            r.person.org_id.and_then(|o| orgs.get(&o)),
-            refusal,
-        ) else {
-            out[i].push(direct_reply(
-                r.msg,
-                tr(l, refusal.unwrap_or("common.need_org")),
-            ));
-            results.push(None);
-            continue;
+        let (batch_id, org) = match decided {
+            Ok(found) => found,
+            Err(key) => {
+                out[i].push(direct_reply(r.msg, tr(l, key)));
+                results.push(None);
+                continue;
+            }
         };
         let Some(book) = books.get_mut(&batch_id) else {
             results.push(None);
