@@ -12,16 +12,8 @@ pub async fn mark(
     update_id: &str,
     now_ms: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO processed_updates (platform, update_id, handled_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (platform, update_id) DO NOTHING",
-    )
-    .bind(platform.as_str())
-    .bind(update_id)
-    .bind(now_ms)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let fresh = mark_many(conn, &[(platform, update_id, now_ms)]).await?;
+    Ok(fresh.first().copied().unwrap_or(false))
 }
 
 /// [`mark`] for several updates in one statement: `(platform, update id,
