@@ -66,7 +66,13 @@ impl Backend {
 /// A pool plus what the code needs to know about its backend.
 #[derive(Clone)]
 pub struct Store {
+    /// Reads (and migrations).
     pool: AnyPool,
+    /// Where write transactions run. On SQLite a pool of one connection of
+    /// its own: SQLite has one writer at a time anyway, and that
+    /// connection's prepared statements stay warm. On PostgreSQL the same
+    /// pool as reads.
+    writer: AnyPool,
     backend: Backend,
     /// SQLite has one writer at a time; taking this lock before `BEGIN` turns
     /// what would be SQLITE_BUSY retries into a fair queue in the process.
@@ -117,38 +123,49 @@ impl Store {
         } else {
             Backend::Postgres
         };
-        let (url, max) = match backend {
-            Backend::Sqlite => (sqlite_url(url), 4),
-            Backend::Postgres => (url.to_string(), 10),
-        };
-        let options: AnyConnectOptions = url.parse()?;
         let sync = if synchronous == "normal" {
             "NORMAL"
         } else {
             "FULL"
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA synchronous = {sync}")))
-                            .await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
+        match backend {
+            Backend::Postgres => {
+                let pool = pool_options(backend, 10, sync)
+                    .connect_with(url.parse()?)
+                    .await?;
+                Ok(Store {
+                    writer: pool.clone(),
+                    pool,
+                    backend,
+                    write_lock: None,
                 })
-            })
-            .connect_with(options)
-            .await?;
-        Ok(Store {
-            pool,
-            backend,
-            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
-        })
+            }
+            Backend::Sqlite => {
+                let url = sqlite_url(url);
+                let options: AnyConnectOptions = url.parse()?;
+                let pool = pool_options(backend, 4, sync)
+                    .connect_with(options.clone())
+                    .await?;
+                // An in-memory database exists once per connection: reads
+                // and writes must share the pool there.
+                let writer = if url.contains(":memory:") {
+                    pool.clone()
+                } else {
+                    pool_options(backend, 1, sync)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                        .connect_with(options)
+                        .await?
+                };
+                Ok(Store {
+                    pool,
+                    writer,
+                    backend,
+                    write_lock: Some(Arc::new(Mutex::new(()))),
+                })
+            }
+        }
     }
 
     /// Apply pending migrations for this backend.
@@ -181,7 +198,7 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
+        let tx = self.writer.begin().await?;
         Ok(Tx { tx, _guard: guard })
     }
 
@@ -191,8 +208,32 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// The pool settings of one backend: `max` connections; on SQLite WAL,
+/// `synchronous`, foreign keys and a busy timeout on every connection, and
+/// no liveness ping before handing out a local file's connection (one round
+/// trip to its thread less per transaction).
+fn pool_options(backend: Backend, max: u32, sync: &'static str) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(backend == Backend::Postgres)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA synchronous = {sync}")))
+                        .await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Most bound values per statement in the multi-row and `IN (…)` queries.
