@@ -72,6 +72,22 @@ struct Read {
     parsed: command::Parsed,
 }
 
+/// Why a group's transaction did not commit.
+#[derive(Debug, thiserror::Error)]
+enum GroupError {
+    /// A run of claims failed as a whole: worth doing again one by one.
+    #[error("{0}")]
+    ClaimRun(StoreError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for GroupError {
+    fn from(e: sqlx::Error) -> Self {
+        GroupError::Store(e.into())
+    }
+}
+
 /// Most updates the writer puts into one transaction.
 const GROUP_COMMIT_MAX: usize = 256;
 /// Times the writer yields before collecting a group.
@@ -165,65 +181,18 @@ impl Engine {
 
     /// Handle a batch of jobs in one transaction (see [`Engine::submit`]).
     /// Runs of consecutive plain claim messages (`认领 12`) go to the wish
-    /// service together ([`Engine::claim_run`]); everything else, and a run
-    /// whose joint handling fails, one update per SAVEPOINT.
+    /// service together ([`Engine::claim_run`]); everything else one update
+    /// per SAVEPOINT. Should a run fail as a whole, the transaction is rolled
+    /// back and the group handled again, every update on its own.
     async fn handle_group(&self, mut jobs: Vec<Job>) {
         let claims: Vec<Option<Vec<u32>>> = jobs.iter_mut().map(|j| j.claim.take()).collect();
         let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(jobs.len());
-        let started = std::time::Instant::now();
-        let committed = async {
-            let mut tx = self.store.begin().await?;
-            let mut i = 0;
-            while i < jobs.len() {
-                let run = claims[i..]
-                    .iter()
-                    .take_while(|c| c.is_some())
-                    .count()
-                    .max(1);
-                if claims[i].is_some() {
-                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                    match self
-                        .claim_run(&mut sp, &jobs[i..i + run], &claims[i..i + run])
-                        .await
-                    {
-                        Ok(outcomes) => {
-                            sp.commit().await?;
-                            results.extend(outcomes.into_iter().map(Ok));
-                            i += run;
-                            continue;
-                        }
-                        Err(e) => {
-                            sp.rollback().await?;
-                            tracing::warn!(error = %e, n = run, "claim group failed; one by one");
-                        }
-                    }
-                }
-                for job in &jobs[i..i + run] {
-                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                    match self.handle_in(&mut sp, &job.msg, &job.read).await {
-                        Ok(outcome) => {
-                            sp.commit().await?;
-                            results.push(Ok(outcome));
-                        }
-                        Err(e) => {
-                            sp.rollback().await?;
-                            results.push(Err(e));
-                        }
-                    }
-                }
-                i += run;
-            }
-            let handled = started.elapsed();
-            let committed = tx.commit().await;
-            tracing::debug!(
-                n = jobs.len(),
-                handle_us = handled.as_micros() as u64,
-                commit_us = (started.elapsed() - handled).as_micros() as u64,
-                "group"
-            );
-            committed
+        let mut committed = self.try_group(&jobs, &claims, true, &mut results).await;
+        if let Err(GroupError::ClaimRun(e)) = &committed {
+            tracing::warn!(error = %e, n = jobs.len(), "claim group failed; one by one");
+            results.clear();
+            committed = self.try_group(&jobs, &claims, false, &mut results).await;
         }
-        .await;
         let any_replies = results
             .iter()
             .any(|r| matches!(r, Ok(Outcome::Handled { replies }) if *replies > 0));
@@ -250,6 +219,72 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// One attempt at a group: one transaction, claim runs handled together
+    /// when `together`, each other update in a SAVEPOINT of its own, its
+    /// result pushed to `results`. Commits, or rolls back on any error.
+    async fn try_group(
+        &self,
+        jobs: &[Job],
+        claims: &[Option<Vec<u32>>],
+        together: bool,
+        results: &mut Vec<Result<Outcome, StoreError>>,
+    ) -> Result<(), GroupError> {
+        let started = std::time::Instant::now();
+        let mut tx = self.store.begin().await?;
+        let handled = async {
+            let mut i = 0;
+            while i < jobs.len() {
+                let run = claims[i..]
+                    .iter()
+                    .take_while(|c| c.is_some())
+                    .count()
+                    .max(1);
+                if together && claims[i].is_some() {
+                    // No SAVEPOINT: if the run fails, the whole transaction
+                    // goes and the group is done again without runs.
+                    let outcomes = self
+                        .claim_run(&mut tx, &jobs[i..i + run], &claims[i..i + run])
+                        .await
+                        .map_err(GroupError::ClaimRun)?;
+                    results.extend(outcomes.into_iter().map(Ok));
+                    i += run;
+                    continue;
+                }
+                for job in &jobs[i..i + run] {
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    match self.handle_in(&mut sp, &job.msg, &job.read).await {
+                        Ok(outcome) => {
+                            sp.commit().await?;
+                            results.push(Ok(outcome));
+                        }
+                        Err(e) => {
+                            sp.rollback().await?;
+                            results.push(Err(e));
+                        }
+                    }
+                }
+                i += run;
+            }
+            Ok::<(), GroupError>(())
+        }
+        .await;
+        if let Err(e) = handled {
+            // Ended now rather than by a ROLLBACK queued on the pooled
+            // connection.
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+        let handled = started.elapsed();
+        tx.commit().await?;
+        tracing::debug!(
+            n = jobs.len(),
+            handle_us = handled.as_micros() as u64,
+            commit_us = (started.elapsed() - handled).as_micros() as u64,
+            "group"
+        );
+        Ok(())
     }
 
     /// The wish numbers of a message that is nothing but a claim
