@@ -477,12 +477,9 @@ async fn update_board(
     };
     let key = format!("wishes:board:{}", b.id);
     let text = board_text(locale, b);
-    if let Some(row) = outbox::pending_coalesced(&mut *conn, &key).await? {
-        let mut msg = row.message.clone();
-        msg.text = text.clone();
-        if outbox::replace_pending(&mut *conn, row.id, &msg).await? {
-            return Ok(());
-        }
+    // The board post itself or an edit of it, still waiting: new text only.
+    if outbox::set_pending_text(&mut *conn, engine.store.backend(), &key, &text).await? {
+        return Ok(());
     }
     if !engine.capabilities(platform).edit {
         return Ok(());
@@ -902,12 +899,10 @@ pub async fn claim_many(
     // decisions need.
     let backend = engine.store.backend();
     for (id, book) in &mut books {
-        db::lock_batch(&mut *conn, backend, *id).await?;
-        // Re-read: the counters may have moved before the lock was ours.
-        if let Some(fresh) = db::batch(&mut *conn, *id).await? {
+        // The counters may have moved before the lock was ours.
+        if let Some(fresh) = db::lock_batch(&mut *conn, backend, *id).await? {
             book.batch = fresh;
         }
-        book.held = db::holdings(&mut *conn, *id).await?.into_iter().collect();
         let mut nos: Vec<i64> = reqs
             .iter()
             .filter(|r| {
@@ -923,6 +918,11 @@ pub async fn claim_many(
             .into_iter()
             .map(|s| (s.no, s))
             .collect();
+        // Quotas matter only if something asked for is still open; in the
+        // thick of a rush most claims are for wishes already gone.
+        if book.states.values().any(|s| s.status == WishStatus::Open) {
+            book.held = db::holdings(&mut *conn, *id).await?.into_iter().collect();
+        }
     }
     // Decide, in arrival order.
     let cadre_only = engine.settings.wishes.claim_role == "cadre";
@@ -1392,7 +1392,9 @@ async fn find(ctx: &mut Ctx<'_>, no: u32) -> Result<Option<(Batch, Wish)>> {
     };
     // Every caller changes the wish: take the batch's lock before reading it
     // (the lock order of claims, see store::wishes).
-    db::lock_batch(ctx.tx, ctx.engine.store.backend(), batch.id).await?;
+    let batch = db::lock_batch(ctx.tx, ctx.engine.store.backend(), batch.id)
+        .await?
+        .unwrap_or(batch);
     match db::wish(ctx.tx, batch.id, i64::from(no)).await? {
         Some(w) => Ok(Some((batch, w))),
         None => {

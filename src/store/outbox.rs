@@ -94,6 +94,32 @@ pub async fn replace_pending(conn: &mut Conn, id: i64, msg: &Outgoing) -> Result
     Ok(done.rows_affected() == 1)
 }
 
+/// Put `text` into the newest pending, unleased message with this coalesce
+/// key, keeping the rest of it (its target, whether it is an edit), in one
+/// statement. Returns false when there is none (then queue one).
+pub async fn set_pending_text(
+    conn: &mut Conn,
+    backend: Backend,
+    key: &str,
+    text: &str,
+) -> Result<bool> {
+    let set = match backend {
+        Backend::Sqlite => "json_set(payload, '$.text', $1)",
+        Backend::Postgres => "jsonb_set(payload::jsonb, '{text}', to_jsonb($1::text))::text",
+    };
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox SET payload = {set} WHERE id = (\
+           SELECT id FROM outbox WHERE coalesce_key = $2 AND status = 'pending' \
+           AND leased_until IS NULL ORDER BY id DESC LIMIT 1) \
+         AND status = 'pending' AND leased_until IS NULL"
+    )))
+    .bind(text)
+    .bind(key)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Lease up to `limit` due rows of `platform` until `lease_until_ms`.
 /// Rows come back in id order (the order they were written). A row waits
 /// while an earlier message to the same chat is held back (rate limit,

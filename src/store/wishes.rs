@@ -325,19 +325,24 @@ pub struct ClaimState {
 }
 
 /// Serialise claims on one batch across processes: PostgreSQL locks the
-/// batch row until the transaction ends (SQLite's single writer already
-/// does). Claims read the wishes and holdings after this lock, decide in
-/// memory, then write; every other change to a batch's wishes takes the same
-/// lock first, so the lock order is always batch → wish → holdings and the
-/// decisions can't be overtaken.
-pub async fn lock_batch(conn: &mut Conn, backend: Backend, batch_id: i64) -> Result<()> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT id FROM wish_batches WHERE id = $1 FOR UPDATE")
-            .bind(batch_id)
-            .fetch_optional(conn)
-            .await?;
+/// batch row until the transaction ends and returns it as it is now, under
+/// the lock. SQLite's single writer already serialises; there the
+/// transaction's first read was current, and this returns `None`. Claims
+/// read the wishes and holdings after this lock, decide in memory, then
+/// write; every other change to a batch's wishes takes the same lock first,
+/// so the lock order is always batch → wish → holdings and the decisions
+/// can't be overtaken.
+pub async fn lock_batch(conn: &mut Conn, backend: Backend, batch_id: i64) -> Result<Option<Batch>> {
+    if backend == Backend::Sqlite {
+        return Ok(None);
     }
-    Ok(())
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(batch_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(batch_from_row).transpose()
 }
 
 /// The claim state of wishes `nos` of a batch (numbers that don't exist are

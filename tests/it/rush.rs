@@ -351,3 +351,62 @@ async fn a_held_back_row_keeps_absorbing() {
         store.close().await;
     }
 }
+
+/// The board's pending post or edit gets new text in one statement, the
+/// rest of the message (what it edits, its chat) untouched, whatever the
+/// text holds; once leased it is left alone.
+#[tokio::test]
+async fn set_pending_text_changes_the_text_only() {
+    for db in TestDb::both().await {
+        let store = db.store().await;
+        let b = db.backend;
+        let now = 1_000_000;
+        let mut msg = Outgoing::new(Platform::Telegram, "-100", "📋 旧");
+        msg.edit_of = Some(7);
+        msg.mention_users = vec!["u1".into()];
+        let mut tx = store.begin().await.unwrap();
+        let id = outbox::enqueue(&mut tx, &msg, now, Some("wishes:board:1"), now)
+            .await
+            .unwrap();
+        let text = "📋 新 \"引号\" \\ 反斜杠\n第二行 '); DROP TABLE outbox; --";
+        assert!(
+            outbox::set_pending_text(&mut tx, store.backend(), "wishes:board:1", text)
+                .await
+                .unwrap(),
+            "{b}"
+        );
+        let row = outbox::pending_coalesced(&mut tx, "wishes:board:1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.id, id, "{b}");
+        let mut want = msg.clone();
+        want.text = text.to_string();
+        assert_eq!(row.message, want, "{b}");
+        assert!(
+            !outbox::set_pending_text(&mut tx, store.backend(), "wishes:board:2", "x")
+                .await
+                .unwrap(),
+            "{b}: no row under that key"
+        );
+        let leased = outbox::lease_due(
+            &mut tx,
+            store.backend(),
+            Platform::Telegram,
+            now,
+            now + 60_000,
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(leased.len(), 1, "{b}");
+        assert!(
+            !outbox::set_pending_text(&mut tx, store.backend(), "wishes:board:1", "late")
+                .await
+                .unwrap(),
+            "{b}: a leased row must not change"
+        );
+        tx.commit().await.unwrap();
+        store.close().await;
+    }
+}
