@@ -150,9 +150,11 @@ enum BenchWhat {
         /// SQLite synchronous: full or normal.
         #[arg(long, default_value = "full")]
         sync: String,
-        /// Pause of each user between claims, in ms (0: closed loop).
+        /// Offer this many claims per second on a fixed schedule (open loop,
+        /// latency from each claim's scheduled arrival); 0: every user
+        /// claims again as soon as answered (closed loop, peak claims/s).
         #[arg(long, default_value_t = 0)]
-        think_ms: u64,
+        rate: u64,
     },
     /// The Telegram adapter against a fake Bot API: updates/s, update→reply
     /// latency, and a broadcast under the rate limits.
@@ -393,7 +395,7 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                     claims,
                     quota,
                     sync,
-                    think_ms,
+                    rate,
                 },
         } => {
             let opts = tuanbot::bench::claims::Options {
@@ -403,7 +405,7 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                 claims_per_user: claims,
                 quota,
                 sync,
-                think_ms,
+                rate,
             };
             let url = explicit_db.then(|| settings.database_url.clone());
             let report = tuanbot::bench::claims::run_fresh(url.as_deref(), &opts).await?;

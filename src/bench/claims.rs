@@ -2,10 +2,21 @@
 //! service, store, outbox) via [`Engine::submit`] (group commit).
 //!
 //! `orgs × users` simulated people, each bound to an org, all in one group,
-//! each sending `认领 N` for random wishes one after another as fast as the
-//! engine answers (a closed loop), so most claims collide on the same wishes
-//! and quotas run out. Afterwards a query checks that no wish was claimed
-//! twice and no org holds more than its quota.
+//! each sending `认领 N` for random wishes, so most claims collide on the
+//! same wishes and quotas run out. Two ways to load the engine:
+//!
+//! - closed loop (default): each user sends its next claim as soon as the
+//!   last one is answered. This measures the most claims/s the engine can
+//!   take; the latency is then queueing by construction (Little's law: 440
+//!   users at 30,000/s wait 15 ms on average, whatever the engine does).
+//! - open loop (`--rate R`): claims arrive on a fixed schedule, R per second
+//!   across all users, whether or not earlier ones were answered, as messages
+//!   arrive from a group. Latency is measured from each claim's scheduled
+//!   arrival, so a stalled engine or a late sender counts against it (no
+//!   coordinated omission). This is the latency a claimer sees at that load.
+//!
+//! Afterwards a query checks that no wish was claimed twice and no org holds
+//! more than its quota.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,11 +42,9 @@ pub struct Options {
     /// Per-org quota; default: a fair share plus a little.
     pub quota: Option<i64>,
     pub sync: String,
-    /// Pause of each user between two claims (0: as fast as answered). A
-    /// closed loop of N users can't have a latency below N / throughput
-    /// (Little's law: 440 users at 10,000/s wait ≥ 44 ms); with a pause the
-    /// users are a steady arrival stream instead.
-    pub think_ms: u64,
+    /// Claims per second offered on a fixed schedule (open loop); 0: each
+    /// user claims again as soon as answered (closed loop).
+    pub rate: u64,
 }
 
 /// The printed result.
@@ -51,7 +60,8 @@ pub struct Report {
     pub backend: &'static str,
     pub sync: String,
     pub users: usize,
-    pub think_ms: u64,
+    /// Offered claims/s of an open-loop run; 0 for a closed loop.
+    pub rate_per_s: u64,
     pub errors: usize,
 }
 
@@ -90,57 +100,11 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
     let batch_id = setup(&store, opts, quota).await?;
 
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for o in 0..opts.orgs {
-        for u in 0..opts.users {
-            let engine = engine.clone();
-            let (wishes, n, think) = (opts.wishes, opts.claims_per_user, opts.think_ms);
-            let user = format!("u{o}_{u}");
-            tasks.push(tokio::spawn(async move {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((o * 1000 + u) as u64 + 1));
-                let mut lat = Vec::with_capacity(n);
-                let mut errors = 0;
-                if think > 0 {
-                    // Users join at random points of the first pause, so the
-                    // stream is steady from the start instead of 440 claims
-                    // arriving in the same instant.
-                    let offset = rng.below(think as usize + 1) as u64;
-                    tokio::time::sleep(std::time::Duration::from_millis(offset)).await;
-                }
-                for i in 0..n {
-                    let text = format!("认领 {}", rng.below(wishes) + 1);
-                    let msg = Incoming::text(
-                        Platform::Console,
-                        format!("{user}-{i}"),
-                        "bench",
-                        ChatKind::Group,
-                        user.clone(),
-                        text,
-                        chrono::Utc::now(),
-                    );
-                    let t = Instant::now();
-                    match engine.submit(msg).await {
-                        Ok(Outcome::Handled { .. }) => {}
-                        _ => errors += 1,
-                    }
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                    if think > 0 {
-                        // ±50 % jitter so users don't march in step.
-                        let pause = think / 2 + rng.below(think as usize + 1) as u64;
-                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    }
-                }
-                (lat, errors)
-            }));
-        }
-    }
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        lat.extend(l);
-        errors += e;
-    }
+    let (mut lat, errors) = if opts.rate > 0 {
+        open_loop(&engine, opts).await?
+    } else {
+        closed_loop(&engine, opts).await?
+    };
     let elapsed = started.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| {
@@ -166,12 +130,128 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
             Backend::Postgres => "n/a".into(),
         },
         users: opts.orgs * opts.users,
-        think_ms: opts.think_ms,
+        rate_per_s: opts.rate,
         errors,
     };
     drop(engine);
     store.close().await;
     Ok(report)
+}
+
+/// The claim message user `(o, u)` sends as its `i`-th.
+fn claim_message(o: usize, u: usize, i: usize, wish: usize) -> Incoming {
+    let user = format!("u{o}_{u}");
+    Incoming::text(
+        Platform::Console,
+        format!("{user}-{i}"),
+        "bench",
+        ChatKind::Group,
+        user,
+        format!("认领 {wish}"),
+        chrono::Utc::now(),
+    )
+}
+
+fn user_rng(o: usize, u: usize) -> Rng {
+    Rng(0x9E37_79B9_7F4A_7C15 ^ ((o * 1000 + u) as u64 + 1))
+}
+
+/// Every user claims, waits for the answer, claims again. Returns the
+/// latencies in ms and the number of failed claims.
+async fn closed_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<f64>, usize)> {
+    let mut tasks = Vec::new();
+    for o in 0..opts.orgs {
+        for u in 0..opts.users {
+            let engine = engine.clone();
+            let (wishes, n) = (opts.wishes, opts.claims_per_user);
+            tasks.push(tokio::spawn(async move {
+                let mut rng = user_rng(o, u);
+                let mut lat = Vec::with_capacity(n);
+                let mut errors = 0;
+                for i in 0..n {
+                    let msg = claim_message(o, u, i, rng.below(wishes) + 1);
+                    let t = Instant::now();
+                    if !matches!(engine.submit(msg).await, Ok(Outcome::Handled { .. })) {
+                        errors += 1;
+                    }
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                (lat, errors)
+            }));
+        }
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    Ok((lat, errors))
+}
+
+/// Claims arrive on a fixed schedule, `opts.rate` per second, the users
+/// taking turns; each claim's latency runs from its scheduled arrival to its
+/// answer. The arrivals come from a thread of their own, as from an
+/// adapter's socket, so they keep to the schedule to well under a
+/// millisecond (a tokio timer would add up to 1 ms). When the thread wakes
+/// late it sends every claim that is due at once, as a socket read returns
+/// every frame that has arrived, and the lateness counts in the latency.
+/// Returns the latencies in ms and the number of failed claims.
+async fn open_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<f64>, usize)> {
+    use std::time::Duration;
+    let users = opts.orgs * opts.users;
+    let total = users * opts.claims_per_user;
+    let (results, mut answers) = tokio::sync::mpsc::unbounded_channel::<(f64, bool)>();
+    let runtime = tokio::runtime::Handle::current();
+    let (engine, opts) = (engine.clone(), opts.clone());
+    let sender = std::thread::spawn(move || {
+        let _in_runtime = runtime.enter();
+        let mut rngs: Vec<Rng> = (0..users)
+            .map(|k| user_rng(k / opts.users, k % opts.users))
+            .collect();
+        let interval = 1.0 / opts.rate as f64;
+        let start = Instant::now();
+        let due = |k: usize| start + Duration::from_secs_f64(k as f64 * interval);
+        let mut k = 0;
+        while k < total {
+            let woke = Instant::now();
+            let mut sent = Vec::new();
+            while k < total && due(k) <= woke {
+                let user = k % users;
+                let (o, u) = (user / opts.users, user % opts.users);
+                let wish = rngs[user].below(opts.wishes) + 1;
+                sent.push((due(k), engine.enqueue(claim_message(o, u, k / users, wish))));
+                k += 1;
+            }
+            if !sent.is_empty() {
+                let results = results.clone();
+                runtime.spawn(async move {
+                    for (due, answer) in sent {
+                        let ok = matches!(answer.await, Ok(Outcome::Handled { .. }));
+                        let _ = results.send((due.elapsed().as_secs_f64() * 1000.0, ok));
+                    }
+                });
+            }
+            if k < total {
+                let now = Instant::now();
+                if due(k) > now {
+                    std::thread::sleep(due(k) - now);
+                }
+            }
+        }
+        drop(results);
+    });
+    let mut lat = Vec::with_capacity(total);
+    let mut errors = 0;
+    while let Some((ms, ok)) = answers.recv().await {
+        lat.push(ms);
+        errors += usize::from(!ok);
+    }
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("the claim sender thread panicked"))?;
+    Ok((lat, errors))
 }
 
 /// Orgs, people bound to them, and a published batch with a board.

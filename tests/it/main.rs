@@ -6,6 +6,7 @@ mod helpers;
 
 mod activities;
 mod activity_parser;
+mod bench;
 mod browser;
 mod cli;
 mod console_scripts;
