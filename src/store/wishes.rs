@@ -127,8 +127,13 @@ pub async fn batch_by_name(conn: &mut Conn, name: &str) -> Result<Option<Batch>>
 }
 
 pub async fn batch(conn: &mut Conn, id: i64) -> Result<Option<Batch>> {
+    batch_by_id(conn, id, "").await
+}
+
+/// Batch `id`; `suffix` ends the query (` FOR UPDATE` to lock the row).
+async fn batch_by_id(conn: &mut Conn, id: i64, suffix: &str) -> Result<Option<Batch>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE id = $1"
+        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE id = $1{suffix}"
     )))
     .bind(id)
     .fetch_optional(conn)
@@ -333,16 +338,10 @@ pub struct ClaimState {
 /// so the lock order is always batch → wish → holdings and the decisions
 /// can't be overtaken.
 pub async fn lock_batch(conn: &mut Conn, backend: Backend, batch_id: i64) -> Result<Option<Batch>> {
-    if backend == Backend::Sqlite {
-        return Ok(None);
+    match backend {
+        Backend::Sqlite => Ok(None),
+        Backend::Postgres => batch_by_id(conn, batch_id, " FOR UPDATE").await,
     }
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(batch_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(batch_from_row).transpose()
 }
 
 /// The claim state of wishes `nos` of a batch (numbers that don't exist are
