@@ -494,9 +494,26 @@ async fn update_board(
     Ok(())
 }
 
-/// Post a batch into a chat: an intro, the numbered pages, then the board.
-/// Messages are enqueued directly so the board's outbox id is known.
+/// Post a batch into a chat and open it for claims: an intro, the numbered
+/// pages, then the board.
 async fn post_batch(
+    conn: &mut Conn,
+    engine: &Engine,
+    batch: &Batch,
+    quota: Option<i64>,
+    chat: (Platform, &str),
+    now_ms: i64,
+    locale: &str,
+) -> Result<()> {
+    post_pages(&mut *conn, engine, batch, quota, chat, now_ms, locale, None).await?;
+    open_batch(conn, engine, batch, quota, chat, now_ms, locale, false).await
+}
+
+/// Post the numbered pages of a batch, the first with the intro. `opens`:
+/// when claiming opens later (the list goes out ahead, so the rush at that
+/// time is not queued behind a dozen pages under the group's message cap).
+#[allow(clippy::too_many_arguments)]
+async fn post_pages(
     conn: &mut Conn,
     engine: &Engine,
     batch: &Batch,
@@ -504,16 +521,8 @@ async fn post_batch(
     (platform, chat_id): (Platform, &str),
     now_ms: i64,
     locale: &str,
-) -> Result<usize> {
-    db::set_published(
-        &mut *conn,
-        batch.id,
-        quota,
-        platform.as_str(),
-        chat_id,
-        now_ms,
-    )
-    .await?;
+    opens: Option<&str>,
+) -> Result<()> {
     let wishes = db::list(&mut *conn, batch.id, None, None, None).await?;
     let lines: Vec<String> = wishes
         .iter()
@@ -525,7 +534,6 @@ async fn post_batch(
         Some(q) => t!("wishes.publish.quota", locale = locale, n = q).into_owned(),
         None => String::new(),
     };
-    let mut sent = 0;
     for (i, page) in pages.iter().enumerate() {
         let mut text = String::new();
         if i == 0 {
@@ -537,6 +545,10 @@ async fn post_batch(
                 quota = quota_text.as_str()
             ));
             text.push('\n');
+            if let Some(at) = opens {
+                text.push_str(&t!("wishes.publish.opens", locale = locale, at = at));
+                text.push('\n');
+            }
         }
         text.push_str(&page.join("\n"));
         text.push('\n');
@@ -554,17 +566,52 @@ async fn post_batch(
             now_ms,
         )
         .await?;
-        sent += 1;
     }
+    engine.outbox_ready.notify_waiters();
+    Ok(())
+}
+
+/// Open a batch for claims in a chat and post its board (headed by an
+/// "open now" line when the list went out earlier: `announce`).
+#[allow(clippy::too_many_arguments)]
+async fn open_batch(
+    conn: &mut Conn,
+    engine: &Engine,
+    batch: &Batch,
+    quota: Option<i64>,
+    (platform, chat_id): (Platform, &str),
+    now_ms: i64,
+    locale: &str,
+    announce: bool,
+) -> Result<()> {
+    db::set_published(
+        &mut *conn,
+        batch.id,
+        quota,
+        platform.as_str(),
+        chat_id,
+        now_ms,
+    )
+    .await?;
     let fresh = db::batch(&mut *conn, batch.id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("wish batch {} vanished", batch.id)))?;
+    let mut text = String::new();
+    if announce {
+        text.push_str(&t!(
+            "wishes.publish.open_now",
+            locale = locale,
+            name = batch.name.as_str()
+        ));
+        text.push('\n');
+    }
+    text.push_str(&board_text(locale, &fresh));
     let key = format!("wishes:board:{}", batch.id);
-    let board = Outgoing::new(platform, chat_id, board_text(locale, &fresh));
+    let board = Outgoing::new(platform, chat_id, text);
     let id = outbox::enqueue(&mut *conn, &board, now_ms, Some(&key), now_ms).await?;
     db::set_board(conn, batch.id, Some(id), now_ms).await?;
     engine.outbox_ready.notify_waiters();
-    Ok(sent + 1)
+    Ok(())
 }
 
 /// Read `at TIME` in the configured zone: `HH:MM` (today, or tomorrow when
@@ -650,6 +697,12 @@ pub async fn publish(
     let quota = quota.map(i64::from);
     let (platform, chat_id) = (ctx.msg.platform, ctx.msg.chat_id.clone());
     let now_ms = ctx.now_ms();
+    let engine = ctx.engine;
+    let locale = ctx.locale;
+    // Its list already went out here (`at TIME` earlier): don't post it again.
+    let listed_here = batch.status == "scheduled"
+        && batch.platform.as_deref() == Some(platform.as_str())
+        && batch.chat_id.as_deref() == Some(chat_id.as_str());
     if let Some(at) = at {
         let Some(when) = parse_at(at, ctx.today, ctx.now, ctx.engine.tz) else {
             let text = tr(ctx.locale, "wishes.usage.publish");
@@ -665,6 +718,20 @@ pub async fn publish(
             store::ms(when),
         )
         .await?;
+        let local = local_time(engine, store::ms(when));
+        if !listed_here {
+            post_pages(
+                ctx.tx,
+                engine,
+                &batch,
+                quota,
+                (platform, &chat_id),
+                now_ms,
+                locale,
+                Some(&local),
+            )
+            .await?;
+        }
         ctx.audit(
             "wish.schedule",
             "wish_batch",
@@ -672,10 +739,6 @@ pub async fn publish(
             json!({"at": store::ms(when), "quota": quota, "chat": chat_id}),
         )
         .await?;
-        let local = when
-            .with_timezone(&ctx.engine.tz)
-            .format("%m-%d %H:%M")
-            .to_string();
         let text = t!(
             "wishes.publish.scheduled",
             locale = ctx.locale,
@@ -685,18 +748,30 @@ pub async fn publish(
         ctx.reply(text);
         return Ok(());
     }
-    let engine = ctx.engine;
-    let locale = ctx.locale;
-    post_batch(
-        ctx.tx,
-        engine,
-        &batch,
-        quota,
-        (platform, &chat_id),
-        now_ms,
-        locale,
-    )
-    .await?;
+    if listed_here {
+        open_batch(
+            ctx.tx,
+            engine,
+            &batch,
+            quota,
+            (platform, &chat_id),
+            now_ms,
+            locale,
+            true,
+        )
+        .await?;
+    } else {
+        post_batch(
+            ctx.tx,
+            engine,
+            &batch,
+            quota,
+            (platform, &chat_id),
+            now_ms,
+            locale,
+        )
+        .await?;
+    }
     ctx.audit(
         "wish.publish",
         "wish_batch",
@@ -725,7 +800,8 @@ pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
         ) else {
             continue;
         };
-        post_batch(
+        // The list went out when it was scheduled; now claims open.
+        open_batch(
             &mut tx,
             engine,
             &b,
@@ -733,6 +809,7 @@ pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
             (platform, &chat),
             now_ms,
             locale,
+            true,
         )
         .await?;
         audit::record(
@@ -759,12 +836,56 @@ pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
 /// The batch this chat is about, or a reply saying there is none.
 async fn current(ctx: &mut Ctx<'_>) -> Result<Option<Batch>> {
     let platform = ctx.msg.platform.as_str();
-    let b = db::current_batch(ctx.tx, platform, &ctx.msg.chat_id).await?;
-    if b.is_none() {
-        let text = tr(ctx.locale, "wishes.no_batch");
-        ctx.reply(text);
+    match batch_for(ctx.tx, platform, &ctx.msg.chat_id).await? {
+        Ok(b) => Ok(Some(b)),
+        Err(soon) => {
+            let text = no_batch_text(ctx.engine, ctx.locale, soon.as_ref());
+            ctx.reply(text);
+            Ok(None)
+        }
     }
-    Ok(b)
+}
+
+/// The batch claims in this chat go to ([`db::current_batch`]), unless this
+/// chat has a batch listed that opens later and the published one is not
+/// this chat's own: then `Err(Some(that batch))`; `Err(None)`: nothing.
+async fn batch_for(
+    conn: &mut Conn,
+    platform: &str,
+    chat_id: &str,
+) -> Result<std::result::Result<Batch, Option<Batch>>> {
+    let b = db::current_batch(&mut *conn, platform, chat_id).await?;
+    let own = b.as_ref().is_some_and(|b| {
+        b.platform.as_deref() == Some(platform) && b.chat_id.as_deref() == Some(chat_id)
+    });
+    if !own && let Some(soon) = db::scheduled_in(&mut *conn, platform, chat_id).await? {
+        return Ok(Err(Some(soon)));
+    }
+    Ok(b.ok_or(None))
+}
+
+/// Why there is nothing to claim here: a batch whose list is out but whose
+/// claiming opens later (`soon`), else none at all.
+fn no_batch_text(engine: &Engine, locale: &str, soon: Option<&Batch>) -> String {
+    match soon {
+        Some(b) => t!(
+            "wishes.claim.not_yet",
+            locale = locale,
+            name = b.name.as_str(),
+            at = local_time(engine, b.publish_at.unwrap_or_default())
+        )
+        .into_owned(),
+        None => tr(locale, "wishes.no_batch"),
+    }
+}
+
+/// A time in the configured zone, as the chat shows it (`05-20 20:00`).
+fn local_time(engine: &Engine, ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&engine.tz)
+        .format("%m-%d %H:%M")
+        .to_string()
 }
 
 /// One claim message in a group of them (see [`claim_many`]).
@@ -874,12 +995,22 @@ pub async fn claim_many(
     // The batch each chat claims from.
     let mut chat_batch: HashMap<(Platform, &str), Option<i64>> = HashMap::new();
     let mut books: BTreeMap<i64, Book> = BTreeMap::new();
+    // Chats whose batch is listed but opens for claims later.
+    let mut not_yet: HashMap<(Platform, &str), Batch> = HashMap::new();
     for r in reqs {
         let key = (r.msg.platform, r.msg.chat_id.as_str());
         if chat_batch.contains_key(&key) {
             continue;
         }
-        let b = db::current_batch(&mut *conn, key.0.as_str(), key.1).await?;
+        let b = match batch_for(&mut *conn, key.0.as_str(), key.1).await? {
+            Ok(b) => Some(b),
+            Err(soon) => {
+                if let Some(soon) = soon {
+                    not_yet.insert(key, soon);
+                }
+                None
+            }
+        };
         chat_batch.insert(key, b.as_ref().map(|b| b.id));
         if let Some(b) = b {
             books.entry(b.id).or_insert_with(|| Book {
@@ -934,17 +1065,21 @@ pub async fn claim_many(
             .copied()
             .flatten();
         let decided = match (batch_id, r.person.org_id.and_then(|o| orgs.get(&o))) {
-            (None, _) => Err("wishes.no_batch"),
-            (_, None) => Err("common.need_org"),
+            (None, _) => Err(no_batch_text(
+                engine,
+                l,
+                not_yet.get(&(r.msg.platform, r.msg.chat_id.as_str())),
+            )),
+            (_, None) => Err(tr(l, "common.need_org")),
             _ if cadre_only && !r.person.role.at_least(Role::Cadre) => {
-                Err("wishes.claim.cadre_only")
+                Err(tr(l, "wishes.claim.cadre_only"))
             }
             (Some(batch_id), Some(org)) => Ok((batch_id, org)),
         };
         let (batch_id, org) = match decided {
             Ok(found) => found,
-            Err(key) => {
-                out[i].push(direct_reply(r.msg, tr(l, key)));
+            Err(text) => {
+                out[i].push(direct_reply(r.msg, text));
                 results.push(None);
                 continue;
             }

@@ -252,6 +252,20 @@ pub async fn set_scheduled(
     Ok(())
 }
 
+/// The batch scheduled to open for claims in this chat (its list is out),
+/// the soonest first.
+pub async fn scheduled_in(conn: &mut Conn, platform: &str, chat_id: &str) -> Result<Option<Batch>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE status = 'scheduled' \
+         AND platform = $1 AND chat_id = $2 ORDER BY publish_at, id LIMIT 1"
+    )))
+    .bind(platform)
+    .bind(chat_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(batch_from_row).transpose()
+}
+
 /// Scheduled batches whose time has come.
 pub async fn due_scheduled(conn: &mut Conn, now_ms: i64) -> Result<Vec<Batch>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

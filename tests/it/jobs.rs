@@ -260,27 +260,53 @@ async fn scheduled_wish_publication_goes_out_on_time() {
             &db,
             &format!(
                 ":today 2026-05-20\n:time 09:00\n:admin zhang\n:as zhang 小张\n:chat tgl group\n/bind 全县\n\
-:file {fixture}\n/wishes import 2026圆梦\n/wishes publish 2026圆梦 quota 20 at 10:00\n:time 09:30\n/whoami\n:time 10:01\n"
+/orgs\n:as li 小李\n我是 县一中\n:file {fixture}\n:as zhang 小张\n/wishes import 2026圆梦\n\
+/wishes publish 2026圆梦 quota 20 at 10:00\n:time 09:30\n:as li 小李\n认领 12\n:as zhang 小张\n/whoami\n\
+:time 10:01\n:as li 小李\n认领 12\n"
             ),
             true,
         )
         .await;
         let t = crate::helpers::texts(&out);
+        let b = db.backend;
         let who = t
             .iter()
             .position(|x| x.starts_with("👤"))
             .expect("whoami reply");
+        // The list goes out at once, saying when claiming opens...
         assert!(
-            !t[..who].iter().any(|x| x.starts_with("🎁")),
-            "{}: published early: {t:?}",
-            db.backend
+            t[..who]
+                .iter()
+                .any(|x| x.starts_with("🎁 圆梦行动「2026圆梦」")
+                    && x.contains("⏰ 05-20 10:00 开始认领")),
+            "{b}: the list is not out ahead: {t:?}"
         );
+        // ...a claim before then is refused and changes nothing...
+        assert!(
+            t[..who]
+                .iter()
+                .any(|x| x == "⏰「2026圆梦」05-20 10:00 开始认领，请到时再发。"),
+            "{b}: {t:?}"
+        );
+        assert!(
+            !t[..who].iter().any(|x| x.starts_with("📣")),
+            "{b}: opened early: {t:?}"
+        );
+        // ...and at the time the board opens it, and claims count.
         assert!(
             t[who + 1..]
                 .iter()
-                .any(|x| x.starts_with("🎁 圆梦行动「2026圆梦」")),
-            "{}: not published at 10:01",
-            db.backend
+                .any(|x| x.starts_with("📣「2026圆梦」现在开始认领")),
+            "{b}: not opened at 10:01: {t:?}"
+        );
+        assert!(
+            t[who + 1..].iter().any(|x| x.contains("✅ 县一中：12")),
+            "{b}: the claim after opening: {t:?}"
+        );
+        assert_eq!(
+            t.iter().filter(|x| x.starts_with("🎁 圆梦行动")).count(),
+            1,
+            "{b}: the list was posted twice: {t:?}"
         );
     }
 }

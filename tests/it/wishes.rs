@@ -599,8 +599,22 @@ async fn scheduled_publish_and_overdue_reminders() {
         assert!(
             g1.iter().any(|m| m
                 .text
-                .contains("⏰「2026圆梦」将于 05-20 20:00 在本群发布。")),
+                .contains("⏰「2026圆梦」的心愿清单已发出，05-20 20:00 开始认领。")),
             "{b}"
+        );
+        // The list went out when scheduled, saying when claiming opens; at
+        // that time the board opens it.
+        assert!(
+            g1.iter().any(|m| m
+                .text
+                .contains("⏰ 05-20 20:00 开始认领，在此之前的认领不算。")),
+            "{b}"
+        );
+        assert!(
+            g1.iter().any(|m| m
+                .text
+                .starts_with("📣「2026圆梦」现在开始认领！回复「认领 编号」，如：认领 12 15\n📋「2026圆梦」认领进度")),
+            "{b}: {g1:?}"
         );
         assert!(g1.iter().any(|m| m.text.contains("县一中：12、15")), "{b}");
         assert!(
