@@ -37,8 +37,11 @@ use rust_i18n::t;
 const CLAIM_WINDOW_MS: i64 = 2_000;
 /// The board is edited at most this often.
 const BOARD_EDIT_MS: i64 = 3_000;
-/// Wishes on one page at most (pages are also cut to fit one message).
-const PAGE_WISHES: usize = 60;
+/// Wishes on one page at most (pages are also cut to fit one message). A
+/// group gets at most 20 messages a minute from the bot, so fewer, fuller
+/// pages leave room for claim results: 800 wishes are 8 Telegram pages
+/// (11 on QQ's default 3,000 characters) instead of 14.
+const PAGE_WISHES: usize = 100;
 /// Longest cell texts accepted at import.
 const MAX_SCHOOL: usize = 64;
 const MAX_CHILD: usize = 16;

@@ -227,7 +227,8 @@ async fn rush(db: &TestDb, platform: Platform) {
         }
     }
     let published = sender.log.lock().unwrap().len();
-    assert!(published >= 10, "{b}: {published} messages published");
+    // 800 wishes in 8 or more pages (100 a page at most), and the board.
+    assert!(published >= 9, "{b}: {published} messages published");
     // The rush: 90 s of claims, about three a second, from random people
     // for random numbers, then 10 s of quiet to let the last results out.
     let start = clock.now();
