@@ -260,17 +260,7 @@ impl Telegram {
                         continue;
                     }
                     let before = offset;
-                    let mut failed = false;
-                    for u in batch {
-                        let id = u.id.0;
-                        if !self.on_update(u).await {
-                            // The store failed: fetch this update again
-                            // later rather than skip it.
-                            failed = true;
-                            break;
-                        }
-                        offset = i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1);
-                    }
+                    let failed = !self.handle_batch(batch, &mut offset).await;
                     if offset != before
                         && let Err(e) = self.save_offset(offset).await
                     {
@@ -318,36 +308,81 @@ impl Telegram {
     /// the update should be delivered again; anything else (including
     /// kinds we ignore) is done with.
     pub async fn on_update(&self, update: Update) -> bool {
+        match self.prepare(update) {
+            Prepared::Queued(answer) => answer.await,
+            Prepared::Inline(update) => self.inline(*update).await,
+            Prepared::Done(ok) => ok,
+        }
+    }
+
+    /// Handle a polled batch in order, advancing `offset` past every update
+    /// done with. Messages and button presses are queued in the
+    /// group-commit writer one after another and answered together, so a
+    /// rush polled in one batch shares transactions as webhook requests do;
+    /// anything else waits for the updates before it. `false` when the
+    /// store failed: the rest is fetched again (update ids make that safe).
+    async fn handle_batch(&self, batch: Vec<Update>, offset: &mut i32) -> bool {
+        let next = |id: u32| i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1);
+        let mut queued: Vec<(u32, BoxFuture<'static, bool>)> = Vec::new();
+        for u in batch {
+            let id = u.id.0;
+            match self.prepare(u) {
+                Prepared::Queued(answer) => queued.push((id, answer)),
+                Prepared::Inline(update) => {
+                    if !settle(&mut queued, offset, next).await || !self.inline(*update).await {
+                        return false;
+                    }
+                    *offset = next(id);
+                }
+                Prepared::Done(ok) => queued.push((id, Box::pin(std::future::ready(ok)))),
+            }
+        }
+        settle(&mut queued, offset, next).await
+    }
+
+    /// Sort an update into what goes through the writer (messages and
+    /// button presses, queued now) and what is handled on its own.
+    fn prepare(&self, update: Update) -> Prepared {
         let Some(me) = self.identity() else {
             tracing::warn!("update before getMe; ignored");
-            return false;
+            return Prepared::Done(false);
         };
         let now = self.engine.now();
         let id = update.id.0;
         match &update.kind {
-            UpdateKind::Message(msg) => {
-                if let Some(new) = msg.migrate_to_chat_id() {
-                    return self
-                        .migrate(&msg.chat.id.0.to_string(), &new.0.to_string())
-                        .await;
-                }
+            UpdateKind::Message(msg) if msg.migrate_to_chat_id().is_none() => {
                 match convert::incoming_from_message(id, msg, &me, now) {
-                    Some(incoming) => self.handle(&incoming).await,
-                    None => true,
+                    Some(incoming) => Prepared::Queued(self.queue(incoming, None)),
+                    None => Prepared::Done(true),
                 }
             }
+            UpdateKind::CallbackQuery(q) => match convert::incoming_from_callback(id, q, now) {
+                Some(incoming) => Prepared::Queued(self.queue(incoming, Some(q.id.clone()))),
+                None => Prepared::Inline(Box::new(update)),
+            },
+            UpdateKind::Message(_) | UpdateKind::MyChatMember(_) => {
+                Prepared::Inline(Box::new(update))
+            }
+            _ => Prepared::Done(true),
+        }
+    }
+
+    /// Updates handled outside the writer: a group's move to a supergroup,
+    /// a button press we can't read (answered all the same), membership.
+    async fn inline(&self, update: Update) -> bool {
+        match &update.kind {
+            UpdateKind::Message(msg) => match msg.migrate_to_chat_id() {
+                Some(new) => {
+                    self.migrate(&msg.chat.id.0.to_string(), &new.0.to_string())
+                        .await
+                }
+                None => true,
+            },
             UpdateKind::CallbackQuery(q) => {
-                let handled = match convert::incoming_from_callback(id, q, now) {
-                    Some(incoming) => self.handle(&incoming).await,
-                    None => true,
-                };
-                // Always answered, so the client's spinner stops.
-                if let Err(e) = self.bot.answer_callback_query(q.id.clone()).await {
-                    tracing::warn!(error = %e, "answerCallbackQuery failed");
-                }
-                handled
+                answer_callback(&self.bot, q.id.clone()).await;
+                true
             }
-            UpdateKind::MyChatMember(change) => match self.membership(id, change).await {
+            UpdateKind::MyChatMember(change) => match self.membership(update.id.0, change).await {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::error!(error = %e, "recording a membership change failed");
@@ -358,16 +393,29 @@ impl Telegram {
         }
     }
 
-    /// Through the group-commit writer: webhook requests arrive side by
-    /// side and share transactions; polled updates are handled in order.
-    async fn handle(&self, incoming: &Incoming) -> bool {
-        match self.engine.submit(incoming.clone()).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::error!(error = %e, update = %incoming.update_id, "handling a Telegram update failed");
-                false
+    /// Take the update's place in the group-commit writer now; the future
+    /// answers whether it was handled (and answers a button press, so the
+    /// client's spinner stops, whatever became of it).
+    fn queue(
+        &self,
+        incoming: Incoming,
+        callback: Option<teloxide::types::CallbackQueryId>,
+    ) -> BoxFuture<'static, bool> {
+        let answer = self.engine.enqueue(incoming.clone());
+        let bot = self.bot.clone();
+        Box::pin(async move {
+            let handled = match answer.await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, update = %incoming.update_id, "handling a Telegram update failed");
+                    false
+                }
+            };
+            if let Some(id) = callback {
+                answer_callback(&bot, id).await;
             }
-        }
+            handled
+        })
     }
 
     /// Group → supergroup: the chat keeps its binding under the new id.
@@ -782,6 +830,37 @@ pub fn to_send_error(e: RequestError) -> SendError {
         RequestError::Network(e) => SendError::Transient(e.to_string()),
         RequestError::InvalidJson { source, .. } => SendError::Transient(source.to_string()),
         RequestError::Io(e) => SendError::Transient(e.to_string()),
+    }
+}
+/// An update sorted by [`Telegram::prepare`].
+enum Prepared {
+    /// In the writer's queue; the future answers whether it was handled.
+    Queued(BoxFuture<'static, bool>),
+    /// To be handled on its own, after the updates before it.
+    Inline(Box<Update>),
+    /// Nothing to do (`true`), or it can't be handled now (`false`).
+    Done(bool),
+}
+
+/// Await queued updates in order, moving `offset` past each one handled;
+/// `false` at the first that was not (the offset stays on it).
+async fn settle(
+    queued: &mut Vec<(u32, BoxFuture<'static, bool>)>,
+    offset: &mut i32,
+    next: impl Fn(u32) -> i32,
+) -> bool {
+    for (id, answer) in queued.drain(..) {
+        if !answer.await {
+            return false;
+        }
+        *offset = next(id);
+    }
+    true
+}
+
+async fn answer_callback(bot: &Bot, id: teloxide::types::CallbackQueryId) {
+    if let Err(e) = bot.answer_callback_query(id).await {
+        tracing::warn!(error = %e, "answerCallbackQuery failed");
     }
 }
 
