@@ -22,6 +22,7 @@ use crate::command::{self, ParseOptions};
 use crate::config::Settings;
 use crate::domain::Role;
 use crate::service::{self, Ctx};
+use crate::store::db::Db;
 use crate::store::{self, Store, StoreError, audit, chats, outbox, people, updates};
 
 /// Everything a service needs that outlives one message.
@@ -184,6 +185,26 @@ impl Engine {
     /// service together ([`Engine::claim_run`]); everything else one update
     /// per SAVEPOINT. Should a run fail as a whole, the transaction is rolled
     /// back and the group handled again, every update on its own.
+    /// Handle what the writer collected. On a SQLite file each run of
+    /// plain claims and each run of other updates is a group of its own, so
+    /// the claims can go through the direct connection (see `store::db`);
+    /// elsewhere all of it is one group.
+    async fn handle_jobs(&self, mut jobs: Vec<Job>) {
+        if !self.store.has_direct() {
+            return self.handle_group(jobs).await;
+        }
+        while !jobs.is_empty() {
+            let claim = jobs[0].claim.is_some();
+            let n = jobs
+                .iter()
+                .take_while(|j| j.claim.is_some() == claim)
+                .count();
+            let rest = jobs.split_off(n);
+            self.handle_group(jobs).await;
+            jobs = rest;
+        }
+    }
+
     async fn handle_group(&self, mut jobs: Vec<Job>) {
         let claims: Vec<Option<Vec<u32>>> = jobs.iter_mut().map(|j| j.claim.take()).collect();
         let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(jobs.len());
@@ -232,6 +253,25 @@ impl Engine {
         results: &mut Vec<Result<Outcome, StoreError>>,
     ) -> Result<(), GroupError> {
         let started = std::time::Instant::now();
+        if together
+            && claims.iter().all(Option::is_some)
+            && let Some(mut tx) = self.store.begin_direct().await?
+        {
+            // A run of claims on SQLite: on the direct connection, without
+            // a thread hop per statement (see `store::db`).
+            let outcomes = match self.claim_run(&mut tx, jobs, claims).await {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    let _ = tx.rollback();
+                    return Err(GroupError::ClaimRun(e));
+                }
+            };
+            let handled = started.elapsed();
+            let wal_pages = tx.commit()?;
+            results.extend(outcomes.into_iter().map(Ok));
+            log_group(jobs.len(), started, handled, Some(wal_pages));
+            return Ok(());
+        }
         let mut tx = self.store.begin().await?;
         let handled = async {
             let mut i = 0;
@@ -278,12 +318,7 @@ impl Engine {
         }
         let handled = started.elapsed();
         tx.commit().await?;
-        tracing::debug!(
-            n = jobs.len(),
-            handle_us = handled.as_micros() as u64,
-            commit_us = (started.elapsed() - handled).as_micros() as u64,
-            "group"
-        );
+        log_group(jobs.len(), started, handled, None);
         Ok(())
     }
 
@@ -327,7 +362,7 @@ impl Engine {
     /// [`service::wishes::claim_many`], then the replies.
     async fn claim_run(
         &self,
-        tx: &mut store::Conn,
+        tx: &mut impl Db,
         jobs: &[Job],
         numbers: &[Option<Vec<u32>>],
     ) -> Result<Vec<Outcome>, StoreError> {
@@ -576,7 +611,7 @@ impl Engine {
 
 /// Write a message's replies to the outbox, in order.
 async fn enqueue_replies(
-    tx: &mut store::Conn,
+    tx: &mut impl Db,
     queued: &[Queued],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -614,8 +649,29 @@ async fn writer(engine: std::sync::Weak<Engine>, mut rx: mpsc::UnboundedReceiver
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        engine.handle_group(jobs).await;
+        engine.handle_jobs(jobs).await;
+        // After the answers, not inside a commit that someone waits for.
+        if let Err(e) = engine.store.checkpoint_if_due().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
+}
+
+/// The writer's debug event per group: its size, how long handling and the
+/// commit took, and on the direct SQLite connection the WAL's length after.
+fn log_group(
+    n: usize,
+    started: std::time::Instant,
+    handled: std::time::Duration,
+    wal_pages: Option<i32>,
+) {
+    tracing::debug!(
+        n,
+        wal_pages,
+        handle_us = handled.as_micros() as u64,
+        commit_us = (started.elapsed() - handled).as_micros() as u64,
+        "group"
+    );
 }
 
 /// A message a service wants sent, before it becomes an outbox row.

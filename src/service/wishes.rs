@@ -27,6 +27,7 @@ use crate::chat::{AttachmentKind, Incoming, Outgoing};
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
 use crate::domain::{Platform, Role};
 use crate::engine::{Engine, Queued};
+use crate::store::db::Db;
 use crate::store::people::Person;
 use crate::store::wishes::{self as db, Batch, NewWish, Wish};
 use crate::store::{self, Conn, StoreError, audit, chats, orgs, outbox};
@@ -463,7 +464,7 @@ fn board_summary(locale: &str, b: &Batch) -> String {
 /// chat (the outbox keeps a chat's order), so the progress line travels in
 /// the gathered claim results instead (see [`claim`]).
 async fn update_board(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     engine: &Engine,
     b: &Batch,
     now_ms: i64,
@@ -481,7 +482,7 @@ async fn update_board(
     let key = format!("wishes:board:{}", b.id);
     let text = board_text(locale, b);
     // The board post itself or an edit of it, still waiting: new text only.
-    if outbox::set_pending_text(&mut *conn, engine.store.backend(), &key, &text).await? {
+    if outbox::set_pending_text(&mut *conn, &key, &text).await? {
         return Ok(());
     }
     if !engine.capabilities(platform).edit {
@@ -853,7 +854,7 @@ async fn current(ctx: &mut Ctx<'_>) -> Result<Option<Batch>> {
 /// chat has a batch listed that opens later and the published one is not
 /// this chat's own: then `Err(Some(that batch))`; `Err(None)`: nothing.
 async fn batch_for(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     platform: &str,
     chat_id: &str,
 ) -> Result<std::result::Result<Batch, Option<Batch>>> {
@@ -991,7 +992,7 @@ struct Book {
 /// Returns each request's replies.
 pub async fn claim_many(
     engine: &Engine,
-    conn: &mut Conn,
+    conn: &mut impl Db,
     reqs: &[ClaimRequest<'_>],
 ) -> Result<Vec<Vec<Queued>>> {
     let mut out: Vec<Vec<Queued>> = reqs.iter().map(|_| Vec::new()).collect();
@@ -1031,10 +1032,9 @@ pub async fn claim_many(
     let orgs = orgs::get_many(&mut *conn, &org_ids).await?;
     // Under each batch's lock (ascending ids: one lock order), read what the
     // decisions need.
-    let backend = engine.store.backend();
     for (id, book) in &mut books {
         // The counters may have moved before the lock was ours.
-        if let Some(fresh) = db::lock_batch(&mut *conn, backend, *id).await? {
+        if let Some(fresh) = db::lock_batch(&mut *conn, *id).await? {
             book.batch = fresh;
         }
         let mut nos: Vec<i64> = reqs
@@ -1225,7 +1225,7 @@ fn direct_reply(msg: &Incoming, text: String) -> Queued {
 /// [`CLAIM_WINDOW_MS`] for more.
 async fn gather(
     engine: &Engine,
-    conn: &mut Conn,
+    conn: &mut impl Db,
     reqs: &[ClaimRequest<'_>],
     parts: &[(usize, &[String])],
     out: &mut [Vec<Queued>],
@@ -1266,7 +1266,7 @@ async fn gather(
 /// Write one gathered message: into the pending row when it is still
 /// unleased, else as a new row owned by request `owner`.
 async fn flush(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     reqs: &[ClaimRequest<'_>],
     owner: usize,
     pending: Option<outbox::OutboxRow>,
@@ -1530,9 +1530,7 @@ async fn find(ctx: &mut Ctx<'_>, no: u32) -> Result<Option<(Batch, Wish)>> {
     };
     // Every caller changes the wish: take the batch's lock before reading it
     // (the lock order of claims, see store::wishes).
-    let batch = db::lock_batch(ctx.tx, ctx.engine.store.backend(), batch.id)
-        .await?
-        .unwrap_or(batch);
+    let batch = db::lock_batch(ctx.tx, batch.id).await?.unwrap_or(batch);
     match db::wish(ctx.tx, batch.id, i64::from(no)).await? {
         Some(w) => Ok(Some((batch, w))),
         None => {

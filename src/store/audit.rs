@@ -3,6 +3,7 @@
 use serde_json::Value;
 use sqlx::Row;
 
+use super::db::{Db, query};
 use super::{Conn, Result};
 use crate::domain::Platform;
 
@@ -20,19 +21,19 @@ pub struct Entry<'a> {
     pub detail: Value,
 }
 
-pub async fn record(conn: &mut Conn, e: &Entry<'_>) -> Result<()> {
+pub async fn record(conn: &mut impl Db, e: &Entry<'_>) -> Result<()> {
     record_many(conn, std::slice::from_ref(e)).await
 }
 
 /// Several entries in one statement (a group of claims).
-pub async fn record_many(conn: &mut Conn, entries: &[Entry<'_>]) -> Result<()> {
+pub async fn record_many(conn: &mut impl Db, entries: &[Entry<'_>]) -> Result<()> {
     for chunk in entries.chunks(super::MAX_BINDS / 7) {
         let sql = format!(
             "INSERT INTO audit_log (at, platform, actor, action, entity, entity_id, detail) \
              VALUES {}",
             super::row_placeholders(chunk.len(), 7)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = query(sql);
         for e in chunk {
             q = q
                 .bind(e.at_ms)

@@ -1,8 +1,6 @@
 //! Chats the bot is in and what each is bound to.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
+use super::db::{Db, Get, query};
 use super::{Conn, Result, StoreError};
 use crate::domain::{ChatKind, Platform};
 
@@ -26,22 +24,22 @@ impl Chat {
 
 const COLUMNS: &str = "id, platform, chat_id, title, kind, org_id, committee_wide, active";
 
-fn from_row(row: &AnyRow) -> Result<Chat> {
-    let platform: String = row.try_get("platform")?;
-    let kind: String = row.try_get("kind")?;
+fn from_row(row: &impl Get) -> Result<Chat> {
+    let platform: String = row.get("platform")?;
+    let kind: String = row.get("kind")?;
     Ok(Chat {
-        id: row.try_get("id")?,
+        id: row.get("id")?,
         platform: platform
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("platform {platform}")))?,
-        chat_id: row.try_get("chat_id")?,
-        title: row.try_get("title")?,
+        chat_id: row.get("chat_id")?,
+        title: row.get("title")?,
         kind: kind
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("chat kind {kind}")))?,
-        org_id: row.try_get("org_id")?,
-        committee_wide: row.try_get::<i64, _>("committee_wide")? != 0,
-        active: row.try_get::<i64, _>("active")? != 0,
+        org_id: row.get("org_id")?,
+        committee_wide: row.get::<i64>("committee_wide")? != 0,
+        active: row.get::<i64>("active")? != 0,
     })
 }
 
@@ -59,21 +57,21 @@ pub async fn find(conn: &mut Conn, platform: Platform, chat_id: &str) -> Result<
 /// Record that a message came from this chat: create it on first sight,
 /// keep its title current and mark it active again.
 pub async fn upsert_seen(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     platform: Platform,
     chat_id: &str,
     kind: ChatKind,
     title: Option<&str>,
     now_ms: i64,
 ) -> Result<Chat> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let row = query(format!(
         "INSERT INTO chats (platform, chat_id, title, kind, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $5) \
          ON CONFLICT (platform, chat_id) DO UPDATE SET \
            title = COALESCE(excluded.title, chats.title), active = 1, \
            updated_at = excluded.updated_at \
          RETURNING {COLUMNS}"
-    )))
+    ))
     .bind(platform.as_str())
     .bind(chat_id)
     .bind(title)

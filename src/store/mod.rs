@@ -8,6 +8,7 @@
 pub mod activities;
 pub mod audit;
 pub mod chats;
+pub mod db;
 pub mod events;
 pub mod faq;
 pub mod jobs;
@@ -40,6 +41,9 @@ pub use sqlx::AnyConnection as Conn;
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// From the direct SQLite connection of the claim writer ([`db::DirectTx`]).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
@@ -76,13 +80,17 @@ pub struct Store {
     backend: Backend,
     /// SQLite has one writer at a time; taking this lock before `BEGIN` turns
     /// what would be SQLITE_BUSY retries into a fair queue in the process.
-    write_lock: Option<Arc<Mutex<()>>>,
+    /// It also holds the direct connection of the claim writer
+    /// ([`Store::begin_direct`]).
+    write_lock: Option<Arc<Mutex<db::Writer>>>,
+    /// Whether `write_lock` holds a direct connection.
+    direct: bool,
 }
 
 /// A write transaction; holds the SQLite writer lock while open.
 pub struct Tx {
     tx: Transaction<'static, Any>,
-    _guard: Option<OwnedMutexGuard<()>>,
+    _guard: Option<OwnedMutexGuard<db::Writer>>,
 }
 
 impl Tx {
@@ -138,6 +146,7 @@ impl Store {
                     pool,
                     backend,
                     write_lock: None,
+                    direct: false,
                 })
             }
             Backend::Sqlite => {
@@ -147,22 +156,26 @@ impl Store {
                     .connect_with(options.clone())
                     .await?;
                 // An in-memory database exists once per connection: reads
-                // and writes must share the pool there.
-                let writer = if url.contains(":memory:") {
-                    pool.clone()
+                // and writes must share the pool there, and there is no
+                // direct connection; nor for a read-only file.
+                let (writer, direct) = if url.contains(":memory:") || url.contains("mode=ro") {
+                    (pool.clone(), db::Writer::none())
                 } else {
-                    pool_options(backend, 1, sync)
+                    let writer = pool_options(backend, 1, sync)
                         .min_connections(1)
                         .idle_timeout(None)
                         .max_lifetime(None)
                         .connect_with(options)
-                        .await?
+                        .await?;
+                    let file: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+                    (writer, db::Writer::open(file.get_filename(), sync)?)
                 };
                 Ok(Store {
                     pool,
                     writer,
                     backend,
-                    write_lock: Some(Arc::new(Mutex::new(()))),
+                    direct: direct.direct.is_some(),
+                    write_lock: Some(Arc::new(Mutex::new(direct))),
                 })
             }
         }
@@ -200,6 +213,34 @@ impl Store {
         };
         let tx = self.writer.begin().await?;
         Ok(Tx { tx, _guard: guard })
+    }
+
+    /// Whether [`Store::begin_direct`] gives a transaction.
+    pub fn has_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Begin a write transaction on the direct SQLite connection (see
+    /// [`db`]): `None` on PostgreSQL and in-memory SQLite, where callers use
+    /// [`Store::begin`]. Takes the same write lock as [`Store::begin`].
+    pub async fn begin_direct(&self) -> Result<Option<db::DirectTx>> {
+        let Some(lock) = &self.write_lock else {
+            return Ok(None);
+        };
+        db::DirectTx::begin(lock.clone().lock_owned().await)
+    }
+
+    /// Copy the WAL back into the database file when the direct
+    /// connection's commits have made it long (see [`db::Writer`]). The
+    /// claim writer calls this after answering a group.
+    pub async fn checkpoint_if_due(&self) -> Result<()> {
+        if !self.direct {
+            return Ok(());
+        }
+        let Some(lock) = &self.write_lock else {
+            return Ok(());
+        };
+        lock.lock().await.checkpoint_if_due()
     }
 
     /// A connection for reads outside a transaction.

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use super::db::{Db, Get, query};
 use super::{Conn, Result, StoreError};
 use crate::domain::OrgKind;
 
@@ -29,16 +29,16 @@ impl Org {
     }
 }
 
-fn from_row(row: &AnyRow) -> Result<Org> {
-    let kind: String = row.try_get("kind")?;
+fn from_row(row: &impl Get) -> Result<Org> {
+    let kind: String = row.get("kind")?;
     Ok(Org {
-        id: row.try_get("id")?,
-        full_name: row.try_get("full_name")?,
-        short_name: row.try_get("short_name")?,
+        id: row.get("id")?,
+        full_name: row.get("full_name")?,
+        short_name: row.get("short_name")?,
         kind: OrgKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("org kind {kind}")))?,
-        parent_id: row.try_get("parent_id")?,
-        secretary: row.try_get("secretary")?,
+        parent_id: row.get("parent_id")?,
+        secretary: row.get("secretary")?,
     })
 }
 
@@ -64,14 +64,14 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Org>> {
 }
 
 /// The orgs with these ids (missing ids are simply absent).
-pub async fn get_many(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, Org>> {
+pub async fn get_many(conn: &mut impl Db, ids: &[i64]) -> Result<HashMap<i64, Org>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(super::MAX_BINDS) {
         let sql = format!(
             "SELECT {COLUMNS} FROM orgs WHERE id IN ({})",
             super::placeholders(1, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = query(sql);
         for id in chunk {
             q = q.bind(*id);
         }

@@ -5,9 +5,7 @@
 //! PostgreSQL the selection uses `FOR UPDATE SKIP LOCKED`, so several replicas
 //! never take the same row. A crashed dispatcher's lease simply runs out.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
+use super::db::{Db, Get, query};
 use super::{Backend, Conn, Result, StoreError};
 use crate::chat::Outgoing;
 use crate::domain::Platform;
@@ -24,19 +22,19 @@ pub struct OutboxRow {
 
 const COLUMNS: &str = "id, platform, chat_id, payload, attempts, created_at";
 
-fn from_row(row: &AnyRow) -> Result<OutboxRow> {
-    let platform: String = row.try_get("platform")?;
-    let payload: String = row.try_get("payload")?;
+fn from_row(row: &impl Get) -> Result<OutboxRow> {
+    let platform: String = row.get("platform")?;
+    let payload: String = row.get("payload")?;
     Ok(OutboxRow {
-        id: row.try_get("id")?,
+        id: row.get("id")?,
         platform: platform
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("platform {platform}")))?,
-        chat_id: row.try_get("chat_id")?,
+        chat_id: row.get("chat_id")?,
         message: serde_json::from_str(&payload)
             .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
+        attempts: row.get("attempts")?,
+        created_at: row.get("created_at")?,
     })
 }
 
@@ -47,13 +45,13 @@ fn payload(msg: &Outgoing) -> Result<String> {
 /// Queue a message. Returns the outbox id (used to refer to the message in
 /// later edits before its platform id is known).
 pub async fn enqueue(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     msg: &Outgoing,
     not_before_ms: i64,
     coalesce_key: Option<&str>,
     now_ms: i64,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    query(
         "INSERT INTO outbox (platform, chat_id, payload, coalesce_key, status, not_before, \
          created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING id",
     )
@@ -64,16 +62,17 @@ pub async fn enqueue(
     .bind(not_before_ms)
     .bind(now_ms)
     .fetch_one(conn)
-    .await?)
+    .await?
+    .get("id")
 }
 
 /// The pending (not yet leased) message with this coalesce key, if any: a
 /// caller may fold new content into it instead of queueing another message.
-pub async fn pending_coalesced(conn: &mut Conn, key: &str) -> Result<Option<OutboxRow>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+pub async fn pending_coalesced(conn: &mut impl Db, key: &str) -> Result<Option<OutboxRow>> {
+    let row = query(format!(
         "SELECT {COLUMNS} FROM outbox WHERE coalesce_key = $1 AND status = 'pending' \
          AND leased_until IS NULL ORDER BY id DESC LIMIT 1"
-    )))
+    ))
     .bind(key)
     .fetch_optional(conn)
     .await?;
@@ -82,8 +81,8 @@ pub async fn pending_coalesced(conn: &mut Conn, key: &str) -> Result<Option<Outb
 
 /// Replace the content of a pending, unleased message. Returns false when it
 /// was leased or sent meanwhile (then queue a new one).
-pub async fn replace_pending(conn: &mut Conn, id: i64, msg: &Outgoing) -> Result<bool> {
-    let done = sqlx::query(
+pub async fn replace_pending(conn: &mut impl Db, id: i64, msg: &Outgoing) -> Result<bool> {
+    let changed = query(
         "UPDATE outbox SET payload = $1 WHERE id = $2 AND status = 'pending' \
          AND leased_until IS NULL",
     )
@@ -91,33 +90,28 @@ pub async fn replace_pending(conn: &mut Conn, id: i64, msg: &Outgoing) -> Result
     .bind(id)
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(changed == 1)
 }
 
 /// Put `text` into the newest pending, unleased message with this coalesce
 /// key, keeping the rest of it (its target, whether it is an edit), in one
 /// statement. Returns false when there is none (then queue one).
-pub async fn set_pending_text(
-    conn: &mut Conn,
-    backend: Backend,
-    key: &str,
-    text: &str,
-) -> Result<bool> {
-    let set = match backend {
+pub async fn set_pending_text(conn: &mut impl Db, key: &str, text: &str) -> Result<bool> {
+    let set = match conn.backend() {
         Backend::Sqlite => "json_set(payload, '$.text', $1)",
         Backend::Postgres => "jsonb_set(payload::jsonb, '{text}', to_jsonb($1::text))::text",
     };
-    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let changed = query(format!(
         "UPDATE outbox SET payload = {set} WHERE id = (\
            SELECT id FROM outbox WHERE coalesce_key = $2 AND status = 'pending' \
            AND leased_until IS NULL ORDER BY id DESC LIMIT 1) \
          AND status = 'pending' AND leased_until IS NULL"
-    )))
+    ))
     .bind(text)
     .bind(key)
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(changed == 1)
 }
 
 /// Lease up to `limit` due rows of `platform` until `lease_until_ms`.

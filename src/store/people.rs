@@ -1,8 +1,6 @@
 //! People: one account on one platform, with its org and role.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
+use super::db::{Db, Get, query};
 use super::{Conn, Result, StoreError};
 use crate::domain::{Platform, Role};
 
@@ -19,28 +17,28 @@ pub struct Person {
 
 const COLUMNS: &str = "id, platform, user_id, display_name, org_id, role, locale";
 
-fn from_row(row: &AnyRow) -> Result<Person> {
-    let platform: String = row.try_get("platform")?;
-    let role: String = row.try_get("role")?;
+fn from_row(row: &impl Get) -> Result<Person> {
+    let platform: String = row.get("platform")?;
+    let role: String = row.get("role")?;
     Ok(Person {
-        id: row.try_get("id")?,
+        id: row.get("id")?,
         platform: platform
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("platform {platform}")))?,
-        user_id: row.try_get("user_id")?,
-        display_name: row.try_get("display_name")?,
-        org_id: row.try_get("org_id")?,
+        user_id: row.get("user_id")?,
+        display_name: row.get("display_name")?,
+        org_id: row.get("org_id")?,
         role: role
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("role {role}")))?,
-        locale: row.try_get("locale")?,
+        locale: row.get("locale")?,
     })
 }
 
-pub async fn find(conn: &mut Conn, platform: Platform, user_id: &str) -> Result<Option<Person>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+pub async fn find(conn: &mut impl Db, platform: Platform, user_id: &str) -> Result<Option<Person>> {
+    let row = query(format!(
         "SELECT {COLUMNS} FROM people WHERE platform = $1 AND user_id = $2"
-    )))
+    ))
     .bind(platform.as_str())
     .bind(user_id)
     .fetch_optional(conn)
@@ -84,7 +82,7 @@ pub async fn of_org(conn: &mut Conn, org_id: i64) -> Result<Vec<Person>> {
 /// Record that we saw this account; create it as a member on first sight and
 /// keep its display name current. Returns the person and whether it is new.
 pub async fn upsert_seen(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     platform: Platform,
     user_id: &str,
     display_name: &str,
@@ -92,7 +90,7 @@ pub async fn upsert_seen(
 ) -> Result<(Person, bool)> {
     if let Some(mut p) = find(&mut *conn, platform, user_id).await? {
         if !display_name.is_empty() && p.display_name != display_name {
-            sqlx::query("UPDATE people SET display_name = $1, updated_at = $2 WHERE id = $3")
+            query("UPDATE people SET display_name = $1, updated_at = $2 WHERE id = $3")
                 .bind(display_name)
                 .bind(now_ms)
                 .bind(p.id)
@@ -102,12 +100,12 @@ pub async fn upsert_seen(
         }
         return Ok((p, false));
     }
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let row = query(format!(
         "INSERT INTO people (platform, user_id, display_name, role, created_at, updated_at) \
          VALUES ($1, $2, $3, 'member', $4, $4) \
          ON CONFLICT (platform, user_id) DO UPDATE SET updated_at = excluded.updated_at \
          RETURNING {COLUMNS}"
-    )))
+    ))
     .bind(platform.as_str())
     .bind(user_id)
     .bind(display_name)
@@ -121,7 +119,7 @@ pub async fn upsert_seen(
 /// name)`, each once): one read for those already known and unchanged, the
 /// single-account path for the rest. Returns them keyed by user id.
 pub async fn seen_many(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     platform: Platform,
     accounts: &[(&str, &str)],
     now_ms: i64,
@@ -132,7 +130,7 @@ pub async fn seen_many(
             "SELECT {COLUMNS} FROM people WHERE platform = $1 AND user_id IN ({})",
             super::placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(platform.as_str());
+        let mut q = query(sql).bind(platform.as_str());
         for (user, _) in chunk {
             q = q.bind(*user);
         }

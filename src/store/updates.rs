@@ -1,5 +1,6 @@
 //! Platform update ids already handled.
 
+use super::db::{Db, Get, query};
 use super::{Conn, Result};
 use crate::domain::Platform;
 
@@ -7,7 +8,7 @@ use crate::domain::Platform;
 /// case the caller must not handle it again. Runs inside the handling
 /// transaction, so a crash before commit leaves the update unhandled.
 pub async fn mark(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     platform: Platform,
     update_id: &str,
     now_ms: i64,
@@ -19,7 +20,7 @@ pub async fn mark(
 /// [`mark`] for several updates in one statement: `(platform, update id,
 /// handled at)` each; returns, in the same order, whether each is new. An id
 /// given twice is new only the first time.
-pub async fn mark_many(conn: &mut Conn, updates: &[(Platform, &str, i64)]) -> Result<Vec<bool>> {
+pub async fn mark_many(conn: &mut impl Db, updates: &[(Platform, &str, i64)]) -> Result<Vec<bool>> {
     let mut inserted: std::collections::HashSet<(String, String)> = Default::default();
     for chunk in updates.chunks(super::MAX_BINDS / 3) {
         let sql = format!(
@@ -27,11 +28,13 @@ pub async fn mark_many(conn: &mut Conn, updates: &[(Platform, &str, i64)]) -> Re
              ON CONFLICT (platform, update_id) DO NOTHING RETURNING platform, update_id",
             super::row_placeholders(chunk.len(), 3)
         );
-        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        let mut q = query(sql);
         for (platform, id, at) in chunk {
             q = q.bind(platform.as_str()).bind(*id).bind(*at);
         }
-        inserted.extend(q.fetch_all(&mut *conn).await?);
+        for row in q.fetch_all(&mut *conn).await? {
+            inserted.insert((row.get("platform")?, row.get("update_id")?));
+        }
     }
     Ok(updates
         .iter()

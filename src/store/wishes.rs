@@ -13,7 +13,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Conn, MAX_BINDS, Result, StoreError, placeholders, row_placeholders};
+use super::db::{Db, Get, query};
+use super::{Conn, MAX_BINDS, Result, StoreError, placeholders, row_placeholders};
 use crate::domain::wish::WishStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,23 +40,23 @@ pub struct Batch {
 const BATCH_COLUMNS: &str = "id, name, total, quota, status, publish_at, platform, chat_id, \
      published_at, board_outbox_id, board_edit_at, open_n, claimed_n, delivered_n, last_claim";
 
-fn batch_from_row(r: &AnyRow) -> Result<Batch> {
+fn batch_from_row(r: &impl Get) -> Result<Batch> {
     Ok(Batch {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        total: r.try_get("total")?,
-        quota: r.try_get("quota")?,
-        status: r.try_get("status")?,
-        publish_at: r.try_get("publish_at")?,
-        platform: r.try_get("platform")?,
-        chat_id: r.try_get("chat_id")?,
-        published_at: r.try_get("published_at")?,
-        board_outbox_id: r.try_get("board_outbox_id")?,
-        board_edit_at: r.try_get("board_edit_at")?,
-        open_n: r.try_get("open_n")?,
-        claimed_n: r.try_get("claimed_n")?,
-        delivered_n: r.try_get("delivered_n")?,
-        last_claim: r.try_get("last_claim")?,
+        id: r.get("id")?,
+        name: r.get("name")?,
+        total: r.get("total")?,
+        quota: r.get("quota")?,
+        status: r.get("status")?,
+        publish_at: r.get("publish_at")?,
+        platform: r.get("platform")?,
+        chat_id: r.get("chat_id")?,
+        published_at: r.get("published_at")?,
+        board_outbox_id: r.get("board_outbox_id")?,
+        board_edit_at: r.get("board_edit_at")?,
+        open_n: r.get("open_n")?,
+        claimed_n: r.get("claimed_n")?,
+        delivered_n: r.get("delivered_n")?,
+        last_claim: r.get("last_claim")?,
     })
 }
 
@@ -131,10 +132,10 @@ pub async fn batch(conn: &mut Conn, id: i64) -> Result<Option<Batch>> {
 }
 
 /// Batch `id`; `suffix` ends the query (` FOR UPDATE` to lock the row).
-async fn batch_by_id(conn: &mut Conn, id: i64, suffix: &str) -> Result<Option<Batch>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+async fn batch_by_id(conn: &mut impl Db, id: i64, suffix: &str) -> Result<Option<Batch>> {
+    let row = query(format!(
         "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE id = $1{suffix}"
-    )))
+    ))
     .bind(id)
     .fetch_optional(conn)
     .await?;
@@ -144,15 +145,15 @@ async fn batch_by_id(conn: &mut Conn, id: i64, suffix: &str) -> Result<Option<Ba
 /// The batch claims in this chat refer to: the latest published here, else
 /// the latest published anywhere.
 pub async fn current_batch(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     platform: &str,
     chat_id: &str,
 ) -> Result<Option<Batch>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let row = query(format!(
         "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE status = 'published' \
          ORDER BY CASE WHEN platform = $1 AND chat_id = $2 THEN 0 ELSE 1 END, \
          published_at DESC, id DESC LIMIT 1"
-    )))
+    ))
     .bind(platform)
     .bind(chat_id)
     .fetch_optional(conn)
@@ -254,11 +255,15 @@ pub async fn set_scheduled(
 
 /// The batch scheduled to open for claims in this chat (its list is out),
 /// the soonest first.
-pub async fn scheduled_in(conn: &mut Conn, platform: &str, chat_id: &str) -> Result<Option<Batch>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+pub async fn scheduled_in(
+    conn: &mut impl Db,
+    platform: &str,
+    chat_id: &str,
+) -> Result<Option<Batch>> {
+    let row = query(format!(
         "SELECT {BATCH_COLUMNS} FROM wish_batches WHERE status = 'scheduled' \
          AND platform = $1 AND chat_id = $2 ORDER BY publish_at, id LIMIT 1"
-    )))
+    ))
     .bind(platform)
     .bind(chat_id)
     .fetch_optional(conn)
@@ -280,12 +285,12 @@ pub async fn due_scheduled(conn: &mut Conn, now_ms: i64) -> Result<Vec<Batch>> {
 
 /// Remember the board message and when it was last edited.
 pub async fn set_board(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     id: i64,
     outbox_id: Option<i64>,
     edit_at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    query(
         "UPDATE wish_batches SET board_outbox_id = COALESCE($1, board_outbox_id), \
          board_edit_at = $2 WHERE id = $3",
     )
@@ -299,18 +304,18 @@ pub async fn set_board(
 
 /// Move the board counters by the given amounts; returns the fresh batch.
 pub async fn bump(
-    conn: &mut Conn,
+    conn: &mut impl Db,
     id: i64,
     open: i64,
     claimed: i64,
     delivered: i64,
     last_claim: Option<&str>,
 ) -> Result<Batch> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let row = query(format!(
         "UPDATE wish_batches SET open_n = open_n + $1, claimed_n = claimed_n + $2, \
          delivered_n = delivered_n + $3, last_claim = COALESCE($4, last_claim) WHERE id = $5 \
          RETURNING {BATCH_COLUMNS}"
-    )))
+    ))
     .bind(open)
     .bind(claimed)
     .bind(delivered)
@@ -351,16 +356,20 @@ pub struct ClaimState {
 /// write; every other change to a batch's wishes takes the same lock first,
 /// so the lock order is always batch → wish → holdings and the decisions
 /// can't be overtaken.
-pub async fn lock_batch(conn: &mut Conn, backend: Backend, batch_id: i64) -> Result<Option<Batch>> {
-    match backend {
-        Backend::Sqlite => Ok(None),
-        Backend::Postgres => batch_by_id(conn, batch_id, " FOR UPDATE").await,
+pub async fn lock_batch(conn: &mut impl Db, batch_id: i64) -> Result<Option<Batch>> {
+    match conn.backend() {
+        super::Backend::Sqlite => Ok(None),
+        super::Backend::Postgres => batch_by_id(conn, batch_id, " FOR UPDATE").await,
     }
 }
 
 /// The claim state of wishes `nos` of a batch (numbers that don't exist are
 /// simply absent).
-pub async fn claim_states(conn: &mut Conn, batch_id: i64, nos: &[i64]) -> Result<Vec<ClaimState>> {
+pub async fn claim_states(
+    conn: &mut impl Db,
+    batch_id: i64,
+    nos: &[i64],
+) -> Result<Vec<ClaimState>> {
     let mut out = Vec::with_capacity(nos.len());
     for chunk in nos.chunks(MAX_BINDS - 1) {
         let sql = format!(
@@ -368,20 +377,20 @@ pub async fn claim_states(conn: &mut Conn, batch_id: i64, nos: &[i64]) -> Result
              LEFT JOIN orgs o ON o.id = w.org_id WHERE w.batch_id = $1 AND w.no IN ({})",
             placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(batch_id);
+        let mut q = query(sql).bind(batch_id);
         for no in chunk {
             q = q.bind(*no);
         }
         for r in q.fetch_all(&mut *conn).await? {
-            let status: String = r.try_get("status")?;
-            let short: Option<String> = r.try_get("short_name")?;
-            let full: Option<String> = r.try_get("full_name")?;
+            let status: String = r.get("status")?;
+            let short: Option<String> = r.get("short_name")?;
+            let full: Option<String> = r.get("full_name")?;
             out.push(ClaimState {
-                id: r.try_get("id")?,
-                no: r.try_get("no")?,
+                id: r.get("id")?,
+                no: r.get("no")?,
                 status: WishStatus::parse(&status)
                     .ok_or_else(|| StoreError::Corrupt(format!("wish status {status}")))?,
-                org_id: r.try_get("org_id")?,
+                org_id: r.get("org_id")?,
                 holder: short.filter(|s| !s.is_empty()).or(full),
             });
         }
@@ -390,20 +399,21 @@ pub async fn claim_states(conn: &mut Conn, batch_id: i64, nos: &[i64]) -> Result
 }
 
 /// How many wishes of a batch each org holds (claimed or delivered).
-pub async fn holdings(conn: &mut Conn, batch_id: i64) -> Result<Vec<(i64, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT org_id, held FROM wish_holdings WHERE batch_id = $1")
-            .bind(batch_id)
-            .fetch_all(conn)
-            .await?,
-    )
+pub async fn holdings(conn: &mut impl Db, batch_id: i64) -> Result<Vec<(i64, i64)>> {
+    query("SELECT org_id, held FROM wish_holdings WHERE batch_id = $1")
+        .bind(batch_id)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.get("org_id")?, r.get("held")?)))
+        .collect()
 }
 
 /// Mark open wishes claimed, several per statement: `(wish id, org id,
 /// claimer's person id, claimed at)` each. Errors unless every one was open:
 /// the caller decided under [`lock_batch`], so anything else is a broken
 /// invariant, and the error rolls the caller's whole change back.
-pub async fn take(conn: &mut Conn, claims: &[(i64, i64, i64, i64)]) -> Result<()> {
+pub async fn take(conn: &mut impl Db, claims: &[(i64, i64, i64, i64)]) -> Result<()> {
     for chunk in claims.chunks(MAX_BINDS / 4) {
         // A VALUES list's columns are column1… on SQLite and PostgreSQL.
         let sql = format!(
@@ -412,15 +422,15 @@ pub async fn take(conn: &mut Conn, claims: &[(i64, i64, i64, i64)]) -> Result<()
              WHERE wishes.id = v.column1 AND wishes.status = 'open'",
             row_placeholders(chunk.len(), 4)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = query(sql);
         for (wish, org, person, at) in chunk {
             q = q.bind(*wish).bind(*org).bind(*person).bind(*at);
         }
-        let done = q.execute(&mut *conn).await?;
-        if done.rows_affected() != chunk.len() as u64 {
+        let changed = q.execute(&mut *conn).await?;
+        if changed != chunk.len() as u64 {
             return Err(StoreError::Corrupt(format!(
                 "{} of {} wishes were no longer open when claimed",
-                chunk.len() as u64 - done.rows_affected(),
+                chunk.len() as u64 - changed,
                 chunk.len()
             )));
         }
@@ -429,14 +439,14 @@ pub async fn take(conn: &mut Conn, claims: &[(i64, i64, i64, i64)]) -> Result<()
 }
 
 /// Add to orgs' holdings in one statement: `(org_id, how many more)`.
-pub async fn add_holdings(conn: &mut Conn, batch_id: i64, added: &[(i64, i64)]) -> Result<()> {
+pub async fn add_holdings(conn: &mut impl Db, batch_id: i64, added: &[(i64, i64)]) -> Result<()> {
     for chunk in added.chunks(MAX_BINDS / 3) {
         let sql = format!(
             "INSERT INTO wish_holdings (batch_id, org_id, held) VALUES {} \
              ON CONFLICT (batch_id, org_id) DO UPDATE SET held = wish_holdings.held + excluded.held",
             row_placeholders(chunk.len(), 3)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = query(sql);
         for (org, n) in chunk {
             q = q.bind(batch_id).bind(*org).bind(*n);
         }

@@ -371,7 +371,7 @@ async fn set_pending_text_changes_the_text_only() {
             .unwrap();
         let text = "📋 新 \"引号\" \\ 反斜杠\n第二行 '); DROP TABLE outbox; --";
         assert!(
-            outbox::set_pending_text(&mut tx, store.backend(), "wishes:board:1", text)
+            outbox::set_pending_text(&mut tx, "wishes:board:1", text)
                 .await
                 .unwrap(),
             "{b}"
@@ -385,7 +385,7 @@ async fn set_pending_text_changes_the_text_only() {
         want.text = text.to_string();
         assert_eq!(row.message, want, "{b}");
         assert!(
-            !outbox::set_pending_text(&mut tx, store.backend(), "wishes:board:2", "x")
+            !outbox::set_pending_text(&mut tx, "wishes:board:2", "x")
                 .await
                 .unwrap(),
             "{b}: no row under that key"
@@ -402,7 +402,7 @@ async fn set_pending_text_changes_the_text_only() {
         .unwrap();
         assert_eq!(leased.len(), 1, "{b}");
         assert!(
-            !outbox::set_pending_text(&mut tx, store.backend(), "wishes:board:1", "late")
+            !outbox::set_pending_text(&mut tx, "wishes:board:1", "late")
                 .await
                 .unwrap(),
             "{b}: a leased row must not change"
