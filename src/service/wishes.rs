@@ -1055,7 +1055,10 @@ pub async fn claim_many(
         // Quotas matter only if something asked for is still open; in the
         // thick of a rush most claims are for wishes already gone.
         if book.states.values().any(|s| s.status == WishStatus::Open) {
-            book.held = db::holdings(&mut *conn, *id).await?.into_iter().collect();
+            book.held = db::holdings(&mut *conn, *id, &org_ids)
+                .await?
+                .into_iter()
+                .collect();
         }
     }
     // Decide, in arrival order.
@@ -1240,8 +1243,15 @@ async fn gather(
     // Usually everything fits into one message: merge once.
     let all: Vec<String> = parts.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
     let base = pending.as_ref().map_or("", |r| r.message.text.as_str());
-    if merge_lines(base, &all).chars().count() <= max {
-        return flush(conn, reqs, parts[0].0, pending, &all, &key, out).await;
+    let merged = merge_lines(base, &all);
+    if merged.chars().count() <= max {
+        let fill = Fill {
+            owner: parts[0].0,
+            pending,
+            merged: Some(merged),
+            added: &all,
+        };
+        return flush(conn, reqs, fill, &key, out).await;
     }
     let mut text = pending.as_ref().map(|r| r.message.text.clone());
     let mut added: Vec<String> = Vec::new();
@@ -1254,32 +1264,59 @@ async fn gather(
                 added.extend(lines.iter().cloned());
                 continue;
             }
-            flush(conn, reqs, owner, pending.take(), &added, &key, out).await?;
+            let fill = Fill {
+                owner,
+                pending: pending.take(),
+                merged: None,
+                added: &added,
+            };
+            flush(conn, reqs, fill, &key, out).await?;
         }
         text = Some(lines.join("\n"));
         added = lines.to_vec();
         owner = i;
     }
-    flush(conn, reqs, owner, pending, &added, &key, out).await
+    let fill = Fill {
+        owner,
+        pending,
+        merged: None,
+        added: &added,
+    };
+    flush(conn, reqs, fill, &key, out).await
+}
+
+/// One gathered message to write ([`flush`]).
+struct Fill<'a> {
+    /// The request a new row is written for.
+    owner: usize,
+    /// The pending row to fold into, if any.
+    pending: Option<outbox::OutboxRow>,
+    /// The pending row's text with `added` merged in, when already known.
+    merged: Option<String>,
+    added: &'a [String],
 }
 
 /// Write one gathered message: into the pending row when it is still
-/// unleased, else as a new row owned by request `owner`.
+/// unleased, else as a new row owned by request `fill.owner`.
 async fn flush(
     conn: &mut impl Db,
     reqs: &[ClaimRequest<'_>],
-    owner: usize,
-    pending: Option<outbox::OutboxRow>,
-    added: &[String],
+    fill: Fill<'_>,
     key: &str,
     out: &mut [Vec<Queued>],
 ) -> Result {
+    let Fill {
+        owner,
+        pending,
+        merged,
+        added,
+    } = fill;
     if added.is_empty() {
         return Ok(());
     }
     if let Some(row) = pending {
-        let mut msg = row.message.clone();
-        msg.text = merge_lines(&row.message.text, added);
+        let mut msg = row.message;
+        msg.text = merged.unwrap_or_else(|| merge_lines(&msg.text, added));
         if outbox::replace_pending(&mut *conn, row.id, &msg).await? {
             return Ok(());
         }
@@ -1296,20 +1333,25 @@ async fn flush(
 
 /// Add result lines to a gathered message: a `✅ ORG：…` line joins the same
 /// org's earlier `✅` line (`✅ 县一中：12、15`); other lines are appended.
-fn merge_lines(existing: &str, new: &[String]) -> String {
-    let mut lines: Vec<String> = existing.lines().map(str::to_string).collect();
+fn merge_lines<'a>(existing: &'a str, new: &'a [String]) -> String {
+    use std::borrow::Cow;
+    let mut lines: Vec<Cow<'a, str>> = existing.lines().map(Cow::Borrowed).collect();
     for l in new {
         if l.starts_with('📋') {
             // Only the latest progress line counts, at the end.
             lines.retain(|x| !x.starts_with('📋'));
-            lines.push(l.clone());
+            lines.push(Cow::Borrowed(l));
             continue;
         }
         let merged = l.starts_with('✅')
             && l.split_once('：').is_some_and(|(head, tail)| {
-                let head = format!("{head}：");
-                match lines.iter_mut().find(|x| x.starts_with(&head)) {
+                let same_org = |x: &&mut Cow<'a, str>| {
+                    x.strip_prefix(head)
+                        .is_some_and(|rest| rest.starts_with('：'))
+                };
+                match lines.iter_mut().find(same_org) {
                     Some(x) => {
+                        let x = x.to_mut();
                         x.push('、');
                         x.push_str(tail);
                         true
@@ -1323,7 +1365,7 @@ fn merge_lines(existing: &str, new: &[String]) -> String {
                 .iter()
                 .position(|x| x.starts_with('📋'))
                 .unwrap_or(lines.len());
-            lines.insert(at, l.clone());
+            lines.insert(at, Cow::Borrowed(l));
         }
     }
     lines.join("\n")

@@ -43,10 +43,10 @@ fn from_row(row: &impl Get) -> Result<Chat> {
     })
 }
 
-pub async fn find(conn: &mut Conn, platform: Platform, chat_id: &str) -> Result<Option<Chat>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+pub async fn find(conn: &mut impl Db, platform: Platform, chat_id: &str) -> Result<Option<Chat>> {
+    let row = query(format!(
         "SELECT {COLUMNS} FROM chats WHERE platform = $1 AND chat_id = $2"
-    )))
+    ))
     .bind(platform.as_str())
     .bind(chat_id)
     .fetch_optional(conn)
@@ -55,7 +55,8 @@ pub async fn find(conn: &mut Conn, platform: Platform, chat_id: &str) -> Result<
 }
 
 /// Record that a message came from this chat: create it on first sight,
-/// keep its title current and mark it active again.
+/// keep its title current and mark it active again. Writes nothing when
+/// all of that is so already (most messages: one read, no page to commit).
 pub async fn upsert_seen(
     conn: &mut impl Db,
     platform: Platform,
@@ -64,6 +65,12 @@ pub async fn upsert_seen(
     title: Option<&str>,
     now_ms: i64,
 ) -> Result<Chat> {
+    if let Some(chat) = find(&mut *conn, platform, chat_id).await?
+        && chat.active
+        && (title.is_none() || title == chat.title.as_deref())
+    {
+        return Ok(chat);
+    }
     let row = query(format!(
         "INSERT INTO chats (platform, chat_id, title, kind, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $5) \

@@ -339,6 +339,15 @@ impl Writer {
         }
     }
 
+    /// Read the schema into the direct connection now (after migrations),
+    /// not in the first claim.
+    pub(super) fn load_schema(&self) -> Result<()> {
+        if let Some(conn) = &self.direct {
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     /// A PASSIVE checkpoint if the last commit asked for one.
     pub(super) fn checkpoint_if_due(&mut self) -> Result<()> {
         if !std::mem::take(&mut self.checkpoint_due) {

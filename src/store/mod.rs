@@ -187,6 +187,9 @@ impl Store {
             Backend::Sqlite => MIGRATE_SQLITE.run(&self.pool).await?,
             Backend::Postgres => MIGRATE_POSTGRES.run(&self.pool).await?,
         }
+        if let (true, Some(lock)) = (self.direct, &self.write_lock) {
+            lock.lock().await.load_schema()?;
+        }
         Ok(())
     }
 

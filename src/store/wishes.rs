@@ -398,15 +398,24 @@ pub async fn claim_states(
     Ok(out)
 }
 
-/// How many wishes of a batch each org holds (claimed or delivered).
-pub async fn holdings(conn: &mut impl Db, batch_id: i64) -> Result<Vec<(i64, i64)>> {
-    query("SELECT org_id, held FROM wish_holdings WHERE batch_id = $1")
-        .bind(batch_id)
-        .fetch_all(conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.get("org_id")?, r.get("held")?)))
-        .collect()
+/// How many wishes of a batch each of `orgs` holds (claimed or delivered);
+/// an org that holds none is absent.
+pub async fn holdings(conn: &mut impl Db, batch_id: i64, orgs: &[i64]) -> Result<Vec<(i64, i64)>> {
+    let mut out = Vec::with_capacity(orgs.len());
+    for chunk in orgs.chunks(MAX_BINDS - 1) {
+        let sql = format!(
+            "SELECT org_id, held FROM wish_holdings WHERE batch_id = $1 AND org_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = query(sql).bind(batch_id);
+        for org in chunk {
+            q = q.bind(*org);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.push((r.get("org_id")?, r.get("held")?));
+        }
+    }
+    Ok(out)
 }
 
 /// Mark open wishes claimed, several per statement: `(wish id, org id,

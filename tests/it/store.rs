@@ -1,10 +1,15 @@
 //! Store queries on both backends.
 
+use futures_util::FutureExt;
+use tuanbot::chat::Outgoing;
 use tuanbot::domain::{ChatKind, OrgKind, Platform, Role};
+use tuanbot::store::chats::Chat;
+use tuanbot::store::db::{CHECKPOINT_PAGES, Db};
 use tuanbot::store::orgs::{NewOrg, Upserted};
+use tuanbot::store::people::Person;
 use tuanbot::store::{chats, kv, orgs, outbox, pending, people, updates};
 
-use crate::helpers::{TestDb, join_all};
+use crate::helpers::{TestDb, bounded, join_all};
 
 #[tokio::test]
 async fn orgs_people_chats_round_trip() {
@@ -424,4 +429,135 @@ async fn recent_photos_remember_find_prune() {
         assert_eq!(find("g", "7").await, None, "{b}: pruned");
         assert_eq!(find("g", "8").await.as_deref(), Some("later.jpg"), "{b}");
     }
+}
+
+/// The claim path's statements on one connection: what they give back.
+async fn claim_path_script(db: &mut impl Db) -> (Person, Chat, Vec<bool>, String, bool) {
+    let (p, _) = people::upsert_seen(db, Platform::Qq, "1001", "小李", 5)
+        .await
+        .unwrap();
+    let chat = chats::upsert_seen(db, Platform::Qq, "g1", ChatKind::Group, Some("团干部群"), 5)
+        .await
+        .unwrap();
+    let fresh = updates::mark_many(
+        db,
+        &[
+            (Platform::Qq, "m1", 5),
+            (Platform::Qq, "m1", 5),
+            (Platform::Qq, "m2", 5),
+        ],
+    )
+    .await
+    .unwrap();
+    let msg = Outgoing::new(
+        Platform::Qq,
+        "g1",
+        "✅ 县一中：12 '); DROP TABLE outbox; --",
+    );
+    let id = outbox::enqueue(db, &msg, 5, Some("wishes:claims:qq:g1"), 5)
+        .await
+        .unwrap();
+    let row = outbox::pending_coalesced(db, "wishes:claims:qq:g1")
+        .await
+        .unwrap()
+        .expect("the row just queued");
+    assert_eq!(row.id, id);
+    let mut changed = row.message.clone();
+    changed.text.push_str("\n❌ 15 已被县二中认领 😀");
+    let replaced = outbox::replace_pending(db, id, &changed).await.unwrap();
+    (p, chat, fresh, changed.text, replaced)
+}
+
+/// The claim writer's direct SQLite connection (`store::db`) gives the same
+/// rows as sqlx's for the same statements, rolls back when dropped, commits
+/// what sqlx then reads, and holds the process's SQLite write lock. Other
+/// backends have no direct connection and run the same statements on sqlx.
+#[tokio::test]
+async fn direct_connection_reads_and_writes_like_sqlx() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        let on_sqlx = claim_path_script(&mut tx).await;
+        tx.rollback().await.unwrap();
+        let Some(mut direct) = store.begin_direct().await.unwrap() else {
+            assert_eq!(b, "postgres");
+            assert!(!store.has_direct());
+            store.close().await;
+            continue;
+        };
+        assert!(store.has_direct());
+        let on_direct = claim_path_script(&mut direct).await;
+        assert_eq!(on_direct, on_sqlx, "{b}: the same rows on both connections");
+        assert_eq!(on_direct.2, vec![true, false, true]);
+        assert!(on_direct.4, "the pending row is replaced");
+        drop(direct);
+        let mut conn = store.conn().await.unwrap();
+        assert!(
+            people::find(&mut conn, Platform::Qq, "1001")
+                .await
+                .unwrap()
+                .is_none(),
+            "dropped without commit: rolled back"
+        );
+
+        let mut direct = store.begin_direct().await.unwrap().unwrap();
+        let (person, chat, _, text, _) = claim_path_script(&mut direct).await;
+        // While it is open, every other writer of the process waits.
+        assert!(store.begin().now_or_never().is_none());
+        assert!(store.begin_direct().now_or_never().is_none());
+        direct.commit().unwrap();
+        let found = people::find(&mut conn, Platform::Qq, "1001").await.unwrap();
+        assert_eq!(found.as_ref(), Some(&person));
+        let found = chats::find(&mut conn, Platform::Qq, "g1").await.unwrap();
+        assert_eq!(found.as_ref(), Some(&chat));
+        let row = outbox::pending_coalesced(&mut conn, "wishes:claims:qq:g1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.message.text, text);
+        drop(conn);
+        let tx = bounded(store.begin(), "the write lock after the commit").await;
+        tx.unwrap().rollback().await.unwrap();
+        store.close().await;
+    }
+}
+
+/// The direct connection does not checkpoint inside its commits; once the
+/// WAL is long, the writer's `checkpoint_if_due` copies it back, and the
+/// next commit starts the WAL over.
+#[tokio::test]
+async fn direct_connection_checkpoints_when_asked() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let big = "团".repeat(20_000);
+    let mut pages = 0;
+    let mut commits = 0;
+    while pages < CHECKPOINT_PAGES {
+        let mut direct = store.begin_direct().await.unwrap().unwrap();
+        let msg = Outgoing::new(Platform::Console, "g", big.clone());
+        outbox::enqueue(&mut direct, &msg, 1, None, 1)
+            .await
+            .unwrap();
+        let after = direct.commit().unwrap();
+        assert!(after > pages, "the WAL only grows until a checkpoint");
+        pages = after;
+        commits += 1;
+        assert!(
+            commits < 1_000,
+            "the WAL never reached {CHECKPOINT_PAGES} pages"
+        );
+    }
+    store.checkpoint_if_due().await.unwrap();
+    let mut direct = store.begin_direct().await.unwrap().unwrap();
+    let msg = Outgoing::new(Platform::Console, "g", "小");
+    outbox::enqueue(&mut direct, &msg, 1, None, 1)
+        .await
+        .unwrap();
+    let after = direct.commit().unwrap();
+    assert!(
+        after < pages,
+        "WAL started over: {after} pages after {pages}"
+    );
+    store.close().await;
 }
