@@ -9,7 +9,7 @@ use tuanbot::store::orgs::{NewOrg, Upserted};
 use tuanbot::store::people::Person;
 use tuanbot::store::{chats, kv, orgs, outbox, pending, people, updates};
 
-use crate::helpers::{TestDb, bounded, join_all};
+use crate::helpers::{PATIENCE, TestDb, bounded, join_all};
 
 #[tokio::test]
 async fn orgs_people_chats_round_trip() {
@@ -524,40 +524,46 @@ async fn direct_connection_reads_and_writes_like_sqlx() {
 }
 
 /// The direct connection does not checkpoint inside its commits; once the
-/// WAL is long, the writer's `checkpoint_if_due` copies it back, and the
-/// next commit starts the WAL over.
+/// WAL is long, `checkpoint_if_due` (the writer, after its answers) sets
+/// the copier thread going and then finishes its copy, and a later commit
+/// starts the WAL over.
 #[tokio::test]
 async fn direct_connection_checkpoints_when_asked() {
     let db = TestDb::sqlite().await;
     let store = db.store().await;
+    let commit = |text: String| {
+        let store = store.clone();
+        async move {
+            let mut direct = store.begin_direct().await.unwrap().unwrap();
+            let msg = Outgoing::new(Platform::Console, "g", text);
+            outbox::enqueue(&mut direct, &msg, 1, None, 1)
+                .await
+                .unwrap();
+            direct.commit().unwrap()
+        }
+    };
     let big = "团".repeat(20_000);
     let mut pages = 0;
-    let mut commits = 0;
     while pages < CHECKPOINT_PAGES {
-        let mut direct = store.begin_direct().await.unwrap().unwrap();
-        let msg = Outgoing::new(Platform::Console, "g", big.clone());
-        outbox::enqueue(&mut direct, &msg, 1, None, 1)
-            .await
-            .unwrap();
-        let after = direct.commit().unwrap();
+        let after = commit(big.clone()).await;
         assert!(after > pages, "the WAL only grows until a checkpoint");
         pages = after;
-        commits += 1;
-        assert!(
-            commits < 1_000,
-            "the WAL never reached {CHECKPOINT_PAGES} pages"
-        );
     }
-    store.checkpoint_if_due().await.unwrap();
-    let mut direct = store.begin_direct().await.unwrap().unwrap();
-    let msg = Outgoing::new(Platform::Console, "g", "小");
-    outbox::enqueue(&mut direct, &msg, 1, None, 1)
-        .await
-        .unwrap();
-    let after = direct.commit().unwrap();
-    assert!(
-        after < pages,
-        "WAL started over: {after} pages after {pages}"
-    );
+    // The copier works on its own thread: look again, within a bound.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut last = pages;
+    loop {
+        store.checkpoint_if_due().await.unwrap();
+        let after = commit("小".into()).await;
+        if after < last {
+            break;
+        }
+        last = after;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the WAL never started over ({after} pages)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     store.close().await;
 }
