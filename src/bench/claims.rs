@@ -57,12 +57,34 @@ pub struct Report {
     pub throughput_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
     pub backend: &'static str,
     pub sync: String,
     pub users: usize,
     /// Offered claims/s of an open-loop run; 0 for a closed loop.
     pub rate_per_s: u64,
     pub errors: usize,
+    /// Share of the machine's CPU time the hypervisor took for others
+    /// during the run (Linux `/proc/stat`; `null` elsewhere): latency
+    /// figures from a run with much steal say more about the host than
+    /// about tuanbot.
+    pub cpu_steal_pct: Option<f64>,
+}
+
+/// Total and stolen CPU time so far, from the first line of `/proc/stat`.
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let steal = *fields.get(7)?;
+    Some((fields.iter().take(8).sum(), steal))
 }
 
 /// A small deterministic generator (xorshift), so runs are comparable.
@@ -99,6 +121,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
         .unwrap_or((opts.wishes / opts.orgs.max(1)) as i64 + 2);
     let batch_id = setup(&store, opts, quota).await?;
 
+    let cpu_before = cpu_times();
     let started = Instant::now();
     let (mut lat, errors) = if opts.rate > 0 {
         open_loop(&engine, opts).await?
@@ -106,6 +129,12 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
         closed_loop(&engine, opts).await?
     };
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_steal_pct = match (cpu_before, cpu_times()) {
+        (Some((t0, s0)), Some((t1, s1))) if t1 > t0 => {
+            Some((1000.0 * (s1 - s0) as f64 / (t1 - t0) as f64).round() / 10.0)
+        }
+        _ => None,
+    };
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -124,6 +153,8 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
         throughput_per_s: (lat.len() as f64 / elapsed).round(),
         p50_ms: (pct(0.50) * 100.0).round() / 100.0,
         p99_ms: (pct(0.99) * 100.0).round() / 100.0,
+        p999_ms: (pct(0.999) * 100.0).round() / 100.0,
+        max_ms: (lat.last().copied().unwrap_or(0.0) * 100.0).round() / 100.0,
         backend: store.backend().as_str(),
         sync: match store.backend() {
             Backend::Sqlite => opts.sync.clone(),
@@ -132,6 +163,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
         users: opts.orgs * opts.users,
         rate_per_s: opts.rate,
         errors,
+        cpu_steal_pct,
     };
     drop(engine);
     store.close().await;
