@@ -4,7 +4,7 @@ use futures_util::FutureExt;
 use tuanbot::chat::Outgoing;
 use tuanbot::domain::{ChatKind, OrgKind, Platform, Role};
 use tuanbot::store::chats::Chat;
-use tuanbot::store::db::{CHECKPOINT_PAGES, Db};
+use tuanbot::store::db::{CHECKPOINT_PAGES, Db, RESTART_PAGES};
 use tuanbot::store::orgs::{NewOrg, Upserted};
 use tuanbot::store::people::Person;
 use tuanbot::store::{chats, kv, orgs, outbox, pending, people, updates};
@@ -523,38 +523,45 @@ async fn direct_connection_reads_and_writes_like_sqlx() {
     }
 }
 
+/// Commit one outbox row of `text` on the direct connection; the WAL's
+/// length afterwards.
+async fn commit_direct(store: &tuanbot::store::Store, text: String) -> i32 {
+    let mut direct = store.begin_direct().await.unwrap().unwrap();
+    let msg = Outgoing::new(Platform::Console, "g", text);
+    outbox::enqueue(&mut direct, &msg, 1, None, 1)
+        .await
+        .unwrap();
+    direct.commit().unwrap()
+}
+
+/// Commit big rows on the direct connection until its WAL holds `pages`;
+/// checks that it only grows meanwhile. Returns its length.
+async fn grow_wal(store: &tuanbot::store::Store, pages: i32) -> i32 {
+    let big = "团".repeat(20_000);
+    let mut now = 0;
+    while now < pages {
+        let after = commit_direct(store, big.clone()).await;
+        assert!(after > now, "the WAL only grows until a checkpoint");
+        now = after;
+    }
+    now
+}
+
 /// The direct connection does not checkpoint inside its commits; once the
 /// WAL is long, `checkpoint_if_due` (the writer, after its answers) sets
-/// the copier thread going and then finishes its copy, and a later commit
-/// starts the WAL over.
+/// the copier thread going, and once it has copied everything a later
+/// commit starts the WAL over.
 #[tokio::test]
 async fn direct_connection_checkpoints_when_asked() {
     let db = TestDb::sqlite().await;
     let store = db.store().await;
-    let commit = |text: String| {
-        let store = store.clone();
-        async move {
-            let mut direct = store.begin_direct().await.unwrap().unwrap();
-            let msg = Outgoing::new(Platform::Console, "g", text);
-            outbox::enqueue(&mut direct, &msg, 1, None, 1)
-                .await
-                .unwrap();
-            direct.commit().unwrap()
-        }
-    };
-    let big = "团".repeat(20_000);
-    let mut pages = 0;
-    while pages < CHECKPOINT_PAGES {
-        let after = commit(big.clone()).await;
-        assert!(after > pages, "the WAL only grows until a checkpoint");
-        pages = after;
-    }
+    let pages = grow_wal(&store, CHECKPOINT_PAGES).await;
     // The copier works on its own thread: look again, within a bound.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut last = pages;
     loop {
         store.checkpoint_if_due().await.unwrap();
-        let after = commit("小".into()).await;
+        let after = commit_direct(&store, "小".into()).await;
         if after < last {
             break;
         }
@@ -565,5 +572,18 @@ async fn direct_connection_checkpoints_when_asked() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    store.close().await;
+}
+
+/// A WAL of `RESTART_PAGES` starts over at the next commit after one
+/// `checkpoint_if_due`, without waiting for the copier.
+#[tokio::test]
+async fn direct_connection_restarts_a_long_wal_itself() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let pages = grow_wal(&store, RESTART_PAGES).await;
+    store.checkpoint_if_due().await.unwrap();
+    let after = commit_direct(&store, "小".into()).await;
+    assert!(after < pages, "the WAL started over ({pages} -> {after})");
     store.close().await;
 }
