@@ -658,18 +658,21 @@ async fn writer(engine: std::sync::Weak<Engine>, mut rx: mpsc::UnboundedReceiver
 }
 
 /// The writer's debug event per group: its size, how long handling and the
-/// commit took, and on the direct SQLite connection the WAL's length after.
+/// commit took, and on the direct SQLite connection the WAL's length after;
+/// the commit's time goes to the metrics too.
 fn log_group(
     n: usize,
     started: std::time::Instant,
     handled: std::time::Duration,
     wal_pages: Option<i32>,
 ) {
+    let commit = started.elapsed().saturating_sub(handled);
+    crate::metrics::record_commit(commit.as_secs_f64());
     tracing::debug!(
         n,
         wal_pages,
         handle_us = handled.as_micros() as u64,
-        commit_us = (started.elapsed() - handled).as_micros() as u64,
+        commit_us = commit.as_micros() as u64,
         "group"
     );
 }

@@ -9,12 +9,66 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static MESSAGES_HANDLED: AtomicU64 = AtomicU64::new(0);
 static SEND_ERRORS: AtomicU64 = AtomicU64::new(0);
 
-/// Upper bounds (seconds) of the claim latency histogram buckets.
-const CLAIM_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-static CLAIM_COUNTS: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
-static CLAIM_COUNT: AtomicU64 = AtomicU64::new(0);
-/// Sum of claim latencies in microseconds.
-static CLAIM_SUM_US: AtomicU64 = AtomicU64::new(0);
+/// A latency histogram: cumulative counts per upper bound (seconds), the
+/// count and sum, and the slowest value seen.
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: [AtomicU64; BUCKETS],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+    max_us: AtomicU64,
+}
+
+/// Buckets per histogram (the longest bounds list).
+const BUCKETS: usize = 10;
+
+impl Histogram {
+    const fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: [const { AtomicU64::new(0) }; BUCKETS],
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+            max_us: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, seconds: f64) {
+        let us = (seconds * 1e6) as u64;
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.max_us.fetch_max(us, Ordering::Relaxed);
+        for (le, n) in self.bounds.iter().zip(&self.counts) {
+            if seconds <= *le {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            count: self.count.load(Ordering::Relaxed),
+            sum_seconds: self.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+            max_seconds: self.max_us.load(Ordering::Relaxed) as f64 / 1e6,
+            buckets: self
+                .bounds
+                .iter()
+                .zip(&self.counts)
+                .map(|(le, n)| (*le, n.load(Ordering::Relaxed)))
+                .collect(),
+        }
+    }
+}
+
+/// Claim messages, from the engine taking the message (the group-commit
+/// queue included) to its transaction's commit.
+static CLAIMS: Histogram =
+    Histogram::new(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]);
+
+/// The group-commit writer's COMMITs: on SQLite with `synchronous=full`,
+/// mostly the disk's flush, so a slow disk shows here first.
+static COMMITS: Histogram =
+    Histogram::new(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]);
 
 /// One update handled by the engine (duplicates excluded).
 pub fn message_handled() {
@@ -31,12 +85,53 @@ pub fn sent(ok: bool) {
 /// Record one claim message's latency in seconds: from the engine taking
 /// the message (the group-commit queue included) to its transaction's commit.
 pub fn record_claim(seconds: f64) {
-    CLAIM_COUNT.fetch_add(1, Ordering::Relaxed);
-    CLAIM_SUM_US.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
-    for (i, le) in CLAIM_BUCKETS.iter().enumerate() {
-        if seconds <= *le {
-            CLAIM_COUNTS[i].fetch_add(1, Ordering::Relaxed);
+    CLAIMS.record(seconds);
+}
+
+/// Record how long one of the group-commit writer's COMMITs took.
+pub fn record_commit(seconds: f64) {
+    COMMITS.record(seconds);
+}
+
+/// Point-in-time values of a [`Histogram`].
+#[derive(Debug, Clone, Default)]
+pub struct HistogramSnapshot {
+    pub count: u64,
+    pub sum_seconds: f64,
+    /// The slowest value since the process started.
+    pub max_seconds: f64,
+    /// Cumulative counts per upper bound (seconds).
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl HistogramSnapshot {
+    /// How many recorded values exceeded `le`, one of the bucket bounds.
+    pub fn over(&self, le: f64) -> u64 {
+        let within = self
+            .buckets
+            .iter()
+            .find(|(b, _)| *b == le)
+            .map_or(0, |(_, n)| *n);
+        self.count.saturating_sub(within)
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n\
+             # TYPE {name} histogram"
+        );
+        for (le, n) in &self.buckets {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
         }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n\
+             {name}_sum {}\n\
+             {name}_count {count}",
+            self.sum_seconds,
+            count = self.count
+        );
     }
 }
 
@@ -45,23 +140,16 @@ pub fn record_claim(seconds: f64) {
 pub struct Snapshot {
     pub messages_handled: u64,
     pub send_errors: u64,
-    pub claims: u64,
-    pub claim_sum_seconds: f64,
-    /// Cumulative counts per bucket of [`CLAIM_BUCKETS`].
-    pub claim_buckets: Vec<(f64, u64)>,
+    pub claims: HistogramSnapshot,
+    pub commits: HistogramSnapshot,
 }
 
 pub fn snapshot() -> Snapshot {
     Snapshot {
         messages_handled: MESSAGES_HANDLED.load(Ordering::Relaxed),
         send_errors: SEND_ERRORS.load(Ordering::Relaxed),
-        claims: CLAIM_COUNT.load(Ordering::Relaxed),
-        claim_sum_seconds: CLAIM_SUM_US.load(Ordering::Relaxed) as f64 / 1e6,
-        claim_buckets: CLAIM_BUCKETS
-            .iter()
-            .zip(&CLAIM_COUNTS)
-            .map(|(le, n)| (*le, n.load(Ordering::Relaxed)))
-            .collect(),
+        claims: CLAIMS.snapshot(),
+        commits: COMMITS.snapshot(),
     }
 }
 
@@ -89,20 +177,15 @@ pub fn render(s: &Snapshot, outbox_pending: i64) -> String {
          tuanbot_send_errors_total {}",
         s.send_errors
     );
-    let _ = writeln!(
-        out,
-        "# HELP tuanbot_claim_seconds Time to handle one wish claim.\n\
-         # TYPE tuanbot_claim_seconds histogram"
+    s.claims.render(
+        &mut out,
+        "tuanbot_claim_seconds",
+        "Time to handle one wish claim.",
     );
-    for (le, n) in &s.claim_buckets {
-        let _ = writeln!(out, "tuanbot_claim_seconds_bucket{{le=\"{le}\"}} {n}");
-    }
-    let _ = writeln!(
-        out,
-        "tuanbot_claim_seconds_bucket{{le=\"+Inf\"}} {}\n\
-         tuanbot_claim_seconds_sum {}\n\
-         tuanbot_claim_seconds_count {}",
-        s.claims, s.claim_sum_seconds, s.claims
+    s.commits.render(
+        &mut out,
+        "tuanbot_commit_seconds",
+        "Time of one group commit of the engine's writer.",
     );
     out
 }
@@ -114,6 +197,7 @@ mod tests {
     #[test]
     fn exposition_has_every_family() {
         record_claim(0.003);
+        record_commit(0.02);
         message_handled();
         let text = render(&snapshot(), 7);
         for name in [
@@ -123,9 +207,13 @@ mod tests {
             "tuanbot_claim_seconds_bucket{le=\"0.005\"} ",
             "tuanbot_claim_seconds_bucket{le=\"+Inf\"} ",
             "tuanbot_claim_seconds_count ",
+            "tuanbot_commit_seconds_bucket{le=\"0.001\"} ",
+            "tuanbot_commit_seconds_count ",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
         assert!(text.ends_with('\n'));
+        let commits = snapshot().commits;
+        assert!(commits.over(0.01) >= 1 && commits.max_seconds >= 0.02);
     }
 }
