@@ -94,6 +94,13 @@ const GROUP_COMMIT_MAX: usize = 256;
 /// Times the writer yields before collecting a group.
 const GROUP_COMMIT_YIELDS: usize = 4;
 
+/// Days an update id is remembered (`processed_updates`) so that a
+/// redelivered update is not handled twice. Telegram keeps undelivered
+/// updates for 24 hours, and a OneBot implementation replays only what it
+/// holds across a reconnect; the scheduler's slow sweep forgets older ids,
+/// or the table would grow by every message of every group forever.
+pub const KEEP_UPDATE_IDS_DAYS: i64 = 7;
+
 /// What became of one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -218,8 +218,8 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
 /// Work that is found by looking rather than scheduled as a job row: wish
 /// batches whose `publish … at TIME` has come (every pass), and, when
 /// `overdue` is set (every 10 minutes in [`run`]), the weekly reminder for
-/// wishes claimed and not delivered and the pruning of old remembered photos
-/// (`service::proof`). All are idempotent and open their own transactions,
+/// wishes claimed and not delivered, the pruning of old remembered photos
+/// (`service::proof`) and of old update ids. All are idempotent and open their own transactions,
 /// so they run beside jobs rather than inside a job handler.
 pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Result<(), StoreError> {
     let published = crate::service::wishes::publish_due(engine, now).await?;
@@ -229,9 +229,12 @@ pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Resul
         0
     };
     if overdue {
-        // The slow sweep also forgets old photos (kept for `/done` replies).
+        // The slow sweep also forgets old photos (kept for `/done` replies)
+        // and the ids of updates handled long ago.
         let mut tx = engine.store.begin().await?;
         crate::service::proof::prune(&mut tx, now).await?;
+        let before = now - chrono::Duration::days(crate::engine::KEEP_UPDATE_IDS_DAYS);
+        crate::store::updates::prune(&mut tx, crate::store::ms(before)).await?;
         tx.commit().await?;
     }
     if published + reminded > 0 {

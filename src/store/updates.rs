@@ -42,7 +42,8 @@ pub async fn mark_many(conn: &mut impl Db, updates: &[(Platform, &str, i64)]) ->
         .collect())
 }
 
-/// Forget update ids older than `before_ms` (kept small by a daily sweep).
+/// Forget update ids older than `before_ms` (the scheduler's slow sweep,
+/// [`crate::engine::KEEP_UPDATE_IDS_DAYS`]).
 pub async fn prune(conn: &mut Conn, before_ms: i64) -> Result<u64> {
     let done = sqlx::query("DELETE FROM processed_updates WHERE handled_at < $1")
         .bind(before_ms)

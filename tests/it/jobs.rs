@@ -310,3 +310,50 @@ async fn scheduled_wish_publication_goes_out_on_time() {
         );
     }
 }
+
+/// The slow sweep forgets update ids handled more than a week ago (no
+/// platform redelivers an update that old), and keeps the recent ones so a
+/// redelivery is still recognised.
+#[tokio::test]
+async fn the_slow_sweep_forgets_old_update_ids() {
+    use tuanbot::store::updates;
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let clock = Arc::new(ManualClock::new(t0()));
+        let e = engine_on(&db, clock).await;
+        let mut tx = e.store.begin().await.unwrap();
+        let old = store::ms(t0() - Duration::days(8));
+        let recent = store::ms(t0() - Duration::days(6));
+        updates::mark(&mut tx, Platform::Telegram, "old", old)
+            .await
+            .unwrap();
+        updates::mark(&mut tx, Platform::Telegram, "recent", recent)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        jobs::sweeps(&e, t0(), false).await.unwrap();
+        let mut tx = e.store.begin().await.unwrap();
+        assert!(
+            !updates::mark(&mut tx, Platform::Telegram, "old", old)
+                .await
+                .unwrap(),
+            "{b}: forgotten by the quick sweep"
+        );
+        tx.rollback().await.unwrap();
+        jobs::sweeps(&e, t0(), true).await.unwrap();
+        let mut tx = e.store.begin().await.unwrap();
+        assert!(
+            updates::mark(&mut tx, Platform::Telegram, "old", old)
+                .await
+                .unwrap(),
+            "{b}: the 8-day-old id is kept"
+        );
+        assert!(
+            !updates::mark(&mut tx, Platform::Telegram, "recent", recent)
+                .await
+                .unwrap(),
+            "{b}: the 6-day-old id is forgotten"
+        );
+        tx.rollback().await.unwrap();
+    }
+}
