@@ -184,12 +184,15 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// The claim message user `(o, u)` sends as its `i`-th.
-fn claim_message(o: usize, u: usize, i: usize, wish: usize) -> Incoming {
+/// The claim message user `(o, u)` sends, the `seq`-th to arrive. Its
+/// update id is `seq`, as a platform numbers the updates it delivers
+/// (Telegram's `update_id`, QQ's message ids), so the ids recorded for
+/// deduplication arrive in increasing order as in a real group.
+fn claim_message(o: usize, u: usize, seq: u64, wish: usize) -> Incoming {
     let user = format!("u{o}_{u}");
     Incoming::text(
         Platform::Console,
-        format!("{user}-{i}"),
+        seq.to_string(),
         "bench",
         ChatKind::Group,
         user,
@@ -205,17 +208,19 @@ fn user_rng(o: usize, u: usize) -> Rng {
 /// Every user claims, waits for the answer, claims again. Returns the
 /// latencies in ms and the number of failed claims.
 async fn closed_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<f64>, usize)> {
+    let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for o in 0..opts.orgs {
         for u in 0..opts.users {
-            let engine = engine.clone();
+            let (engine, arrivals) = (engine.clone(), arrivals.clone());
             let (wishes, n) = (opts.wishes, opts.claims_per_user);
             tasks.push(tokio::spawn(async move {
                 let mut rng = user_rng(o, u);
                 let mut lat = Vec::with_capacity(n);
                 let mut errors = 0;
-                for i in 0..n {
-                    let msg = claim_message(o, u, i, rng.below(wishes) + 1);
+                for _ in 0..n {
+                    let seq = arrivals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let msg = claim_message(o, u, seq, rng.below(wishes) + 1);
                     let t = Instant::now();
                     if !matches!(engine.submit(msg).await, Ok(Outcome::Handled { .. })) {
                         errors += 1;
@@ -267,7 +272,7 @@ async fn open_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<
                 let user = k % users;
                 let (o, u) = (user / opts.users, user % opts.users);
                 let wish = rngs[user].below(opts.wishes) + 1;
-                sent.push((due(k), engine.enqueue(claim_message(o, u, k / users, wish))));
+                sent.push((due(k), engine.enqueue(claim_message(o, u, k as u64, wish))));
                 k += 1;
             }
             if !sent.is_empty() {
