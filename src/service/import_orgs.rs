@@ -60,7 +60,15 @@ pub fn validate(table: &Table, locale: &str) -> Result<Vec<OrgRow>, ImportError>
     let mut errors = Vec::new();
     for (name, idx) in [("全称", full), ("类别", kind)] {
         if idx.is_none() {
-            errors.push(t!("import.missing_column", locale = locale, column = name).into_owned());
+            errors.push(
+                t!(
+                    "import.missing_column",
+                    locale = locale,
+                    column = name,
+                    expected = t!("import.org_columns", locale = locale)
+                )
+                .into_owned(),
+            );
         }
     }
     if !errors.is_empty() {

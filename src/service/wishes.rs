@@ -70,7 +70,15 @@ pub fn validate(table: &Table, locale: &str) -> std::result::Result<Vec<NewWish>
     let mut errors = Vec::new();
     for (name, idx) in [("学校", school), ("学生", child), ("心愿", item)] {
         if idx.is_none() {
-            errors.push(t!("import.missing_column", locale = locale, column = name).into_owned());
+            errors.push(
+                t!(
+                    "import.missing_column",
+                    locale = locale,
+                    column = name,
+                    expected = tr(locale, "wishes.import.columns")
+                )
+                .into_owned(),
+            );
         }
     }
     if !errors.is_empty() {

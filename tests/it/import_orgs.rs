@@ -127,7 +127,11 @@ async fn a_bad_file_writes_nothing_and_names_every_row() {
         let err = tuanbot::app::import_orgs_file(&store, &path, "zh-CN", |_, _| {})
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("缺少「全称」列"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("缺少「全称」列（需要：全称、简称、类别、上级、书记）。"),
+            "{err}"
+        );
         let mut conn = store.conn().await.unwrap();
         assert_eq!(orgs::count(&mut conn).await.unwrap(), 0, "nothing written");
     }

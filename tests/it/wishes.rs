@@ -436,6 +436,24 @@ async fn import_errors_are_row_numbered_and_nothing_is_written() {
         assert!(err.contains("第 3 行：「学校」是空的。"), "{err}");
         assert!(err.contains("第 3 行：估价「abc」不是金额。"), "{err}");
         assert!(err.contains("第 4 行：「学生」是空的。"), "{err}");
+        // A table without a wish column (an org list sent by mistake)
+        // names the columns a wish list needs.
+        let orgs = dir.path().join("orgs.csv");
+        std::fs::write(
+            &orgs,
+            "全称,简称,类别
+县一中团委,县一中,学校
+",
+        )
+        .unwrap();
+        let err = svc::import_file(&store, &orgs, "错表", "zh-CN")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("缺少「心愿」列（需要：学校、年级、学生、心愿、估价（元）、备注）。"),
+            "{err}"
+        );
         let mut conn = store.conn().await.unwrap();
         assert!(
             db::batch_by_name(&mut conn, "坏批次")
