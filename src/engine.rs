@@ -42,16 +42,26 @@ pub struct Engine {
     /// Per platform, how to download an attachment (documents for imports).
     files: std::sync::RwLock<Vec<(crate::domain::Platform, Arc<dyn FileFetcher>)>>,
     /// The group-commit writer behind [`Engine::submit`], started on first use.
-    writer: std::sync::OnceLock<mpsc::UnboundedSender<Job>>,
+    writer: std::sync::OnceLock<mpsc::UnboundedSender<Work>>,
 }
 
 /// Downloads an attachment by its platform file reference. Adapters register
 /// one; services ask [`Engine::file_fetcher`] and never know the platform.
+/// A fetcher refuses files over
+/// [`MAX_FILE_BYTES`](crate::chat::files::MAX_FILE_BYTES) rather than
+/// reading them whole.
 pub trait FileFetcher: Send + Sync {
     fn fetch<'a>(
         &'a self,
         file_ref: &'a str,
     ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, String>>;
+}
+
+/// What the group-commit writer is given, in arrival order.
+enum Work {
+    Update(Job),
+    /// Answered once every update queued before it is committed.
+    Barrier(oneshot::Sender<()>),
 }
 
 /// One update waiting for the group-commit writer, and who to answer.
@@ -67,10 +77,21 @@ struct Job {
     claim: Option<Vec<u32>>,
 }
 
-/// A message's text as the parser sees it (normalised), and what it says.
+/// A message's text as the parser sees it (normalised), what it says, and
+/// for an import the document it names, downloaded before its transaction.
 struct Read {
     text: String,
     parsed: command::Parsed,
+    document: Option<service::files::Fetched>,
+}
+
+/// Whether a message's command imports a document, which is then
+/// downloaded before its transaction begins.
+fn needs_document(parsed: &command::Parsed) -> bool {
+    matches!(
+        parsed,
+        command::Parsed::Command(command::Command::WishImport(_))
+    )
 }
 
 /// Why a group's transaction did not commit.
@@ -159,17 +180,48 @@ impl Engine {
     /// in that order), and the returned future answers when it is handled.
     /// Adapters enqueue each update as it arrives and await the answer
     /// elsewhere, so a rush of claims fills the writer's groups.
+    ///
+    /// An import whose document must be downloaded is the exception: it
+    /// waits until the updates before it are committed (the file it names
+    /// may be one of them), is downloaded outside any transaction
+    /// (`service::files`), and then joins the queue behind whatever came
+    /// meanwhile.
     pub fn enqueue(
         self: &Arc<Self>,
         msg: Incoming,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send + 'static {
+        use futures_util::future::Either;
         let tx = self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(writer(Arc::downgrade(self), rx));
             tx
         });
+        let stopped = || StoreError::Corrupt("engine writer stopped".into());
+        let mut read = self.read(&msg);
+        if needs_document(&read.parsed) {
+            let (passed, barrier) = oneshot::channel();
+            let sent = tx.send(Work::Barrier(passed)).is_ok();
+            let (engine, tx) = (self.clone(), tx.clone());
+            return Either::Left(async move {
+                if !sent || barrier.await.is_err() {
+                    return Err(stopped());
+                }
+                read.document = service::files::fetch_document(&engine, &msg).await?;
+                engine.queue_job(&tx, msg, read).await
+            });
+        }
+        Either::Right(self.queue_job(tx, msg, read))
+    }
+
+    /// Put an update in the writer's queue now; the future answers when it
+    /// is handled.
+    fn queue_job(
+        &self,
+        tx: &mpsc::UnboundedSender<Work>,
+        msg: Incoming,
+        read: Read,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send + 'static + use<> {
         let (done, answer) = oneshot::channel();
-        let read = self.read(&msg);
         let job = Job {
             claim: self.plain_claim(&msg, &read.parsed),
             read,
@@ -177,7 +229,7 @@ impl Engine {
             done,
             queued_at: std::time::Instant::now(),
         };
-        let sent = tx.send(job).is_ok();
+        let sent = tx.send(Work::Update(job)).is_ok();
         async move {
             let stopped = || StoreError::Corrupt("engine writer stopped".into());
             if !sent {
@@ -187,15 +239,14 @@ impl Engine {
         }
     }
 
-    /// Handle a batch of jobs in one transaction (see [`Engine::submit`]).
-    /// Runs of consecutive plain claim messages (`认领 12`) go to the wish
-    /// service together ([`Engine::claim_run`]); everything else one update
-    /// per SAVEPOINT. Should a run fail as a whole, the transaction is rolled
-    /// back and the group handled again, every update on its own.
-    /// Handle what the writer collected. On a SQLite file each run of
-    /// plain claims and each run of other updates is a group of its own, so
-    /// the claims can go through the direct connection (see `store::db`);
-    /// elsewhere all of it is one group.
+    /// Handle what the writer collected (see [`Engine::submit`]), a group
+    /// per transaction: runs of consecutive plain claim messages (`认领 12`)
+    /// go to the wish service together ([`Engine::claim_run`]), everything
+    /// else one update per SAVEPOINT. Should a run fail as a whole, the
+    /// transaction is rolled back and the group handled again, every update
+    /// on its own. On a SQLite file each run of plain claims and each run of
+    /// other updates is a group of its own, so the claims can go through the
+    /// direct connection (see `store::db`); elsewhere all of it is one group.
     async fn handle_jobs(&self, mut jobs: Vec<Job>) {
         if !self.store.has_direct() {
             return self.handle_group(jobs).await;
@@ -360,7 +411,11 @@ impl Engine {
                 bot_name: Some(&self.settings.bot_name),
             },
         );
-        Read { text, parsed }
+        Read {
+            text,
+            parsed,
+            document: None,
+        }
     }
 
     /// A run of plain claim messages with the effects of [`Engine::handle_in`]
@@ -515,7 +570,10 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(platform = %msg.platform, chat = %msg.chat_id, user = %msg.sender_id, update = %msg.update_id))]
     pub async fn handle(&self, msg: &Incoming) -> Result<Outcome, StoreError> {
         let started = std::time::Instant::now();
-        let read = self.read(msg);
+        let mut read = self.read(msg);
+        if needs_document(&read.parsed) {
+            read.document = service::files::fetch_document(self, msg).await?;
+        }
         let mut tx = self.store.begin().await?;
         let outcome = match self.handle_in(&mut tx, msg, &read).await {
             Ok(outcome) => outcome,
@@ -588,7 +646,7 @@ impl Engine {
         .await?;
         // A photo is remembered before anything else, so that a later
         // `/done 12` replying to it finds it by the quoted id alone.
-        service::proof::remember(&mut *tx, msg).await?;
+        service::files::remember(&mut *tx, msg).await?;
         let locale = crate::i18n::pick(
             person.locale.as_deref(),
             msg.sender_language.as_deref(),
@@ -599,6 +657,7 @@ impl Engine {
             tx: &mut *tx,
             msg,
             text: &read.text,
+            document: read.document.as_ref(),
             person,
             chat,
             now,
@@ -638,24 +697,35 @@ async fn enqueue_replies(
 /// The group-commit writer: wait for one job, take every job already
 /// waiting (up to the cap), handle them in one transaction, repeat. Stops
 /// when the engine is dropped.
-async fn writer(engine: std::sync::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn writer(engine: std::sync::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Work>) {
     while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
+        let mut work = vec![first];
         // Let callers that are already runnable (answered by the last
         // commit, about to send their next update) reach the channel, so a
         // group is not cut short to one update and one fsync each.
         for _ in 0..GROUP_COMMIT_YIELDS {
             tokio::task::yield_now().await;
         }
-        while jobs.len() < GROUP_COMMIT_MAX {
+        while work.len() < GROUP_COMMIT_MAX {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(w) => work.push(w),
                 Err(_) => break,
             }
         }
         let Some(engine) = engine.upgrade() else {
             return;
         };
+        let mut jobs = Vec::with_capacity(work.len());
+        for w in work {
+            match w {
+                Work::Update(job) => jobs.push(job),
+                Work::Barrier(passed) => {
+                    // Everything before it is committed first.
+                    engine.handle_jobs(std::mem::take(&mut jobs)).await;
+                    let _ = passed.send(());
+                }
+            }
+        }
         engine.handle_jobs(jobs).await;
         // After the answers, not inside a commit that someone waits for.
         if let Err(e) = engine.store.checkpoint_if_due().await {

@@ -232,7 +232,7 @@ pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Resul
         // The slow sweep also forgets old photos (kept for `/done` replies)
         // and the ids of updates handled long ago.
         let mut tx = engine.store.begin().await?;
-        crate::service::proof::prune(&mut tx, now).await?;
+        crate::service::files::prune(&mut tx, now).await?;
         let before = now - chrono::Duration::days(crate::engine::KEEP_UPDATE_IDS_DAYS);
         crate::store::updates::prune(&mut tx, crate::store::ms(before)).await?;
         tx.commit().await?;

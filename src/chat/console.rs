@@ -158,11 +158,7 @@ struct LocalFiles;
 
 impl crate::engine::FileFetcher for LocalFiles {
     fn fetch<'a>(&'a self, file_ref: &'a str) -> super::BoxFuture<'a, Result<Vec<u8>, String>> {
-        Box::pin(async move {
-            tokio::fs::read(file_ref)
-                .await
-                .map_err(|e| format!("{file_ref}: {e}"))
-        })
+        Box::pin(super::files::read_local(file_ref))
     }
 }
 

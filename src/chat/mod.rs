@@ -2,6 +2,7 @@
 //! with the engine. Adapters only translate: no bot logic lives here.
 
 pub mod console;
+pub mod files;
 pub mod onebot;
 pub mod pacing;
 pub mod telegram;
@@ -104,7 +105,7 @@ pub struct ReplyRef {
     pub attachments: Vec<Attachment>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttachmentKind {
     Photo,
     Document,

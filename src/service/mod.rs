@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod events;
 pub mod faq;
+pub mod files;
 pub mod help;
 pub mod import_orgs;
 pub mod notices;
@@ -35,6 +36,10 @@ pub struct Ctx<'a> {
     pub msg: &'a Incoming,
     /// The normalised message text.
     pub text: &'a str,
+    /// For an import, the document it names, downloaded beforehand
+    /// (`service::files::fetch_document`); `None` for everything else, and
+    /// for senders who may not import.
+    pub document: Option<&'a files::Fetched>,
     pub person: Person,
     pub chat: Chat,
     pub now: DateTime<Utc>,

@@ -23,7 +23,7 @@ use super::import_orgs::ImportError;
 use super::orgs::{OrgMatch, resolve};
 use super::proof::Proof;
 use super::{Ctx, Result, clip};
-use crate::chat::{AttachmentKind, Incoming, Outgoing};
+use crate::chat::{Incoming, Outgoing};
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
 use crate::domain::{Platform, Role};
 use crate::engine::{Engine, Queued};
@@ -275,37 +275,41 @@ pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let Some(doc) = ctx
-        .msg
-        .attachments
-        .iter()
-        .find(|a| a.kind == AttachmentKind::Document)
-        .cloned()
-    else {
-        let text = tr(ctx.locale, "wishes.import.need_file");
-        ctx.reply(text);
-        return Ok(());
+    use super::files::Fetched;
+    let (file_name, bytes) = match ctx.document.unwrap_or(&Fetched::Missing) {
+        Fetched::File { name, bytes } => (name, bytes),
+        Fetched::Missing => {
+            let text = tr(ctx.locale, "wishes.import.need_file");
+            ctx.reply(text);
+            return Ok(());
+        }
+        Fetched::ReplyWithoutFile => {
+            let text = tr(ctx.locale, "wishes.import.reply_without_file");
+            ctx.reply(text);
+            return Ok(());
+        }
+        Fetched::CannotFetch => {
+            let text = tr(ctx.locale, "wishes.import.cannot_fetch");
+            ctx.reply(text);
+            return Ok(());
+        }
+        Fetched::Failed(e) => {
+            let text = t!(
+                "wishes.import.unreadable",
+                locale = ctx.locale,
+                error = clip(e, 80)
+            );
+            ctx.reply(text);
+            return Ok(());
+        }
     };
-    let Some(fetcher) = ctx.engine.file_fetcher(ctx.msg.platform) else {
-        let text = tr(ctx.locale, "wishes.import.cannot_fetch");
-        ctx.reply(text);
-        return Ok(());
-    };
-    let file_name = doc
-        .file_name
-        .clone()
-        .unwrap_or_else(|| doc.file_ref.clone());
-    let table = match fetcher.fetch(&doc.file_ref).await {
-        Ok(bytes) => Table::from_bytes(&file_name, &bytes).map_err(|e| e.to_string()),
-        Err(e) => Err(e),
-    };
-    let table = match table {
+    let table = match Table::from_bytes(file_name, bytes) {
         Ok(t) => t,
         Err(e) => {
             let text = t!(
                 "wishes.import.unreadable",
                 locale = ctx.locale,
-                error = clip(&e, 80)
+                error = clip(&e.to_string(), 80)
             );
             ctx.reply(text);
             return Ok(());

@@ -6,6 +6,7 @@
 //! (`&mut *tx`) and every change of one command commits or rolls back whole.
 
 pub mod activities;
+pub mod attachments;
 pub mod audit;
 pub mod chats;
 pub mod db;
@@ -18,7 +19,6 @@ pub mod orgs;
 pub mod outbox;
 pub mod pending;
 pub mod people;
-pub mod photos;
 pub mod reports;
 pub mod updates;
 pub mod web;

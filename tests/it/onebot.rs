@@ -71,6 +71,8 @@ struct FakeState {
     hold_after: Mutex<Option<usize>>,
     held: Mutex<Vec<Value>>,
     next_message_id: AtomicI64,
+    /// `get_file` answers (`data`) by file id; others get a fixed one.
+    files: Mutex<HashMap<String, Value>>,
 }
 
 impl FakeState {
@@ -153,9 +155,14 @@ where
                     "get_group_member_info" => json!({"status": "ok", "retcode": 0, "echo": echo,
                         "data": {"group_id": v["params"]["group_id"], "user_id": v["params"]["user_id"],
                                  "card": "", "nickname": "小周"}}),
-                    "get_file" => json!({"status": "ok", "retcode": 0, "echo": echo,
-                        "data": {"file": "/data/f.xlsx", "url": "http://127.0.0.1/f.xlsx",
-                                 "file_name": "f.xlsx", "file_size": "10"}}),
+                    "get_file" => {
+                        let id = v["params"]["file_id"].as_str().unwrap_or_default();
+                        let data = state.files.lock().unwrap().get(id).cloned().unwrap_or_else(|| {
+                            json!({"file": "/data/f.xlsx", "url": "http://127.0.0.1/f.xlsx",
+                                   "file_name": "f.xlsx", "file_size": "10"})
+                        });
+                        json!({"status": "ok", "retcode": 0, "echo": echo, "data": data})
+                    }
                     _ => json!({"status": "failed", "retcode": 1404, "echo": echo, "data": null}),
                 };
                 if sink.send(Message::text(answer.to_string())).await.is_err() {
@@ -1117,5 +1124,96 @@ async fn sigkill_mid_broadcast_then_restart_sends_each_group_once() {
             db.backend
         );
         drop(child);
+    }
+}
+
+/// `/wishes import NAME` on QQ, where a file has no caption: the file is a
+/// message (or a group-upload notice) of its own, and the command replies
+/// to it or follows it, pushed back to back. The adapter downloads what
+/// `get_file` answers: the bytes as base64, a URL (served here on
+/// loopback), or a path on this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wish_lists_posted_as_files_are_imported() {
+    use base64::Engine as _;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    let csv = std::fs::read(fixture).expect("fixture");
+    let served = csv.clone();
+    let app = axum::Router::new().route(
+        "/download/wishes.csv",
+        axum::routing::get(move || {
+            let body = served.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let http = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+        fake.files.lock().unwrap().extend([
+            (
+                "f-b64".to_string(),
+                json!({"file_name": "心愿.csv",
+                       "base64": base64::engine::general_purpose::STANDARD.encode(&csv)}),
+            ),
+            (
+                "f-url".to_string(),
+                json!({"file": "", "url": format!("http://{http}/download/wishes.csv")}),
+            ),
+            ("f-path".to_string(), json!({"file": fixture})),
+        ]);
+        let file =
+            |id: &str| json!([{"type": "file", "data": {"file_id": id, "name": "心愿.csv"}}]);
+        // A reply to the file message.
+        fake.push(group_msg(901, 570, 1, file("f-b64")));
+        fake.push(group_msg(
+            902,
+            570,
+            1,
+            json!([{"type": "reply", "data": {"id": "901"}},
+                   {"type": "text", "data": {"text": "/wishes import 一批"}}]),
+        ));
+        until_sent(&fake, "570", |t| t.contains("已导入「一批」：800 个微心愿")).await;
+        // The sender's latest file in the group, fetched by URL.
+        fake.push(group_msg(903, 570, 1, file("f-url")));
+        fake.push(group_msg(904, 570, 1, text("/wishes import 二批")));
+        until_sent(&fake, "570", |t| t.contains("已导入「二批」：800 个微心愿")).await;
+        // A group upload (a notice, no message id), read from its path.
+        fake.push(json!({
+            "time": 1_700_000_000, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_upload", "group_id": 570, "user_id": 1,
+            "file": {"id": "f-path", "name": "心愿.csv", "size": 9000, "busid": 102}
+        }));
+        fake.push(group_msg(905, 570, 1, text("/wishes import 三批")));
+        until_sent(&fake, "570", |t| t.contains("已导入「三批」：800 个微心愿")).await;
+        // A reply to a text message names no file.
+        fake.push(group_msg(
+            906,
+            570,
+            1,
+            json!([{"type": "reply", "data": {"id": "905"}},
+                   {"type": "text", "data": {"text": "/wishes import 四批"}}]),
+        ));
+        until_sent(&fake, "570", |t| {
+            t.contains("你回复的消息里没有我见过的表格文件")
+        })
+        .await;
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        for (name, there) in [
+            ("一批", true),
+            ("二批", true),
+            ("三批", true),
+            ("四批", false),
+        ] {
+            let found = tuanbot::store::wishes::batch_by_name(&mut conn, name)
+                .await
+                .expect("batch");
+            assert_eq!(found.is_some(), there, "{b}: {name}");
+        }
+        drop(conn);
+        bot.stop().await;
     }
 }

@@ -393,41 +393,86 @@ async fn a_chat_is_leased_in_order() {
     }
 }
 
-/// Recent photos: remembered per chat and message id (a recurring id takes
-/// the newest photo), found by the quoted id, pruned by age.
+/// Recent attachments: remembered per chat, message id and kind (a
+/// recurring id takes the newest file), found by the quoted id or as the
+/// sender's latest since a time, pruned by age.
 #[tokio::test]
-async fn recent_photos_remember_find_prune() {
-    use tuanbot::store::photos;
+async fn recent_attachments_remember_find_prune() {
+    use tuanbot::chat::{Attachment, AttachmentKind};
+    use tuanbot::store::attachments;
+    let photo = |f: &str| Attachment {
+        kind: AttachmentKind::Photo,
+        file_ref: f.into(),
+        file_name: None,
+    };
+    let doc = |f: &str| Attachment {
+        kind: AttachmentKind::Document,
+        file_ref: f.into(),
+        file_name: Some(format!("{f}.xlsx")),
+    };
     for db in TestDb::both().await {
         let b = db.backend;
         let store = db.store().await;
         let mut tx = store.begin().await.unwrap();
-        photos::remember(&mut tx, Platform::Qq, "g", "7", "u", "old.jpg", 1_000)
-            .await
-            .unwrap();
-        photos::remember(&mut tx, Platform::Qq, "g", "7", "u", "new.jpg", 2_000)
-            .await
-            .unwrap();
-        photos::remember(&mut tx, Platform::Qq, "g", "8", "u", "later.jpg", 9_000)
-            .await
-            .unwrap();
+        for (id, sender, file, at) in [
+            ("7", "u", photo("old.jpg"), 1_000),
+            ("7", "u", photo("new.jpg"), 2_000),
+            ("7", "u", doc("list"), 2_000),
+            ("8", "u", photo("later.jpg"), 9_000),
+            ("9", "v", doc("other"), 9_500),
+        ] {
+            attachments::remember(&mut tx, Platform::Qq, "g", id, sender, &file, at)
+                .await
+                .unwrap();
+        }
         tx.commit().await.unwrap();
-        let find = |chat: &'static str, id: &'static str| {
+        let mut conn = store.conn().await.unwrap();
+        let found = attachments::find(&mut conn, Platform::Qq, "g", "7", AttachmentKind::Photo)
+            .await
+            .unwrap();
+        assert_eq!(found, Some(photo("new.jpg")), "{b}");
+        let found = attachments::find(&mut conn, Platform::Qq, "g", "7", AttachmentKind::Document)
+            .await
+            .unwrap();
+        assert_eq!(
+            found,
+            Some(doc("list")),
+            "{b}: a photo and a document of one message"
+        );
+        let found = attachments::find(&mut conn, Platform::Qq, "h", "7", AttachmentKind::Photo)
+            .await
+            .unwrap();
+        assert_eq!(found, None, "{b}: another chat");
+        let latest = |sender: &'static str, since: i64| {
             let store = store.clone();
             async move {
                 let mut conn = store.conn().await.unwrap();
-                photos::find(&mut conn, Platform::Qq, chat, id)
-                    .await
-                    .unwrap()
+                attachments::latest_from(
+                    &mut conn,
+                    Platform::Qq,
+                    "g",
+                    sender,
+                    AttachmentKind::Document,
+                    since,
+                )
+                .await
+                .unwrap()
             }
         };
-        assert_eq!(find("g", "7").await.as_deref(), Some("new.jpg"), "{b}");
-        assert_eq!(find("h", "7").await, None, "{b}: another chat");
+        assert_eq!(latest("u", 0).await, Some(doc("list")), "{b}");
+        assert_eq!(latest("v", 0).await, Some(doc("other")), "{b}");
+        assert_eq!(latest("u", 3_000).await, None, "{b}: too old");
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(photos::prune(&mut tx, 5_000).await.unwrap(), 1, "{b}");
+        assert_eq!(attachments::prune(&mut tx, 5_000).await.unwrap(), 2, "{b}");
         tx.commit().await.unwrap();
-        assert_eq!(find("g", "7").await, None, "{b}: pruned");
-        assert_eq!(find("g", "8").await.as_deref(), Some("later.jpg"), "{b}");
+        let found = attachments::find(&mut conn, Platform::Qq, "g", "7", AttachmentKind::Photo)
+            .await
+            .unwrap();
+        assert_eq!(found, None, "{b}: pruned");
+        let found = attachments::find(&mut conn, Platform::Qq, "g", "8", AttachmentKind::Photo)
+            .await
+            .unwrap();
+        assert_eq!(found, Some(photo("later.jpg")), "{b}");
     }
 }
 

@@ -130,6 +130,9 @@ fn err(code: u16, description: &str, parameters: Option<Value>) -> axum::respons
         .into_response()
 }
 
+/// What the fake serves for the file `wishes-doc`.
+const WISHES_CSV: &str = include_str!("../fixtures/wishes.csv");
+
 async fn api(
     State(fake): State<Arc<FakeApi>>,
     uri: Uri,
@@ -137,6 +140,10 @@ async fn api(
 ) -> axum::response::Response {
     let segs: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
     if segs.first() == Some(&"file") {
+        // teloxide sends the file path as one segment (`documents%2F…`).
+        if segs.last().is_some_and(|p| p.ends_with("wishes.csv")) {
+            return WISHES_CSV.into_response();
+        }
         return "a,b\n1,2\n".into_response();
     }
     let (Some(bot), Some(method)) = (segs.first(), segs.get(1)) else {
@@ -236,6 +243,10 @@ async fn api(
             let chat = body["chat_id"].as_i64().unwrap_or(0);
             ok(fake.message(chat, ""))
         }
+        "getFile" if body["file_id"] == "wishes-doc" => ok(json!({
+            "file_id": body["file_id"], "file_unique_id": "u2",
+            "file_size": WISHES_CSV.len(), "file_path": "documents/wishes.csv"
+        })),
         "getFile" => ok(json!({
             "file_id": body["file_id"], "file_unique_id": "u1", "file_size": 8,
             "file_path": "documents/orgs.csv"
@@ -700,6 +711,58 @@ async fn files_are_downloaded_via_get_file() {
     assert_eq!(data, b"a,b\n1,2\n");
     assert_eq!(fake.calls("getFile")[0]["file_id"], "doc-1");
     bot.stop().await;
+}
+
+/// Staff send the wish list as a document captioned `/wishes import NAME`,
+/// or reply to it with the command: the engine downloads it through
+/// `getFile` before the update's transaction and imports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wish_lists_sent_as_documents_are_imported() {
+    for db in TestDb::both().await {
+        let (addr, fake) = fake_api().await;
+        let mut s = settings(&db, addr);
+        s.admins = vec!["telegram:1".into()];
+        let bot = Bot::start(s).await;
+        let g = -8102;
+        let document = json!({"file_id": "wishes-doc", "file_unique_id": "u2",
+                              "file_name": "心愿.csv", "mime_type": "text/csv"});
+        let mut captioned = group_text(1, g, 1, "");
+        captioned["message"]
+            .as_object_mut()
+            .expect("message")
+            .remove("text");
+        captioned["message"]["document"] = document.clone();
+        captioned["message"]["caption"] = json!("/wishes import 一批");
+        let mut replying = group_text(2, g, 1, "/wishes import 二批");
+        let mut quoted = group_text(1, g, 1, "")["message"].clone();
+        quoted.as_object_mut().expect("message").remove("text");
+        quoted["document"] = document;
+        replying["message"]["reply_to_message"] = quoted;
+        fake.push_batch(vec![captioned, replying]);
+        until("both imported", || {
+            texts_to(&fake.sent(), g)
+                .iter()
+                .filter(|t| t.starts_with("✅ 已导入"))
+                .count()
+                >= 2
+        })
+        .await;
+        let texts = texts_to(&fake.sent(), g);
+        for name in ["一批", "二批"] {
+            let done = format!("✅ 已导入「{name}」：800 个微心愿");
+            assert!(
+                texts.iter().any(|t| t.starts_with(&done)),
+                "{}: {texts:?}",
+                db.backend
+            );
+        }
+        assert!(
+            fake.calls("getFile")
+                .iter()
+                .all(|c| c["file_id"] == "wishes-doc")
+        );
+        bot.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -307,6 +307,80 @@ async fn done_needs_a_photo_attached_or_replied_to() {
     }
 }
 
+/// `/wishes import NAME` finds its file as on QQ, where a file has no
+/// caption: the file the command replies to (anyone's), else the sender's
+/// latest file in this chat within 10 minutes. A reply to a message without
+/// a file, no file at all, or a file older than that are each told how.
+#[tokio::test]
+async fn import_takes_the_file_replied_to_or_just_sent() {
+    for db in TestDb::both().await {
+        let out = script(
+            &db,
+            "\
+:today 2026-05-20
+:time 09:00
+:admin zhang
+:chat g1 group
+:as zhang 团县委小张
+:file tests/fixtures/wishes.csv
+心愿表在这里
+/wishes import 第一批
+:reply last
+/wishes import 第二批
+:as li 小李
+:file tests/fixtures/wishes.csv
+表格
+:as zhang 团县委小张
+:reply last
+/wishes import 第三批
+:as li 小李
+/wishes import 第四批
+:chat g2 group
+:as zhang 团县委小张
+/wishes import 第五批
+:chat g1 group
+:time 09:20
+/wishes import 第六批
+",
+            true,
+        )
+        .await;
+        let t = texts(&out);
+        let b = db.backend;
+        let imported: Vec<&String> = t.iter().filter(|x| x.starts_with("✅ 已导入")).collect();
+        assert_eq!(imported.len(), 2, "{b}: {t:?}");
+        assert!(
+            imported[0].starts_with("✅ 已导入「第一批」：800 个微心愿"),
+            "{b}"
+        );
+        assert!(
+            imported[1].starts_with("✅ 已导入「第三批」：800 个微心愿"),
+            "{b}"
+        );
+        let count = |s: &str| t.iter().filter(|x| x.contains(s)).count();
+        assert_eq!(count("你回复的消息里没有我见过的表格文件"), 1, "{b}: {t:?}");
+        assert_eq!(count("只有团县委工作人员可以做这件事。"), 1, "{b}: {t:?}");
+        assert_eq!(
+            count("请先把 CSV 或 Excel 表格作为文件发到这里"),
+            2,
+            "{b}: {t:?}"
+        );
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        for (name, there) in [
+            ("第一批", true),
+            ("第二批", false),
+            ("第三批", true),
+            ("第四批", false),
+            ("第五批", false),
+            ("第六批", false),
+        ] {
+            let found = db::batch_by_name(&mut conn, name).await.unwrap();
+            assert_eq!(found.is_some(), there, "{b}: {name}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn permissions() {
     for db in TestDb::both().await {

@@ -60,6 +60,32 @@ pub enum ActionError {
     Failed { retcode: i64, message: String },
 }
 
+impl std::fmt::Display for ActionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActionError::Disconnected => f.write_str("not connected"),
+            ActionError::Timeout => f.write_str("no answer"),
+            ActionError::Failed { retcode, message } => write!(f, "failed ({retcode}) {message}"),
+        }
+    }
+}
+
+/// The engine's way to files posted on QQ (imports, dashboard photos). It
+/// holds the adapter weakly, so the engine does not keep it alive.
+struct QqFiles(std::sync::Weak<OneBot>);
+
+impl crate::engine::FileFetcher for QqFiles {
+    fn fetch<'a>(
+        &'a self,
+        file_ref: &'a str,
+    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let bot = self.0.upgrade().ok_or("the QQ adapter has stopped")?;
+            bot.download(file_ref).await
+        })
+    }
+}
+
 /// One live WebSocket: where to write frames.
 struct Link {
     id: u64,
@@ -114,6 +140,8 @@ impl OneBot {
             events_rx: Mutex::new(Some(events_rx)),
         });
         bot.engine.set_capabilities(Platform::Qq, bot.caps());
+        bot.engine
+            .set_file_fetcher(Platform::Qq, Arc::new(QqFiles(Arc::downgrade(&bot))));
         bot
     }
 
@@ -506,6 +534,45 @@ impl OneBot {
                 retcode: 0,
                 message: "get_file answered without file or url".into(),
             })
+    }
+
+    /// The bytes of a file posted on QQ: a URL (image segments carry one)
+    /// is fetched as is; anything else is a file id, which `get_file` turns
+    /// into the bytes (`base64`), a URL, or a path on this machine (the
+    /// implementation runs beside tuanbot). Within
+    /// [`MAX_FILE_BYTES`](crate::chat::files::MAX_FILE_BYTES).
+    pub async fn download(&self, file_ref: &str) -> Result<Vec<u8>, String> {
+        use crate::chat::files::{MAX_FILE_BYTES, http_get, is_http, read_local};
+        use base64::Engine as _;
+        if is_http(file_ref) {
+            return http_get(file_ref).await;
+        }
+        let data = self
+            .call("get_file", json!({"file_id": file_ref}))
+            .await
+            .map_err(|e| format!("get_file: {e}"))?;
+        let field = |k: &str| {
+            data.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
+        if let Some(b64) = field("base64") {
+            // Four characters carry three bytes.
+            if b64.len() / 4 * 3 > MAX_FILE_BYTES {
+                return Err(format!("larger than {} MB", MAX_FILE_BYTES >> 20));
+            }
+            return base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| format!("get_file base64: {e}"));
+        }
+        if let Some(url) = field("url").filter(|u| is_http(u)) {
+            return http_get(&url).await;
+        }
+        match field("file").or_else(|| field("url")) {
+            Some(path) => read_local(&path).await,
+            None => Err("get_file answered without the file".into()),
+        }
     }
 
     fn forget(&self, echo: &str) {

@@ -72,6 +72,41 @@ pub struct Telegram {
     pacer: tokio::sync::Mutex<Pacer>,
 }
 
+/// `getFile`, then the download, for files within
+/// [`MAX_FILE_BYTES`](crate::chat::files::MAX_FILE_BYTES).
+async fn download(bot: &Bot, file_id: &str) -> Result<Vec<u8>, String> {
+    use teloxide::net::Download;
+    let file = bot
+        .get_file(FileId(file_id.to_string()))
+        .await
+        .map_err(|e| format!("getFile: {e}"))?;
+    if file.size as usize > crate::chat::files::MAX_FILE_BYTES {
+        return Err(format!(
+            "larger than {} MB",
+            crate::chat::files::MAX_FILE_BYTES >> 20
+        ));
+    }
+    let mut data = Vec::with_capacity(file.size as usize);
+    bot.download_file(&file.path, &mut data)
+        .await
+        .map_err(|e| format!("download: {e}"))?;
+    Ok(data)
+}
+
+/// The engine's way to files sent on Telegram (imports, dashboard photos).
+/// It holds the bot, not the adapter, so the engine does not keep the
+/// adapter alive.
+struct TelegramFiles(Bot);
+
+impl crate::engine::FileFetcher for TelegramFiles {
+    fn fetch<'a>(
+        &'a self,
+        file_ref: &'a str,
+    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(download(&self.0, file_ref))
+    }
+}
+
 /// The adapter's running tasks.
 pub struct Running {
     /// Where the webhook server listens (useful with port 0).
@@ -107,6 +142,8 @@ impl Telegram {
             me: Mutex::new(None),
         });
         tg.engine.set_capabilities(Platform::Telegram, caps());
+        tg.engine
+            .set_file_fetcher(Platform::Telegram, Arc::new(TelegramFiles(tg.bot.clone())));
         Ok(tg)
     }
 
@@ -521,12 +558,8 @@ impl Telegram {
     }
 
     /// The bytes of a file users sent (imports): `getFile`, then download.
-    pub async fn download(&self, file_id: &str) -> anyhow::Result<Vec<u8>> {
-        use teloxide::net::Download;
-        let file = self.bot.get_file(FileId(file_id.to_string())).await?;
-        let mut data = Vec::new();
-        self.bot.download_file(&file.path, &mut data).await?;
-        Ok(data)
+    pub async fn download(&self, file_id: &str) -> Result<Vec<u8>, String> {
+        download(&self.bot, file_id).await
     }
 
     /// Wait for a slot: the chat's own limits answer `RetryAfter` at once

@@ -1,0 +1,176 @@
+//! Files people post in chats: remembered for later commands, and fetched
+//! for imports before any transaction begins.
+//!
+//! Remembering: every incoming message's first photo and first document go
+//! to `recent_attachments` (see `store::attachments`), in the transaction of
+//! that message. A OneBot `reply` segment carries only the quoted message
+//! id, and a QQ file has no caption, so a command that replies to a file
+//! (`/done 12` on a photo, `/wishes import 2026圆梦` on a spreadsheet), or a
+//! command sent right after one, finds it there. Rather than asking the
+//! implementation with `get_msg` (a round trip; and NapCat, Lagrange and
+//! go-cqhttp each keep differently sized message caches), this works the
+//! same on every platform, the console included, and is deterministic to
+//! test. Its limit: a file posted before the bot was in the group, or older
+//! than [`KEEP_DAYS`], is not known, and the user is asked to send it again.
+//!
+//! Fetching: a document to import is downloaded by the platform's
+//! [`FileFetcher`](crate::engine::FileFetcher) *before* the update's
+//! transaction (see `Engine::handle` and `Engine::enqueue`), so no download
+//! holds a database transaction open, or, on SQLite, the one write lock
+//! that every claim waits for.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::chat::{Attachment, AttachmentKind, Incoming};
+use crate::engine::Engine;
+use crate::store::{self, Conn, StoreError, attachments, people};
+
+/// Files are remembered this long for replies.
+pub const KEEP_DAYS: i64 = 30;
+
+/// How recent a document must be to be imported by a command that neither
+/// carries nor replies to it (the sender's latest in the chat).
+pub const LATEST_DOCUMENT_MINUTES: i64 = 10;
+
+/// The first attachment of `kind`.
+pub fn first(attachments: &[Attachment], kind: AttachmentKind) -> Option<&Attachment> {
+    attachments.iter().find(|a| a.kind == kind)
+}
+
+/// Remember the photo and the document `msg` carries, if any, for later
+/// commands that reply to it or follow it.
+pub async fn remember(conn: &mut Conn, msg: &Incoming) -> Result<(), StoreError> {
+    for kind in [AttachmentKind::Photo, AttachmentKind::Document] {
+        let Some(file) = first(&msg.attachments, kind) else {
+            continue;
+        };
+        // A message without an id of its own (a QQ group-upload notice) is
+        // remembered by its update id: found as the sender's latest file,
+        // not by a reply.
+        let id = msg.message_id.as_deref().unwrap_or(&msg.update_id);
+        attachments::remember(
+            conn,
+            msg.platform,
+            &msg.chat_id,
+            id,
+            &msg.sender_id,
+            file,
+            store::ms(msg.at),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What the message a command replies to carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replied {
+    /// The command replies to nothing.
+    Nothing,
+    File(Attachment),
+    /// It replies to a message without a (known) file of the kind asked.
+    NoFile,
+}
+
+/// The file of `kind` that `msg` replies to: as the platform handed it
+/// over, else as remembered.
+pub async fn replied_to(
+    conn: &mut Conn,
+    msg: &Incoming,
+    kind: AttachmentKind,
+) -> Result<Replied, StoreError> {
+    let Some(reply) = msg.reply_to.as_ref() else {
+        return Ok(Replied::Nothing);
+    };
+    if let Some(file) = first(&reply.attachments, kind) {
+        return Ok(Replied::File(file.clone()));
+    }
+    Ok(
+        match attachments::find(conn, msg.platform, &msg.chat_id, &reply.message_id, kind).await? {
+            Some(file) => Replied::File(file),
+            None => Replied::NoFile,
+        },
+    )
+}
+
+/// Forget files older than [`KEEP_DAYS`] (the scheduler's slow sweep).
+pub async fn prune(conn: &mut Conn, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    attachments::prune(conn, store::ms(now - Duration::days(KEEP_DAYS))).await
+}
+
+/// A document fetched for an import, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// The file's name (as posted, else its reference) and its bytes.
+    File { name: String, bytes: Vec<u8> },
+    /// The command neither carries nor replies to a document, and the
+    /// sender posted none here in the last minutes.
+    Missing,
+    /// It replies to a message that carries no (known) document.
+    ReplyWithoutFile,
+    /// This platform's adapter can't download files.
+    CannotFetch,
+    /// The download failed or the file is too big (the fetchers refuse
+    /// files over `chat::files::MAX_FILE_BYTES`); the reason, for the user.
+    Failed(String),
+}
+
+/// The document an import command means, downloaded: attached to it, else
+/// the one it replies to, else the sender's latest in this chat (within
+/// [`LATEST_DOCUMENT_MINUTES`]). Reads through a pooled connection and
+/// downloads outside any transaction. `None` when the sender is not staff:
+/// nothing is downloaded for them and the service refuses as usual.
+pub async fn fetch_document(
+    engine: &Engine,
+    msg: &Incoming,
+) -> Result<Option<Fetched>, StoreError> {
+    let mut conn = engine.store.conn().await?;
+    let staff = engine.settings.is_admin(msg.platform, &msg.sender_id)
+        || people::find(&mut *conn, msg.platform, &msg.sender_id)
+            .await?
+            .is_some_and(|p| p.role == crate::domain::Role::Staff);
+    if !staff {
+        return Ok(None);
+    }
+    let file = match first(&msg.attachments, AttachmentKind::Document) {
+        Some(file) => Some(file.clone()),
+        None => match replied_to(&mut conn, msg, AttachmentKind::Document).await? {
+            Replied::NoFile => return Ok(Some(Fetched::ReplyWithoutFile)),
+            Replied::File(file) => Some(file),
+            Replied::Nothing => {
+                let since = msg.at - Duration::minutes(LATEST_DOCUMENT_MINUTES);
+                attachments::latest_from(
+                    &mut conn,
+                    msg.platform,
+                    &msg.chat_id,
+                    &msg.sender_id,
+                    AttachmentKind::Document,
+                    store::ms(since),
+                )
+                .await?
+            }
+        },
+    };
+    drop(conn);
+    let Some(file) = file else {
+        return Ok(Some(Fetched::Missing));
+    };
+    let Some(fetcher) = engine.file_fetcher(msg.platform) else {
+        return Ok(Some(Fetched::CannotFetch));
+    };
+    let name = file
+        .file_name
+        .clone()
+        .unwrap_or_else(|| file.file_ref.clone());
+    let fetched = match tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        fetcher.fetch(&file.file_ref),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Fetched::File { name, bytes },
+        Ok(Err(e)) => Fetched::Failed(e),
+        Err(_) => Fetched::Failed(format!("{name}: download timed out")),
+    };
+    Ok(Some(fetched))
+}
