@@ -58,6 +58,9 @@ pub trait FileFetcher: Send + Sync {
 }
 
 /// What the group-commit writer is given, in arrival order.
+// Almost every item is an update; boxing them would cost an allocation per
+// claim in a rush to save memory only on the rare barrier.
+#[allow(clippy::large_enum_variant)]
 enum Work {
     Update(Job),
     /// Answered once every update queued before it is committed.
