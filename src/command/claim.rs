@@ -16,7 +16,9 @@
 //! Examples: `认领 12`, `认领12号`, `认领12、15、23`, `认领 12 15`,
 //! `认领 12-15`, `/claim 12`, `#认领 12`, `认领 十二`. `认领` alone is a
 //! claim of nothing (the service explains how). A keyword claim whose
-//! arguments are not numbers (`认领的同学注意`) is chatter, not a command.
+//! arguments are not numbers is chatter (`认领的同学注意`) unless a space,
+//! a colon or a digit follows `认领` (`认领 🎁`, `认领12个`): then it is a
+//! claim that gets the usage.
 
 use super::numerals::scan_number;
 
@@ -162,7 +164,21 @@ mod tests {
             ("认领", claim(&[])),
             ("/claim", claim(&[])),
             ("认领的同学请注意", Parsed::NotCommand),
+            ("认领第一批心愿的组织请注意", Parsed::NotCommand),
             ("/claim abc", Parsed::Invalid(ParseError::ClaimUsage)),
+            ("认领 🎁", Parsed::Invalid(ParseError::ClaimUsage)),
+            (
+                "认领 9999999999999",
+                Parsed::Invalid(ParseError::ClaimUsage),
+            ),
+            (
+                "认领 1; DROP TABLE wishes;--",
+                Parsed::Invalid(ParseError::ClaimUsage),
+            ),
+            ("认领 15-12", Parsed::Invalid(ParseError::ClaimUsage)),
+            ("认领12个", Parsed::Invalid(ParseError::ClaimUsage)),
+            ("认领 3-900", Parsed::Invalid(ParseError::ClaimTooMany)),
+            ("/claim 1-60", Parsed::Invalid(ParseError::ClaimTooMany)),
             ("放弃 12", Parsed::Command(Command::Release(12))),
             ("放弃吧", Parsed::NotCommand),
             ("/release", Parsed::Invalid(ParseError::ReleaseUsage)),

@@ -534,6 +534,8 @@ pub enum ParseError {
     LeaveUsage,
     #[error("claim")]
     ClaimUsage,
+    #[error("claim: too many numbers")]
+    ClaimTooMany,
     #[error("wishes import")]
     WishImportUsage,
     #[error("wishes publish")]
@@ -567,6 +569,7 @@ impl ParseError {
             ParseError::EventUsage => "notice_usage.event",
             ParseError::LeaveUsage => "notice_usage.leave",
             ParseError::ClaimUsage => "wishes.usage.claim",
+            ParseError::ClaimTooMany => "wishes.usage.claim_too_many",
             ParseError::WishImportUsage => "wishes.usage.import",
             ParseError::WishPublishUsage => "wishes.usage.publish",
             ParseError::WishShowUsage => "wishes.usage.show",
@@ -616,9 +619,15 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
             None => return Parsed::Unknown(word.to_string()),
         }
     } else if let Some(rest) = text.strip_prefix("认领") {
-        // `认领` alone, or followed by numbers; anything else is chatter.
+        // `认领` alone, or followed by numbers. Set apart by a space or a
+        // colon, or starting with a digit, it is a claim whatever follows
+        // (`认领 🎁`, `认领 1-900` get the usage); anything else that does
+        // not read as numbers is chatter (`认领的同学注意`, `认领第一批…`).
+        let attempt =
+            rest.starts_with([' ', ':']) || rest.starts_with(|c: char| c.is_ascii_digit());
         return match claim::parse_numbers(rest) {
             Ok(numbers) => Parsed::Command(Command::Claim(numbers)),
+            Err(e) if attempt => Parsed::Invalid(claim_error(e)),
             Err(_) => Parsed::NotCommand,
         };
     } else if let Some(rest) = text.strip_prefix("心愿 ")
@@ -638,6 +647,14 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
         }
     };
     build(name, args.trim())
+}
+
+/// The reply to a claim whose numbers can't be read.
+fn claim_error(e: claim::ClaimError) -> ParseError {
+    match e {
+        claim::ClaimError::TooMany => ParseError::ClaimTooMany,
+        claim::ClaimError::NotANumber | claim::ClaimError::BackwardRange => ParseError::ClaimUsage,
+    }
 }
 
 /// Keyword forms of the numbered wish commands (`放弃 12`) need a number
@@ -698,7 +715,7 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
         Name::Claim => match claim::parse_numbers(args) {
             Ok(numbers) => Command::Claim(numbers),
-            Err(_) => return Parsed::Invalid(ParseError::ClaimUsage),
+            Err(e) => return Parsed::Invalid(claim_error(e)),
         },
         Name::Wishes => return wishes::wishes(args),
         Name::WishPublish => return wishes::publish(args),

@@ -134,7 +134,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
             Ok(())
         }
         Parsed::Invalid(err) => {
-            let usage = t!(err.usage_key(), locale = ctx.locale);
+            // `max`: the one usage with a number in it.
+            let max = crate::command::claim::MAX_CLAIM;
+            let usage = t!(err.usage_key(), locale = ctx.locale, max = max);
             ctx.reply(usage);
             Ok(())
         }

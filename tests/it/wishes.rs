@@ -476,7 +476,18 @@ async fn bad_input_changes_nothing() {
         )
         .await;
         let t = texts(&out);
-        assert!(t.iter().any(|x| x.starts_with("用法：认领 编号")), "{t:?}");
+        // The SQL text, `/claim abc` and the emoji each get the usage; the
+        // chatter gets nothing.
+        let usage = t
+            .iter()
+            .filter(|x| x.starts_with("用法：认领 编号"))
+            .count();
+        assert_eq!(usage, 3, "{t:?}");
+        assert!(
+            t.iter()
+                .any(|x| x == "一条消息最多认领 50 个编号，请分开发。"),
+            "{t:?}"
+        );
         assert!(
             t.iter()
                 .any(|x| x.starts_with("没有 99999 号（共 800 个）")),
