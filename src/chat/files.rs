@@ -35,8 +35,10 @@ fn client() -> Result<&'static reqwest::Client, String> {
 /// GET `url`, refusing an error status and anything over the limit (by
 /// its announced length, or as it arrives).
 pub async fn http_get(url: &str) -> Result<Vec<u8>, String> {
-    // Never show a URL's query in a reply: it may carry a token.
-    let shown = url.split('?').next().unwrap_or(url);
+    // Errors are shown in chats: the file's name, never the URL (its query
+    // may carry a token).
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let shown = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("file");
     let mut resp = client()?
         .get(url)
         .send()
@@ -65,18 +67,31 @@ pub async fn http_get(url: &str) -> Result<Vec<u8>, String> {
     Ok(data)
 }
 
-/// Read a file on this machine (`file://` URLs too), within the limit.
+/// Read a regular file on this machine (`file://` URLs too), within the
+/// limit. Errors name the file, not where it lies: they are shown in chats.
 pub async fn read_local(path: &str) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
     let path = path.strip_prefix("file://").unwrap_or(path);
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("{path}: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(too_big(path));
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let fail = |e: std::io::Error| {
+        tracing::warn!(path, error = %e, "reading a local file failed");
+        format!("{name}: {}", e.kind())
+    };
+    let file = tokio::fs::File::open(path).await.map_err(fail)?;
+    // Not a device or a /proc file, which may claim a length of 0 and
+    // never end.
+    if !file.metadata().await.map_err(fail)?.is_file() {
+        return Err(format!("{name}: not a regular file"));
     }
-    tokio::fs::read(path)
+    let mut data = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut data)
         .await
-        .map_err(|e| format!("{path}: {e}"))
+        .map_err(fail)?;
+    if data.len() > MAX_FILE_BYTES {
+        return Err(too_big(name));
+    }
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -103,6 +118,11 @@ mod tests {
         let f = std::fs::File::create(&big).unwrap();
         f.set_len(MAX_FILE_BYTES as u64 + 1).unwrap();
         let err = read_local(big.to_str().unwrap()).await.unwrap_err();
-        assert!(err.contains("larger than 20 MB"), "{err}");
+        assert_eq!(err, "big.bin: larger than 20 MB");
+        let err = read_local("/dev/zero").await.unwrap_err();
+        assert_eq!(err, "zero: not a regular file");
+        let missing = dir.path().join("gone.csv");
+        let err = read_local(missing.to_str().unwrap()).await.unwrap_err();
+        assert_eq!(err, "gone.csv: entity not found", "no directory shown");
     }
 }
