@@ -105,14 +105,11 @@ pub struct HistogramSnapshot {
 }
 
 impl HistogramSnapshot {
-    /// How many recorded values exceeded `le`, one of the bucket bounds.
-    pub fn over(&self, le: f64) -> u64 {
-        let within = self
-            .buckets
-            .iter()
-            .find(|(b, _)| *b == le)
-            .map_or(0, |(_, n)| *n);
-        self.count.saturating_sub(within)
+    /// How many recorded values exceeded `le`, one of the bucket bounds
+    /// (`None` for any other value).
+    pub fn over(&self, le: f64) -> Option<u64> {
+        let (_, within) = self.buckets.iter().find(|(b, _)| *b == le)?;
+        Some(self.count.saturating_sub(*within))
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
@@ -214,6 +211,8 @@ mod tests {
         }
         assert!(text.ends_with('\n'));
         let commits = snapshot().commits;
-        assert!(commits.over(0.01) >= 1 && commits.max_seconds >= 0.02);
+        assert!(commits.over(0.01).is_some_and(|n| n >= 1));
+        assert!(commits.max_seconds >= 0.02);
+        assert_eq!(commits.over(0.02), None, "not a bucket bound");
     }
 }

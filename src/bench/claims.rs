@@ -176,7 +176,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
         errors,
         cpu_steal_pct,
         commits: commits.count - commits_before.count,
-        commits_over_10ms: commits.over(0.01) - commits_before.over(0.01),
+        commits_over_10ms: commits.over(0.01).unwrap_or(0) - commits_before.over(0.01).unwrap_or(0),
         slowest_commit_ms: (commits.max_seconds * 100_000.0).round() / 100.0,
     };
     drop(engine);

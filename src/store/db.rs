@@ -348,10 +348,24 @@ fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite:
     Ok(())
 }
 
-/// A PASSIVE checkpoint on `conn`: `(WAL pages, pages copied)`.
-fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<(i64, i64)> {
+/// What a checkpoint did.
+#[derive(Debug, Clone, Copy)]
+struct Checkpoint {
+    /// Another connection was checkpointing: nothing was done.
+    busy: bool,
+    /// The WAL's length and how much of it is now in the database file.
+    log: i64,
+    copied: i64,
+}
+
+/// A PASSIVE checkpoint on `conn`.
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<Checkpoint> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
+        Ok(Checkpoint {
+            busy: r.get::<_, i64>(0)? != 0,
+            log: r.get(1)?,
+            copied: r.get(2)?,
+        })
     })
 }
 
@@ -372,9 +386,10 @@ impl Copier {
                 while woken.recv().is_ok() {
                     let started = std::time::Instant::now();
                     match checkpoint(&conn) {
-                        Ok((log, copied)) => tracing::debug!(
-                            log,
-                            copied,
+                        Ok(c) => tracing::debug!(
+                            busy = c.busy,
+                            log = c.log,
+                            copied = c.copied,
                             us = started.elapsed().as_micros() as u64,
                             "WAL copied"
                         ),
@@ -427,15 +442,20 @@ impl Writer {
             copier.nudge();
             return Ok(());
         }
+        // The copier is no longer nudged; should it still be copying, this
+        // does nothing and the next group tries again.
         let started = std::time::Instant::now();
-        let (log, copied) = checkpoint(conn)?;
+        let c = checkpoint(conn)?;
         tracing::debug!(
-            log,
-            copied,
+            busy = c.busy,
+            log = c.log,
+            copied = c.copied,
             us = started.elapsed().as_micros() as u64,
             "checkpoint"
         );
-        self.wal_pages = 0;
+        if !c.busy {
+            self.wal_pages = 0;
+        }
         Ok(())
     }
 
