@@ -60,6 +60,8 @@ pub use crate::store::jobs::{cancel, pending, schedule as schedule_raw};
 const LEASE_MS: i64 = 5 * 60_000;
 /// Failed attempts before a job is given up.
 pub const MAX_ATTEMPTS: i64 = 5;
+/// Old update ids forgotten per transaction by the slow sweep.
+const PRUNE_BATCH: i64 = 2000;
 /// Jobs run per [`run_due`] call at most, so one call cannot run forever.
 const MAX_PER_PASS: usize = 1000;
 
@@ -218,9 +220,10 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
 /// Work that is found by looking rather than scheduled as a job row: wish
 /// batches whose `publish … at TIME` has come (every pass), and, when
 /// `overdue` is set (every 10 minutes in [`run`]), the weekly reminder for
-/// wishes claimed and not delivered, the pruning of old remembered photos
-/// (`service::proof`) and of old update ids. All are idempotent and open their own transactions,
-/// so they run beside jobs rather than inside a job handler.
+/// wishes claimed and not delivered, the pruning of old remembered files
+/// (`service::files`) and of old update ids. All are idempotent and open
+/// their own transactions, so they run beside jobs rather than inside a job
+/// handler.
 pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Result<(), StoreError> {
     let published = crate::service::wishes::publish_due(engine, now).await?;
     let reminded = if overdue {
@@ -233,9 +236,17 @@ pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Resul
         // and the ids of updates handled long ago.
         let mut tx = engine.store.begin().await?;
         crate::service::files::prune(&mut tx, now).await?;
-        let before = now - chrono::Duration::days(crate::engine::KEEP_UPDATE_IDS_DAYS);
-        crate::store::updates::prune(&mut tx, crate::store::ms(before)).await?;
         tx.commit().await?;
+        let before = now - chrono::Duration::days(crate::engine::KEEP_UPDATE_IDS_DAYS);
+        loop {
+            let mut tx = engine.store.begin().await?;
+            let gone = crate::store::updates::prune(&mut tx, crate::store::ms(before), PRUNE_BATCH)
+                .await?;
+            tx.commit().await?;
+            if gone < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
     }
     if published + reminded > 0 {
         engine.outbox_ready.notify_waiters();

@@ -42,12 +42,17 @@ pub async fn mark_many(conn: &mut impl Db, updates: &[(Platform, &str, i64)]) ->
         .collect())
 }
 
-/// Forget update ids older than `before_ms` (the scheduler's slow sweep,
-/// [`crate::engine::KEEP_UPDATE_IDS_DAYS`]).
-pub async fn prune(conn: &mut Conn, before_ms: i64) -> Result<u64> {
-    let done = sqlx::query("DELETE FROM processed_updates WHERE handled_at < $1")
-        .bind(before_ms)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+/// Forget at most `limit` update ids older than `before_ms` (the
+/// scheduler's slow sweep, [`crate::engine::KEEP_UPDATE_IDS_DAYS`], a batch
+/// per transaction, so none holds the write lock long). Returns how many
+/// went.
+pub async fn prune(conn: &mut Conn, before_ms: i64, limit: i64) -> Result<u64> {
+    query(
+        "DELETE FROM processed_updates WHERE (platform, update_id) IN \
+         (SELECT platform, update_id FROM processed_updates WHERE handled_at < $1 LIMIT $2)",
+    )
+    .bind(before_ms)
+    .bind(limit)
+    .execute(conn)
+    .await
 }

@@ -148,7 +148,16 @@ async fn updates_pending_and_kv() {
             db.backend
         );
         assert!(updates::mark(&mut tx, Platform::Qq, "7", 2).await.unwrap());
-        assert_eq!(updates::prune(&mut tx, 2).await.unwrap(), 1);
+        for id in ["8", "9"] {
+            updates::mark(&mut tx, Platform::Telegram, id, 1)
+                .await
+                .unwrap();
+        }
+        // Old ids go a batch at a time; the one at 2 stays.
+        assert_eq!(updates::prune(&mut tx, 2, 2).await.unwrap(), 2);
+        assert_eq!(updates::prune(&mut tx, 2, 2).await.unwrap(), 1);
+        assert_eq!(updates::prune(&mut tx, 2, 2).await.unwrap(), 0);
+        assert!(!updates::mark(&mut tx, Platform::Qq, "7", 3).await.unwrap());
 
         pending::set(
             &mut tx,
