@@ -202,11 +202,20 @@ impl Engine {
         let stopped = || StoreError::Corrupt("engine writer stopped".into());
         let mut read = self.read(&msg);
         if needs_document(&read.parsed) {
-            let (passed, barrier) = oneshot::channel();
-            let sent = tx.send(Work::Barrier(passed)).is_ok();
+            // Unless the message carries its file, the file it names may be
+            // in an update queued before it: wait until those committed.
+            let barrier = service::files::carried_document(&msg).is_none().then(|| {
+                let (passed, barrier) = oneshot::channel();
+                tx.send(Work::Barrier(passed)).ok().map(|_| barrier)
+            });
             let (engine, tx) = (self.clone(), tx.clone());
             return Either::Left(async move {
-                if !sent || barrier.await.is_err() {
+                let passed = match barrier {
+                    Some(Some(barrier)) => barrier.await.is_ok(),
+                    Some(None) => false,
+                    None => true,
+                };
+                if !passed {
                     return Err(stopped());
                 }
                 read.document = service::files::fetch_document(&engine, &msg).await?;
@@ -251,6 +260,9 @@ impl Engine {
     /// other updates is a group of its own, so the claims can go through the
     /// direct connection (see `store::db`); elsewhere all of it is one group.
     async fn handle_jobs(&self, mut jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
         if !self.store.has_direct() {
             return self.handle_group(jobs).await;
         }
@@ -647,8 +659,9 @@ impl Engine {
             now_ms,
         )
         .await?;
-        // A photo is remembered before anything else, so that a later
-        // `/done 12` replying to it finds it by the quoted id alone.
+        // A photo or document is remembered before anything else, so that a
+        // later `/done 12` or `/wishes import` replying to it finds it by the
+        // quoted id alone.
         service::files::remember(&mut *tx, msg).await?;
         let locale = crate::i18n::pick(
             person.locale.as_deref(),

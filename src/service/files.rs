@@ -24,9 +24,14 @@ use chrono::{DateTime, Duration, Utc};
 use crate::chat::{Attachment, AttachmentKind, Incoming};
 use crate::engine::Engine;
 use crate::store::{self, Conn, StoreError, attachments, people};
+use crate::table::Table;
 
 /// Files are remembered this long for replies.
 pub const KEEP_DAYS: i64 = 30;
+
+/// How long a download may take. Telegram's long polling waits for an
+/// import before it asks for more updates, so this bounds that pause.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How recent a document must be to be imported by a command that neither
 /// carries nor replies to it (the sender's latest in the chat).
@@ -40,26 +45,27 @@ pub fn first(attachments: &[Attachment], kind: AttachmentKind) -> Option<&Attach
 /// Remember the photo and the document `msg` carries, if any, for later
 /// commands that reply to it or follow it.
 pub async fn remember(conn: &mut Conn, msg: &Incoming) -> Result<(), StoreError> {
-    for kind in [AttachmentKind::Photo, AttachmentKind::Document] {
-        let Some(file) = first(&msg.attachments, kind) else {
-            continue;
-        };
-        // A message without an id of its own (a QQ group-upload notice) is
-        // remembered by its update id: found as the sender's latest file,
-        // not by a reply.
-        let id = msg.message_id.as_deref().unwrap_or(&msg.update_id);
-        attachments::remember(
-            conn,
-            msg.platform,
-            &msg.chat_id,
-            id,
-            &msg.sender_id,
-            file,
-            store::ms(msg.at),
-        )
-        .await?;
+    let files: Vec<&Attachment> = [AttachmentKind::Photo, AttachmentKind::Document]
+        .into_iter()
+        .filter_map(|kind| first(&msg.attachments, kind))
+        .collect();
+    if files.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // A message without an id of its own (a QQ group-upload notice) is
+    // remembered by its update id: found as the sender's latest file, not
+    // by a reply.
+    let id = msg.message_id.as_deref().unwrap_or(&msg.update_id);
+    attachments::remember(
+        conn,
+        msg.platform,
+        &msg.chat_id,
+        id,
+        &msg.sender_id,
+        &files,
+        store::ms(msg.at),
+    )
+    .await
 }
 
 /// What the message a command replies to carries.
@@ -98,11 +104,10 @@ pub async fn prune(conn: &mut Conn, now: DateTime<Utc>) -> Result<u64, StoreErro
     attachments::prune(conn, store::ms(now - Duration::days(KEEP_DAYS))).await
 }
 
-/// A document fetched for an import, or why there is none.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A document fetched and read for an import, or why there is none.
+#[derive(Debug, Clone)]
 pub enum Fetched {
-    /// The file's name (as posted, else its reference) and its bytes.
-    File { name: String, bytes: Vec<u8> },
+    Table(Table),
     /// The command neither carries nor replies to a document, and the
     /// sender posted none here in the last minutes.
     Missing,
@@ -110,16 +115,30 @@ pub enum Fetched {
     ReplyWithoutFile,
     /// This platform's adapter can't download files.
     CannotFetch,
-    /// The download failed or the file is too big (the fetchers refuse
-    /// files over `chat::files::MAX_FILE_BYTES`); the reason, for the user.
+    /// The download failed, the file is too big (the fetchers refuse files
+    /// over `chat::files::MAX_FILE_BYTES`) or it is not a table; the
+    /// reason, for the user.
     Failed(String),
 }
 
-/// The document an import command means, downloaded: attached to it, else
-/// the one it replies to, else the sender's latest in this chat (within
-/// [`LATEST_DOCUMENT_MINUTES`]). Reads through a pooled connection and
-/// downloads outside any transaction. `None` when the sender is not staff:
-/// nothing is downloaded for them and the service refuses as usual.
+/// The document an import command carries itself, or that the message it
+/// replies to carries as the platform handed it over (Telegram): known
+/// without reading the store.
+pub fn carried_document(msg: &Incoming) -> Option<&Attachment> {
+    first(&msg.attachments, AttachmentKind::Document).or_else(|| {
+        msg.reply_to
+            .as_ref()
+            .and_then(|r| first(&r.attachments, AttachmentKind::Document))
+    })
+}
+
+/// The document an import command means, downloaded and read as a table:
+/// the one it carries ([`carried_document`]), else the one it replies to as
+/// remembered, else the sender's latest in this chat (within
+/// [`LATEST_DOCUMENT_MINUTES`]). Reads through a pooled connection;
+/// downloads and parses outside any transaction. `None` when the sender is
+/// not staff: nothing is downloaded for them and the service refuses as
+/// usual.
 pub async fn fetch_document(
     engine: &Engine,
     msg: &Incoming,
@@ -132,7 +151,7 @@ pub async fn fetch_document(
     if !staff {
         return Ok(None);
     }
-    let file = match first(&msg.attachments, AttachmentKind::Document) {
+    let file = match carried_document(msg) {
         Some(file) => Some(file.clone()),
         None => match replied_to(&mut conn, msg, AttachmentKind::Document).await? {
             Replied::NoFile => return Ok(Some(Fetched::ReplyWithoutFile)),
@@ -158,19 +177,17 @@ pub async fn fetch_document(
     let Some(fetcher) = engine.file_fetcher(msg.platform) else {
         return Ok(Some(Fetched::CannotFetch));
     };
-    let name = file
-        .file_name
-        .clone()
-        .unwrap_or_else(|| file.file_ref.clone());
-    let fetched = match tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        fetcher.fetch(&file.file_ref),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => Fetched::File { name, bytes },
-        Ok(Err(e)) => Fetched::Failed(e),
-        Err(_) => Fetched::Failed(format!("{name}: download timed out")),
+    let name = file.file_name.unwrap_or(file.file_ref.clone());
+    let bytes = match tokio::time::timeout(FETCH_TIMEOUT, fetcher.fetch(&file.file_ref)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => return Ok(Some(Fetched::Failed(e))),
+        Err(_) => return Ok(Some(Fetched::Failed(format!("{name}: download timed out")))),
     };
-    Ok(Some(fetched))
+    // An XLSX is a zip: reading it is CPU work, kept off the async threads.
+    let read = tokio::task::spawn_blocking(move || Table::from_bytes(&name, &bytes)).await;
+    Ok(Some(match read {
+        Ok(Ok(table)) => Fetched::Table(table),
+        Ok(Err(e)) => Fetched::Failed(e.to_string()),
+        Err(e) => Fetched::Failed(e.to_string()),
+    }))
 }

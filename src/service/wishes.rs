@@ -276,8 +276,8 @@ pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
         return Ok(());
     }
     use super::files::Fetched;
-    let (file_name, bytes) = match ctx.document.unwrap_or(&Fetched::Missing) {
-        Fetched::File { name, bytes } => (name, bytes),
+    let table = match ctx.document.unwrap_or(&Fetched::Missing) {
+        Fetched::Table(table) => table,
         Fetched::Missing => {
             let text = tr(ctx.locale, "wishes.import.need_file");
             ctx.reply(text);
@@ -303,19 +303,7 @@ pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
             return Ok(());
         }
     };
-    let table = match Table::from_bytes(file_name, bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let text = t!(
-                "wishes.import.unreadable",
-                locale = ctx.locale,
-                error = clip(&e.to_string(), 80)
-            );
-            ctx.reply(text);
-            return Ok(());
-        }
-    };
-    let rows = match validate(&table, ctx.locale) {
+    let rows = match validate(table, ctx.locale) {
         Ok(rows) => rows,
         Err(e) => {
             let text = t!(

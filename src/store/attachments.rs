@@ -18,35 +18,43 @@ fn kind_str(kind: AttachmentKind) -> &'static str {
 }
 
 /// Remember that `message_id` in `chat_id`, sent by `sender_id`, carried
-/// `file` (one per kind and message). A redelivered or recurring id (QQ ids
-/// recur over months) takes the newest file.
+/// `files` (at most one of each kind). A redelivered or recurring id (QQ
+/// ids recur over months) replaces what that id carried before.
 pub async fn remember(
     conn: &mut Conn,
     platform: Platform,
     chat_id: &str,
     message_id: &str,
     sender_id: &str,
-    file: &Attachment,
+    files: &[&Attachment],
     now_ms: i64,
 ) -> Result<()> {
     query(
-        "INSERT INTO recent_attachments \
-         (platform, chat_id, message_id, kind, sender_id, file_ref, file_name, seen_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (platform, chat_id, message_id, kind) DO UPDATE SET \
-         sender_id = excluded.sender_id, file_ref = excluded.file_ref, \
-         file_name = excluded.file_name, seen_at = excluded.seen_at",
+        "DELETE FROM recent_attachments WHERE platform = $1 AND chat_id = $2 \
+         AND message_id = $3",
     )
     .bind(platform.as_str())
     .bind(chat_id)
     .bind(message_id)
-    .bind(kind_str(file.kind))
-    .bind(sender_id)
-    .bind(file.file_ref.as_str())
-    .bind(file.file_name.as_deref())
-    .bind(now_ms)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    for file in files {
+        query(
+            "INSERT INTO recent_attachments \
+             (platform, chat_id, message_id, kind, sender_id, file_ref, file_name, seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(platform.as_str())
+        .bind(chat_id)
+        .bind(message_id)
+        .bind(kind_str(file.kind))
+        .bind(sender_id)
+        .bind(file.file_ref.as_str())
+        .bind(file.file_name.as_deref())
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -403,7 +403,7 @@ async fn a_chat_is_leased_in_order() {
 }
 
 /// Recent attachments: remembered per chat, message id and kind (a
-/// recurring id takes the newest file), found by the quoted id or as the
+/// recurring id replaces all it carried), found by the quoted id or as the
 /// sender's latest since a time, pruned by age.
 #[tokio::test]
 async fn recent_attachments_remember_find_prune() {
@@ -423,14 +423,17 @@ async fn recent_attachments_remember_find_prune() {
         let b = db.backend;
         let store = db.store().await;
         let mut tx = store.begin().await.unwrap();
-        for (id, sender, file, at) in [
-            ("7", "u", photo("old.jpg"), 1_000),
-            ("7", "u", photo("new.jpg"), 2_000),
-            ("7", "u", doc("list"), 2_000),
-            ("8", "u", photo("later.jpg"), 9_000),
-            ("9", "v", doc("other"), 9_500),
+        for (id, sender, files, at) in [
+            ("7", "u", vec![doc("stale")], 500),
+            ("7", "u", vec![photo("old.jpg")], 1_000),
+            ("7", "u", vec![photo("new.jpg"), doc("list")], 2_000),
+            ("8", "u", vec![photo("later.jpg")], 9_000),
+            ("10", "w", vec![doc("gone")], 9_000),
+            ("10", "w", vec![photo("p10.jpg")], 9_100),
+            ("9", "v", vec![doc("other")], 9_500),
         ] {
-            attachments::remember(&mut tx, Platform::Qq, "g", id, sender, &file, at)
+            let files: Vec<&Attachment> = files.iter().collect();
+            attachments::remember(&mut tx, Platform::Qq, "g", id, sender, &files, at)
                 .await
                 .unwrap();
         }
@@ -452,6 +455,13 @@ async fn recent_attachments_remember_find_prune() {
             .await
             .unwrap();
         assert_eq!(found, None, "{b}: another chat");
+        let found = attachments::find(&mut conn, Platform::Qq, "g", "10", AttachmentKind::Document)
+            .await
+            .unwrap();
+        assert_eq!(
+            found, None,
+            "{b}: the recurring id carries only a photo now"
+        );
         let latest = |sender: &'static str, since: i64| {
             let store = store.clone();
             async move {

@@ -859,6 +859,91 @@ async fn race_engine(db: &TestDb, via_submit: bool) -> Arc<Engine> {
     Arc::new(Engine::new(store, db.settings(), clock).unwrap())
 }
 
+/// Counts downloads; reads files from disk.
+struct CountingFiles(std::sync::atomic::AtomicUsize);
+
+impl tuanbot::engine::FileFetcher for CountingFiles {
+    fn fetch<'a>(
+        &'a self,
+        file_ref: &'a str,
+    ) -> tuanbot::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(tuanbot::chat::files::read_local(file_ref))
+    }
+}
+
+/// Through the group-commit writer, a file and an import sent right after
+/// it (no reply, no caption: the sender's latest file) are enqueued back to
+/// back: the import waits until the file's update is committed, so it
+/// always finds it. A member who is not staff gets nothing downloaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_through_the_writer_finds_the_file_sent_just_before() {
+    use tuanbot::chat::{Attachment, AttachmentKind};
+    for db in TestDb::both().await {
+        let e = engine(&db).await;
+        let files = Arc::new(CountingFiles(Default::default()));
+        e.set_file_fetcher(Platform::Telegram, files.clone());
+        let mut n = 0;
+        let file_msg = |n: &mut u32, user: &str, chat: &str| {
+            let mut m = msg(n, user, chat, ChatKind::Group, "心愿表", at(20, 9, 0));
+            m.message_id = Some(format!("file{n}"));
+            m.attachments.push(Attachment {
+                kind: AttachmentKind::Document,
+                file_ref: FIXTURE.into(),
+                file_name: Some("心愿.csv".into()),
+            });
+            m
+        };
+        for round in 0..4 {
+            let chat = format!("g{round}");
+            let file = file_msg(&mut n, "staff", &chat);
+            let import = msg(
+                &mut n,
+                "staff",
+                &chat,
+                ChatKind::Group,
+                &format!("/wishes import 第{round}批"),
+                at(20, 9, 0),
+            );
+            let (a, b) = (e.enqueue(file), e.enqueue(import));
+            let (a, b) = bounded(async { tokio::join!(a, b) }, "a file, then its import").await;
+            assert_eq!(a.unwrap(), Outcome::Handled { replies: 0 });
+            assert_eq!(b.unwrap(), Outcome::Handled { replies: 1 });
+        }
+        let fetched = files.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(fetched, 4, "{}", db.backend);
+        let file = file_msg(&mut n, "li", "g9");
+        let import = msg(
+            &mut n,
+            "li",
+            "g9",
+            ChatKind::Group,
+            "/wishes import 路人批",
+            at(20, 9, 0),
+        );
+        let (a, b) = (e.enqueue(file), e.enqueue(import));
+        let (_, b) = bounded(async { tokio::join!(a, b) }, "a member's import").await;
+        assert_eq!(b.unwrap(), Outcome::Handled { replies: 1 });
+        assert_eq!(
+            files.0.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "nothing downloaded"
+        );
+        let mut conn = e.store.conn().await.unwrap();
+        for round in 0..4 {
+            let name = format!("第{round}批");
+            let batch = db::batch_by_name(&mut conn, &name).await.unwrap();
+            assert_eq!(batch.map(|b| b.total), Some(800), "{}: {name}", db.backend);
+        }
+        assert!(
+            db::batch_by_name(&mut conn, "路人批")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
 /// One update failing inside a group commit rolls back alone; a replayed
 /// update in the same group is a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -430,9 +430,11 @@ impl Telegram {
         }
     }
 
-    /// Take the update's place in the group-commit writer now; the future
-    /// answers whether it was handled (and answers a button press, so the
-    /// client's spinner stops, whatever became of it).
+    /// Take the update's place in the group-commit writer now (an import
+    /// whose file must be downloaded first takes a later one: see
+    /// `Engine::enqueue`); the future answers whether it was handled (and
+    /// answers a button press, so the client's spinner stops, whatever
+    /// became of it).
     fn queue(
         &self,
         incoming: Incoming,
