@@ -88,6 +88,11 @@ struct Read {
     document: Option<service::files::Fetched>,
 }
 
+/// The group-commit writer is gone (the engine is shutting down).
+fn writer_stopped() -> StoreError {
+    StoreError::Corrupt("engine writer stopped".into())
+}
+
 /// Whether a message's command imports a document, which is then
 /// downloaded before its transaction begins.
 fn needs_document(parsed: &command::Parsed) -> bool {
@@ -199,7 +204,6 @@ impl Engine {
             tokio::spawn(writer(Arc::downgrade(self), rx));
             tx
         });
-        let stopped = || StoreError::Corrupt("engine writer stopped".into());
         let mut read = self.read(&msg);
         if needs_document(&read.parsed) {
             // Unless the message carries its file, the file it names may be
@@ -216,7 +220,7 @@ impl Engine {
                     None => true,
                 };
                 if !passed {
-                    return Err(stopped());
+                    return Err(writer_stopped());
                 }
                 read.document = service::files::fetch_document(&engine, &msg).await?;
                 engine.queue_job(&tx, msg, read).await
@@ -243,11 +247,10 @@ impl Engine {
         };
         let sent = tx.send(Work::Update(job)).is_ok();
         async move {
-            let stopped = || StoreError::Corrupt("engine writer stopped".into());
             if !sent {
-                return Err(stopped());
+                return Err(writer_stopped());
             }
-            answer.await.map_err(|_| stopped())?
+            answer.await.map_err(|_| writer_stopped())?
         }
     }
 

@@ -232,8 +232,8 @@ pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Resul
         0
     };
     if overdue {
-        // The slow sweep also forgets old photos (kept for `/done` replies)
-        // and the ids of updates handled long ago.
+        // The slow sweep also forgets old files (kept for replies) and the
+        // ids of updates handled long ago.
         let mut tx = engine.store.begin().await?;
         crate::service::files::prune(&mut tx, now).await?;
         tx.commit().await?;

@@ -276,29 +276,19 @@ pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
         return Ok(());
     }
     use super::files::Fetched;
+    let l = ctx.locale;
     let table = match ctx.document.unwrap_or(&Fetched::Missing) {
-        Fetched::Table(table) => table,
-        Fetched::Missing => {
-            let text = tr(ctx.locale, "wishes.import.need_file");
-            ctx.reply(text);
-            return Ok(());
-        }
-        Fetched::ReplyWithoutFile => {
-            let text = tr(ctx.locale, "wishes.import.reply_without_file");
-            ctx.reply(text);
-            return Ok(());
-        }
-        Fetched::CannotFetch => {
-            let text = tr(ctx.locale, "wishes.import.cannot_fetch");
-            ctx.reply(text);
-            return Ok(());
-        }
+        Fetched::Table(table) => Ok(table),
+        Fetched::Missing => Err(tr(l, "wishes.import.need_file")),
+        Fetched::ReplyWithoutFile => Err(tr(l, "wishes.import.reply_without_file")),
+        Fetched::CannotFetch => Err(tr(l, "wishes.import.cannot_fetch")),
         Fetched::Failed(e) => {
-            let text = t!(
-                "wishes.import.unreadable",
-                locale = ctx.locale,
-                error = clip(e, 80)
-            );
+            Err(t!("wishes.import.unreadable", locale = l, error = clip(e, 80)).into_owned())
+        }
+    };
+    let table = match table {
+        Ok(table) => table,
+        Err(text) => {
             ctx.reply(text);
             return Ok(());
         }
