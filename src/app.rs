@@ -62,8 +62,9 @@ pub async fn import_orgs_file(
     locale: &str,
     progress: impl FnMut(usize, usize),
 ) -> Result<ImportSummary, ImportError> {
-    let table = Table::read(path)
-        .map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", path.display())]))?;
+    let table = Table::read(path).map_err(|e| {
+        ImportError::Invalid(vec![format!("{}: {}", path.display(), e.message(locale))])
+    })?;
     let rows = import_orgs::validate(&table, locale)?;
     let now = store::ms(chrono::Utc::now());
     import_orgs::import(store, &rows, "cli", now, locale, progress).await

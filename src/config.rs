@@ -158,10 +158,16 @@ impl Default for TelegramSettings {
 pub struct OneBotSettings {
     /// Forward WebSocket: tuanbot connects to the OneBot implementation.
     pub ws_url: Option<String>,
-    /// Reverse WebSocket: the implementation connects to this address.
+    /// Reverse WebSocket: the implementation connects to this address. On
+    /// an address other than loopback it needs an `access_token` of at
+    /// least [`MIN_REMOTE_TOKEN_CHARS`] characters.
     pub listen: Option<String>,
     /// Shared token, checked in both directions.
     pub access_token: Option<String>,
+    /// The folder where the QQ client under the implementation stores
+    /// received files. A `get_file` answer that names a path on this
+    /// machine is read only inside it; unset, no local path is read.
+    pub file_dir: Option<PathBuf>,
     /// Least time between two messages to one group (risk control, 风控).
     pub group_interval_ms: u64,
     /// Most messages the account sends per minute, all chats together.
@@ -185,12 +191,62 @@ pub struct OneBotSettings {
     pub max_text_chars: usize,
 }
 
+/// Shortest `onebot.access_token` for a reverse listener that is not on
+/// loopback: the handshake is the only thing between the network and
+/// events that act as any QQ user, staff included.
+pub const MIN_REMOTE_TOKEN_CHARS: usize = 16;
+
+impl OneBotSettings {
+    /// The access token, when one is set (an empty one is none).
+    pub fn token(&self) -> Option<&str> {
+        self.access_token.as_deref().filter(|t| !t.is_empty())
+    }
+
+    /// The reverse listener may start as configured: on loopback with or
+    /// without a token, elsewhere only with a long enough token. Checked
+    /// at load and again when the adapter starts.
+    pub fn check_listen(&self) -> Result<(), ConfigError> {
+        let Some(listen) = &self.listen else {
+            return Ok(());
+        };
+        let addr = listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            ConfigError::new(
+                "onebot.listen",
+                format!("expected IP:PORT such as 127.0.0.1:6700, got {listen:?}"),
+            )
+        })?;
+        if addr.ip().is_loopback() {
+            return Ok(());
+        }
+        match self.token() {
+            None => Err(ConfigError::new(
+                "onebot.access_token",
+                format!(
+                    "required when onebot.listen is not a loopback address ({listen}): without \
+                     it anyone who reaches that port can send events as any QQ user. Set the \
+                     same long random token here and in the OneBot implementation, or listen \
+                     on 127.0.0.1"
+                ),
+            )),
+            Some(t) if t.chars().count() < MIN_REMOTE_TOKEN_CHARS => Err(ConfigError::new(
+                "onebot.access_token",
+                format!(
+                    "at least {MIN_REMOTE_TOKEN_CHARS} characters when onebot.listen is not a \
+                     loopback address ({listen})"
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 impl Default for OneBotSettings {
     fn default() -> Self {
         OneBotSettings {
             ws_url: None,
             listen: None,
             access_token: None,
+            file_dir: None,
             group_interval_ms: 1500,
             account_per_minute: 20,
             account_window_ms: 60_000,
@@ -419,12 +475,13 @@ impl Settings {
                 format!("expected ws://HOST:PORT or wss://…, got {url:?}"),
             ));
         }
-        if let Some(addr) = &ob.listen
-            && addr.parse::<std::net::SocketAddr>().is_err()
+        ob.check_listen()?;
+        if let Some(dir) = &ob.file_dir
+            && !dir.is_dir()
         {
             return Err(ConfigError::new(
-                "onebot.listen",
-                format!("expected IP:PORT such as 127.0.0.1:6700, got {addr:?}"),
+                "onebot.file_dir",
+                format!("not a directory: {}", dir.display()),
             ));
         }
         if ob.account_per_minute == 0 {

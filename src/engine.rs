@@ -54,7 +54,7 @@ pub trait FileFetcher: Send + Sync {
     fn fetch<'a>(
         &'a self,
         file_ref: &'a str,
-    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, String>>;
+    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, crate::chat::files::FetchError>>;
 }
 
 /// What the group-commit writer is given, in arrival order.

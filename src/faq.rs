@@ -130,19 +130,21 @@ pub fn parse_markdown(src: &str) -> Vec<(String, String)> {
 pub const DEFAULT_FAQ: &str = include_str!("../data/faq.md");
 
 /// Read a FAQ file for import: Markdown (`.md`), or CSV/XLSX with columns
-/// 问题 and 答案 (or question/answer; else the first two columns).
-pub fn read_file(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+/// 问题 and 答案 (or question/answer; else the first two columns). A table
+/// that can't be read is told in `locale`.
+pub fn read_file(path: &std::path::Path, locale: &str) -> Result<Vec<(String, String)>, String> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     let list = if matches!(ext.as_str(), "md" | "markdown" | "txt") {
-        let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        parse_markdown(&src)
+        let bytes = crate::table::read_capped(path)
+            .map_err(|e| format!("{}: {}", path.display(), e.message(locale)))?;
+        parse_markdown(&crate::table::decode(&bytes))
     } else {
-        let table =
-            crate::table::Table::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let table = crate::table::Table::read(path)
+            .map_err(|e| format!("{}: {}", path.display(), e.message(locale)))?;
         let q = table.column(&["问题", "question"]).or(Some(0));
         let a = table.column(&["答案", "answer"]).or(Some(1));
         table

@@ -251,7 +251,8 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
         Cmd::Import {
             what: ImportWhat::Faq { file },
         } => {
-            let list = tuanbot::faq::read_file(&file).map_err(|e| anyhow::anyhow!(e))?;
+            let list =
+                tuanbot::faq::read_file(&file, &settings.locale).map_err(|e| anyhow::anyhow!(e))?;
             let store = app::open_store(&settings).await?;
             let now = tuanbot::store::ms(chrono::Utc::now());
             let (added, skipped) = tuanbot::faq::import(&store, &list, now).await?;

@@ -157,7 +157,10 @@ pub struct Console {
 struct LocalFiles;
 
 impl crate::engine::FileFetcher for LocalFiles {
-    fn fetch<'a>(&'a self, file_ref: &'a str) -> super::BoxFuture<'a, Result<Vec<u8>, String>> {
+    fn fetch<'a>(
+        &'a self,
+        file_ref: &'a str,
+    ) -> super::BoxFuture<'a, Result<Vec<u8>, super::files::FetchError>> {
         Box::pin(super::files::read_local(file_ref))
     }
 }

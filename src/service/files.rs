@@ -21,10 +21,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::chat::files::FetchError;
 use crate::chat::{Attachment, AttachmentKind, Incoming};
 use crate::engine::Engine;
 use crate::store::{self, Conn, StoreError, attachments, people};
-use crate::table::Table;
+use crate::table::{Table, TableError};
 
 /// Files are remembered this long for replies.
 pub const KEEP_DAYS: i64 = 30;
@@ -115,10 +116,13 @@ pub enum Fetched {
     ReplyWithoutFile,
     /// This platform's adapter can't download files.
     CannotFetch,
-    /// The download failed, the file is too big (the fetchers refuse files
-    /// over `chat::files::MAX_FILE_BYTES`) or it is not a table; the
-    /// reason, for the user.
-    Failed(String),
+    /// The download failed or was refused (the fetchers refuse files over
+    /// `chat::files::MAX_FILE_BYTES`, and peers' paths outside
+    /// `onebot.file_dir`).
+    Failed(FetchError),
+    /// It was downloaded but can't be read as a table (not CSV/XLSX, too
+    /// many rows or columns, a zip bomb …).
+    Unreadable(TableError),
 }
 
 /// The document an import command carries itself, or that the message it
@@ -181,13 +185,17 @@ pub async fn fetch_document(
     let bytes = match tokio::time::timeout(FETCH_TIMEOUT, fetcher.fetch(&file.file_ref)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) => return Ok(Some(Fetched::Failed(e))),
-        Err(_) => return Ok(Some(Fetched::Failed(format!("{name}: download timed out")))),
+        Err(_) => return Ok(Some(Fetched::Failed(FetchError::TimedOut(name)))),
     };
     // An XLSX is a zip: reading it is CPU work, kept off the async threads.
     let read = tokio::task::spawn_blocking(move || Table::from_bytes(&name, &bytes)).await;
     Ok(Some(match read {
         Ok(Ok(table)) => Fetched::Table(table),
-        Ok(Err(e)) => Fetched::Failed(e.to_string()),
-        Err(e) => Fetched::Failed(e.to_string()),
+        Ok(Err(e)) => Fetched::Unreadable(e),
+        // Reading panicked: said as a file that can't be read, logged.
+        Err(e) => {
+            tracing::error!(error = %e, "reading a table panicked");
+            Fetched::Unreadable(TableError::Xlsx("internal error".into()))
+        }
     }))
 }

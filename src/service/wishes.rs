@@ -242,8 +242,9 @@ pub async fn import_file(
     name: &str,
     locale: &str,
 ) -> std::result::Result<usize, ImportError> {
-    let table = Table::read(path)
-        .map_err(|e| ImportError::Invalid(vec![format!("{}: {e}", path.display())]))?;
+    let table = Table::read(path).map_err(|e| {
+        ImportError::Invalid(vec![format!("{}: {}", path.display(), e.message(locale))])
+    })?;
     let rows = validate(&table, locale)?;
     let now = store::ms(Utc::now());
     let mut tx = store.begin().await?;
@@ -283,7 +284,10 @@ pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
         Fetched::ReplyWithoutFile => Err(tr(l, "wishes.import.reply_without_file")),
         Fetched::CannotFetch => Err(tr(l, "wishes.import.cannot_fetch")),
         Fetched::Failed(e) => {
-            Err(t!("wishes.import.unreadable", locale = l, error = clip(e, 80)).into_owned())
+            Err(t!("wishes.import.unreadable", locale = l, error = e.message(l)).into_owned())
+        }
+        Fetched::Unreadable(e) => {
+            Err(t!("wishes.import.unreadable", locale = l, error = e.message(l)).into_owned())
         }
     };
     let table = match table {

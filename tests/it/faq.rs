@@ -140,7 +140,7 @@ async fn import_markdown_and_csv_skips_repeats() {
             "问题,答案\n团费怎么交？,重复\n团徽怎么佩戴？,佩戴在左胸前。\n",
         )
         .unwrap();
-        let list = tuanbot::faq::read_file(&md).unwrap();
+        let list = tuanbot::faq::read_file(&md, "zh-CN").unwrap();
         assert_eq!(
             list,
             [("团费怎么交？".to_string(), "按支部通知交纳。".to_string())]
@@ -149,7 +149,7 @@ async fn import_markdown_and_csv_skips_repeats() {
             tuanbot::faq::import(&store, &list, 0).await.unwrap(),
             (1, 0)
         );
-        let list = tuanbot::faq::read_file(&csv).unwrap();
+        let list = tuanbot::faq::read_file(&csv, "zh-CN").unwrap();
         assert_eq!(
             tuanbot::faq::import(&store, &list, 0).await.unwrap(),
             (1, 1),

@@ -13,6 +13,7 @@ mod console_scripts;
 mod engine;
 mod events;
 mod faq;
+mod files;
 mod import_orgs;
 mod jobs;
 mod notices;

@@ -1152,7 +1152,11 @@ async fn wish_lists_posted_as_files_are_imported() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     for db in TestDb::both().await {
         let b = db.backend;
-        let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+        let (bot, fake) = connected(&db, |s| {
+            s.admins = vec!["qq:1".into()];
+            s.onebot.file_dir = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures").into());
+        })
+        .await;
         fake.files.lock().unwrap().extend([
             (
                 "f-b64".to_string(),
@@ -1216,4 +1220,235 @@ async fn wish_lists_posted_as_files_are_imported() {
         drop(conn);
         bot.stop().await;
     }
+}
+
+/// A reverse listener on an address other than loopback does not start
+/// without a long token, neither from the settings file nor from code; with
+/// one, only the token opens it (header, or the query percent-encoded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_listener_off_loopback_needs_a_long_token() {
+    use tuanbot::config::Sources;
+    let load = |pairs: &[(&str, &str)]| {
+        Settings::load(&Sources {
+            file: None,
+            overrides: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ignore_env: true,
+        })
+    };
+    let err = load(&[("onebot.listen", "0.0.0.0:6700")]).unwrap_err();
+    assert_eq!(err.key, "onebot.access_token");
+    assert!(
+        err.to_string()
+            .starts_with("config error: onebot.access_token: required when onebot.listen is not a loopback address (0.0.0.0:6700)"),
+        "{err}"
+    );
+    let err = load(&[
+        ("onebot.listen", "[::]:6700"),
+        ("onebot.access_token", "short"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "onebot.access_token");
+    assert!(err.message.contains("at least 16 characters"), "{err}");
+    assert!(load(&[("onebot.listen", "127.0.0.1:6700")]).is_ok());
+    assert!(load(&[("onebot.listen", "[::1]:6700")]).is_ok());
+    assert!(
+        load(&[
+            ("onebot.listen", "0.0.0.0:6700"),
+            ("onebot.access_token", "a-long-random-string-0123"),
+        ])
+        .is_ok()
+    );
+
+    let db = TestDb::sqlite().await;
+    // Settings built in code are checked when the adapter starts.
+    let mut s = settings(&db);
+    s.onebot.listen = Some("0.0.0.0:0".into());
+    s.onebot.access_token = None;
+    let (engine, stop, shutdown) = adapter_engine(s).await;
+    let err = within(
+        PATIENCE,
+        app::start_qq(&engine, shutdown),
+        "the QQ adapter to refuse",
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("onebot.access_token"), "{err}");
+    drop(stop);
+    engine.store.close().await;
+
+    let token = "tok/en+with=odd&chars-0123456789";
+    let mut s = settings(&db);
+    s.onebot.listen = Some("0.0.0.0:0".into());
+    s.onebot.access_token = Some(token.into());
+    let bot = Bot::start(s).await;
+    let port = bot.qq.adapter.reverse_addr.expect("listening").port();
+    let same_length = "x".repeat(token.len());
+    for bad in [
+        same_length.as_str(),
+        &token[..token.len() - 1],
+        &format!("{token}x"),
+        "",
+    ] {
+        let mut req = format!("ws://127.0.0.1:{port}/onebot/v11/ws")
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {bad}").parse().expect("header"),
+        );
+        match tokio_tungstenite::connect_async(req).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{bad:?}")
+            }
+            other => panic!("{bad:?}: expected 401, got {:?}", other.map(|_| ())),
+        }
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    let url = format!("ws://127.0.0.1:{port}/onebot/v11/ws?access_token={encoded}");
+    let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url.as_str()))
+        .await
+        .expect("in time")
+        .expect("handshake with the token in the query");
+    let fake = Arc::new(FakeState::default());
+    tokio::spawn(speak(fake.clone(), ws));
+    until("login", || fake.logins.load(Ordering::SeqCst) >= 1).await;
+    bot.stop().await;
+}
+
+/// `get_file` answers are trusted only so far: a path on this machine is
+/// read only inside `onebot.file_dir` (no `..`, no link out of it), a URL
+/// only over http(s); anything else gets one clear line and imports
+/// nothing. A hostile table sent as bytes gets its one line too, and the
+/// bot goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_file_reads_only_inside_the_file_dir() {
+    use base64::Engine as _;
+    let root = tempfile::tempdir().expect("dir");
+    let napcat = root.path().join("napcat-temp");
+    std::fs::create_dir(&napcat).expect("dir");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
+    std::fs::copy(fixture, napcat.join("心愿.csv")).expect("copy");
+    std::fs::copy(fixture, root.path().join("secret.csv")).expect("copy");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root.path().join("secret.csv"), napcat.join("link.csv"))
+        .expect("link");
+    let mut two_cells = rust_xlsxwriter::Workbook::new();
+    let sheet = two_cells.add_worksheet();
+    sheet.write_string(0, 0, "学校").expect("cell");
+    sheet.write_string(1_048_575, 16_383, "x").expect("cell");
+    let two_cells = two_cells.save_to_buffer().expect("xlsx");
+    let inside = napcat.join("心愿.csv").display().to_string();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "outside",
+            json!({"file": root.path().join("secret.csv").display().to_string()}),
+            "这个文件不在允许读取的文件夹（onebot.file_dir）里",
+        ),
+        (
+            "dotdot",
+            json!({"file": format!("{}/../secret.csv", napcat.display())}),
+            "这个文件不在允许读取的文件夹（onebot.file_dir）里",
+        ),
+        (
+            "link",
+            json!({"file": napcat.join("link.csv").display().to_string()}),
+            "这个文件不在允许读取的文件夹（onebot.file_dir）里",
+        ),
+        (
+            "passwd",
+            json!({"file": "", "url": "file:///etc/passwd"}),
+            "这个文件不在允许读取的文件夹（onebot.file_dir）里",
+        ),
+        (
+            "ftp",
+            json!({"file": "", "url": "ftp://127.0.0.1/心愿.csv"}),
+            "文件地址不是 http(s) 链接",
+        ),
+        (
+            "bomb",
+            json!({"file_name": "two.xlsx",
+                   "base64": base64::engine::general_purpose::STANDARD.encode(&two_cells)}),
+            "第 1048576 行超过 50 列",
+        ),
+        (
+            "inside",
+            json!({"file": inside}),
+            "已导入「inside」：800 个微心愿",
+        ),
+    ];
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let dir = napcat.clone();
+        let (bot, fake) = connected(&db, |s| {
+            s.admins = vec!["qq:1".into()];
+            s.onebot.file_dir = Some(dir);
+        })
+        .await;
+        for (id, answer, _) in &cases {
+            fake.files
+                .lock()
+                .unwrap()
+                .insert(id.to_string(), answer.clone());
+        }
+        let replies = || -> Vec<String> {
+            let sends = fake.sends().into_iter();
+            sends
+                .filter(|g| g.target == "571")
+                .map(|g| g.text())
+                .collect()
+        };
+        for (i, (id, _, expect)) in cases.iter().enumerate() {
+            let name = if *id == "bomb" {
+                "two.xlsx"
+            } else {
+                "心愿.csv"
+            };
+            let file = json!([{"type": "file", "data": {"file_id": id, "name": name}}]);
+            let m = 1000 + 2 * i as i64;
+            fake.push(group_msg(m, 571, 1, file));
+            fake.push(group_msg(
+                m + 1,
+                571,
+                1,
+                text(&format!("/wishes import {id}")),
+            ));
+            until("the import's reply", || replies().len() > i).await;
+            let got = replies()[i].clone();
+            assert!(got.contains(expect), "{b}: {id}: {got}");
+            assert_eq!(got.lines().count(), 1, "{b}: {id}: {got}");
+        }
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        for (id, _, _) in &cases {
+            let found = tuanbot::store::wishes::batch_by_name(&mut conn, id)
+                .await
+                .expect("batch");
+            assert_eq!(found.is_some(), *id == "inside", "{b}: {id}");
+        }
+        drop(conn);
+        bot.stop().await;
+    }
+
+    // Without onebot.file_dir, no path on this machine is read at all.
+    let db = TestDb::sqlite().await;
+    let (bot, fake) = connected(&db, |s| s.admins = vec!["qq:1".into()]).await;
+    fake.files.lock().unwrap().insert(
+        "f".into(),
+        json!({"file": napcat.join("心愿.csv").display().to_string()}),
+    );
+    fake.push(group_msg(
+        1100,
+        572,
+        1,
+        json!([{"type": "file", "data": {"file_id": "f", "name": "心愿.csv"}}]),
+    ));
+    fake.push(group_msg(1101, 572, 1, text("/wishes import 无目录")));
+    until_sent(&fake, "572", |t| {
+        t.contains("机器人还没被允许读那里（请管理员设置 onebot.file_dir）")
+    })
+    .await;
+    bot.stop().await;
 }

@@ -981,12 +981,12 @@ impl tuanbot::engine::FileFetcher for FakeFiles {
     fn fetch<'a>(
         &'a self,
         file_ref: &'a str,
-    ) -> tuanbot::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+    ) -> tuanbot::chat::BoxFuture<'a, Result<Vec<u8>, tuanbot::chat::files::FetchError>> {
         Box::pin(async move {
             if file_ref.starts_with("png:") {
                 Ok(PNG.to_vec())
             } else {
-                Err("gone".into())
+                Err(tuanbot::chat::files::FetchError::Failed("gone".into()))
             }
         })
     }

@@ -866,7 +866,7 @@ impl tuanbot::engine::FileFetcher for CountingFiles {
     fn fetch<'a>(
         &'a self,
         file_ref: &'a str,
-    ) -> tuanbot::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+    ) -> tuanbot::chat::BoxFuture<'a, Result<Vec<u8>, tuanbot::chat::files::FetchError>> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(tuanbot::chat::files::read_local(file_ref))
     }

@@ -40,6 +40,7 @@ use super::{
     Attachment, AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Mention, Outgoing,
     ReplyRef, SendError, Sent,
 };
+use crate::chat::files::FetchError;
 use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::OneBotSettings;
 use crate::domain::{ChatKind, Platform};
@@ -78,9 +79,12 @@ impl crate::engine::FileFetcher for QqFiles {
     fn fetch<'a>(
         &'a self,
         file_ref: &'a str,
-    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, FetchError>> {
         Box::pin(async move {
-            let bot = self.0.upgrade().ok_or("the QQ adapter has stopped")?;
+            let bot = self
+                .0
+                .upgrade()
+                .ok_or_else(|| FetchError::Failed("the QQ adapter has stopped".into()))?;
             bot.download(file_ref).await
         })
     }
@@ -172,6 +176,8 @@ impl OneBot {
         }
         let mut reverse_addr = None;
         if let Some(addr) = self.cfg.listen.clone() {
+            // Settings built in code skip the load-time check.
+            self.cfg.check_listen()?;
             let listener = TcpListener::bind(&addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("onebot.listen {addr}: {e}"))?;
@@ -251,7 +257,7 @@ impl OneBot {
     ) -> anyhow::Result<WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>>
     {
         let mut req = url.into_client_request()?;
-        if let Some(token) = self.cfg.access_token.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(token) = self.cfg.token() {
             req.headers_mut().insert(
                 "Authorization",
                 HeaderValue::from_str(&format!("Bearer {token}"))?,
@@ -282,7 +288,7 @@ impl OneBot {
             let me = self.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let token = me.cfg.access_token.clone();
+                let token = me.cfg.token().map(str::to_string);
                 let role: Arc<Mutex<Option<String>>> = Arc::default();
                 let self_id: Arc<Mutex<Option<String>>> = Arc::default();
                 let (seen_role, seen_self) = (role.clone(), self_id.clone());
@@ -538,11 +544,12 @@ impl OneBot {
 
     /// The bytes of a file posted on QQ: a URL (image segments carry one)
     /// is fetched as is; anything else is a file id, which `get_file` turns
-    /// into the bytes (`base64`), a URL, or a path on this machine (the
-    /// implementation runs beside tuanbot). Within
+    /// into the bytes (`base64`), an http(s) URL, or a path on this machine
+    /// (the implementation runs beside tuanbot), read only inside
+    /// `onebot.file_dir`. Any other URL is refused. Within
     /// [`MAX_FILE_BYTES`](crate::chat::files::MAX_FILE_BYTES).
-    pub async fn download(&self, file_ref: &str) -> Result<Vec<u8>, String> {
-        use crate::chat::files::{MAX_FILE_BYTES, http_get, is_http, read_local};
+    pub async fn download(&self, file_ref: &str) -> Result<Vec<u8>, FetchError> {
+        use crate::chat::files::{MAX_FILE_BYTES, http_get, is_http, is_url, read_local_within};
         use base64::Engine as _;
         if is_http(file_ref) {
             return http_get(file_ref).await;
@@ -550,28 +557,37 @@ impl OneBot {
         let data = self
             .call("get_file", json!({"file_id": file_ref}))
             .await
-            .map_err(|e| format!("get_file: {e}"))?;
+            .map_err(|e| FetchError::Failed(format!("get_file: {e}")))?;
         let field = |k: &str| {
             data.get(k)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(String::from)
         };
+        let name = field("file_name").unwrap_or_else(|| "file".into());
         if let Some(b64) = field("base64") {
             // Four characters carry three bytes.
             if b64.len() / 4 * 3 > MAX_FILE_BYTES {
-                return Err(format!("larger than {} MB", MAX_FILE_BYTES >> 20));
+                return Err(FetchError::TooBig(name));
             }
             return base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
-                .map_err(|e| format!("get_file base64: {e}"));
+                .map_err(|e| FetchError::Failed(format!("get_file base64: {e}")));
         }
         if let Some(url) = field("url").filter(|u| is_http(u)) {
             return http_get(&url).await;
         }
+        // A path (`file`, or a `url` that is one), or a `file://` URL: read
+        // only inside onebot.file_dir. Any other scheme is refused.
         match field("file").or_else(|| field("url")) {
-            Some(path) => read_local(&path).await,
-            None => Err("get_file answered without the file".into()),
+            Some(loc) if is_url(&loc) && !loc.to_ascii_lowercase().starts_with("file://") => {
+                tracing::warn!(url = %loc, "get_file named a URL that is not http(s)");
+                Err(FetchError::NotHttp(name))
+            }
+            Some(path) => read_local_within(self.cfg.file_dir.as_deref(), &path).await,
+            None => Err(FetchError::Failed(
+                "get_file answered without the file".into(),
+            )),
         }
     }
 
@@ -927,8 +943,9 @@ where
     }
 }
 
-/// Does the handshake carry the token (header or query)? No token
-/// configured: everyone may connect.
+/// Does the handshake carry the token (header, or the query's
+/// `access_token`, percent-decoded)? No token configured: everyone may
+/// connect (allowed on loopback only, see `OneBotSettings::check_listen`).
 fn authorized(req: &Request, token: Option<&str>) -> bool {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return true;
@@ -944,15 +961,30 @@ fn authorized(req: &Request, token: Option<&str>) -> bool {
                 .trim()
                 .to_string()
         });
-    if header.as_deref() == Some(token) {
-        return true;
-    }
-    req.uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .any(|(k, v)| k == "access_token" && v == token)
+    // Every candidate is compared, so the time taken does not tell which
+    // one came close.
+    let query = url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned());
+    header
+        .into_iter()
+        .chain(query)
+        .fold(false, |ok, given| token_matches(&given, token) | ok)
+}
+
+/// `given == token` in time that depends on neither: both are hashed
+/// (SHA-256) and the digests compared with `subtle`'s constant-time
+/// equality, so neither the first differing byte nor the token's length
+/// shows in the time a refusal takes.
+fn token_matches(given: &str, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(token.as_bytes()),
+    );
+    let (a, b): ([u8; 32], [u8; 32]) = (a.into(), b.into());
+    a.ct_eq(&b).into()
 }
 
 /// Ids arrive as numbers or strings depending on the implementation.

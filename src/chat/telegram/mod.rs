@@ -43,6 +43,7 @@ use self::convert::BotIdentity;
 use super::{
     AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Outgoing, SendError, Sent,
 };
+use crate::chat::files::FetchError;
 use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::TelegramSettings;
 use crate::domain::{ChatKind, Platform};
@@ -74,22 +75,20 @@ pub struct Telegram {
 
 /// `getFile`, then the download, for files within
 /// [`MAX_FILE_BYTES`](crate::chat::files::MAX_FILE_BYTES).
-async fn download(bot: &Bot, file_id: &str) -> Result<Vec<u8>, String> {
+async fn download(bot: &Bot, file_id: &str) -> Result<Vec<u8>, FetchError> {
     use teloxide::net::Download;
     let file = bot
         .get_file(FileId(file_id.to_string()))
         .await
-        .map_err(|e| format!("getFile: {e}"))?;
+        .map_err(|e| FetchError::Failed(format!("getFile: {e}")))?;
+    let name = file.path.rsplit('/').next().unwrap_or("file").to_string();
     if file.size as usize > crate::chat::files::MAX_FILE_BYTES {
-        return Err(format!(
-            "larger than {} MB",
-            crate::chat::files::MAX_FILE_BYTES >> 20
-        ));
+        return Err(FetchError::TooBig(name));
     }
     let mut data = Vec::with_capacity(file.size as usize);
     bot.download_file(&file.path, &mut data)
         .await
-        .map_err(|e| format!("download: {e}"))?;
+        .map_err(|e| FetchError::Failed(format!("download: {e}")))?;
     Ok(data)
 }
 
@@ -102,7 +101,7 @@ impl crate::engine::FileFetcher for TelegramFiles {
     fn fetch<'a>(
         &'a self,
         file_ref: &'a str,
-    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, String>> {
+    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, FetchError>> {
         Box::pin(download(&self.0, file_ref))
     }
 }
@@ -560,7 +559,7 @@ impl Telegram {
     }
 
     /// The bytes of a file users sent (imports): `getFile`, then download.
-    pub async fn download(&self, file_id: &str) -> Result<Vec<u8>, String> {
+    pub async fn download(&self, file_id: &str) -> Result<Vec<u8>, FetchError> {
         download(&self.bot, file_id).await
     }
 
