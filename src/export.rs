@@ -1,8 +1,18 @@
-//! Files for staff: activity lists as XLSX or CSV.
+//! Files for staff: activity lists as XLSX or CSV; and how every export
+//! writes text people typed ([`write_text`], [`csv_text`]).
+//!
+//! Text from chats and imports may start like a formula
+//! (`=HYPERLINK(…)`, `+1`, `-2+3`, `@SUM(…)`): Excel and WPS would run it
+//! when the file is opened. Following OWASP's CSV-injection guidance, such
+//! a text cell is written as text: in CSV with a leading `'`, in XLSX as a
+//! string cell with Excel's quote prefix (the text itself unchanged, and it
+//! stays text when someone edits the cell). Numbers in numeric columns are
+//! written as numbers, negative ones included.
 
+use std::borrow::Cow;
 use std::path::Path;
 
-use rust_xlsxwriter::{Format, Workbook};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use crate::store::activities::{self, Activity, Filter};
 use crate::store::{Store, orgs};
@@ -37,6 +47,81 @@ const HEADER: [&str; 13] = [
     "记录时间",
 ];
 
+/// Whether a spreadsheet would take `text` for a formula (OWASP's list:
+/// `=` `+` `-` `@`, tab, carriage return; and their full-width forms, which
+/// Chinese input methods type and some spreadsheets read alike).
+pub fn looks_like_formula(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r', '\n', '＝', '＋', '－', '＠'])
+}
+
+/// `text` as a CSV text cell: a leading `'` when it looks like a formula.
+pub fn csv_text(text: &str) -> Cow<'_, str> {
+    if looks_like_formula(text) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// Write `text` people typed as a string cell (never a formula; with the
+/// quote prefix when it looks like one), in `format` when given.
+pub fn write_text(
+    sheet: &mut Worksheet,
+    row: u32,
+    col: u16,
+    text: &str,
+    format: Option<&Format>,
+) -> Result<(), XlsxError> {
+    let quoted;
+    let format = if looks_like_formula(text) {
+        quoted = format.cloned().unwrap_or_default().set_quote_prefix();
+        Some(&quoted)
+    } else {
+        format
+    };
+    match format {
+        Some(f) => sheet.write_string_with_format(row, col, text, f)?,
+        None => sheet.write_string(row, col, text)?,
+    };
+    Ok(())
+}
+
+/// One cell of an export: a number stays a number (Excel sums it), text is
+/// text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Number(f64),
+    Text(String),
+    Empty,
+}
+
+impl Cell {
+    fn number(n: Option<f64>) -> Cell {
+        n.map_or(Cell::Empty, Cell::Number)
+    }
+
+    /// The CSV field: numbers as Rust prints them (`45`, `-3`, `1.5`),
+    /// text with [`csv_text`].
+    fn csv(&self) -> Cow<'_, str> {
+        match self {
+            Cell::Number(n) => n.to_string().into(),
+            Cell::Text(t) => csv_text(t),
+            Cell::Empty => "".into(),
+        }
+    }
+
+    fn write(&self, sheet: &mut Worksheet, row: u32, col: u16) -> Result<(), XlsxError> {
+        match self {
+            Cell::Number(n) => {
+                sheet.write_number(row, col, *n)?;
+            }
+            Cell::Text(t) => write_text(sheet, row, col, t, None)?,
+            Cell::Empty => {}
+        }
+        Ok(())
+    }
+}
+
 fn quantities(a: &Activity) -> String {
     a.quantities
         .iter()
@@ -57,30 +142,29 @@ fn rows(
     list: &[Activity],
     names: &std::collections::HashMap<i64, String>,
     tz: chrono_tz::Tz,
-) -> Vec<Vec<String>> {
+) -> Vec<Vec<Cell>> {
+    let text = |s: &str| Cell::Text(s.to_string());
     list.iter()
         .map(|a| {
             vec![
-                a.id.to_string(),
-                names.get(&a.org_id).cloned().unwrap_or_default(),
-                a.date.clone(),
-                a.category.clone(),
-                a.title.clone(),
-                a.participants.map(|p| p.to_string()).unwrap_or_default(),
-                if a.approx {
-                    "是".into()
-                } else {
-                    String::new()
-                },
-                a.hours.map(|h| h.to_string()).unwrap_or_default(),
-                a.location.clone().unwrap_or_default(),
-                quantities(a),
-                a.photos.to_string(),
-                a.source_text.clone(),
-                crate::store::from_ms(a.created_at)
-                    .with_timezone(&tz)
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string(),
+                Cell::Number(a.id as f64),
+                text(names.get(&a.org_id).map_or("", String::as_str)),
+                text(&a.date),
+                text(&a.category),
+                text(&a.title),
+                Cell::number(a.participants.map(|p| p as f64)),
+                text(if a.approx { "是" } else { "" }),
+                Cell::number(a.hours),
+                text(a.location.as_deref().unwrap_or_default()),
+                text(&quantities(a)),
+                Cell::Number(a.photos as f64),
+                text(&a.source_text),
+                text(
+                    &crate::store::from_ms(a.created_at)
+                        .with_timezone(&tz)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string(),
+                ),
             ]
         })
         .collect()
@@ -101,7 +185,7 @@ async fn load(
     Ok((list, names))
 }
 
-fn workbook(rows: &[Vec<String>]) -> Result<Workbook, ExportError> {
+fn workbook(rows: &[Vec<Cell>]) -> Result<Workbook, ExportError> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("活动")?;
@@ -111,12 +195,7 @@ fn workbook(rows: &[Vec<String>]) -> Result<Workbook, ExportError> {
     }
     for (r, row) in rows.iter().enumerate() {
         for (c, v) in row.iter().enumerate() {
-            let (r, c) = (r as u32 + 1, c as u16);
-            // Numbers stay numbers so staff can sum them in Excel.
-            match (c, v.parse::<f64>()) {
-                (0 | 5 | 7 | 10, Ok(n)) => sheet.write_number(r, c, n)?,
-                _ => sheet.write_string(r, c, v)?,
-            };
+            v.write(sheet, r as u32 + 1, c as u16)?;
         }
     }
     sheet.autofit();
@@ -160,11 +239,41 @@ pub async fn activities(
             let mut w = csv::Writer::from_path(path)?;
             w.write_record(HEADER)?;
             for row in &rows {
-                w.write_record(row)?;
+                w.write_record(row.iter().map(|c| c.csv().into_owned()))?;
             }
             w.flush()?;
         }
         _ => return Err(ExportError::UnsupportedType),
     }
     Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_text_is_quoted_and_numbers_stay_numbers() {
+        for risky in [
+            "=1+1",
+            "+1",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+            "＝1+1",
+        ] {
+            assert!(looks_like_formula(risky), "{risky:?}");
+            assert_eq!(csv_text(risky), format!("'{risky}"));
+            assert_eq!(Cell::Text(risky.into()).csv(), format!("'{risky}"));
+        }
+        for plain in ["团课", "3月5日", "45", "", "a=b", " =1"] {
+            assert!(!looks_like_formula(plain), "{plain:?}");
+            assert_eq!(csv_text(plain), plain);
+        }
+        // A number in a numeric column is written as one, sign and all.
+        assert_eq!(Cell::Number(-3.0).csv(), "-3");
+        assert_eq!(Cell::Number(1.5).csv(), "1.5");
+        assert_eq!(Cell::Text("-3".into()).csv(), "'-3");
+    }
 }

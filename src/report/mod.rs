@@ -822,6 +822,7 @@ pub fn write_xlsx(
     locale: &str,
     path: &Path,
 ) -> std::result::Result<(), rust_xlsxwriter::XlsxError> {
+    use crate::export::write_text;
     use rust_xlsxwriter::{Format, Workbook};
     let l = locale;
     let h = |k: &str| t!(format!("report.xlsx.{k}"), locale = l).into_owned();
@@ -837,12 +838,12 @@ pub fn write_xlsx(
     }
     for (i, c) in r.categories.iter().enumerate() {
         let row = i as u32 + 1;
-        ws.write_string(row, 0, category_label(&c.category, l))?;
+        write_text(ws, row, 0, &category_label(&c.category, l), None)?;
         ws.write_number(row, 1, c.records as f64)?;
         ws.write_number(row, 2, c.participants as f64)?;
         ws.write_number(row, 3, c.hours)?;
         let notable: Vec<String> = c.notable.iter().map(|n| notable_sentence(n, l)).collect();
-        ws.write_string(row, 4, notable.join("；"))?;
+        write_text(ws, row, 4, &notable.join("；"), None)?;
     }
 
     let ws = wb.add_worksheet().set_name(h("sheet_wishes"))?;
@@ -859,7 +860,7 @@ pub fn write_xlsx(
             .iter()
             .filter(|o| o.wishes_claimed + o.wishes_delivered + o.wishes_overdue > 0)
         {
-            ws.write_string(row, 0, &o.name)?;
+            write_text(ws, row, 0, &o.name, None)?;
             ws.write_number(row, 1, o.wishes_claimed as f64)?;
             ws.write_number(row, 2, o.wishes_delivered as f64)?;
             ws.write_number(row, 3, o.wishes_overdue as f64)?;
@@ -880,7 +881,7 @@ pub fn write_xlsx(
     }
     for (i, o) in r.orgs.iter().filter(|o| o.notices_expected > 0).enumerate() {
         let row = i as u32 + 1;
-        ws.write_string(row, 0, &o.name)?;
+        write_text(ws, row, 0, &o.name, None)?;
         ws.write_number(row, 1, o.notices_expected as f64)?;
         ws.write_number(row, 2, o.notices_acked as f64)?;
         ws.write_number(row, 3, o.notices_on_time as f64)?;
@@ -904,7 +905,7 @@ pub fn write_xlsx(
     }
     for (i, o) in r.orgs.iter().enumerate() {
         let row = i as u32 + 1;
-        ws.write_string(row, 0, &o.name)?;
+        write_text(ws, row, 0, &o.name, None)?;
         ws.write_number(row, 1, o.activities as f64)?;
         ws.write_number(row, 2, o.participants as f64)?;
         ws.write_number(row, 3, o.hours)?;

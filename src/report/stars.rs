@@ -478,7 +478,7 @@ pub fn write_xlsx(
     for (row, x) in ratings.iter().enumerate() {
         let row = row as u32 + 1;
         ws.write_number(row, 0, row as f64)?;
-        ws.write_string(row, 1, &x.name)?;
+        crate::export::write_text(ws, row, 1, &x.name, None)?;
         ws.write_number(row, 2, x.score)?;
         ws.write_number(row, 3, x.stars as f64)?;
         for (c, i) in x.items.iter().enumerate() {

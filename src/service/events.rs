@@ -601,10 +601,11 @@ pub async fn export_xlsx(
     for (i, x) in entries.iter().enumerate() {
         let row = (i + 1) as u32;
         sheet.write_number(row, 0, (i + 1) as f64)?;
-        sheet.write_string(row, 1, &x.name)?;
-        sheet.write_string(row, 2, x.org.as_deref().unwrap_or(""))?;
+        let text = crate::export::write_text;
+        text(sheet, row, 1, &x.name, None)?;
+        text(sheet, row, 2, x.org.as_deref().unwrap_or(""), None)?;
         sheet.write_string(row, 3, if x.waiting { &*wait } else { &*inn })?;
-        sheet.write_string(row, 4, x.note.as_deref().unwrap_or(""))?;
+        text(sheet, row, 4, x.note.as_deref().unwrap_or(""), None)?;
         let at = store::from_ms(x.at).with_timezone(&engine.tz);
         sheet.write_string(row, 5, at.format(&fmt).to_string())?;
     }

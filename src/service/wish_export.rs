@@ -91,7 +91,7 @@ pub async fn export(
             (13, w.revoke_reason.clone().unwrap_or_default()),
         ];
         for (c, t) in texts {
-            sheet.write_string(row, c, t)?;
+            crate::export::write_text(sheet, row, c, &t, None)?;
         }
         if let Some(p) = w.price_yuan {
             sheet.write_number(row, 5, p as f64)?;

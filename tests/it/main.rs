@@ -12,6 +12,7 @@ mod cli;
 mod console_scripts;
 mod engine;
 mod events;
+mod exports;
 mod faq;
 mod files;
 mod import_orgs;
