@@ -172,3 +172,27 @@ pub async fn state(conn: &mut Conn, id: i64) -> Result<Option<(i64, bool, Option
     })
     .transpose()
 }
+
+/// [`failed`] for a job whose attempt was already counted by a committed
+/// [`take_due`] (the detached jobs of `crate::jobs`, worked on outside the
+/// transaction that took them).
+pub async fn failed_detached(
+    conn: &mut Conn,
+    id: i64,
+    error: &str,
+    retry_at_ms: i64,
+    give_up: bool,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET last_error = $1, run_at = $2, leased_until = NULL, done_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(error)
+    .bind(retry_at_ms)
+    .bind(give_up.then_some(now_ms))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

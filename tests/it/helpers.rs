@@ -335,3 +335,10 @@ pub async fn stop_adapter(
     }
     engine.store.close().await;
 }
+
+/// A plain connection (no pool, no migrations) to `url`, either backend.
+pub async fn any_conn(url: &str) -> Result<tuanbot::store::Conn, sqlx::Error> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    tuanbot::store::Conn::connect(url).await
+}
