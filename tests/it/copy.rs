@@ -53,15 +53,25 @@ const TERM: &str = "\
 /undo
 :today 2026-05-06
 :as zhang 团县委小张
-:chat g1 group
-/notice 学校 五四表彰材料报送\\n请各校于5月10日前报送。 截止 5月10日18:00
+:chat g2 group
+绑定 县一中
+:chat g3 group
+绑定 县二中
+:chat zhang private
+/notice 县一中、县二中 五四表彰材料报送\\n请于5月10日前报送。 截止 5月10日18:00
 确认
 :as u1 县一中小王
+:chat g2 group
 收到
-/event 五四合唱 5月8日19:00 大礼堂 名额20
+:as zhang 团县委小张
+:chat g1 group
+/event 五四合唱 5月8日 19:00 大礼堂 名额20
+:as u1 县一中小王
+:chat g2 group
 报名 1
 :as u2 县二中小李
-报名 1
+:chat g3 group
+报名 1 带2人
 :today 2026-06-25
 :as u1 县一中小王
 :chat u1 private
