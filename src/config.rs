@@ -755,9 +755,19 @@ mod tests {
         assert_eq!(s.backup.interval().unwrap(), chrono::Duration::days(1));
         assert_eq!(s.backup.keep, 14);
         assert_eq!(s.log.format, "text");
-        for (every, hours) in [("hourly", 1), ("weekly", 168), ("6h", 6), ("2d", 48), (" Daily ", 24)] {
+        for (every, hours) in [
+            ("hourly", 1),
+            ("weekly", 168),
+            ("6h", 6),
+            ("2d", 48),
+            (" Daily ", 24),
+        ] {
             let s = load(&[("backup.every", every)]).unwrap();
-            assert_eq!(s.backup.interval().unwrap(), chrono::Duration::hours(hours), "{every}");
+            assert_eq!(
+                s.backup.interval().unwrap(),
+                chrono::Duration::hours(hours),
+                "{every}"
+            );
         }
         for (key, value) in [
             ("backup.every", "sometimes"),

@@ -767,7 +767,9 @@ fn log_update(msg: &Incoming, parsed: &command::Parsed, result: &Result<Outcome,
     let kind = match parsed {
         command::Parsed::Command(c) => {
             let name = format!("{c:?}");
-            let end = name.find(|c: char| !c.is_alphanumeric()).unwrap_or(name.len());
+            let end = name
+                .find(|c: char| !c.is_alphanumeric())
+                .unwrap_or(name.len());
             name[..end].to_string()
         }
         command::Parsed::NotCommand => "chatter".into(),

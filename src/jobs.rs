@@ -129,10 +129,9 @@ pub type Detached =
     for<'a> fn(&'a Engine, Job, DateTime<Utc>) -> BoxFuture<'a, Result<(), StoreError>>;
 
 /// The registered detached handlers, by kind.
-const DETACHED: &[(&str, Detached)] = &[(
-    crate::store::maintenance::BACKUP_JOB,
-    |e, j, now| Box::pin(crate::ops::backup::run_job(e, j, now)),
-)];
+const DETACHED: &[(&str, Detached)] = &[(crate::store::maintenance::BACKUP_JOB, |e, j, now| {
+    Box::pin(crate::ops::backup::run_job(e, j, now))
+})];
 
 fn detached(kind: &str) -> Option<Detached> {
     DETACHED.iter().find(|(k, _)| *k == kind).map(|(_, h)| *h)

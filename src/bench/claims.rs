@@ -58,7 +58,10 @@ impl Acks {
     fn open(opts: &Options) -> anyhow::Result<Acks> {
         Ok(Acks(match &opts.acks {
             Some(path) => Some(std::sync::Mutex::new(
-                std::fs::OpenOptions::new().create(true).append(true).open(path)?,
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
             )),
             None => None,
         }))

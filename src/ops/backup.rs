@@ -129,8 +129,8 @@ async fn backup_sqlite(url: &str, db: &Path, dest: &Path) -> Result<Made, Backup
     let _ = std::fs::remove_file(&tmp);
     let result = async {
         maintenance::vacuum_into(&mut conn, &tmp.to_string_lossy()).await?;
-        let mut copy = <store::Conn as sqlx::Connection>::connect(&super::sqlite_url(&tmp, "rw"))
-            .await?;
+        let mut copy =
+            <store::Conn as sqlx::Connection>::connect(&super::sqlite_url(&tmp, "rw")).await?;
         let problems = maintenance::integrity_problems(&mut copy).await?;
         let counts = maintenance::counts(&mut copy).await;
         sqlx::Connection::close(copy).await?;
@@ -426,8 +426,12 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         for d in 1..=5 {
-            std::fs::write(dir.path().join(format!("tuanbot-2026-12-0{d}T030000.sqlite")), "x")
-                .unwrap();
+            std::fs::write(
+                dir.path()
+                    .join(format!("tuanbot-2026-12-0{d}T030000.sqlite")),
+                "x",
+            )
+            .unwrap();
         }
         std::fs::write(dir.path().join("keep-me.txt"), "x").unwrap();
         let removed = prune(dir.path(), 2).unwrap();

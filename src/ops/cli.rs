@@ -54,18 +54,28 @@ pub async fn migrate_check(settings: &Settings) -> anyhow::Result<usize> {
             .chain(&status.modified)
             .map(|v| schema::version_name(*v))
             .collect();
-        bail!("{}", tr(l, "ops.migrate.foreign", &[("versions", &v.join(", "))]));
+        bail!(
+            "{}",
+            tr(l, "ops.migrate.foreign", &[("versions", &v.join(", "))])
+        );
     }
     if status.pending.is_empty() {
         let v = schema::version_name(status.version());
-        println!("{}", tr(l, "ops.migrate.up_to_date", &[("db", &db), ("version", &v)]));
+        println!(
+            "{}",
+            tr(l, "ops.migrate.up_to_date", &[("db", &db), ("version", &v)])
+        );
         return Ok(0);
     }
     let v = schema::version_name(status.version());
     let n = status.pending.len();
     println!(
         "{}",
-        tr(l, "ops.migrate.would_run", &[("db", &db), ("version", &v), ("n", &n)])
+        tr(
+            l,
+            "ops.migrate.would_run",
+            &[("db", &db), ("version", &v), ("n", &n)]
+        )
     );
     for (version, description) in &status.pending {
         println!("  {} {description}", schema::version_name(*version));
@@ -80,16 +90,32 @@ pub async fn backup(settings: &Settings, file: Option<PathBuf>) -> anyhow::Resul
     let dest = match file {
         Some(f) => f,
         None => {
-            let dir = settings.backup.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-            dir.join(backup::file_name(backend, chrono::Utc::now(), settings.tz()?))
+            let dir = settings
+                .backup
+                .dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("."));
+            dir.join(backup::file_name(
+                backend,
+                chrono::Utc::now(),
+                settings.tz()?,
+            ))
         }
     };
     match backup::backup(&settings.database_url, &dest).await {
-        Ok(Made::File { path, bytes, counts }) => {
+        Ok(Made::File {
+            path,
+            bytes,
+            counts,
+        }) => {
             let size = format!("{:.1} MB", bytes as f64 / 1e6);
             println!(
                 "{}",
-                tr(l, "ops.backup.done", &[("file", &path.display()), ("size", &size)])
+                tr(
+                    l,
+                    "ops.backup.done",
+                    &[("file", &path.display()), ("size", &size)]
+                )
             );
             if let Some(c) = counts {
                 println!("{}", counts_line(l, &c));
@@ -148,7 +174,9 @@ pub async fn restore(settings: &Settings, file: &Path, force: bool) -> anyhow::R
                 )
             )
         }
-        Err(RestoreError::Newer(v)) => bail!("{}", tr(l, "ops.restore.from_newer", &[("version", &v)])),
+        Err(RestoreError::Newer(v)) => {
+            bail!("{}", tr(l, "ops.restore.from_newer", &[("version", &v)]))
+        }
         Err(RestoreError::NeedsTool(commands)) => bail!(
             "{}\n  {}",
             tr(l, "ops.restore.no_pg_restore", &[]),
@@ -181,7 +209,10 @@ pub fn install_service(
             .transpose()?,
     };
     let path = service::install(&unit, unit_dir, force)?;
-    println!("{}", tr(l, "ops.service.written", &[("file", &path.display())]));
+    println!(
+        "{}",
+        tr(l, "ops.service.written", &[("file", &path.display())])
+    );
     println!(
         "{}",
         tr(

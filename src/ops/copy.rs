@@ -99,7 +99,11 @@ async fn copy_stores(src: &Store, dst: &Store) -> Result<Copied, CopyError> {
     for table in &order {
         let columns = maintenance::columns(&mut tx, dst.backend(), table).await?;
         let source_columns = maintenance::columns(&mut read, src.backend(), table).await?;
-        if columns.iter().map(|c| &c.name).ne(source_columns.iter().map(|c| &c.name)) {
+        if columns
+            .iter()
+            .map(|c| &c.name)
+            .ne(source_columns.iter().map(|c| &c.name))
+        {
             return Err(CopyError::Mismatch(format!(
                 "table {table} has other columns in the two databases"
             )));
@@ -147,7 +151,10 @@ async fn copy_stores(src: &Store, dst: &Store) -> Result<Copied, CopyError> {
 
 /// The tables in an order where every table comes after the tables its
 /// foreign keys point to (self-references aside); by name otherwise.
-fn by_foreign_keys(tables: &[String], refs: &BTreeMap<String, Vec<(String, String)>>) -> Vec<String> {
+fn by_foreign_keys(
+    tables: &[String],
+    refs: &BTreeMap<String, Vec<(String, String)>>,
+) -> Vec<String> {
     let mut done: Vec<String> = Vec::new();
     let mut left: BTreeSet<&String> = tables.iter().collect();
     while !left.is_empty() {
@@ -155,9 +162,10 @@ fn by_foreign_keys(tables: &[String], refs: &BTreeMap<String, Vec<(String, Strin
             .iter()
             .copied()
             .filter(|t| {
-                refs.get(*t).into_iter().flatten().all(|(_, r)| {
-                    r == *t || done.contains(r) || !tables.contains(r)
-                })
+                refs.get(*t)
+                    .into_iter()
+                    .flatten()
+                    .all(|(_, r)| r == *t || done.contains(r) || !tables.contains(r))
             })
             .collect();
         // A cycle between tables (none in tuanbot's schema) is copied in
@@ -192,7 +200,11 @@ mod tests {
         };
         refs.insert(
             "wishes".into(),
-            r(&[("batch_id", "wish_batches"), ("org_id", "orgs"), ("claimer_id", "people")]),
+            r(&[
+                ("batch_id", "wish_batches"),
+                ("org_id", "orgs"),
+                ("claimer_id", "people"),
+            ]),
         );
         refs.insert("orgs".into(), r(&[("parent_id", "orgs")]));
         refs.insert("people".into(), r(&[("org_id", "orgs")]));

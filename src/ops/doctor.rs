@@ -93,6 +93,8 @@ pub struct Ctx<'a> {
     /// Whether a tuanbot process holds the database (found by the
     /// database check).
     pub running: bool,
+    /// Clocks met on the way (a server's `Date`), for the clock check.
+    pub clocks: std::sync::Mutex<Vec<(String, DateTime<Utc>)>>,
 }
 
 /// A platform's checks: run when `enabled` says the platform is configured.
@@ -121,6 +123,7 @@ pub async fn run(settings: &Settings, now: DateTime<Utc>) -> Vec<Check> {
         now,
         timeout: Duration::from_millis(settings.onebot.action_timeout_ms.clamp(500, 10_000)),
         running: false,
+        clocks: Default::default(),
     };
     let mut checks = settings_checks(&ctx);
     let (db, running, newest) = database(&ctx).await;
@@ -145,7 +148,12 @@ fn settings_checks(ctx: &Ctx<'_>) -> Vec<Check> {
     let mut out = vec![Check::new(
         Level::Ok,
         topic.clone(),
-        t!("doctor.settings_ok", locale = l, zone = s.timezone, locale_name = s.locale),
+        t!(
+            "doctor.settings_ok",
+            locale = l,
+            zone = s.timezone,
+            locale_name = s.locale
+        ),
     )];
     if !s.telegram_enabled() && !s.onebot_enabled() {
         out.push(Check::new(
@@ -155,7 +163,11 @@ fn settings_checks(ctx: &Ctx<'_>) -> Vec<Check> {
         ));
     }
     if s.admins.is_empty() {
-        out.push(Check::new(Level::Warn, topic, t!("doctor.no_admins", locale = l)));
+        out.push(Check::new(
+            Level::Warn,
+            topic,
+            t!("doctor.no_admins", locale = l),
+        ));
     }
     out
 }
@@ -166,7 +178,13 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
     let (s, l) = (ctx.settings, ctx.locale);
     let topic = t!("doctor.database", locale = l).into_owned();
     let shown = crate::app::redact(&s.database_url);
-    let fail = |text: String| (vec![Check::new(Level::Fail, topic.clone(), text)], false, None);
+    let fail = |text: String| {
+        (
+            vec![Check::new(Level::Fail, topic.clone(), text)],
+            false,
+            None,
+        )
+    };
     let target = match Target::of(&s.database_url) {
         Ok(t) => t,
         Err(e) => return fail(t!("doctor.db_bad_url", locale = l, error = e.to_string()).into()),
@@ -178,7 +196,11 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
             vec![Check::new(
                 Level::Warn,
                 topic,
-                t!("doctor.db_missing", locale = l, path = path.display().to_string()),
+                t!(
+                    "doctor.db_missing",
+                    locale = l,
+                    path = path.display().to_string()
+                ),
             )],
             false,
             None,
@@ -194,7 +216,13 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
         Ok(Ok(None)) => return fail(t!("doctor.db_memory", locale = l).into()),
         Ok(Err(e)) => {
             return fail(
-                t!("doctor.db_unreachable", locale = l, db = shown, error = e.to_string()).into(),
+                t!(
+                    "doctor.db_unreachable",
+                    locale = l,
+                    db = shown,
+                    error = e.to_string()
+                )
+                .into(),
             );
         }
         Err(_) => return fail(t!("doctor.db_timeout", locale = l, db = shown).into()),
@@ -215,7 +243,12 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
                 out.push(Check::new(
                     Level::Fail,
                     topic.clone(),
-                    t!("doctor.db_unreachable", locale = l, db = shown, error = e.to_string()),
+                    t!(
+                        "doctor.db_unreachable",
+                        locale = l,
+                        db = shown,
+                        error = e.to_string()
+                    ),
                 ));
             }
         }
@@ -226,7 +259,12 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
             out.push(Check::new(
                 Level::Fail,
                 topic,
-                t!("doctor.db_unreachable", locale = l, db = shown, error = e.to_string()),
+                t!(
+                    "doctor.db_unreachable",
+                    locale = l,
+                    db = shown,
+                    error = e.to_string()
+                ),
             ));
             return (out, false, None);
         }
@@ -259,7 +297,13 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
         out.push(Check::new(
             Level::Warn,
             topic.clone(),
-            t!("doctor.db_pending", locale = l, db = shown, version = version, pending = v.join(", ")),
+            t!(
+                "doctor.db_pending",
+                locale = l,
+                db = shown,
+                version = version,
+                pending = v.join(", ")
+            ),
         ));
     } else {
         let c = counts.unwrap_or_default();
@@ -281,7 +325,11 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
     out.push(match (running, configured) {
         (true, _) => Check::new(Level::Ok, topic, t!("doctor.running", locale = l)),
         (false, true) => Check::new(Level::Warn, topic, t!("doctor.not_running", locale = l)),
-        (false, false) => Check::new(Level::Ok, topic, t!("doctor.not_running_console", locale = l)),
+        (false, false) => Check::new(
+            Level::Ok,
+            topic,
+            t!("doctor.not_running_console", locale = l),
+        ),
     });
     (out, running, counts.and_then(|c| c.newest_change_ms))
 }
@@ -290,14 +338,23 @@ async fn backups(ctx: &Ctx<'_>) -> Vec<Check> {
     let (s, l) = (ctx.settings, ctx.locale);
     let topic = t!("doctor.backups", locale = l).into_owned();
     let Some(dir) = &s.backup.dir else {
-        return vec![Check::new(Level::Warn, topic, t!("doctor.backup_off", locale = l))];
+        return vec![Check::new(
+            Level::Warn,
+            topic,
+            t!("doctor.backup_off", locale = l),
+        )];
     };
     let shown = dir.display().to_string();
     if let Err(e) = writable(dir) {
         return vec![Check::new(
             Level::Fail,
             topic,
-            t!("doctor.backup_dir_bad", locale = l, dir = shown, error = e.to_string()),
+            t!(
+                "doctor.backup_dir_bad",
+                locale = l,
+                dir = shown,
+                error = e.to_string()
+            ),
         )];
     }
     let mut out = Vec::new();
@@ -349,7 +406,13 @@ async fn backups(ctx: &Ctx<'_>) -> Vec<Check> {
                 out.push(Check::new(
                     Level::Ok,
                     topic,
-                    t!("doctor.backup_ok", locale = l, file = file, at = text_at, keep = s.backup.keep),
+                    t!(
+                        "doctor.backup_ok",
+                        locale = l,
+                        file = file,
+                        at = text_at,
+                        keep = s.backup.keep
+                    ),
                 ));
             }
         }
@@ -396,9 +459,6 @@ async fn bot_api(
     Ok((body, date))
 }
 
-/// The Telegram reference time found by [`telegram`], for the clock check.
-static TELEGRAM_DATE: std::sync::Mutex<Option<DateTime<Utc>>> = std::sync::Mutex::new(None);
-
 async fn telegram(ctx: &Ctx<'_>) -> Vec<Check> {
     let (s, l) = (ctx.settings, ctx.locale);
     let topic = "Telegram";
@@ -415,7 +475,10 @@ async fn telegram(ctx: &Ctx<'_>) -> Vec<Check> {
     };
     let me = match bot_api(&client, &base, &token, "getMe").await {
         Ok((body, date)) => {
-            *TELEGRAM_DATE.lock().unwrap_or_else(|e| e.into_inner()) = date;
+            if let Some(d) = date {
+                let mut clocks = ctx.clocks.lock().unwrap_or_else(|e| e.into_inner());
+                clocks.push(("Telegram".into(), d));
+            }
             body
         }
         Err(e) => {
@@ -447,7 +510,11 @@ async fn telegram(ctx: &Ctx<'_>) -> Vec<Check> {
     )];
     let privacy = me["result"]["can_read_all_group_messages"] == json!(false);
     if privacy {
-        out.push(Check::new(Level::Warn, topic, t!("doctor.tg_privacy", locale = l)));
+        out.push(Check::new(
+            Level::Warn,
+            topic,
+            t!("doctor.tg_privacy", locale = l),
+        ));
     }
     let info = match bot_api(&client, &base, &token, "getWebhookInfo").await {
         Ok((body, _)) if body["ok"] == json!(true) => body["result"].clone(),
@@ -486,17 +553,34 @@ async fn telegram(ctx: &Ctx<'_>) -> Vec<Check> {
             t!("doctor.tg_polling", locale = l, pending = pending),
         )),
         Some(want) if registered != want => out.push(Check::new(
-            if ctx.running { Level::Fail } else { Level::Warn },
+            if ctx.running {
+                Level::Fail
+            } else {
+                Level::Warn
+            },
             topic,
-            t!("doctor.tg_webhook_other", locale = l, want = want, url = registered),
+            t!(
+                "doctor.tg_webhook_other",
+                locale = l,
+                want = want,
+                url = registered
+            ),
         )),
         Some(want) => out.push(Check::new(
             Level::Ok,
             topic,
-            t!("doctor.tg_webhook_ok", locale = l, url = want, pending = pending),
+            t!(
+                "doctor.tg_webhook_ok",
+                locale = l,
+                url = want,
+                pending = pending
+            ),
         )),
     }
-    if let Some(error) = info["last_error_message"].as_str().filter(|e| !e.is_empty()) {
+    if let Some(error) = info["last_error_message"]
+        .as_str()
+        .filter(|e| !e.is_empty())
+    {
         let at = info["last_error_date"]
             .as_i64()
             .map(|d| local(ctx, d * 1000))
@@ -504,7 +588,12 @@ async fn telegram(ctx: &Ctx<'_>) -> Vec<Check> {
         out.push(Check::new(
             Level::Warn,
             topic,
-            t!("doctor.tg_webhook_error", locale = l, at = at, error = error),
+            t!(
+                "doctor.tg_webhook_error",
+                locale = l,
+                at = at,
+                error = error
+            ),
         ));
     }
     if pending > 100 {
@@ -542,10 +631,21 @@ async fn onebot_login(ctx: &Ctx<'_>, url: &str) -> Result<(String, String), Stri
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::{Error as WsError, Message};
     let l = ctx.locale;
-    let mut req = url
-        .into_client_request()
-        .map_err(|e| t!("doctor.ob_unreachable", locale = l, url = url, error = e.to_string()).into_owned())?;
-    if let Some(token) = ctx.settings.onebot.access_token.as_deref().filter(|t| !t.is_empty())
+    let mut req = url.into_client_request().map_err(|e| {
+        t!(
+            "doctor.ob_unreachable",
+            locale = l,
+            url = url,
+            error = e.to_string()
+        )
+        .into_owned()
+    })?;
+    if let Some(token) = ctx
+        .settings
+        .onebot
+        .access_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
         && let Ok(v) = format!("Bearer {token}").parse()
     {
         req.headers_mut().insert("Authorization", v);
@@ -553,13 +653,19 @@ async fn onebot_login(ctx: &Ctx<'_>, url: &str) -> Result<(String, String), Stri
     let conn = tokio::time::timeout(ctx.timeout, tokio_tungstenite::connect_async(req)).await;
     let mut ws = match conn {
         Err(_) => return Err(t!("doctor.ob_timeout", locale = l, url = url).into_owned()),
-        Ok(Err(WsError::Http(resp))) if resp.status().as_u16() == 401 || resp.status().as_u16() == 403 => {
+        Ok(Err(WsError::Http(resp)))
+            if resp.status().as_u16() == 401 || resp.status().as_u16() == 403 =>
+        {
             return Err(t!("doctor.ob_token", locale = l).into_owned());
         }
         Ok(Err(e)) => {
-            return Err(
-                t!("doctor.ob_unreachable", locale = l, url = url, error = e.to_string()).into_owned(),
-            );
+            return Err(t!(
+                "doctor.ob_unreachable",
+                locale = l,
+                url = url,
+                error = e.to_string()
+            )
+            .into_owned());
         }
         Ok(Ok((ws, _))) => ws,
     };
@@ -579,7 +685,10 @@ async fn onebot_login(ctx: &Ctx<'_>, url: &str) -> Result<(String, String), Stri
     let _ = ws.close(None).await;
     match answer {
         Ok(Some(v)) if v["retcode"].as_i64() == Some(0) => Ok((
-            v["data"]["user_id"].to_string().trim_matches('"').to_string(),
+            v["data"]["user_id"]
+                .to_string()
+                .trim_matches('"')
+                .to_string(),
             v["data"]["nickname"].as_str().unwrap_or("").to_string(),
         )),
         Ok(Some(v)) => Err(t!(
@@ -597,17 +706,28 @@ async fn onebot_login(ctx: &Ctx<'_>, url: &str) -> Result<(String, String), Stri
 async fn listen_check(ctx: &Ctx<'_>, topic: &str, addr: &str, key: &str) -> Check {
     let l = ctx.locale;
     let Ok(sock) = addr.parse::<SocketAddr>() else {
-        return Check::new(Level::Fail, topic, t!("doctor.listen_bad", locale = l, addr = addr));
+        return Check::new(
+            Level::Fail,
+            topic,
+            t!("doctor.listen_bad", locale = l, addr = addr),
+        );
     };
     match tokio::net::TcpListener::bind(sock).await {
         Ok(_) => Check::new(Level::Ok, topic, t!(key, locale = l, addr = addr)),
-        Err(_) if ctx.running => {
-            Check::new(Level::Ok, topic, t!("doctor.listen_ours", locale = l, addr = addr))
-        }
+        Err(_) if ctx.running => Check::new(
+            Level::Ok,
+            topic,
+            t!("doctor.listen_ours", locale = l, addr = addr),
+        ),
         Err(e) => Check::new(
             Level::Fail,
             topic,
-            t!("doctor.listen_taken", locale = l, addr = addr, error = e.to_string()),
+            t!(
+                "doctor.listen_taken",
+                locale = l,
+                addr = addr,
+                error = e.to_string()
+            ),
         ),
     }
 }
@@ -621,7 +741,10 @@ async fn dashboard(ctx: &Ctx<'_>) -> Vec<Check> {
     let mut out = vec![listen_check(ctx, &topic, listen, "doctor.web_listen").await];
     let loopback = url::Url::parse(public)
         .ok()
-        .and_then(|u| u.host_str().map(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]"))
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]")
+        })
         .unwrap_or(false);
     if public.starts_with("http://") && !loopback {
         out.push(Check::new(
@@ -641,11 +764,20 @@ async fn dashboard(ctx: &Ctx<'_>) -> Vec<Check> {
             Err(e) => Err(e.to_string()),
         };
         out.push(match got {
-            Ok(()) => Check::new(Level::Ok, topic, t!("doctor.web_ok", locale = l, url = health)),
+            Ok(()) => Check::new(
+                Level::Ok,
+                topic,
+                t!("doctor.web_ok", locale = l, url = health),
+            ),
             Err(e) => Check::new(
                 Level::Warn,
                 topic,
-                t!("doctor.web_unreachable", locale = l, url = health, error = e),
+                t!(
+                    "doctor.web_unreachable",
+                    locale = l,
+                    url = health,
+                    error = e
+                ),
             ),
         });
     }
@@ -656,7 +788,11 @@ fn font(ctx: &Ctx<'_>) -> Check {
     let l = ctx.locale;
     let topic = t!("doctor.font", locale = l);
     match crate::report::chart::font_path() {
-        Some((path, true)) => Check::new(Level::Ok, topic, t!("doctor.font_ok", locale = l, path = path)),
+        Some((path, true)) => Check::new(
+            Level::Ok,
+            topic,
+            t!("doctor.font_ok", locale = l, path = path),
+        ),
         Some((_, false)) => Check::new(Level::Warn, topic, t!("doctor.font_latin", locale = l)),
         None => Check::new(Level::Warn, topic, t!("doctor.font_none", locale = l)),
     }
@@ -682,7 +818,10 @@ fn disk(ctx: &Ctx<'_>) -> Vec<Check> {
     let topic = t!("doctor.disk", locale = l).into_owned();
     let mut places: Vec<PathBuf> = Vec::new();
     if let Ok(Target::Sqlite(db)) = Target::of(&s.database_url) {
-        let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = db
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         places.push(dir.to_path_buf());
     }
     if let Some(b) = &s.backup.dir {
@@ -706,12 +845,21 @@ fn disk(ctx: &Ctx<'_>) -> Vec<Check> {
                         Level::Warn => "doctor.disk_low",
                         Level::Fail => "doctor.disk_full",
                     };
-                    Check::new(level, topic.clone(), t!(key, locale = l, dir = shown, gb = gb))
+                    Check::new(
+                        level,
+                        topic.clone(),
+                        t!(key, locale = l, dir = shown, gb = gb),
+                    )
                 }
                 Err(e) => Check::new(
                     Level::Warn,
                     topic.clone(),
-                    t!("doctor.disk_unknown", locale = l, dir = shown, error = e.to_string()),
+                    t!(
+                        "doctor.disk_unknown",
+                        locale = l,
+                        dir = shown,
+                        error = e.to_string()
+                    ),
                 ),
             }
         })
@@ -731,7 +879,12 @@ async fn clock(ctx: &Ctx<'_>, newest_change_ms: Option<i64>) -> Check {
         return Check::new(
             Level::Fail,
             topic,
-            t!("doctor.clock_behind", locale = l, now = now_text, newest = local(ctx, newest)),
+            t!(
+                "doctor.clock_behind",
+                locale = l,
+                now = now_text,
+                newest = local(ctx, newest)
+            ),
         );
     }
     let mut refs: Vec<(String, DateTime<Utc>)> = Vec::new();
@@ -747,9 +900,7 @@ async fn clock(ctx: &Ctx<'_>, newest_change_ms: Option<i64>) -> Check {
         }
         let _ = sqlx::Connection::close(conn).await;
     }
-    if let Some(d) = *TELEGRAM_DATE.lock().unwrap_or_else(|e| e.into_inner()) {
-        refs.push(("Telegram".into(), d));
-    }
+    refs.extend(ctx.clocks.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
     let zone = ctx.settings.timezone.clone();
     for (name, at) in &refs {
         let skew = (ctx.now - *at).num_seconds();
@@ -757,18 +908,34 @@ async fn clock(ctx: &Ctx<'_>, newest_change_ms: Option<i64>) -> Check {
             return Check::new(
                 Level::Fail,
                 topic,
-                t!("doctor.clock_skew", locale = l, now = now_text, reference = name, seconds = skew),
+                t!(
+                    "doctor.clock_skew",
+                    locale = l,
+                    now = now_text,
+                    reference = name,
+                    seconds = skew
+                ),
             );
         }
     }
     let names: Vec<&str> = refs.iter().map(|(n, _)| n.as_str()).collect();
     if names.is_empty() {
-        Check::new(Level::Ok, topic, t!("doctor.clock_ok", locale = l, now = now_text, zone = zone))
+        Check::new(
+            Level::Ok,
+            topic,
+            t!("doctor.clock_ok", locale = l, now = now_text, zone = zone),
+        )
     } else {
         Check::new(
             Level::Ok,
             topic,
-            t!("doctor.clock_ok_ref", locale = l, now = now_text, zone = zone, refs = names.join("、")),
+            t!(
+                "doctor.clock_ok_ref",
+                locale = l,
+                now = now_text,
+                zone = zone,
+                refs = names.join("、")
+            ),
         )
     }
 }

@@ -215,7 +215,11 @@ async fn restore_sqlite(
     stamp: &str,
 ) -> Result<Restored, RestoreError> {
     let tmp = with_suffix(db, ".restoring");
-    for leftover in [tmp.clone(), with_suffix(&tmp, "-wal"), with_suffix(&tmp, "-shm")] {
+    for leftover in [
+        tmp.clone(),
+        with_suffix(&tmp, "-wal"),
+        with_suffix(&tmp, "-shm"),
+    ] {
         let _ = std::fs::remove_file(leftover);
     }
     std::fs::copy(file, &tmp).map_err(io(&tmp))?;
@@ -280,7 +284,10 @@ async fn prepare_sqlite(
         let intact = maintenance::integrity_problems(&mut current)
             .await
             .is_ok_and(|p| p.is_none());
-        let newest = maintenance::newest_change(&mut current).await.ok().flatten();
+        let newest = maintenance::newest_change(&mut current)
+            .await
+            .ok()
+            .flatten();
         let _ = current.close().await;
         if intact {
             current_is_newer(newest, backup_newest, force)?;
@@ -308,12 +315,10 @@ async fn prepare_sqlite(
 /// The schema a custom-format dump creates (`pg_restore --list`).
 fn dump_schema(list: &str) -> Option<String> {
     // "6; 2615 78464 SCHEMA - zz_t postgres"
-    list.lines()
-        .filter(|l| !l.starts_with(';'))
-        .find_map(|l| {
-            let t: Vec<&str> = l.split_whitespace().collect();
-            (t.get(3) == Some(&"SCHEMA")).then(|| t.get(5).map(|s| s.to_string()))?
-        })
+    list.lines().filter(|l| !l.starts_with(';')).find_map(|l| {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        (t.get(3) == Some(&"SCHEMA")).then(|| t.get(5).map(|s| s.to_string()))?
+    })
 }
 
 /// `(version, checksum)` rows of `_sqlx_migrations` in a dump's data, as
@@ -345,7 +350,10 @@ fn dump_migrations(sql: &str) -> Option<Vec<(i64, Vec<u8>)>> {
     Some(out)
 }
 
-async fn pg_schema_exists(conn: &mut sqlx::PgConnection, schema: &str) -> Result<bool, sqlx::Error> {
+async fn pg_schema_exists(
+    conn: &mut sqlx::PgConnection,
+    schema: &str,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
         .bind(schema)
         .fetch_one(conn)
@@ -365,9 +373,11 @@ async fn restore_postgres(
     let mut admin = sqlx::PgConnection::connect(&pg.url).await?;
     let target_schema = match &pg.schema {
         Some(s) => s.clone(),
-        None => sqlx::query_scalar("SELECT current_schema()::text")
-            .fetch_one(&mut admin)
-            .await?,
+        None => {
+            sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(&mut admin)
+                .await?
+        }
     };
     let Some(pg_restore) = super::find_program("pg_restore") else {
         let aside = format!("{target_schema}_before_restore_{stamp}");
@@ -377,15 +387,16 @@ async fn restore_postgres(
                 pg.libpq_url,
                 ident(&target_schema)
             ),
-            shell_line(
-                "pg_restore",
-                &restore_args(pg, file),
-                pg.password.is_some(),
-            ),
+            shell_line("pg_restore", &restore_args(pg, file), pg.password.is_some()),
             "tuanbot migrate".into(),
         ]));
     };
-    let list = run_pg_tool(&pg_restore, &["--list".into(), file.display().to_string()], pg).await?;
+    let list = run_pg_tool(
+        &pg_restore,
+        &["--list".into(), file.display().to_string()],
+        pg,
+    )
+    .await?;
     let dump_schema = dump_schema(&String::from_utf8_lossy(&list.stdout))
         .ok_or_else(|| RestoreError::NotTuanbot(file.to_path_buf()))?;
     if dump_schema != target_schema {
@@ -424,7 +435,10 @@ async fn restore_postgres(
         let mut store_conn = store::Conn::connect(&pg.url).await?;
         let tables = maintenance::tables(&mut store_conn, Backend::Postgres).await?;
         let newest = if tables.iter().any(|t| t == "audit_log") {
-            maintenance::newest_change(&mut store_conn).await.ok().flatten()
+            maintenance::newest_change(&mut store_conn)
+                .await
+                .ok()
+                .flatten()
         } else {
             None
         };

@@ -30,9 +30,7 @@ impl Status {
             match applied.iter().find(|(v, _)| *v == m.version) {
                 Some((_, sum)) if sum.as_slice() != &*m.checksum => status.modified.push(m.version),
                 Some(_) => {}
-                None => status
-                    .pending
-                    .push((m.version, m.description.to_string())),
+                None => status.pending.push((m.version, m.description.to_string())),
             }
         }
         status.unknown = applied

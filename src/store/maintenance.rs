@@ -162,7 +162,9 @@ pub async fn rows(conn: &mut Conn, table: &str, columns: &[Column]) -> Result<Ve
         names.join(", "),
         quoted(table)
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await?;
     rows.iter()
         .map(|r| {
             columns
@@ -290,13 +292,11 @@ pub async fn applied_migrations(
     backend: Backend,
 ) -> Result<Option<Vec<(i64, Vec<u8>)>>> {
     let has_table = match backend {
-        Backend::Sqlite => {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-            )
-            .fetch_one(&mut *conn)
-            .await?
-        }
+        Backend::Sqlite => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&mut *conn)
+        .await?,
         Backend::Postgres => {
             sqlx::query_scalar::<_, i64>(
                 "SELECT COUNT(*) FROM information_schema.tables \
@@ -365,12 +365,10 @@ pub async fn ensure_backup_job(
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE jobs SET run_at = $1 WHERE kind = $2 AND done_at IS NULL AND run_at > $1",
-    )
-    .bind(latest_at_ms)
-    .bind(BACKUP_JOB)
-    .execute(conn)
-    .await?;
+    sqlx::query("UPDATE jobs SET run_at = $1 WHERE kind = $2 AND done_at IS NULL AND run_at > $1")
+        .bind(latest_at_ms)
+        .bind(BACKUP_JOB)
+        .execute(conn)
+        .await?;
     Ok(())
 }

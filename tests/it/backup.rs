@@ -51,7 +51,11 @@ fn script(url: &str, text: &str) {
         stdin.write_all(text.as_bytes()).expect("script");
     }
     let out = wait_child(child, "a console script");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Staff log `n` activities for 县一中 (no membership needed), titled by
@@ -59,7 +63,11 @@ fn script(url: &str, text: &str) {
 fn log_activities(url: &str, what: &str, n: usize) {
     let mut text = String::from(":admin u1\n:as u1 小张\n");
     for i in 0..n {
-        text.push_str(&format!("/log 县一中 11月{}日 {what}志愿服务 {} 人\n", i + 1, 10 + i));
+        text.push_str(&format!(
+            "/log 县一中 11月{}日 {what}志愿服务 {} 人\n",
+            i + 1,
+            10 + i
+        ));
     }
     script(url, &text);
 }
@@ -88,10 +96,14 @@ async fn backup_and_restore_on_both_backends() {
         assert!(file.is_file());
         if db.backend == "sqlite" {
             assert!(out.contains("活动 2 条"), "{out}");
-            let mut conn = crate::helpers::any_conn(&format!("sqlite://{}?mode=ro", file.display()))
-                .await
-                .unwrap();
-            assert_eq!(maintenance::integrity_problems(&mut conn).await.unwrap(), None);
+            let mut conn =
+                crate::helpers::any_conn(&format!("sqlite://{}?mode=ro", file.display()))
+                    .await
+                    .unwrap();
+            assert_eq!(
+                maintenance::integrity_problems(&mut conn).await.unwrap(),
+                None
+            );
         }
         // A backup is never overwritten.
         let (ok, _, err) = run(tuanbot(&db.url).arg("backup").arg(&file));
@@ -102,7 +114,10 @@ async fn backup_and_restore_on_both_backends() {
         assert_eq!(count_activities(&db.url).await, 5);
         let (ok, _, err) = run(tuanbot(&db.url).arg("restore").arg(&file));
         assert!(!ok, "{}", db.backend);
-        assert!(err.contains("有比备份更新的记录") && err.contains("--force"), "{err}");
+        assert!(
+            err.contains("有比备份更新的记录") && err.contains("--force"),
+            "{err}"
+        );
         assert_eq!(count_activities(&db.url).await, 5);
 
         // Refused while a bot process holds the database.
@@ -126,7 +141,9 @@ async fn backup_and_restore_on_both_backends() {
                 let _ = std::io::BufReader::new(stdout).read_line(&mut line);
                 let _ = tx.send(line);
             });
-            let line = rx.recv_timeout(crate::helpers::WAIT).expect("the bot's answer");
+            let line = rx
+                .recv_timeout(crate::helpers::WAIT)
+                .expect("the bot's answer");
             assert!(line.contains("\"text\""), "{line}");
         }
         let (ok, _, err) = run(tuanbot(&db.url).args(["restore", "--force"]).arg(&file));
@@ -137,7 +154,10 @@ async fn backup_and_restore_on_both_backends() {
 
         let (ok, out, err) = run(tuanbot(&db.url).args(["restore", "--force"]).arg(&file));
         assert!(ok, "{}: {out}{err}", db.backend);
-        assert!(out.contains("✅ 已从") && out.contains("活动 2 条"), "{out}");
+        assert!(
+            out.contains("✅ 已从") && out.contains("活动 2 条"),
+            "{out}"
+        );
         assert!(out.contains("原来的数据库保留在"), "{out}");
         assert_eq!(count_activities(&db.url).await, 2);
         // The replaced database is kept whole.
@@ -163,10 +183,12 @@ async fn backup_and_restore_on_both_backends() {
                 .await
                 .unwrap();
                 assert_eq!(n, 5);
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{kept}\" CASCADE")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA \"{kept}\" CASCADE"
+                )))
+                .execute(&mut conn)
+                .await
+                .unwrap();
             }
         }
         // The restored database is migrated and in use as before.
@@ -183,7 +205,9 @@ async fn restore_refuses_what_is_not_a_backup_or_from_a_newer_tuanbot() {
     std::fs::write(&junk, "备忘").unwrap();
     let (ok, _, err) = run(tuanbot(&db.url).arg("restore").arg(&junk));
     assert!(!ok && err.contains("is not a tuanbot backup"), "{err}");
-    let (ok, _, err) = run(tuanbot(&db.url).arg("restore").arg(dir.path().join("missing")));
+    let (ok, _, err) = run(tuanbot(&db.url)
+        .arg("restore")
+        .arg(dir.path().join("missing")));
     assert!(!ok && err.contains("no such file"), "{err}");
 
     // A backup whose database a newer tuanbot migrated (migration 9999).
@@ -202,7 +226,10 @@ async fn restore_refuses_what_is_not_a_backup_or_from_a_newer_tuanbot() {
     .unwrap();
     conn.close().await.unwrap();
     let (ok, _, err) = run(tuanbot(&db.url).args(["restore", "--force"]).arg(&file));
-    assert!(!ok && err.contains("来自更新版本的 tuanbot（迁移 9999）"), "{err}");
+    assert!(
+        !ok && err.contains("来自更新版本的 tuanbot（迁移 9999）"),
+        "{err}"
+    );
     assert_eq!(count_activities(&db.url).await, 1);
 }
 
@@ -215,7 +242,11 @@ async fn an_old_backup_is_migrated_forward() {
     let url = format!("sqlite://{}?mode=rwc", old.display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     // The schema as the first migration left it, with one org.
-    let first = store::migrator(store::Backend::Sqlite).iter().next().unwrap().version;
+    let first = store::migrator(store::Backend::Sqlite)
+        .iter()
+        .next()
+        .unwrap()
+        .version;
     let mut m = sqlx::migrate::Migrator::DEFAULT;
     m.migrations = store::migrator(store::Backend::Sqlite).migrations.clone();
     m.run_to(first, &pool).await.unwrap();
@@ -229,9 +260,8 @@ async fn an_old_backup_is_migrated_forward() {
     pool.close().await;
     let (ok, out, err) = run(tuanbot(&db.url).arg("restore").arg(&old));
     assert!(ok, "{out}{err}");
-    let latest = tuanbot::ops::schema::version_name(tuanbot::ops::schema::latest(
-        store::Backend::Sqlite,
-    ));
+    let latest =
+        tuanbot::ops::schema::version_name(tuanbot::ops::schema::latest(store::Backend::Sqlite));
     assert!(
         out.contains(&format!("数据结构 0001 → {latest}")) && out.contains("组织 1 个"),
         "{out}"
@@ -275,11 +305,17 @@ async fn scheduled_backups_are_dated_pruned_and_retried() {
                 .collect::<Vec<_>>()
         };
         assert_eq!(pending(store.clone()).await, [store::ms(t0())]);
-        let ext = if db.backend == "sqlite" { "sqlite" } else { "dump" };
+        let ext = if db.backend == "sqlite" {
+            "sqlite"
+        } else {
+            "dump"
+        };
         for day in 0..3 {
             let now = t0() + Duration::days(day);
             clock.set(now);
-            let ran = bounded(jobs::run_due(&engine, now), "a jobs pass").await.unwrap();
+            let ran = bounded(jobs::run_due(&engine, now), "a jobs pass")
+                .await
+                .unwrap();
             assert_eq!(ran.done, 1, "{}", db.backend);
             assert_eq!(
                 pending(store.clone()).await,
@@ -298,7 +334,11 @@ async fn scheduled_backups_are_dated_pruned_and_retried() {
         let last = backup::last(&mut conn).await.unwrap().unwrap();
         drop(conn);
         assert_eq!(last.error, None);
-        assert!(last.file.unwrap().ends_with(&format!("tuanbot-2026-12-09T030000.{ext}")));
+        assert!(
+            last.file
+                .unwrap()
+                .ends_with(&format!("tuanbot-2026-12-09T030000.{ext}"))
+        );
 
         // A backup that fails is recorded and tried again an hour later.
         let blocked = dir.path().join("not-a-dir");
@@ -307,7 +347,9 @@ async fn scheduled_backups_are_dated_pruned_and_retried() {
         bad.backup.dir = Some(blocked);
         let engine = Engine::new(store.clone(), bad, clock.clone()).unwrap();
         let now = t0() + Duration::days(3);
-        let ran = bounded(jobs::run_due(&engine, now), "a jobs pass").await.unwrap();
+        let ran = bounded(jobs::run_due(&engine, now), "a jobs pass")
+            .await
+            .unwrap();
         assert_eq!(ran.done, 1);
         let mut conn = store.conn().await.unwrap();
         let last: Last = backup::last(&mut conn).await.unwrap().unwrap();
@@ -329,20 +371,8 @@ fn rush(db: &Path, acks: &Path) -> std::process::Child {
         .env("TUANBOT_LOG", "off")
         .current_dir(std::env::temp_dir())
         .args([
-            "bench",
-            "claims",
-            "--wishes",
-            "400",
-            "--orgs",
-            "10",
-            "--users",
-            "5",
-            "--claims",
-            "400",
-            "--rate",
-            "2000",
-            "--sync",
-            "full",
+            "bench", "claims", "--wishes", "400", "--orgs", "10", "--users", "5", "--claims",
+            "400", "--rate", "2000", "--sync", "full",
         ])
         .arg("--db")
         .arg(format!("sqlite://{}", db.display()))
@@ -369,7 +399,10 @@ async fn handled(url: &str) -> std::collections::HashSet<String> {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(maintenance::integrity_problems(&mut conn).await.unwrap(), None);
+    assert_eq!(
+        maintenance::integrity_problems(&mut conn).await.unwrap(),
+        None
+    );
     // No wish held twice, no quota exceeded.
     let batch: i64 = sqlx::query_scalar("SELECT id FROM wish_batches")
         .fetch_one(&mut conn)
@@ -403,7 +436,10 @@ async fn kill_9_mid_rush_loses_no_committed_claim() {
     let (ok, out, err) = run(tuanbot(&url).arg("backup").arg(&file));
     assert!(ok, "{out}{err}");
     let at_backup = acked(&acks).len();
-    until("more claims after the backup", || acked(&acks).len() >= at_backup + 1000).await;
+    until("more claims after the backup", || {
+        acked(&acks).len() >= at_backup + 1000
+    })
+    .await;
     child.kill().expect("kill -9");
     let status = child.wait().expect("wait");
     assert!(!status.success(), "the rush must not have finished");
@@ -411,7 +447,11 @@ async fn kill_9_mid_rush_loses_no_committed_claim() {
 
     // The backup: sound, consistent, an earlier moment than the kill.
     let in_backup = handled(&format!("sqlite://{}?mode=ro", file.display())).await;
-    assert!(in_backup.len() >= at_backup.min(1000), "{}", in_backup.len());
+    assert!(
+        in_backup.len() >= at_backup.min(1000),
+        "{}",
+        in_backup.len()
+    );
 
     // The live database with its WAL: every answered claim is there.
     let wal = dir.path().join("live.db-wal");
@@ -422,7 +462,11 @@ async fn kill_9_mid_rush_loses_no_committed_claim() {
     std::fs::copy(&wal, snapshot.join("live.db-wal")).unwrap();
     let in_live = handled(&format!("sqlite://{}", snapshot.join("live.db").display())).await;
     let lost: Vec<&String> = acked.iter().filter(|id| !in_live.contains(*id)).collect();
-    assert!(lost.is_empty(), "{} answered claims lost: {lost:?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "{} answered claims lost: {lost:?}",
+        lost.len()
+    );
     assert!(in_backup.is_subset(&in_live));
     assert!(in_live.len() > in_backup.len());
 

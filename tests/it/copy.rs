@@ -110,11 +110,23 @@ fn report_file(url: &str, dir: &std::path::Path, name: &str) -> String {
     let file = dir.join(name);
     let out = output_within(
         tuanbot()
-            .args(["--db", url, "report", "--from", "2026-03-01", "--to", "2026-06-30"])
+            .args([
+                "--db",
+                url,
+                "report",
+                "--from",
+                "2026-03-01",
+                "--to",
+                "2026-06-30",
+            ])
             .arg(&file),
         "tuanbot report",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read_to_string(file).unwrap()
 }
 
@@ -123,8 +135,13 @@ async fn all_rows(url: &str) -> Vec<(String, Vec<Vec<maintenance::Value>>)> {
     let mut conn = s.conn().await.unwrap();
     let mut out = Vec::new();
     for t in maintenance::tables(&mut conn, s.backend()).await.unwrap() {
-        let cols = maintenance::columns(&mut conn, s.backend(), &t).await.unwrap();
-        out.push((t.clone(), maintenance::rows(&mut conn, &t, &cols).await.unwrap()));
+        let cols = maintenance::columns(&mut conn, s.backend(), &t)
+            .await
+            .unwrap();
+        out.push((
+            t.clone(),
+            maintenance::rows(&mut conn, &t, &cols).await.unwrap(),
+        ));
     }
     drop(conn);
     s.close().await;
@@ -144,8 +161,15 @@ async fn sqlite_to_postgres_gives_the_same_report() {
         "tuanbot copy",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("✅ 已从") && stdout.contains("活动 5 条"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("✅ 已从") && stdout.contains("活动 5 条"),
+        "{stdout}"
+    );
 
     // Every row, ids included, is the same.
     let (a, b) = (all_rows(&sqlite.url).await, all_rows(&pg.url).await);
@@ -166,8 +190,16 @@ async fn sqlite_to_postgres_gives_the_same_report() {
     assert_eq!(report_file(&pg.url, dir.path(), "after.md"), before_md);
     let before = texts(&script_with(sqlite.settings(), ASK, true).await);
     let after = texts(&script_with(pg.settings(), ASK, true).await);
-    assert!(before.iter().any(|t| t.contains("工作总结") || t.contains("开展工作")), "{before:?}");
+    assert!(
+        before
+            .iter()
+            .any(|t| t.contains("工作总结") || t.contains("开展工作")),
+        "{before:?}"
+    );
     // The new record gets the next id on PostgreSQL too (sequences moved on).
-    assert!(before.last().is_some_and(|t| t.contains("#7")), "{before:?}");
+    assert!(
+        before.last().is_some_and(|t| t.contains("#7")),
+        "{before:?}"
+    );
     assert_eq!(before, after);
 }

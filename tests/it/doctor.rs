@@ -63,9 +63,14 @@ async fn a_healthy_setup_passes() {
         let store = db.store().await;
         store.close().await;
         let s = healthy(&db, dir.path()).await;
-        let made = tuanbot::ops::backup::backup(&s.database_url, &dir.path().join(
-            tuanbot::ops::backup::file_name(store.backend(), Utc::now(), s.tz().unwrap()),
-        ))
+        let made = tuanbot::ops::backup::backup(
+            &s.database_url,
+            &dir.path().join(tuanbot::ops::backup::file_name(
+                store.backend(),
+                Utc::now(),
+                s.tz().unwrap(),
+            )),
+        )
         .await
         .unwrap();
         assert!(matches!(made, tuanbot::ops::backup::Made::File { .. }));
@@ -141,7 +146,10 @@ async fn each_platform_failure_says_what_to_do() {
             .iter()
             .any(|c| c.level == Level::Warn && c.text.contains(text))
     };
-    assert!(warned("推送 webhook 失败") && warned("certificate verify failed"), "{checks:#?}");
+    assert!(
+        warned("推送 webhook 失败") && warned("certificate verify failed"),
+        "{checks:#?}"
+    );
     assert!(warned("积压了 250 条"), "{checks:#?}");
     // Registered elsewhere than the settings say.
     *fake.webhook_info.lock().unwrap() =
@@ -232,8 +240,10 @@ async fn each_database_failure_says_what_to_do() {
         fails(&run(&s).await, "数据库", "请升级 tuanbot");
     }
 
-    let mut s = Settings::default();
-    s.database_url = format!("postgres://postgres@{}/postgres", closed_port());
+    let mut s = Settings {
+        database_url: format!("postgres://postgres@{}/postgres", closed_port()),
+        ..Settings::default()
+    };
     fails(&run(&s).await, "数据库", "连不上");
 
     // A damaged SQLite file.
@@ -270,7 +280,10 @@ async fn the_binary_exits_non_zero_on_a_failure() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     // No platform, no backups, no database yet: warnings only.
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.lines().all(|l| l.starts_with(['✅', '⚠'])), "{stdout}");
+    assert!(
+        stdout.lines().all(|l| l.starts_with(['✅', '⚠'])),
+        "{stdout}"
+    );
     assert!(stdout.contains("⚠️ 设置：没有配置任何平台"), "{stdout}");
 
     let out = output_within(
@@ -287,7 +300,10 @@ async fn the_binary_exits_non_zero_on_a_failure() {
     let out = output_within(
         tuanbot()
             .env("TUANBOT_TELEGRAM__TOKEN", "1:x")
-            .env("TUANBOT_TELEGRAM__API_URL", format!("http://{}", closed_port()))
+            .env(
+                "TUANBOT_TELEGRAM__API_URL",
+                format!("http://{}", closed_port()),
+            )
             .env("TUANBOT_ONEBOT__ACTION_TIMEOUT_MS", "500")
             .arg("doctor"),
         "tuanbot doctor",

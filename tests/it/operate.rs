@@ -38,8 +38,15 @@ async fn service_install_writes_a_unit_systemd_accepts() {
         "service install",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("systemctl enable --now tuanbot"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("systemctl enable --now tuanbot"),
+        "{stdout}"
+    );
     let unit = units.join("tuanbot.service");
     let text = std::fs::read_to_string(&unit).unwrap();
     for line in [
@@ -47,7 +54,9 @@ async fn service_install_writes_a_unit_systemd_accepts() {
         format!("WorkingDirectory={}", work.display()),
         format!(
             "ExecStart={} --config {} run",
-            std::fs::canonicalize(env!("CARGO_BIN_EXE_tuanbot")).unwrap().display(),
+            std::fs::canonicalize(env!("CARGO_BIN_EXE_tuanbot"))
+                .unwrap()
+                .display(),
             config.display()
         ),
         "Restart=on-failure".into(),
@@ -83,9 +92,15 @@ async fn migrate_check_says_what_would_run() {
         let out = output_within(tuanbot(&db).args(["migrate", "--check"]), "migrate --check");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let latest = tuanbot::ops::schema::latest(tuanbot::store::Backend::Sqlite);
-        let n = tuanbot::store::migrator(tuanbot::store::Backend::Sqlite).iter().count();
+        let n = tuanbot::store::migrator(tuanbot::store::Backend::Sqlite)
+            .iter()
+            .count();
         assert_eq!(out.status.code(), Some(1), "{stdout}");
-        assert!(stdout.contains(&format!("将执行 {n} 个迁移")), "{}: {stdout}", db.backend);
+        assert!(
+            stdout.contains(&format!("将执行 {n} 个迁移")),
+            "{}: {stdout}",
+            db.backend
+        );
         assert!(stdout.contains("  0001 foundation"), "{stdout}");
         assert!(stdout.contains(&format!("  {latest:04} ")), "{stdout}");
         // --check changes nothing.
@@ -123,12 +138,20 @@ fn logs(db: &TestDb, level: &str) -> Vec<serde_json::Value> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(TALK.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(TALK.as_bytes())
+        .unwrap();
     let out = wait_child(child, "the console");
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     for secret in ["欧阳春花", "司马秋月", "青松翠柏", "秘密家访", "县一中"] {
-        assert!(!stderr.contains(secret), "{level} log shows {secret:?}:\n{stderr}");
+        assert!(
+            !stderr.contains(secret),
+            "{level} log shows {secret:?}:\n{stderr}"
+        );
     }
     stderr
         .lines()
@@ -141,7 +164,10 @@ async fn logs_are_json_and_hold_no_personal_data() {
     let db = TestDb::sqlite().await;
     // At info: JSON objects (there may be none), no personal data.
     for line in logs(&db, "info") {
-        assert!(line["level"].is_string() && line["fields"].is_object(), "{line}");
+        assert!(
+            line["level"].is_string() && line["fields"].is_object(),
+            "{line}"
+        );
     }
     // At debug: one line per handled update, with its kind and outcome.
     let lines = logs(&db, "tuanbot=debug");
