@@ -48,16 +48,8 @@ pub async fn migrate_check(settings: &Settings) -> anyhow::Result<usize> {
         }
     };
     if status.is_foreign() {
-        let v: Vec<String> = status
-            .unknown
-            .iter()
-            .chain(&status.modified)
-            .map(|v| schema::version_name(*v))
-            .collect();
-        bail!(
-            "{}",
-            tr(l, "ops.migrate.foreign", &[("versions", &v.join(", "))])
-        );
+        let v = status.foreign_versions();
+        bail!("{}", tr(l, "ops.migrate.foreign", &[("versions", &v)]));
     }
     if status.pending.is_empty() {
         let v = schema::version_name(status.version());

@@ -277,16 +277,11 @@ async fn database(ctx: &Ctx<'_>) -> (Vec<Check>, bool, Option<i64>) {
     let _ = sqlx::Connection::close(conn).await;
     let version = schema::version_name(status.version());
     if status.is_foreign() {
-        let v: Vec<String> = status
-            .unknown
-            .iter()
-            .chain(&status.modified)
-            .map(|v| schema::version_name(*v))
-            .collect();
+        let v = status.foreign_versions();
         out.push(Check::new(
             Level::Fail,
             topic.clone(),
-            t!("doctor.db_newer", locale = l, versions = v.join(", ")),
+            t!("doctor.db_newer", locale = l, versions = v),
         ));
     } else if !status.pending.is_empty() {
         let v: Vec<String> = status
@@ -900,7 +895,13 @@ async fn clock(ctx: &Ctx<'_>, newest_change_ms: Option<i64>) -> Check {
         }
         let _ = sqlx::Connection::close(conn).await;
     }
-    refs.extend(ctx.clocks.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+    refs.extend(
+        ctx.clocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned(),
+    );
     let zone = ctx.settings.timezone.clone();
     for (name, at) in &refs {
         let skew = (ctx.now - *at).num_seconds();

@@ -55,6 +55,17 @@ impl Status {
         !self.unknown.is_empty() || !self.modified.is_empty()
     }
 
+    /// The versions that make the database foreign ([`Status::is_foreign`]),
+    /// as the migration files name them: `0015, 0016`.
+    pub fn foreign_versions(&self) -> String {
+        self.unknown
+            .iter()
+            .chain(&self.modified)
+            .map(|v| version_name(*v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The newest version applied (0 for none).
     pub fn version(&self) -> i64 {
         self.applied.iter().copied().max().unwrap_or(0)

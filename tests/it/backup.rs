@@ -488,3 +488,39 @@ async fn kill_9_mid_rush_loses_no_committed_claim() {
     assert!(acked.iter().all(|id| in_kept.contains(id)));
     assert_eq!(handled(&url).await, in_backup);
 }
+
+/// Without pg_dump / pg_restore on the PATH, the exact commands are printed
+/// (with the schema, never the password) and nothing is changed.
+#[tokio::test]
+async fn without_the_postgresql_tools_the_commands_are_printed() {
+    let db = TestDb::postgres().await;
+    log_activities(&db.url, "学雷锋", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.dump");
+    let schema = db.url.rsplit('=').next().unwrap().to_string();
+    let (ok, _, err) = run(tuanbot(&db.url)
+        .env("PATH", "/nonexistent")
+        .arg("backup")
+        .arg(&file));
+    assert!(!ok && !file.exists());
+    assert!(err.contains("没有找到 pg_dump"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "pg_dump --format=custom --no-owner --schema={schema} --file={}",
+            file.display()
+        )) && err.contains("--dbname=postgres://postgres@127.0.0.1:5432/postgres"),
+        "{err}"
+    );
+    // A dump made with the tools, restored without them.
+    assert!(run(tuanbot(&db.url).arg("backup").arg(&file)).0);
+    let (ok, _, err) = run(tuanbot(&db.url)
+        .env("PATH", "/nonexistent")
+        .args(["restore", "--force"])
+        .arg(&file));
+    assert!(!ok && err.contains("没有找到 pg_restore"), "{err}");
+    assert!(
+        err.contains("pg_restore --single-transaction") && err.contains("tuanbot migrate"),
+        "{err}"
+    );
+    assert_eq!(count_activities(&db.url).await, 1);
+}
