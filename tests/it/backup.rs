@@ -16,12 +16,8 @@ use tuanbot::store::{self, maintenance};
 use crate::helpers::{TestDb, bounded, output_within, until, wait_child};
 
 fn tuanbot(url: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tuanbot"));
-    c.env_remove("TUANBOT_DATABASE_URL")
-        .env_remove("TELOXIDE_TOKEN")
-        .env("TUANBOT_LOG", "warn")
-        .args(["--db", url])
-        .current_dir(std::env::temp_dir());
+    let mut c = crate::helpers::binary();
+    c.args(["--db", url]);
     c
 }
 
@@ -367,9 +363,8 @@ async fn scheduled_backups_are_dated_pruned_and_retried() {
 /// on its direct SQLite connection, with its WAL checkpoints) writes every
 /// answered claim's update id to a file as it is answered.
 fn rush(db: &Path, acks: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_tuanbot"))
+    crate::helpers::binary()
         .env("TUANBOT_LOG", "off")
-        .current_dir(std::env::temp_dir())
         .args([
             "bench", "claims", "--wishes", "400", "--orgs", "10", "--users", "5", "--claims",
             "400", "--rate", "2000", "--sync", "full",

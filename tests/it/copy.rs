@@ -99,11 +99,7 @@ const ASK: &str = "\
 ";
 
 fn tuanbot() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tuanbot"));
-    c.env_remove("TUANBOT_DATABASE_URL")
-        .env("TUANBOT_LOG", "warn")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
+    crate::helpers::binary()
 }
 
 fn report_file(url: &str, dir: &std::path::Path, name: &str) -> String {

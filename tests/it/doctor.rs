@@ -3,7 +3,6 @@
 //! failure gets a ❌ (or ⚠️) line naming what to do, on both backends.
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use chrono::Utc;
 use serde_json::json;
@@ -269,11 +268,8 @@ async fn each_database_failure_says_what_to_do() {
 async fn the_binary_exits_non_zero_on_a_failure() {
     let db = TestDb::sqlite().await;
     let tuanbot = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tuanbot"));
-        c.env_remove("TUANBOT_DATABASE_URL")
-            .env_remove("TELOXIDE_TOKEN")
-            .env("TUANBOT_DATABASE_URL", &db.url)
-            .current_dir(std::env::temp_dir());
+        let mut c = crate::helpers::binary();
+        c.env("TUANBOT_DATABASE_URL", &db.url);
         c
     };
     let out = output_within(tuanbot().arg("doctor"), "tuanbot doctor");

@@ -9,12 +9,8 @@ use std::process::{Command, Stdio};
 use crate::helpers::{TestDb, output_within, wait_child};
 
 fn tuanbot(db: &TestDb) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tuanbot"));
-    c.env_remove("TUANBOT_DATABASE_URL")
-        .env_remove("TELOXIDE_TOKEN")
-        .env_remove("TUANBOT_LOG")
-        .env("TUANBOT_DATABASE_URL", &db.url)
-        .current_dir(std::env::temp_dir());
+    let mut c = crate::helpers::binary();
+    c.env("TUANBOT_DATABASE_URL", &db.url);
     c
 }
 
