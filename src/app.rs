@@ -166,6 +166,22 @@ pub async fn start_web(
     })))
 }
 
+/// Ctrl-C, or SIGTERM (how systemd and container engines stop a service).
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 /// `tuanbot run` with platforms configured: serve until Ctrl-C. QQ and
 /// Telegram run in one process over one store.
 pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
@@ -184,9 +200,11 @@ pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
         tasks.extend(tg.adapter.tasks);
     }
     let web = start_web(&engine, shutdown.clone()).await?;
-    // Scheduled jobs (notice reminders, deadlines) run beside the adapters.
+    // Scheduled jobs (notice reminders, deadlines, backups) run beside the
+    // adapters.
+    crate::ops::backup::ensure_scheduled(&engine).await?;
     let jobs = tokio::spawn(crate::jobs::run(engine.clone(), shutdown));
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
     let _ = stop.send(true);
     for d in dispatchers {
         let _ = d.await;

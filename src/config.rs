@@ -28,6 +28,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "onebot",
     "wishes",
     "web",
+    "backup",
+    "log",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -62,6 +64,82 @@ pub struct Settings {
     pub onebot: OneBotSettings,
     pub wishes: WishesSettings,
     pub web: WebSettings,
+    pub backup: BackupSettings,
+    pub log: LogSettings,
+}
+
+/// Scheduled backups (`tuanbot run` takes one every `every` into `dir`);
+/// off unless `dir` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Where scheduled backups go, e.g. `/var/backups/tuanbot`.
+    pub dir: Option<PathBuf>,
+    /// How often: `daily`, `hourly`, `weekly`, or hours/days such as `6h`, `2d`.
+    pub every: String,
+    /// How many scheduled backups to keep; older ones are removed.
+    pub keep: usize,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings {
+            dir: None,
+            every: "daily".into(),
+            keep: 14,
+        }
+    }
+}
+
+impl BackupSettings {
+    /// `every` as a duration (validated at load).
+    pub fn interval(&self) -> Result<chrono::Duration, ConfigError> {
+        let bad = || {
+            ConfigError::new(
+                "backup.every",
+                format!(
+                    "expected daily, hourly, weekly, or hours/days such as 6h or 2d, got {:?}",
+                    self.every
+                ),
+            )
+        };
+        let every = self.every.trim().to_ascii_lowercase();
+        let hours = match every.as_str() {
+            "hourly" => 1,
+            "daily" => 24,
+            "weekly" => 24 * 7,
+            other => {
+                let (n, unit) = other.split_at(other.len().saturating_sub(1));
+                let n: i64 = n.trim().parse().map_err(|_| bad())?;
+                match unit {
+                    "h" => n,
+                    "d" => n.checked_mul(24).ok_or_else(bad)?,
+                    _ => return Err(bad()),
+                }
+            }
+        };
+        if !(1..=24 * 366).contains(&hours) {
+            return Err(bad());
+        }
+        Ok(chrono::Duration::hours(hours))
+    }
+}
+
+/// How logs are written (to standard error). Which events, by
+/// `TUANBOT_LOG` (tracing's `EnvFilter` syntax, default `warn`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (for people) or `json` (one object per line, for log collectors).
+    pub format: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: "text".into(),
+        }
+    }
 }
 
 /// Longest `web.session_hours`: 30 days.
@@ -277,6 +355,8 @@ impl Default for Settings {
             onebot: OneBotSettings::default(),
             wishes: WishesSettings::default(),
             web: WebSettings::default(),
+            backup: BackupSettings::default(),
+            log: LogSettings::default(),
         }
     }
 }
@@ -334,6 +414,11 @@ impl Settings {
             // Only the keys we know: other TUANBOT_* variables (TUANBOT_LOG,
             // test settings) are not settings.
             fig = fig.merge(Env::prefixed("TUANBOT_").split("__").filter(|k| {
+                // TUANBOT_LOG is the log filter, not the `log` table
+                // (whose keys come as TUANBOT_LOG__FORMAT).
+                if k.as_str().eq_ignore_ascii_case("log") {
+                    return false;
+                }
                 let top = k.as_str().split('.').next().unwrap_or_default();
                 TOP_LEVEL_KEYS.iter().any(|t| t.eq_ignore_ascii_case(top))
             }));
@@ -414,6 +499,16 @@ impl Settings {
             return Err(ConfigError::new("bot_name", "must not be empty"));
         }
         self.validate_onebot()?;
+        self.backup.interval()?;
+        if self.backup.keep < 1 {
+            return Err(ConfigError::new("backup.keep", "must be at least 1"));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::new(
+                "log.format",
+                format!("expected text or json, got {:?}", self.log.format),
+            ));
+        }
         self.validate_web()
     }
 
@@ -709,6 +804,40 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn backup_and_log_settings_checked() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.backup.interval().unwrap(), chrono::Duration::days(1));
+        assert_eq!(s.backup.keep, 14);
+        assert_eq!(s.log.format, "text");
+        for (every, hours) in [
+            ("hourly", 1),
+            ("weekly", 168),
+            ("6h", 6),
+            ("2d", 48),
+            (" Daily ", 24),
+        ] {
+            let s = load(&[("backup.every", every)]).unwrap();
+            assert_eq!(
+                s.backup.interval().unwrap(),
+                chrono::Duration::hours(hours),
+                "{every}"
+            );
+        }
+        for (key, value) in [
+            ("backup.every", "sometimes"),
+            ("backup.every", "0h"),
+            ("backup.every", "-3d"),
+            ("backup.every", "5m"),
+            ("backup.keep", "0"),
+            ("log.format", "xml"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{value}: {err}");
+        }
+        assert_eq!(load(&[("log.format", "json")]).unwrap().log.format, "json");
     }
 
     #[test]

@@ -299,6 +299,7 @@ impl Engine {
                     self.outbox_ready.notify_waiters();
                 }
                 for ((job, result), claim) in jobs.into_iter().zip(results).zip(&claims) {
+                    log_update(&job.msg, &job.read.parsed, &result);
                     if claim.is_some() && matches!(result, Ok(Outcome::Handled { .. })) {
                         crate::metrics::record_claim(job.queued_at.elapsed().as_secs_f64());
                     }
@@ -599,9 +600,12 @@ impl Engine {
                 // Ended now rather than by a ROLLBACK queued on the pooled
                 // connection; the error is what the caller needs to see.
                 let _ = tx.rollback().await;
-                return Err(e);
+                let e = Err(e);
+                log_update(msg, &read.parsed, &e);
+                return e;
             }
         };
+        log_update(msg, &read.parsed, &Ok(outcome));
         match outcome {
             Outcome::Duplicate => tx.rollback().await?,
             Outcome::Handled { replies } => {
@@ -751,6 +755,42 @@ async fn writer(engine: std::sync::Weak<Engine>, mut rx: mpsc::UnboundedReceiver
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
+}
+
+/// The debug event per handled update: where it came from, what kind of
+/// command it was and what became of it — never names or message text, so
+/// logs hold no personal data at any level.
+fn log_update(msg: &Incoming, parsed: &command::Parsed, result: &Result<Outcome, StoreError>) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let kind = match parsed {
+        command::Parsed::Command(c) => {
+            let name = format!("{c:?}");
+            let end = name
+                .find(|c: char| !c.is_alphanumeric())
+                .unwrap_or(name.len());
+            name[..end].to_string()
+        }
+        command::Parsed::NotCommand => "chatter".into(),
+        command::Parsed::Unknown(_) => "unknown".into(),
+        command::Parsed::Invalid(_) => "invalid".into(),
+        command::Parsed::TooLong { .. } => "too_long".into(),
+    };
+    let (outcome, replies) = match result {
+        Ok(Outcome::Handled { replies }) => ("handled", *replies),
+        Ok(Outcome::Duplicate) => ("duplicate", 0),
+        Err(_) => ("failed", 0),
+    };
+    tracing::debug!(
+        platform = %msg.platform,
+        chat = %msg.chat_id,
+        update = %msg.update_id,
+        command = %kind,
+        outcome,
+        replies,
+        "update"
+    );
 }
 
 /// The writer's debug event per group: its size, how long handling and the

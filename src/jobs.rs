@@ -120,6 +120,23 @@ fn handler(kind: &str) -> Option<Handler> {
     HANDLERS.iter().find(|(k, _)| *k == kind).map(|(_, h)| *h)
 }
 
+/// A handler for slow work outside the database (a backup): it runs
+/// outside any transaction, so SQLite's one write lock is not held
+/// meanwhile, while the job's lease keeps other runners off it; it
+/// finishes the job itself ([`store::jobs::finish`]) in the transaction
+/// that records its outcome. An error counts as a failed attempt.
+pub type Detached =
+    for<'a> fn(&'a Engine, Job, DateTime<Utc>) -> BoxFuture<'a, Result<(), StoreError>>;
+
+/// The registered detached handlers, by kind.
+const DETACHED: &[(&str, Detached)] = &[(crate::store::maintenance::BACKUP_JOB, |e, j, now| {
+    Box::pin(crate::ops::backup::run_job(e, j, now))
+})];
+
+fn detached(kind: &str) -> Option<Detached> {
+    DETACHED.iter().find(|(k, _)| *k == kind).map(|(_, h)| *h)
+}
+
 /// Schedule a job of `kind` with a serialisable payload, in the caller's
 /// transaction (so the job exists exactly when the change that wants it does).
 pub async fn schedule(
@@ -177,6 +194,25 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
             tx.rollback().await?;
             break;
         };
+        if let Some(run) = detached(&job.kind) {
+            // The lease taken above is committed; the work runs outside.
+            tx.commit().await?;
+            match run(engine, job.clone(), now).await {
+                Ok(()) => ran.done += 1,
+                Err(error) => {
+                    tracing::warn!(job = job.id, kind = %job.kind, %error, "job failed");
+                    let give_up = job.attempts >= MAX_ATTEMPTS;
+                    let retry = now_ms + crate::outbox::backoff_ms(job.attempts) * 30;
+                    let mut tx = engine.store.begin().await?;
+                    let error = error.to_string();
+                    store::jobs::failed_detached(&mut tx, job.id, &error, retry, give_up, now_ms)
+                        .await?;
+                    tx.commit().await?;
+                    ran.failed += 1;
+                }
+            }
+            continue;
+        }
         let result = match handler(&job.kind) {
             Some(h) => {
                 let mut ctx = JobCtx {

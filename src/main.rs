@@ -46,7 +46,43 @@ enum Cmd {
         json: bool,
     },
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Only say which migrations would run (exit 1 when some would).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Copy the database to FILE while the bot runs (SQLite), or run
+    /// pg_dump (PostgreSQL; prints the command when pg_dump is missing).
+    Backup {
+        /// Default: a dated file in backup.dir, else in the current directory.
+        file: Option<PathBuf>,
+    },
+    /// Put a backup in place of the database (the bot must be stopped);
+    /// the replaced database is kept beside it.
+    Restore {
+        file: PathBuf,
+        /// Replace a database that has changes newer than the backup.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check settings, database, platforms, dashboard, fonts, disk and
+    /// clock; one line each. Exits 1 when a check fails.
+    Doctor,
+    /// Install tuanbot as a system service.
+    Service {
+        #[command(subcommand)]
+        what: ServiceWhat,
+    },
+    /// Copy every record from one database into another, empty one
+    /// (e.g. SQLite → PostgreSQL). Stop the bot first.
+    Copy {
+        /// Source, e.g. sqlite://tuanbot.db
+        #[arg(long)]
+        from: String,
+        /// Target, e.g. postgres://tuanbot@127.0.0.1/tuanbot
+        #[arg(long)]
+        to: String,
+    },
     /// Import data from a file.
     Import {
         #[command(subcommand)]
@@ -97,6 +133,29 @@ enum Cmd {
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceWhat {
+    /// Write a systemd unit that runs `tuanbot run` as an unprivileged user.
+    Install {
+        /// The user (and group) the service runs as.
+        #[arg(long, default_value = "tuanbot")]
+        user: String,
+        /// The service's working directory (where sqlite:// files live).
+        #[arg(long, default_value = "/var/lib/tuanbot")]
+        dir: PathBuf,
+        /// The settings file the service reads (default: --config, else
+        /// /etc/tuanbot/tuanbot.toml).
+        #[arg(long = "settings")]
+        settings_file: Option<PathBuf>,
+        /// Where the unit goes.
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: PathBuf,
+        /// Replace an existing unit.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -155,6 +214,10 @@ enum BenchWhat {
         /// claims again as soon as answered (closed loop, peak claims/s).
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// Append the update id of each answered claim to this file, as
+        /// answered (for crash tests).
+        #[arg(long)]
+        acks: Option<PathBuf>,
     },
     /// The Telegram adapter against a fake Bot API: updates/s, update→reply
     /// latency, and a broadcast under the rate limits.
@@ -186,15 +249,34 @@ enum ImportWhat {
     },
 }
 
+/// A failure the command has already reported (exit code 1, nothing more).
+#[derive(Debug)]
+struct Quiet;
+
+impl std::fmt::Display for Quiet {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+impl std::error::Error for Quiet {}
+
+/// Logs to standard error, filtered by `TUANBOT_LOG`, as text or JSON.
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUANBOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TUANBOT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let mut sources = Sources {
         file: cli.config.clone(),
         ..Default::default()
@@ -204,11 +286,17 @@ fn main() -> std::process::ExitCode {
     }
     let settings = match Settings::load(&sources) {
         Ok(s) => s,
+        Err(e) if matches!(cli.command, Some(Cmd::Doctor)) => {
+            let check = tuanbot::ops::doctor::settings_error("zh-CN", &e.to_string());
+            println!("{}", check.line("zh-CN"));
+            return std::process::ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("{e}");
             return std::process::ExitCode::from(2);
         }
     };
+    init_logs(&settings.log.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -220,8 +308,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     let explicit_db = cli.db.is_some();
-    match runtime.block_on(run(cli.command.unwrap_or(Cmd::Run), settings, explicit_db)) {
+    let cmd = cli.command.unwrap_or(Cmd::Run);
+    match runtime.block_on(run(cmd, settings, explicit_db, cli.config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The command has said why.
+        Err(e) if e.is::<Quiet>() => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("{e:#}");
             std::process::ExitCode::FAILURE
@@ -229,7 +320,32 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<()> {
+/// Whether a command works on the configured database: it then holds it
+/// (shared) while it runs, so a restore refuses meanwhile.
+fn uses_database(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Run
+            | Cmd::Console { .. }
+            | Cmd::Migrate { check: false }
+            | Cmd::Import { .. }
+            | Cmd::Export { .. }
+            | Cmd::Report { .. }
+            | Cmd::Stars { .. }
+    )
+}
+
+async fn run(
+    cmd: Cmd,
+    settings: Settings,
+    explicit_db: bool,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let _held = if uses_database(&cmd) {
+        Some(tuanbot::ops::lock::for_command(&settings).await?)
+    } else {
+        None
+    };
     match cmd {
         Cmd::Run => {
             if settings.telegram_enabled() || settings.onebot_enabled() {
@@ -238,7 +354,41 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
             console(settings, None, false).await
         }
         Cmd::Console { script, json } => console(settings, script, json).await,
-        Cmd::Migrate => {
+        Cmd::Migrate { check: true } => {
+            if tuanbot::ops::cli::migrate_check(&settings).await? > 0 {
+                return Err(Quiet.into());
+            }
+            Ok(())
+        }
+        Cmd::Backup { file } => tuanbot::ops::cli::backup(&settings, file).await,
+        Cmd::Restore { file, force } => tuanbot::ops::cli::restore(&settings, &file, force).await,
+        Cmd::Doctor => {
+            let checks = tuanbot::ops::doctor::run(&settings, chrono::Utc::now()).await;
+            for c in &checks {
+                println!("{}", c.line(&settings.locale));
+            }
+            if tuanbot::ops::doctor::failed(&checks) {
+                return Err(Quiet.into());
+            }
+            Ok(())
+        }
+        Cmd::Service {
+            what:
+                ServiceWhat::Install {
+                    user,
+                    dir,
+                    settings_file,
+                    unit_dir,
+                    force,
+                },
+        } => {
+            let config = settings_file
+                .or(config_file)
+                .unwrap_or_else(|| PathBuf::from("/etc/tuanbot/tuanbot.toml"));
+            tuanbot::ops::cli::install_service(&settings, &user, &dir, &config, &unit_dir, force)
+        }
+        Cmd::Copy { from, to } => tuanbot::ops::cli::copy(&settings, &from, &to).await,
+        Cmd::Migrate { check: false } => {
             let store = app::open_store(&settings).await?;
             let db = app::redact(&settings.database_url);
             println!("{}", tr(&settings.locale, "cli.migrated", &[("db", &db)]));
@@ -397,6 +547,7 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                     quota,
                     sync,
                     rate,
+                    acks,
                 },
         } => {
             let opts = tuanbot::bench::claims::Options {
@@ -407,6 +558,7 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                 quota,
                 sync,
                 rate,
+                acks,
             };
             let url = explicit_db.then(|| settings.database_url.clone());
             let report = tuanbot::bench::claims::run_fresh(url.as_deref(), &opts).await?;

@@ -45,6 +45,37 @@ pub struct Options {
     /// Claims per second offered on a fixed schedule (open loop); 0: each
     /// user claims again as soon as answered (closed loop).
     pub rate: u64,
+    /// Append the update id of every claim answered (so committed) to this
+    /// file, one per line, as the answers come: what a crash test checks
+    /// the database against.
+    pub acks: Option<std::path::PathBuf>,
+}
+
+/// Where answered claims are written, if asked (see [`Options::acks`]).
+struct Acks(Option<std::sync::Mutex<std::fs::File>>);
+
+impl Acks {
+    fn open(opts: &Options) -> anyhow::Result<Acks> {
+        Ok(Acks(match &opts.acks {
+            Some(path) => Some(std::sync::Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            )),
+            None => None,
+        }))
+    }
+
+    /// One answered claim; written at once (a write per line, no buffer),
+    /// so a killed process leaves every line it acknowledged.
+    fn ack(&self, seq: u64) {
+        use std::io::Write;
+        if let Some(f) = &self.0 {
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = f.write_all(format!("{seq}\n").as_bytes());
+        }
+    }
 }
 
 /// The printed result.
@@ -133,10 +164,11 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Report> {
     let cpu_before = cpu_times();
     let commits_before = crate::metrics::snapshot().commits;
     let started = Instant::now();
+    let acks = Arc::new(Acks::open(opts)?);
     let (mut lat, errors) = if opts.rate > 0 {
-        open_loop(&engine, opts).await?
+        open_loop(&engine, opts, &acks).await?
     } else {
-        closed_loop(&engine, opts).await?
+        closed_loop(&engine, opts, &acks).await?
     };
     let elapsed = started.elapsed().as_secs_f64();
     let commits = crate::metrics::snapshot().commits;
@@ -207,12 +239,16 @@ fn user_rng(o: usize, u: usize) -> Rng {
 
 /// Every user claims, waits for the answer, claims again. Returns the
 /// latencies in ms and the number of failed claims.
-async fn closed_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<f64>, usize)> {
+async fn closed_loop(
+    engine: &Arc<Engine>,
+    opts: &Options,
+    acks: &Arc<Acks>,
+) -> anyhow::Result<(Vec<f64>, usize)> {
     let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for o in 0..opts.orgs {
         for u in 0..opts.users {
-            let (engine, arrivals) = (engine.clone(), arrivals.clone());
+            let (engine, arrivals, acks) = (engine.clone(), arrivals.clone(), acks.clone());
             let (wishes, n) = (opts.wishes, opts.claims_per_user);
             tasks.push(tokio::spawn(async move {
                 let mut rng = user_rng(o, u);
@@ -222,7 +258,9 @@ async fn closed_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Ve
                     let seq = arrivals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let msg = claim_message(o, u, seq, rng.below(wishes) + 1);
                     let t = Instant::now();
-                    if !matches!(engine.submit(msg).await, Ok(Outcome::Handled { .. })) {
+                    if matches!(engine.submit(msg).await, Ok(Outcome::Handled { .. })) {
+                        acks.ack(seq);
+                    } else {
                         errors += 1;
                     }
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -249,11 +287,15 @@ async fn closed_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Ve
 /// late it sends every claim that is due at once, as a socket read returns
 /// every frame that has arrived, and the lateness counts in the latency.
 /// Returns the latencies in ms and the number of failed claims.
-async fn open_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<f64>, usize)> {
+async fn open_loop(
+    engine: &Arc<Engine>,
+    opts: &Options,
+    acks: &Arc<Acks>,
+) -> anyhow::Result<(Vec<f64>, usize)> {
     use std::time::Duration;
     let users = opts.orgs * opts.users;
     let total = users * opts.claims_per_user;
-    let (results, mut answers) = tokio::sync::mpsc::unbounded_channel::<(f64, bool)>();
+    let (results, mut answers) = tokio::sync::mpsc::unbounded_channel::<(f64, bool, u64)>();
     let runtime = tokio::runtime::Handle::current();
     let (engine, opts) = (engine.clone(), opts.clone());
     let sender = std::thread::spawn(move || {
@@ -272,15 +314,16 @@ async fn open_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<
                 let user = k % users;
                 let (o, u) = (user / opts.users, user % opts.users);
                 let wish = rngs[user].below(opts.wishes) + 1;
-                sent.push((due(k), engine.enqueue(claim_message(o, u, k as u64, wish))));
+                let answer = engine.enqueue(claim_message(o, u, k as u64, wish));
+                sent.push((due(k), k as u64, answer));
                 k += 1;
             }
             if !sent.is_empty() {
                 let results = results.clone();
                 runtime.spawn(async move {
-                    for (due, answer) in sent {
+                    for (due, seq, answer) in sent {
                         let ok = matches!(answer.await, Ok(Outcome::Handled { .. }));
-                        let _ = results.send((due.elapsed().as_secs_f64() * 1000.0, ok));
+                        let _ = results.send((due.elapsed().as_secs_f64() * 1000.0, ok, seq));
                     }
                 });
             }
@@ -295,9 +338,13 @@ async fn open_loop(engine: &Arc<Engine>, opts: &Options) -> anyhow::Result<(Vec<
     });
     let mut lat = Vec::with_capacity(total);
     let mut errors = 0;
-    while let Some((ms, ok)) = answers.recv().await {
+    while let Some((ms, ok, seq)) = answers.recv().await {
         lat.push(ms);
-        errors += usize::from(!ok);
+        if ok {
+            acks.ack(seq);
+        } else {
+            errors += 1;
+        }
     }
     sender
         .join()

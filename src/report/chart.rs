@@ -65,6 +65,16 @@ fn font() -> Option<bool> {
     })
 }
 
+/// The font charts would use: its path, and whether it has CJK glyphs
+/// (`tuanbot doctor`).
+pub fn font_path() -> Option<(&'static str, bool)> {
+    CJK_FONTS
+        .iter()
+        .map(|p| (*p, true))
+        .chain(LATIN_FONTS.iter().map(|p| (*p, false)))
+        .find(|(p, _)| std::path::Path::new(p).is_file())
+}
+
 /// Bars of one panel: (label, count).
 pub type Bars = Vec<(String, i64)>;
 

@@ -224,7 +224,7 @@ pub(super) async fn lookup_one(ctx: &mut Ctx<'_>, query: &str) -> Result<Option<
 }
 
 /// `/iam ORG` (我是 ORG): join an org; `我是 1` picks from numbered choices.
-#[tracing::instrument(skip(ctx), fields(person = ctx.person.id))]
+#[tracing::instrument(skip(ctx, query), fields(person = ctx.person.id))]
 pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
     let now_ms = ctx.now_ms();
     let (platform, user, chat) = (

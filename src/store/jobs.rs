@@ -111,13 +111,27 @@ pub async fn failed(
     give_up: bool,
     now_ms: i64,
 ) -> Result<()> {
+    record_failure(conn, id, error, retry_at_ms, give_up.then_some(now_ms), 1).await
+}
+
+/// Keep a failed attempt's error, count it (`add` attempts), and set when
+/// to try again — or that the job is given up (`done_at`).
+async fn record_failure(
+    conn: &mut Conn,
+    id: i64,
+    error: &str,
+    retry_at_ms: i64,
+    done_at: Option<i64>,
+    add: i64,
+) -> Result<()> {
     sqlx::query(
-        "UPDATE jobs SET attempts = attempts + 1, last_error = $1, run_at = $2, \
-         leased_until = NULL, done_at = $3 WHERE id = $4",
+        "UPDATE jobs SET attempts = attempts + $1, last_error = $2, run_at = $3, \
+         leased_until = NULL, done_at = $4 WHERE id = $5",
     )
+    .bind(add)
     .bind(error)
     .bind(retry_at_ms)
-    .bind(give_up.then_some(now_ms))
+    .bind(done_at)
     .bind(id)
     .execute(conn)
     .await?;
@@ -171,4 +185,18 @@ pub async fn state(conn: &mut Conn, id: i64) -> Result<Option<(i64, bool, Option
         ))
     })
     .transpose()
+}
+
+/// [`failed`] for a job whose attempt was already counted by a committed
+/// [`take_due`] (the detached jobs of `crate::jobs`, worked on outside the
+/// transaction that took them).
+pub async fn failed_detached(
+    conn: &mut Conn,
+    id: i64,
+    error: &str,
+    retry_at_ms: i64,
+    give_up: bool,
+    now_ms: i64,
+) -> Result<()> {
+    record_failure(conn, id, error, retry_at_ms, give_up.then_some(now_ms), 0).await
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod faq;
 pub mod jobs;
 pub mod kv;
+pub mod maintenance;
 pub mod notices;
 pub mod orgs;
 pub mod outbox;
@@ -121,6 +122,15 @@ impl DerefMut for Tx {
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// The migrations this binary carries for `backend` (`tuanbot migrate
+/// --check`, restores and the upgrade tests read them).
+pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => &MIGRATE_SQLITE,
+        Backend::Postgres => &MIGRATE_POSTGRES,
+    }
+}
+
 impl Store {
     /// Connect to `sqlite://FILE` (created if missing) or `postgres://…`.
     /// `synchronous` is SQLite's pragma (`full` or `normal`).
@@ -183,10 +193,7 @@ impl Store {
 
     /// Apply pending migrations for this backend.
     pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => MIGRATE_SQLITE.run(&self.pool).await?,
-            Backend::Postgres => MIGRATE_POSTGRES.run(&self.pool).await?,
-        }
+        migrator(self.backend).run(&self.pool).await?;
         if let (true, Some(lock)) = (self.direct, &self.write_lock) {
             lock.lock().await.load_schema()?;
         }

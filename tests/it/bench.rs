@@ -15,6 +15,7 @@ fn small(rate: u64) -> Options {
         quota: Some(8),
         sync: "full".into(),
         rate,
+        acks: None,
     }
 }
 

@@ -335,3 +335,27 @@ pub async fn stop_adapter(
     }
     engine.store.close().await;
 }
+
+/// A plain connection (no pool, no migrations) to `url`, either backend.
+pub async fn any_conn(url: &str) -> Result<tuanbot::store::Conn, sqlx::Error> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    tuanbot::store::Conn::connect(url).await
+}
+
+/// The real binary with a clean environment: no settings from this
+/// process's `TUANBOT_*` or `TELOXIDE_TOKEN`, logs at `warn`, run in the
+/// temporary directory (no `tuanbot.toml` there); the database is given
+/// by the caller (`--db`, or `TUANBOT_DATABASE_URL`).
+pub fn binary() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tuanbot"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TUANBOT_") {
+            c.env_remove(key);
+        }
+    }
+    c.env_remove("TELOXIDE_TOKEN")
+        .env("TUANBOT_LOG", "warn")
+        .current_dir(std::env::temp_dir());
+    c
+}

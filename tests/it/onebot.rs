@@ -30,8 +30,8 @@ use tuanbot::store::{self, chats, outbox, people};
 use crate::helpers::{PATIENCE, TestDb, adapter_engine, stop_adapter, until, within};
 
 /// The QQ account the fake implementation is logged into.
-const BOT: i64 = 10001;
-const TOKEN: &str = "s3cret";
+pub const BOT: i64 = 10001;
+pub const TOKEN: &str = "s3cret";
 
 /// One acknowledged `send_*_msg`.
 #[derive(Debug, Clone)]
@@ -55,12 +55,12 @@ impl Got {
 }
 
 #[derive(Default)]
-struct FakeState {
+pub struct FakeState {
     /// Handshakes tried, and those refused for a bad token.
     attempts: AtomicUsize,
     refused: AtomicUsize,
     connections: AtomicUsize,
-    logins: AtomicUsize,
+    pub logins: AtomicUsize,
     sends: Mutex<Vec<Got>>,
     push: Mutex<Option<mpsc::UnboundedSender<String>>>,
     /// After this many acknowledged sends, the next send closes the
@@ -176,7 +176,7 @@ where
 
 /// A fake implementation serving forward WebSocket on a loopback port,
 /// demanding `token`.
-async fn fake_server(token: &'static str) -> (SocketAddr, Arc<FakeState>) {
+pub async fn fake_server(token: &'static str) -> (SocketAddr, Arc<FakeState>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

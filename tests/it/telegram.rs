@@ -52,6 +52,8 @@ pub struct FakeApi {
     pub bad_gateway: AtomicUsize,
     /// Groups that became supergroups: old id → new id.
     pub migrated: Mutex<std::collections::HashMap<i64, i64>>,
+    /// What getWebhookInfo answers (no webhook when null).
+    pub webhook_info: Mutex<Value>,
 }
 
 impl FakeApi {
@@ -166,6 +168,7 @@ async fn api(
         "deleteWebhook",
         "sendPhoto",
         "sendDocument",
+        "getWebhookInfo",
     ]
     .into_iter()
     .find(|m| m.eq_ignore_ascii_case(method))
@@ -252,6 +255,14 @@ async fn api(
             "file_path": "documents/orgs.csv"
         })),
         "answerCallbackQuery" | "setMyCommands" | "setWebhook" | "deleteWebhook" => ok(json!(true)),
+        "getWebhookInfo" => {
+            let info = fake.webhook_info.lock().unwrap().clone();
+            ok(if info.is_null() {
+                json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})
+            } else {
+                info
+            })
+        }
         _ => err(404, "Not Found: method not found", None),
     }
 }

@@ -451,10 +451,9 @@ impl OneBot {
         match self.call("get_login_info", json!({})).await {
             Ok(data) => {
                 if let Some(id) = data.get("user_id").map(id_string) {
+                    // The account's number, not its nickname: no names in logs.
+                    tracing::info!(account = %id, "OneBot logged in");
                     *self.self_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
-                }
-                if let Some(nick) = data.get("nickname").and_then(Value::as_str) {
-                    tracing::info!(nickname = nick, "OneBot logged in");
                 }
             }
             Err(e) => tracing::warn!(error = ?e, "get_login_info failed"),
