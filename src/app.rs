@@ -111,6 +111,36 @@ pub async fn start_qq(
     })
 }
 
+/// Issue 22: the official QQ Bot API side of a running bot: the adapter
+/// (gateway or webhook) and its outbox dispatcher.
+pub struct QqBotRunning {
+    pub bot: Arc<crate::chat::qqbot::QqBot>,
+    pub adapter: crate::chat::qqbot::Running,
+    pub dispatcher: tokio::task::JoinHandle<()>,
+}
+
+/// Start the QQ Bot API adapter and a dispatcher draining its outbox.
+pub async fn start_qqbot(
+    engine: &Arc<Engine>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<QqBotRunning> {
+    let bot = crate::chat::qqbot::QqBot::new(engine.clone())?;
+    let adapter = bot.start(shutdown.clone()).await?;
+    let dispatcher = crate::outbox::Dispatcher::new(
+        engine.store.clone(),
+        bot.clone(),
+        engine.clock.clone(),
+        engine.outbox_ready.clone(),
+    )
+    .with_lease_ms(engine.settings.outbox_lease_ms);
+    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    Ok(QqBotRunning {
+        bot,
+        adapter,
+        dispatcher,
+    })
+}
+
 /// The Telegram side of a running bot: the adapter (polling or webhook)
 /// and its outbox dispatcher, stopped together through the shutdown channel.
 pub struct TelegramRunning {
@@ -166,7 +196,7 @@ pub async fn start_web(
 }
 
 /// `tuanbot run` with platforms configured: serve until Ctrl-C. QQ and
-/// Telegram run in one process over one store.
+/// Telegram run in one process over one store (and the QQ Bot API).
 pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
     let engine = engine(settings, Arc::new(crate::clock::SystemClock)).await?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -176,6 +206,12 @@ pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
         let qq = start_qq(&engine, shutdown.clone()).await?;
         dispatchers.push(qq.dispatcher);
         tasks.extend(qq.adapter.tasks);
+    }
+    // Issue 22: the official QQ Bot API beside OneBot and Telegram.
+    if engine.settings.qqbot_enabled() {
+        let qb = start_qqbot(&engine, shutdown.clone()).await?;
+        dispatchers.push(qb.dispatcher);
+        tasks.extend(qb.adapter.tasks);
     }
     if engine.settings.telegram_enabled() {
         let tg = start_telegram(&engine, shutdown.clone()).await?;

@@ -232,7 +232,8 @@ fn main() -> std::process::ExitCode {
 async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<()> {
     match cmd {
         Cmd::Run => {
-            if settings.telegram_enabled() || settings.onebot_enabled() {
+            if settings.telegram_enabled() || settings.onebot_enabled() || settings.qqbot_enabled()
+            {
                 return app::run_platforms(settings).await;
             }
             console(settings, None, false).await

@@ -5,6 +5,7 @@ pub mod console;
 pub mod files;
 pub mod onebot;
 pub mod pacing;
+pub mod qqbot;
 pub mod telegram;
 
 /// Long texts are split at line breaks the same way on every platform.
@@ -195,6 +196,11 @@ pub enum SendError {
     /// The message itself is refused (bad request); retrying won't help.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The platform takes a message to this chat only as a reply to a
+    /// recent one, and none is left (the QQ Bot API, issue 22): keep it, in
+    /// order, until the chat speaks (`store::outbox::wake_waiting`).
+    #[error("waiting for the chat to speak")]
+    WaitForChat,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -210,4 +216,17 @@ pub trait ChatSender: Send + Sync {
         msg: &'a Outgoing,
         edit_target: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Sent, SendError>>;
+
+    /// [`ChatSender::send`] of outbox row `outbox_id`, for a platform that
+    /// keeps per-row state across tries (the QQ Bot API's reply ledger,
+    /// issue 22: a resend repeats its `msg_id` + `msg_seq`).
+    fn send_row<'a>(
+        &'a self,
+        outbox_id: i64,
+        msg: &'a Outgoing,
+        edit_target: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+        let _ = outbox_id;
+        self.send(msg, edit_target)
+    }
 }

@@ -20,6 +20,8 @@ mod onebot;
 mod outbox;
 mod parser_never_panics;
 mod permissions;
+mod qqbot;
+mod qqbot_fake;
 mod reports;
 mod rush;
 mod store;
