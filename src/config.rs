@@ -213,9 +213,12 @@ impl Default for OneBotSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QqBotSettings {
-    /// The bot's AppID from the open platform's 开发设置.
+    /// The bot's AppID from the open platform's 开发设置 (digits: a TOML or
+    /// environment number is taken as its text).
+    #[serde(deserialize_with = "opt_text")]
     pub app_id: Option<String>,
     /// The bot's AppSecret: access tokens and the webhook's ed25519 key.
+    #[serde(deserialize_with = "opt_text")]
     pub secret: Option<String>,
     /// Use the sandbox API (`sandbox.api.sgroup.qq.com`) for a bot under test.
     pub sandbox: bool,
@@ -696,6 +699,26 @@ fn parse_admin(s: &str) -> Option<(Platform, &str)> {
     (!user.is_empty()).then_some((platform, user))
 }
 
+/// A text setting that may be written as a number (`app_id = 102000042`,
+/// `TUANBOT_QQBOT__APP_ID=102000042`): kept as its text.
+fn opt_text<'de, D>(de: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        U(u64),
+        I(i64),
+    }
+    Ok(Option::<Text>::deserialize(de)?.map(|t| match t {
+        Text::S(s) => s,
+        Text::U(n) => n.to_string(),
+        Text::I(n) => n.to_string(),
+    }))
+}
+
 /// `admins` may be a TOML list or, from the environment, `a:1,b:2`.
 fn string_or_list<'de, D>(de: D) -> Result<Vec<String>, D::Error>
 where
@@ -780,6 +803,16 @@ mod tests {
         let s = load(&[]).unwrap();
         assert!(!s.qqbot_enabled());
         assert_eq!(s.qqbot.intent_bits().unwrap(), vec![1 << 25, 1 << 28]);
+        // App ids are digits: a TOML number is taken as its text.
+        let file = std::env::temp_dir().join(format!("tuanbot-qqbot-{}.toml", std::process::id()));
+        std::fs::write(&file, "[qqbot]\napp_id = 102000001\nsecret = \"s3cret\"\n").unwrap();
+        let s = Settings::load(&Sources {
+            file: Some(file.clone()),
+            overrides: Vec::new(),
+            ignore_env: true,
+        });
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(s.unwrap().qqbot.app_id.as_deref(), Some("102000001"));
         let s = load(&[
             ("qqbot.app_id", "102000001"),
             ("qqbot.secret", "DG5g3B4j9X2KOErG"),

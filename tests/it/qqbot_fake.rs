@@ -22,7 +22,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,7 +104,6 @@ pub struct FakeState {
     downloads: Mutex<HashMap<String, Vec<u8>>>,
     next_id: AtomicUsize,
     pub ws_addr: Mutex<Option<SocketAddr>>,
-    pub stopped: AtomicBool,
 }
 
 impl FakeState {
