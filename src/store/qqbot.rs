@@ -73,21 +73,42 @@ pub async fn record_anchor(
     Ok(())
 }
 
-/// Take the next reply slot of the freshest anchor of `chat_id` that
-/// arrived at or after `since_ms` and has a reply left. The update is
-/// guarded by the count it read, so two dispatchers never take one slot.
-pub async fn take_slot(conn: &mut impl Db, chat_id: &str, since_ms: i64) -> Result<Option<Slot>> {
+/// Take the next reply slot of `chat_id`: of the anchor `prefer` (the
+/// message being answered) when it arrived at or after `since_ms` and has a
+/// reply left, else of the freshest such anchor. The update is guarded by
+/// the count it read, so two dispatchers never take one slot.
+pub async fn take_slot(
+    conn: &mut impl Db,
+    chat_id: &str,
+    since_ms: i64,
+    prefer: Option<&str>,
+) -> Result<Option<Slot>> {
     for _ in 0..8 {
-        let row = query(
-            "SELECT anchor_id, kind, used, received_at FROM qqbot_anchors \
-             WHERE chat_id = $1 AND received_at >= $2 AND used < $3 \
-             ORDER BY received_at DESC, anchor_id DESC LIMIT 1",
-        )
-        .bind(chat_id)
-        .bind(since_ms)
-        .bind(REPLIES_PER_ANCHOR)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let mut row = None;
+        if let Some(anchor) = prefer {
+            row = query(
+                "SELECT anchor_id, kind, used, received_at FROM qqbot_anchors \
+                 WHERE chat_id = $1 AND anchor_id = $2 AND received_at >= $3 AND used < $4",
+            )
+            .bind(chat_id)
+            .bind(anchor)
+            .bind(since_ms)
+            .bind(REPLIES_PER_ANCHOR)
+            .fetch_optional(&mut *conn)
+            .await?;
+        }
+        if row.is_none() {
+            row = query(
+                "SELECT anchor_id, kind, used, received_at FROM qqbot_anchors \
+                 WHERE chat_id = $1 AND received_at >= $2 AND used < $3 \
+                 ORDER BY received_at DESC, anchor_id DESC LIMIT 1",
+            )
+            .bind(chat_id)
+            .bind(since_ms)
+            .bind(REPLIES_PER_ANCHOR)
+            .fetch_optional(&mut *conn)
+            .await?;
+        }
         let Some(row) = row else { return Ok(None) };
         let anchor_id: String = row.get("anchor_id")?;
         let kind: String = row.get("kind")?;

@@ -154,10 +154,12 @@ async fn help_in_group_is_a_passive_reply() {
         assert_eq!(sent_to(&fake, "G1").len(), 1, "{b}: handled once");
         assert!(fake.state.refusals.lock().unwrap().is_empty(), "{b}");
         // A private message is answered privately, as a reply too.
+        // /whoami shows the id as `admins` takes it.
         fake.push(fake.c2c_msg("c-1", "U1", "我是谁", &[]));
         let got = until_sent(&fake, "U1", |t| !t.is_empty()).await;
         assert_eq!(got.route, "users", "{b}");
         assert_eq!(got.msg_id.as_deref(), Some("c-1"), "{b}");
+        assert!(got.content.contains("qqbot:U1"), "{b}: {}", got.content);
         bot.stop().await;
     }
 }
@@ -834,5 +836,130 @@ async fn sigkill_mid_broadcast_then_restart_sends_each_group_once() {
         assert_eq!(per.len(), 120, "{b}");
         assert!(per.values().all(|n| *n == 1), "{b}: a group got it twice");
         drop(child);
+    }
+}
+
+/// In a group that delivers only @-messages and in one that delivers all:
+/// chatter gets no reply, look-alikes of commands neither; a claim, an ack
+/// or a `/log` works with the @ and, where every message arrives, without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_only_and_all_message_groups() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (bot, fake) = connected(&db, |_| {}).await;
+        // All messages: chatter and look-alikes are read and ignored.
+        for (i, t) in ["大家好", "认领的同学注意一下", "收到了吗？", "明天记录一下"]
+            .iter()
+            .enumerate()
+        {
+            fake.push(fake.group_msg(&format!("chat-{i}"), "G8", "M1", t, false));
+        }
+        fake.push(fake.group_msg("all-1", "G8", STAFF_IN_GROUP, "/bind 县一中", false));
+        let got = until_sent(&fake, "G8", |t| t.contains("县一中")).await;
+        assert_eq!(got.msg_id.as_deref(), Some("all-1"), "{b}");
+        fake.push(fake.group_msg("all-2", "G8", "M1", "我是 县一中", false));
+        until_sent(&fake, "G8", |t| t.contains("县一中团委")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sent_to(&fake, "G8").len(), 2, "{b}: chatter answered");
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        let state = tuanbot::store::qqbot::chat_state(&mut conn, "G8")
+            .await
+            .expect("state");
+        assert!(state.all_messages, "{b}");
+        drop(conn);
+        // @ only: the same commands arrive with the @ (not in the content).
+        fake.push(fake.group_msg("at-1", "G9", STAFF_IN_GROUP, "/bind 县二中", true));
+        until_sent(&fake, "G9", |t| t.contains("县二中")).await;
+        fake.push(fake.group_msg("at-2", "G9", "M2", "我是 县二中", true));
+        until_sent(&fake, "G9", |t| t.contains("县二中团委")).await;
+        fake.push(fake.group_msg(
+            "at-3",
+            "G9",
+            "M2",
+            "/log 3月5日 学雷锋志愿服务 45人 90小时",
+            true,
+        ));
+        let card = until_sent(&fake, "G9", |t| t.contains("已记录")).await;
+        assert_eq!(card.msg_id.as_deref(), Some("at-3"), "{b}");
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        let state = tuanbot::store::qqbot::chat_state(&mut conn, "G9")
+            .await
+            .expect("state");
+        assert!(!state.all_messages, "{b}");
+        drop(conn);
+        bot.stop().await;
+    }
+}
+
+/// Photos and files go through the files endpoint and out as media
+/// messages (`msg_type` 7), each taking a reply slot; an expired access
+/// token is refused by the platform and renewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_messages_and_token_renewal() {
+    use base64::Engine as _;
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (bot, fake) = connected(&db, |_| {}).await;
+        fake.push(fake.c2c_msg("f-1", STAFF, "你好", &[]));
+        until_sent(&fake, STAFF, |_| true).await;
+        let file = std::env::temp_dir().join(format!("tuanbot-qqbot-{}.xlsx", std::process::id()));
+        std::fs::write(&file, b"PK fake xlsx").expect("write");
+        {
+            let store = &bot.engine.store;
+            let now = store::ms(bot.engine.now());
+            let mut tx = store.begin().await.expect("begin");
+            let mut msg = Outgoing::new(Platform::QqBot, STAFF, "名单见附件");
+            msg.attachments.push(tuanbot::chat::Attachment {
+                kind: tuanbot::chat::AttachmentKind::Photo,
+                file_ref: format!(
+                    "base64://{}",
+                    base64::engine::general_purpose::STANDARD.encode(b"png")
+                ),
+                file_name: Some("chart.png".into()),
+            });
+            msg.attachments.push(tuanbot::chat::Attachment {
+                kind: tuanbot::chat::AttachmentKind::Document,
+                file_ref: file.display().to_string(),
+                file_name: Some("名单.xlsx".into()),
+            });
+            outbox::enqueue(&mut tx, &msg, now, None, now)
+                .await
+                .expect("enqueue");
+            tx.commit().await.expect("commit");
+            bot.engine.outbox_ready.notify_waiters();
+        }
+        until("text and two media", || sent_to(&fake, STAFF).len() >= 4).await;
+        let _ = std::fs::remove_file(&file);
+        let sends = sent_to(&fake, STAFF);
+        assert_eq!(sends[1].content, "名单见附件", "{b}");
+        assert_eq!(sends[2].msg_type, 7, "{b}");
+        assert_eq!(sends[3].msg_type, 7, "{b}");
+        assert!(
+            sends[2].file_info.is_some() && sends[3].file_info.is_some(),
+            "{b}"
+        );
+        let seqs: Vec<Option<i64>> = sends.iter().map(|g| g.msg_seq).collect();
+        assert_eq!(seqs, vec![Some(1), Some(2), Some(3), Some(4)], "{b}");
+        let uploads = fake.state.uploads.lock().unwrap().clone();
+        assert_eq!(uploads.len(), 2, "{b}");
+        assert_eq!(uploads[0]["file_type"], 1, "{b}");
+        assert_eq!(uploads[1]["file_type"], 4, "{b}");
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(uploads[1]["file_data"].as_str().unwrap_or_default())
+                .ok(),
+            Some(b"PK fake xlsx".to_vec()),
+            "{b}"
+        );
+        // Three hours on: the token the bot holds has expired.
+        let tokens = fake.state.token_requests.load(Ordering::SeqCst);
+        bot.advance(&fake, Duration::from_secs(3 * 3600));
+        fake.push(fake.c2c_msg("f-2", STAFF, "我是谁", &[]));
+        until_sent(&fake, STAFF, |t| t.contains("qqbot:")).await;
+        assert!(
+            fake.state.token_requests.load(Ordering::SeqCst) > tokens,
+            "{b}"
+        );
+        bot.stop().await;
     }
 }

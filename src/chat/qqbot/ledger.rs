@@ -5,7 +5,8 @@
 //! replies each, each with its own `msg_seq`; an unprompted message only
 //! where the owner allows it. So every part of an outgoing message (a long
 //! text's parts, each file) takes a *slot*: the next `msg_seq` of the
-//! freshest incoming message of the chat that has one left
+//! message it answers (`Outgoing::reply_to`) while that has one left, else
+//! of the freshest incoming message of the chat that has one
 //! (`store::qqbot::take_slot`). Without one it goes unprompted unless the
 //! chat's owner is known to have that off; refused or off, the message
 //! waits in the outbox ([`SendError::WaitForChat`]) until the chat speaks,
@@ -103,10 +104,9 @@ impl QqBot {
             }
             let id = self
                 .send_part(
-                    outbox_id,
-                    i as i64,
-                    kind,
-                    &msg.chat_id,
+                    (outbox_id, i as i64),
+                    (kind, &msg.chat_id),
+                    msg.reply_to.as_deref(),
                     part,
                     priors[i].take(),
                 )
@@ -124,10 +124,9 @@ impl QqBot {
     /// what the platform said.
     async fn send_part(
         &self,
-        outbox_id: Option<i64>,
-        part_no: i64,
-        kind: ChatKind,
-        chat: &str,
+        (outbox_id, part_no): (Option<i64>, i64),
+        (kind, chat): (ChatKind, &str),
+        answers: Option<&str>,
         part: &Part<'_>,
         mut prior: Option<Slot>,
     ) -> Result<Option<String>, SendError> {
@@ -152,7 +151,7 @@ impl QqBot {
             let since = now_ms - window + MARGIN_MS;
             let slot = match prior.take() {
                 Some(s) if !s.anchor_id.is_empty() && s.received_at >= since => Some(s),
-                _ => self.take_slot(chat, since).await?,
+                _ => self.take_slot(chat, since, answers).await?,
             };
             let mut req = body.clone();
             match &slot {
@@ -229,9 +228,14 @@ impl QqBot {
         Err(SendError::WaitForChat)
     }
 
-    async fn take_slot(&self, chat: &str, since: i64) -> Result<Option<Slot>, SendError> {
+    async fn take_slot(
+        &self,
+        chat: &str,
+        since: i64,
+        prefer: Option<&str>,
+    ) -> Result<Option<Slot>, SendError> {
         let mut tx = self.engine.store.begin().await.map_err(store_err)?;
-        let slot = db::take_slot(&mut tx, chat, since)
+        let slot = db::take_slot(&mut tx, chat, since, prefer)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
