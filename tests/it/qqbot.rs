@@ -963,3 +963,71 @@ async fn media_messages_and_token_renewal() {
         bot.stop().await;
     }
 }
+
+/// Messages waiting for their group to speak are rows in the outbox: a
+/// restart keeps them, and the group's next message (to the new process)
+/// sends each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_messages_survive_a_restart() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (bot, fake) = connected(&db, |_| {}).await;
+        {
+            let store = &bot.engine.store;
+            let now = store::ms(bot.engine.now());
+            let mut tx = store.begin().await.expect("begin");
+            chats::upsert_seen(&mut tx, Platform::QqBot, "GR", ChatKind::Group, None, now)
+                .await
+                .expect("chat");
+            tuanbot::store::qqbot::set_active_allowed(&mut tx, "GR", false, now)
+                .await
+                .expect("switch");
+            for k in 1..=3 {
+                let msg = Outgoing::new(Platform::QqBot, "GR", format!("待发{k}"));
+                outbox::enqueue(&mut tx, &msg, now, None, now)
+                    .await
+                    .expect("enqueue");
+            }
+            tx.commit().await.expect("commit");
+            bot.engine.outbox_ready.notify_waiters();
+        }
+        let waiting = |engine: Arc<Engine>| async move {
+            let mut conn = engine.store.conn().await.expect("conn");
+            tuanbot::chat::qqbot::ledger::waiting_since(&mut conn, "GR")
+                .await
+                .expect("waiting")
+        };
+        let mut since = None;
+        for _ in 0..100 {
+            since = waiting(bot.engine.clone()).await;
+            if since.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(since.is_some(), "{b}");
+        bot.stop().await;
+        let bot = Bot::start(settings(&db, &fake)).await;
+        until("the new session", || fake.connected()).await;
+        assert!(
+            waiting(bot.engine.clone()).await.is_some(),
+            "{b}: still waiting"
+        );
+        fake.push(fake.group_msg("r-1", "GR", "M1", "早上好", false));
+        until("three", || sent_to(&fake, "GR").len() >= 3).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let texts: Vec<String> = sent_to(&fake, "GR")
+            .into_iter()
+            .map(|g| g.content)
+            .collect();
+        assert_eq!(texts, vec!["待发1", "待发2", "待发3"], "{b}");
+        assert!(
+            sent_to(&fake, "GR")
+                .iter()
+                .all(|g| g.msg_id.as_deref() == Some("r-1")),
+            "{b}"
+        );
+        assert!(waiting(bot.engine.clone()).await.is_none(), "{b}");
+        bot.stop().await;
+    }
+}

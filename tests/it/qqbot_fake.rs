@@ -429,13 +429,10 @@ async fn gateway_conn(st: Arc<FakeState>, stream: tokio::net::TcpStream) {
                     if sink.send(Message::text(f)).await.is_err() { break; }
                 }
                 Some(Control::Close(code)) => {
-                    match code {
-                        Some(code) => {
-                            let _ = sink.send(Message::Close(Some(CloseFrame {
-                                code: CloseCode::from(code), reason: "".into() }))).await;
-                        }
-                        // A drop: no close frame.
-                        None => {}
+                    // `None`: a drop, without a close frame.
+                    if let Some(code) = code {
+                        let _ = sink.send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::from(code), reason: "".into() }))).await;
                     }
                     break;
                 }
