@@ -80,6 +80,23 @@ pub async fn console(
     Ok((Console::new(engine.clone(), clock, sink, json), engine))
 }
 
+/// A dispatcher draining `sender`'s outbox until `shutdown`, its rows
+/// leased for `outbox_lease_ms`.
+fn spawn_dispatcher(
+    engine: &Arc<Engine>,
+    sender: Arc<dyn crate::chat::ChatSender>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let dispatcher = crate::outbox::Dispatcher::new(
+        engine.store.clone(),
+        sender,
+        engine.clock.clone(),
+        engine.outbox_ready.clone(),
+    )
+    .with_lease_ms(engine.settings.outbox_lease_ms);
+    tokio::spawn(async move { dispatcher.run(shutdown).await })
+}
+
 /// The QQ side of a running bot: the OneBot adapter and its outbox
 /// dispatcher, stopped together through the shutdown channel.
 pub struct QqRunning {
@@ -96,14 +113,7 @@ pub async fn start_qq(
 ) -> anyhow::Result<QqRunning> {
     let bot = crate::chat::onebot::OneBot::new(engine.clone());
     let adapter = bot.start(shutdown.clone()).await?;
-    let dispatcher = crate::outbox::Dispatcher::new(
-        engine.store.clone(),
-        bot.clone(),
-        engine.clock.clone(),
-        engine.outbox_ready.clone(),
-    )
-    .with_lease_ms(engine.settings.outbox_lease_ms);
-    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    let dispatcher = spawn_dispatcher(engine, bot.clone(), shutdown);
     Ok(QqRunning {
         bot,
         adapter,
@@ -126,14 +136,7 @@ pub async fn start_qqbot(
 ) -> anyhow::Result<QqBotRunning> {
     let bot = crate::chat::qqbot::QqBot::new(engine.clone())?;
     let adapter = bot.start(shutdown.clone()).await?;
-    let dispatcher = crate::outbox::Dispatcher::new(
-        engine.store.clone(),
-        bot.clone(),
-        engine.clock.clone(),
-        engine.outbox_ready.clone(),
-    )
-    .with_lease_ms(engine.settings.outbox_lease_ms);
-    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    let dispatcher = spawn_dispatcher(engine, bot.clone(), shutdown);
     Ok(QqBotRunning {
         bot,
         adapter,
@@ -157,13 +160,7 @@ pub async fn start_telegram(
 ) -> anyhow::Result<TelegramRunning> {
     let bot = crate::chat::telegram::Telegram::new(engine.clone())?;
     let adapter = bot.start(shutdown.clone()).await?;
-    let dispatcher = crate::outbox::Dispatcher::new(
-        engine.store.clone(),
-        bot.clone(),
-        engine.clock.clone(),
-        engine.outbox_ready.clone(),
-    );
-    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    let dispatcher = spawn_dispatcher(engine, bot.clone(), shutdown);
     Ok(TelegramRunning {
         bot,
         adapter,

@@ -175,6 +175,63 @@ pub struct Capabilities {
     pub max_text_chars: usize,
 }
 
+/// Chat kinds seen in events, with the store behind them, so a send picks
+/// the group or the private route (OneBot and the QQ Bot API address the
+/// two differently).
+#[derive(Default)]
+pub struct ChatKinds(std::sync::Mutex<std::collections::HashMap<String, ChatKind>>);
+
+impl ChatKinds {
+    /// Remember a chat's kind from an event.
+    pub fn note(&self, chat_id: &str, kind: ChatKind) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chat_id.to_string(), kind);
+    }
+
+    /// Group or private: from events seen, else the store, else group.
+    pub async fn of(
+        &self,
+        store: &crate::store::Store,
+        platform: Platform,
+        chat_id: &str,
+    ) -> Result<ChatKind, SendError> {
+        if let Some(k) = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(chat_id)
+        {
+            return Ok(*k);
+        }
+        let transient = |e: crate::store::StoreError| SendError::Transient(e.to_string());
+        let mut conn = store.conn().await.map_err(transient)?;
+        let found = crate::store::chats::find(&mut conn, platform, chat_id)
+            .await
+            .map_err(transient)?;
+        Ok(found.map(|c| c.kind).unwrap_or(ChatKind::Group))
+    }
+}
+
+/// Serve `app` on `listener` until `shutdown` turns true (the adapters'
+/// webhooks).
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    what: &str,
+) {
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "{what} stopped");
+    }
+}
+
 /// A sent message's platform id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {

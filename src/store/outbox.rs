@@ -311,18 +311,16 @@ pub async fn retarget_pending(
 /// `last_error` of a message waiting for its chat to speak.
 pub const WAITING_FOR_CHAT: &str = "waiting for the chat to speak";
 
-/// Wake the messages of a chat that wait for it to speak: due now.
-pub async fn wake_waiting(
-    conn: &mut impl Db,
-    platform: Platform,
-    chat_id: &str,
-    now_ms: i64,
-) -> Result<u64> {
+/// Wake the messages of a chat that wait for it to speak: due at once.
+/// Their `not_before` goes back to when they were written, not to "now": a
+/// dispatcher pass that read its clock a moment earlier would take a row
+/// due "now" for one written for later, which holds nothing back, and send
+/// the chat's later messages first.
+pub async fn wake_waiting(conn: &mut impl Db, platform: Platform, chat_id: &str) -> Result<u64> {
     query(
-        "UPDATE outbox SET not_before = $1, last_error = NULL WHERE platform = $2 \
-         AND chat_id = $3 AND status = 'pending' AND last_error = $4",
+        "UPDATE outbox SET not_before = created_at, last_error = NULL WHERE platform = $1 \
+         AND chat_id = $2 AND status = 'pending' AND last_error = $3",
     )
-    .bind(now_ms)
     .bind(platform.as_str())
     .bind(chat_id)
     .bind(WAITING_FOR_CHAT)

@@ -125,6 +125,75 @@ async fn until_sent(fake: &Fake, chat: &str, pred: impl Fn(&str) -> bool) -> Got
     }
 }
 
+/// Queue messages to a chat as a service would: one transaction, the
+/// dispatcher woken.
+async fn queue(bot: &Bot, chat: &str, texts: &[&str]) {
+    let store = &bot.engine.store;
+    let now = store::ms(bot.engine.now());
+    let mut tx = store.begin().await.expect("begin");
+    for text in texts {
+        let msg = Outgoing::new(Platform::QqBot, chat, *text);
+        outbox::enqueue(&mut tx, &msg, now, None, now)
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    bot.engine.outbox_ready.notify_waiters();
+}
+
+/// Does `chat` have messages waiting for it to speak?
+async fn waiting(engine: &Engine, chat: &str) -> bool {
+    let mut conn = engine.store.conn().await.expect("conn");
+    tuanbot::chat::qqbot::ledger::waiting_since(&mut conn, chat)
+        .await
+        .expect("waiting")
+        .is_some()
+}
+
+/// Wait (bounded) until `chat` has messages waiting for it to speak.
+async fn until_waiting(engine: &Engine, chat: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !waiting(engine, chat).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{chat} never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `groups` as QQ Bot groups, each bound to one of the county's branches,
+/// the owner's switch on (here and at the fake) where `active(i)`.
+async fn bind_groups(
+    store: &tuanbot::store::Store,
+    fake: &Fake,
+    groups: &[String],
+    active: impl Fn(usize) -> bool,
+) {
+    let mut tx = store.begin().await.expect("begin");
+    let all = tuanbot::store::orgs::all(&mut tx).await.expect("orgs");
+    let branches: Vec<i64> = all
+        .iter()
+        .filter(|o| o.parent_id.is_some())
+        .map(|o| o.id)
+        .collect();
+    for (i, g) in groups.iter().enumerate() {
+        let chat = chats::upsert_seen(&mut tx, Platform::QqBot, g, ChatKind::Group, None, 0)
+            .await
+            .expect("chat");
+        chats::bind(&mut tx, chat.id, Some(branches[i % branches.len()]), 0)
+            .await
+            .expect("bind");
+        if active(i) {
+            tuanbot::store::qqbot::set_active_allowed(&mut tx, g, true, 0)
+                .await
+                .expect("switch");
+            fake.state.set_active(g, true);
+        }
+    }
+    tx.commit().await.expect("commit");
+}
+
 fn sent_to(fake: &Fake, chat: &str) -> Vec<Got> {
     fake.state
         .sends()
@@ -236,44 +305,16 @@ async fn replies_wait_for_the_group_to_speak() {
         let b = db.backend;
         let (bot, fake) = connected(&db, |_| {}).await;
         fake.push(fake.group_msg("m-1", "G2", "M1", "大家好", false));
-        // The anchor is recorded before the engine sees the message.
-        until("the chat", || fake.state.sends().is_empty()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        {
-            let store = &bot.engine.store;
-            let now = store::ms(bot.engine.now());
-            let mut tx = store.begin().await.expect("begin");
-            chats::upsert_seen(&mut tx, Platform::QqBot, "G2", ChatKind::Group, None, now)
-                .await
-                .expect("chat");
-            for k in 1..=7 {
-                let msg = Outgoing::new(Platform::QqBot, "G2", format!("第{k}条"));
-                outbox::enqueue(&mut tx, &msg, now, None, now)
-                    .await
-                    .expect("enqueue");
-            }
-            tx.commit().await.expect("commit");
-            bot.engine.outbox_ready.notify_waiters();
-        }
+        let texts: Vec<String> = (1..=7).map(|k| format!("第{k}条")).collect();
+        queue(
+            &bot,
+            "G2",
+            &texts.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await;
         until("five replies", || sent_to(&fake, "G2").len() >= 5).await;
-        let waiting = || async {
-            let mut conn = bot.engine.store.conn().await.expect("conn");
-            tuanbot::chat::qqbot::ledger::waiting_since(&mut conn, "G2")
-                .await
-                .expect("waiting")
-        };
-        let mut since = None;
-        for _ in 0..100 {
-            since = waiting().await;
-            if since.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(
-            since.is_some(),
-            "{b}: the rest waits for the group to speak"
-        );
+        until_waiting(&bot.engine, "G2").await;
         let sends = sent_to(&fake, "G2");
         assert_eq!(sends.len(), 5, "{b}");
         assert!(
@@ -290,30 +331,12 @@ async fn replies_wait_for_the_group_to_speak() {
         assert_eq!(sends[5].content, "第6条", "{b}");
         assert_eq!(sends[6].content, "第7条", "{b}");
         assert_eq!(sends[5].msg_id.as_deref(), Some("m-2"), "{b}");
-        assert!(waiting().await.is_none(), "{b}");
+        assert!(!waiting(&bot.engine, "G2").await, "{b}");
         // Five minutes on, the last message can no longer be answered: a
         // new message waits, and the owner's switch releases it.
         bot.advance(&fake, Duration::from_secs(6 * 60));
-        {
-            let store = &bot.engine.store;
-            let now = store::ms(bot.engine.now());
-            let mut tx = store.begin().await.expect("begin");
-            let msg = Outgoing::new(Platform::QqBot, "G2", "第8条");
-            outbox::enqueue(&mut tx, &msg, now, None, now)
-                .await
-                .expect("enqueue");
-            tx.commit().await.expect("commit");
-            bot.engine.outbox_ready.notify_waiters();
-        }
-        let mut since = None;
-        for _ in 0..100 {
-            since = waiting().await;
-            if since.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(since.is_some(), "{b}: expired anchors are not used");
+        queue(&bot, "G2", &["第8条"]).await;
+        until_waiting(&bot.engine, "G2").await;
         assert_eq!(sent_to(&fake, "G2").len(), 7, "{b}");
         fake.push(fake.group_event("GROUP_MSG_RECEIVE", "ev-on-1", "G2", "OWNER"));
         let got = until_sent(&fake, "G2", |t| t == "第8条").await;
@@ -624,32 +647,7 @@ async fn notice_to_fifty_groups_with_acks() {
         let b = db.backend;
         let (bot, fake) = connected(&db, |_| {}).await;
         let groups: Vec<String> = (0..50).map(|g| format!("NG{g:02}")).collect();
-        {
-            let store = &bot.engine.store;
-            let mut tx = store.begin().await.expect("begin");
-            let all = tuanbot::store::orgs::all(&mut tx).await.expect("orgs");
-            let branches: Vec<i64> = all
-                .iter()
-                .filter(|o| o.parent_id.is_some())
-                .map(|o| o.id)
-                .collect();
-            for (i, g) in groups.iter().enumerate() {
-                let chat =
-                    chats::upsert_seen(&mut tx, Platform::QqBot, g, ChatKind::Group, None, 0)
-                        .await
-                        .expect("chat");
-                chats::bind(&mut tx, chat.id, Some(branches[i % branches.len()]), 0)
-                    .await
-                    .expect("bind");
-                if i < 40 {
-                    tuanbot::store::qqbot::set_active_allowed(&mut tx, g, true, 0)
-                        .await
-                        .expect("switch");
-                    fake.state.set_active(g, true);
-                }
-            }
-            tx.commit().await.expect("commit");
-        }
+        bind_groups(&bot.engine.store, &fake, &groups, |i| i < 40).await;
         fake.push(fake.c2c_msg(
             "n-1",
             STAFF,
@@ -729,27 +727,7 @@ async fn sigkill_mid_broadcast_then_restart_sends_each_group_once() {
             app::seed_demo_if_empty(&store, "zh-CN")
                 .await
                 .expect("seed");
-            let mut tx = store.begin().await.expect("begin");
-            let all = tuanbot::store::orgs::all(&mut tx).await.expect("orgs");
-            let branches: Vec<i64> = all
-                .iter()
-                .filter(|o| o.parent_id.is_some())
-                .map(|o| o.id)
-                .collect();
-            for (i, g) in groups.iter().enumerate() {
-                let chat =
-                    chats::upsert_seen(&mut tx, Platform::QqBot, g, ChatKind::Group, None, 0)
-                        .await
-                        .expect("chat");
-                chats::bind(&mut tx, chat.id, Some(branches[i % branches.len()]), 0)
-                    .await
-                    .expect("bind");
-                tuanbot::store::qqbot::set_active_allowed(&mut tx, g, true, 0)
-                    .await
-                    .expect("switch");
-                fake.state.set_active(g, true);
-            }
-            tx.commit().await.expect("commit");
+            bind_groups(&store, &fake, &groups, |_| true).await;
             store.close().await;
         }
         let mut s = Settings::default();
@@ -973,46 +951,18 @@ async fn waiting_messages_survive_a_restart() {
         let b = db.backend;
         let (bot, fake) = connected(&db, |_| {}).await;
         {
-            let store = &bot.engine.store;
-            let now = store::ms(bot.engine.now());
-            let mut tx = store.begin().await.expect("begin");
-            chats::upsert_seen(&mut tx, Platform::QqBot, "GR", ChatKind::Group, None, now)
-                .await
-                .expect("chat");
-            tuanbot::store::qqbot::set_active_allowed(&mut tx, "GR", false, now)
+            let mut tx = bot.engine.store.begin().await.expect("begin");
+            tuanbot::store::qqbot::set_active_allowed(&mut tx, "GR", false, 0)
                 .await
                 .expect("switch");
-            for k in 1..=3 {
-                let msg = Outgoing::new(Platform::QqBot, "GR", format!("待发{k}"));
-                outbox::enqueue(&mut tx, &msg, now, None, now)
-                    .await
-                    .expect("enqueue");
-            }
             tx.commit().await.expect("commit");
-            bot.engine.outbox_ready.notify_waiters();
         }
-        let waiting = |engine: Arc<Engine>| async move {
-            let mut conn = engine.store.conn().await.expect("conn");
-            tuanbot::chat::qqbot::ledger::waiting_since(&mut conn, "GR")
-                .await
-                .expect("waiting")
-        };
-        let mut since = None;
-        for _ in 0..100 {
-            since = waiting(bot.engine.clone()).await;
-            if since.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(since.is_some(), "{b}");
+        queue(&bot, "GR", &["待发1", "待发2", "待发3"]).await;
+        until_waiting(&bot.engine, "GR").await;
         bot.stop().await;
         let bot = Bot::start(settings(&db, &fake)).await;
         until("the new session", || fake.connected()).await;
-        assert!(
-            waiting(bot.engine.clone()).await.is_some(),
-            "{b}: still waiting"
-        );
+        assert!(waiting(&bot.engine, "GR").await, "{b}: still waiting");
         fake.push(fake.group_msg("r-1", "GR", "M1", "早上好", false));
         until("three", || sent_to(&fake, "GR").len() >= 3).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1027,7 +977,7 @@ async fn waiting_messages_survive_a_restart() {
                 .all(|g| g.msg_id.as_deref() == Some("r-1")),
             "{b}"
         );
-        assert!(waiting(bot.engine.clone()).await.is_none(), "{b}");
+        assert!(!waiting(&bot.engine, "GR").await, "{b}");
         bot.stop().await;
     }
 }

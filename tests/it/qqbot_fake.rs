@@ -126,6 +126,12 @@ impl FakeState {
         )
     }
 
+    /// The platform's answer to a request without a valid token, if so.
+    fn refuse_token(&self, headers: &HeaderMap) -> Option<Response> {
+        (!self.token_ok(headers))
+            .then(|| error(StatusCode::UNAUTHORIZED, 11244, "token not exist or expire"))
+    }
+
     fn token_ok(&self, headers: &HeaderMap) -> bool {
         let Some(token) = headers
             .get("Authorization")
@@ -184,8 +190,8 @@ async fn token(State(st): State<Arc<FakeState>>, body: Bytes) -> Response {
 }
 
 async fn gateway(State(st): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
-    if !st.token_ok(&headers) {
-        return error(StatusCode::UNAUTHORIZED, 11244, "token not exist or expire");
+    if let Some(refused) = st.refuse_token(&headers) {
+        return refused;
     }
     let addr = st.ws_addr.lock().unwrap().expect("ws listening");
     ok(json!({"url": format!("ws://{addr}/websocket")}))
@@ -204,8 +210,8 @@ async fn files(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !st.token_ok(&headers) {
-        return error(StatusCode::UNAUTHORIZED, 11244, "token not exist or expire");
+    if let Some(refused) = st.refuse_token(&headers) {
+        return refused;
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let has_source = v["url"].as_str().is_some_and(|u| !u.is_empty())
@@ -228,8 +234,8 @@ async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !st.token_ok(&headers) {
-        return error(StatusCode::UNAUTHORIZED, 11244, "token not exist or expire");
+    if let Some(refused) = st.refuse_token(&headers) {
+        return refused;
     }
     let hold = *st.hold_after.lock().unwrap();
     if hold.is_some_and(|n| st.sends.lock().unwrap().len() >= n) {

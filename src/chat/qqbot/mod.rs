@@ -78,7 +78,6 @@ pub mod ledger;
 pub mod sign;
 pub mod webhook;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -124,7 +123,7 @@ pub struct QqBot {
     /// Held across a whole send, so pacing decisions never race.
     pacer: tokio::sync::Mutex<Pacer>,
     /// Chat kinds seen in events, so a message picks the group or user route.
-    kinds: Mutex<HashMap<String, ChatKind>>,
+    kinds: crate::chat::ChatKinds,
     inbound: mpsc::UnboundedSender<Inbound>,
     inbound_rx: Mutex<Option<mpsc::UnboundedReceiver<Inbound>>>,
     /// Gateway intents as now asked for (narrowed after a refusal).
@@ -152,7 +151,7 @@ impl QqBot {
             engine,
             cfg,
             api,
-            kinds: Mutex::new(HashMap::new()),
+            kinds: Default::default(),
             inbound,
             inbound_rx: Mutex::new(Some(inbound_rx)),
         });
@@ -299,10 +298,7 @@ impl QqBot {
             let Event::Message { msg, .. } = inbound.event else {
                 continue;
             };
-            self.kinds
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(msg.chat_id.clone(), msg.chat_kind);
+            self.kinds.note(&msg.chat_id, msg.chat_kind);
             let update = msg.update_id.clone();
             let answer = self.engine.enqueue(*msg);
             let done = inbound.done;
@@ -335,7 +331,7 @@ impl QqBot {
             if *all {
                 ledger_db::set_all_messages(&mut tx, &msg.chat_id, now_ms).await?;
             }
-            woke += outbox::wake_waiting(&mut tx, Platform::QqBot, &msg.chat_id, now_ms).await?;
+            woke += outbox::wake_waiting(&mut tx, Platform::QqBot, &msg.chat_id).await?;
         }
         tx.commit().await?;
         if woke > 0 {
@@ -365,10 +361,7 @@ impl QqBot {
             } => (event_id, chat, *kind),
             _ => return Ok(()),
         };
-        self.kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(chat.clone(), kind);
+        self.kinds.note(chat, kind);
         let mut tx = self.engine.store.begin().await?;
         if !updates::mark(&mut tx, Platform::QqBot, &format!("e:{event_id}"), now_ms).await? {
             return tx.rollback().await;
@@ -419,8 +412,7 @@ impl QqBot {
                 if *on {
                     ledger_db::record_anchor(&mut tx, chat, event_id, AnchorKind::Event, now_ms)
                         .await?;
-                    notify =
-                        outbox::wake_waiting(&mut tx, Platform::QqBot, chat, now_ms).await? > 0;
+                    notify = outbox::wake_waiting(&mut tx, Platform::QqBot, chat).await? > 0;
                 }
                 (
                     "qqbot",
@@ -452,24 +444,9 @@ impl QqBot {
 
     /// Group or private: from events seen, else the store, else group.
     async fn kind_of(&self, chat_id: &str) -> Result<ChatKind, SendError> {
-        if let Some(k) = self
-            .kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(chat_id)
-        {
-            return Ok(*k);
-        }
-        let mut conn = self
-            .engine
-            .store
-            .conn()
+        self.kinds
+            .of(&self.engine.store, Platform::QqBot, chat_id)
             .await
-            .map_err(|e| SendError::Transient(e.to_string()))?;
-        let found = chats::find(&mut conn, Platform::QqBot, chat_id)
-            .await
-            .map_err(|e| SendError::Transient(e.to_string()))?;
-        Ok(found.map(|c| c.kind).unwrap_or(ChatKind::Group))
     }
 
     /// The gateway intents asked for now.

@@ -28,15 +28,7 @@ pub async fn serve(bot: Arc<QqBot>, listener: TcpListener, shutdown: watch::Rece
         .route("/", axum::routing::post(callback))
         .route("/{*path}", axum::routing::post(callback))
         .with_state(bot);
-    let mut stop = shutdown.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "QQ Bot webhook stopped");
-    }
+    crate::chat::serve_http(listener, app, shutdown, "QQ Bot webhook").await;
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response {
