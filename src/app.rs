@@ -81,6 +81,23 @@ pub async fn console(
     Ok((Console::new(engine.clone(), clock, sink, json), engine))
 }
 
+/// A dispatcher draining `sender`'s outbox until `shutdown`, its rows
+/// leased for `outbox_lease_ms`.
+fn spawn_dispatcher(
+    engine: &Arc<Engine>,
+    sender: Arc<dyn crate::chat::ChatSender>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let dispatcher = crate::outbox::Dispatcher::new(
+        engine.store.clone(),
+        sender,
+        engine.clock.clone(),
+        engine.outbox_ready.clone(),
+    )
+    .with_lease_ms(engine.settings.outbox_lease_ms);
+    tokio::spawn(async move { dispatcher.run(shutdown).await })
+}
+
 /// The QQ side of a running bot: the OneBot adapter and its outbox
 /// dispatcher, stopped together through the shutdown channel.
 pub struct QqRunning {
@@ -97,15 +114,31 @@ pub async fn start_qq(
 ) -> anyhow::Result<QqRunning> {
     let bot = crate::chat::onebot::OneBot::new(engine.clone());
     let adapter = bot.start(shutdown.clone()).await?;
-    let dispatcher = crate::outbox::Dispatcher::new(
-        engine.store.clone(),
-        bot.clone(),
-        engine.clock.clone(),
-        engine.outbox_ready.clone(),
-    )
-    .with_lease_ms(engine.settings.outbox_lease_ms);
-    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    let dispatcher = spawn_dispatcher(engine, bot.clone(), shutdown);
     Ok(QqRunning {
+        bot,
+        adapter,
+        dispatcher,
+    })
+}
+
+/// Issue 22: the official QQ Bot API side of a running bot: the adapter
+/// (gateway or webhook) and its outbox dispatcher.
+pub struct QqBotRunning {
+    pub bot: Arc<crate::chat::qqbot::QqBot>,
+    pub adapter: crate::chat::qqbot::Running,
+    pub dispatcher: tokio::task::JoinHandle<()>,
+}
+
+/// Start the QQ Bot API adapter and a dispatcher draining its outbox.
+pub async fn start_qqbot(
+    engine: &Arc<Engine>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<QqBotRunning> {
+    let bot = crate::chat::qqbot::QqBot::new(engine.clone())?;
+    let adapter = bot.start(shutdown.clone()).await?;
+    let dispatcher = spawn_dispatcher(engine, bot.clone(), shutdown);
+    Ok(QqBotRunning {
         bot,
         adapter,
         dispatcher,
@@ -128,13 +161,7 @@ pub async fn start_telegram(
 ) -> anyhow::Result<TelegramRunning> {
     let bot = crate::chat::telegram::Telegram::new(engine.clone())?;
     let adapter = bot.start(shutdown.clone()).await?;
-    let dispatcher = crate::outbox::Dispatcher::new(
-        engine.store.clone(),
-        bot.clone(),
-        engine.clock.clone(),
-        engine.outbox_ready.clone(),
-    );
-    let dispatcher = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    let dispatcher = spawn_dispatcher(engine, bot.clone(), shutdown);
     Ok(TelegramRunning {
         bot,
         adapter,
@@ -183,7 +210,7 @@ async fn stop_signal() -> std::io::Result<()> {
 }
 
 /// `tuanbot run` with platforms configured: serve until Ctrl-C. QQ and
-/// Telegram run in one process over one store.
+/// Telegram run in one process over one store (and the QQ Bot API).
 pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
     let engine = engine(settings, Arc::new(crate::clock::SystemClock)).await?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -193,6 +220,12 @@ pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
         let qq = start_qq(&engine, shutdown.clone()).await?;
         dispatchers.push(qq.dispatcher);
         tasks.extend(qq.adapter.tasks);
+    }
+    // Issue 22: the official QQ Bot API beside OneBot and Telegram.
+    if engine.settings.qqbot_enabled() {
+        let qb = start_qqbot(&engine, shutdown.clone()).await?;
+        dispatchers.push(qb.dispatcher);
+        tasks.extend(qb.adapter.tasks);
     }
     if engine.settings.telegram_enabled() {
         let tg = start_telegram(&engine, shutdown.clone()).await?;

@@ -26,6 +26,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "outbox_lease_ms",
     "telegram",
     "onebot",
+    "qqbot",
     "wishes",
     "web",
     "backup",
@@ -62,6 +63,8 @@ pub struct Settings {
     pub outbox_lease_ms: i64,
     pub telegram: TelegramSettings,
     pub onebot: OneBotSettings,
+    /// Issue 22: the official QQ Bot API (`chat::qqbot`).
+    pub qqbot: QqBotSettings,
     pub wishes: WishesSettings,
     pub web: WebSettings,
     pub backup: BackupSettings,
@@ -339,6 +342,101 @@ impl Default for OneBotSettings {
     }
 }
 
+/// The official QQ Bot API (QQ 开放平台, issue 22): on when `app_id` and
+/// `secret` are set. See `chat::qqbot` for the protocol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QqBotSettings {
+    /// The bot's AppID from the open platform's 开发设置 (digits: a TOML or
+    /// environment number is taken as its text).
+    #[serde(deserialize_with = "opt_text")]
+    pub app_id: Option<String>,
+    /// The bot's AppSecret: access tokens and the webhook's ed25519 key.
+    #[serde(deserialize_with = "opt_text")]
+    pub secret: Option<String>,
+    /// Use the sandbox API (`sandbox.api.sgroup.qq.com`) for a bot under test.
+    pub sandbox: bool,
+    /// `websocket` (the gateway) or `webhook` (HTTPS callbacks, signed).
+    pub transport: String,
+    /// Where the webhook listens (behind the TLS proxy), in webhook mode.
+    pub webhook_listen: Option<String>,
+    /// Gateway intents, by name (`group_and_c2c` = 1<<25, `group_all_messages`
+    /// = 1<<28) or number. Intents after the first that the gateway refuses
+    /// (close 4013/4014) are dropped and the refusal logged.
+    #[serde(deserialize_with = "string_or_list")]
+    pub intents: Vec<String>,
+    /// OpenAPI base; by default the production or sandbox one (tests: a fake).
+    pub api_url: Option<String>,
+    /// Access-token endpoint; by default `https://bots.qq.com/app/getAppAccessToken`.
+    pub auth_url: Option<String>,
+    /// Most new messages per group per minute, spread evenly (0 = off).
+    pub group_per_minute: usize,
+    /// Most messages per second for the whole bot.
+    pub per_second: usize,
+    /// Longer texts are split at line breaks into parts of this size.
+    pub max_text_chars: usize,
+    /// How long one OpenAPI request may take (the docs advise at least 5 s).
+    pub request_timeout_ms: u64,
+    /// Gateway reconnect back-off: first wait, doubling up to the cap.
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for QqBotSettings {
+    fn default() -> Self {
+        QqBotSettings {
+            app_id: None,
+            secret: None,
+            sandbox: false,
+            transport: "websocket".into(),
+            webhook_listen: None,
+            intents: vec!["group_and_c2c".into(), "group_all_messages".into()],
+            api_url: None,
+            auth_url: None,
+            group_per_minute: 20,
+            per_second: 20,
+            max_text_chars: 2000,
+            request_timeout_ms: 10_000,
+            reconnect_min_ms: 1000,
+            reconnect_max_ms: 60_000,
+        }
+    }
+}
+
+/// Gateway intent names (QQ Bot API, `chat::qqbot`).
+pub const QQBOT_INTENTS: &[(&str, u32)] = &[
+    ("group_and_c2c", 1 << 25),
+    ("group_all_messages", 1 << 28),
+    ("interaction", 1 << 26),
+    ("group_members", 1 << 24),
+];
+
+impl QqBotSettings {
+    /// The configured intents as bits, in order (checked at load).
+    pub fn intent_bits(&self) -> Result<Vec<u32>, ConfigError> {
+        self.intents
+            .iter()
+            .map(|i| {
+                let i = i.trim();
+                QQBOT_INTENTS
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(i))
+                    .map(|(_, bit)| *bit)
+                    .or_else(|| i.parse::<u32>().ok().filter(|n| *n > 0))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "qqbot.intents",
+                            format!(
+                                "expected group_and_c2c, group_all_messages, interaction, \
+                                 group_members or a number, got {i:?}"
+                            ),
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -353,6 +451,7 @@ impl Default for Settings {
             outbox_lease_ms: crate::outbox::DEFAULT_LEASE_MS,
             telegram: TelegramSettings::default(),
             onebot: OneBotSettings::default(),
+            qqbot: QqBotSettings::default(),
             wishes: WishesSettings::default(),
             web: WebSettings::default(),
             backup: BackupSettings::default(),
@@ -465,7 +564,9 @@ impl Settings {
             parse_admin(admin).ok_or_else(|| {
                 ConfigError::new(
                     "admins",
-                    format!("expected platform:user_id (console, telegram, qq), got {admin:?}"),
+                    format!(
+                        "expected platform:user_id (console, telegram, qq, qqbot), got {admin:?}"
+                    ),
                 )
             })?;
         }
@@ -509,6 +610,7 @@ impl Settings {
                 format!("expected text or json, got {:?}", self.log.format),
             ));
         }
+        self.validate_qqbot()?;
         self.validate_web()
     }
 
@@ -594,6 +696,81 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_qqbot(&self) -> Result<(), ConfigError> {
+        let q = &self.qqbot;
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        match (set(&q.app_id), set(&q.secret)) {
+            (true, false) => {
+                return Err(ConfigError::new(
+                    "qqbot.secret",
+                    "required with qqbot.app_id",
+                ));
+            }
+            (false, true) => {
+                return Err(ConfigError::new(
+                    "qqbot.app_id",
+                    "required with qqbot.secret",
+                ));
+            }
+            _ => {}
+        }
+        match q.transport.as_str() {
+            "websocket" => {}
+            "webhook" => {
+                if q.webhook_listen.is_none() && self.qqbot_enabled() {
+                    return Err(ConfigError::new(
+                        "qqbot.webhook_listen",
+                        "required when qqbot.transport is webhook (e.g. 127.0.0.1:8444)",
+                    ));
+                }
+            }
+            other => {
+                return Err(ConfigError::new(
+                    "qqbot.transport",
+                    format!("expected websocket or webhook, got {other:?}"),
+                ));
+            }
+        }
+        if let Some(addr) = &q.webhook_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::new(
+                "qqbot.webhook_listen",
+                format!("expected IP:PORT such as 127.0.0.1:8444, got {addr:?}"),
+            ));
+        }
+        for (key, url) in [
+            ("qqbot.api_url", &q.api_url),
+            ("qqbot.auth_url", &q.auth_url),
+        ] {
+            if let Some(url) = url
+                && (!(url.starts_with("http://") || url.starts_with("https://"))
+                    || url::Url::parse(url).is_err())
+            {
+                return Err(ConfigError::new(
+                    key,
+                    format!("expected https://…, got {url:?}"),
+                ));
+            }
+        }
+        if q.intent_bits()?.is_empty() {
+            return Err(ConfigError::new(
+                "qqbot.intents",
+                "name at least group_and_c2c",
+            ));
+        }
+        if q.per_second == 0 {
+            return Err(ConfigError::new("qqbot.per_second", "must be at least 1"));
+        }
+        if q.max_text_chars < 100 {
+            return Err(ConfigError::new(
+                "qqbot.max_text_chars",
+                "must be at least 100",
+            ));
+        }
+        Ok(())
+    }
+
     /// The configured time zone (validated at load).
     pub fn tz(&self) -> Result<Tz, ConfigError> {
         self.timezone.parse::<Tz>().map_err(|_| {
@@ -655,6 +832,12 @@ impl Settings {
             .map(|u| u.trim_end_matches('/'))
     }
 
+    /// The QQ Bot API is switched on by an app id and its secret.
+    pub fn qqbot_enabled(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        set(&self.qqbot.app_id) && set(&self.qqbot.secret)
+    }
+
     /// OneBot is switched on by a forward URL or a reverse listen address.
     pub fn onebot_enabled(&self) -> bool {
         self.onebot.ws_url.is_some() || self.onebot.listen.is_some()
@@ -666,6 +849,26 @@ fn parse_admin(s: &str) -> Option<(Platform, &str)> {
     let platform = platform.trim().parse::<Platform>().ok()?;
     let user = user.trim();
     (!user.is_empty()).then_some((platform, user))
+}
+
+/// A text setting that may be written as a number (`app_id = 102000042`,
+/// `TUANBOT_QQBOT__APP_ID=102000042`): kept as its text.
+fn opt_text<'de, D>(de: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        U(u64),
+        I(i64),
+    }
+    Ok(Option::<Text>::deserialize(de)?.map(|t| match t {
+        Text::S(s) => s,
+        Text::U(n) => n.to_string(),
+        Text::I(n) => n.to_string(),
+    }))
 }
 
 /// `admins` may be a TOML list or, from the environment, `a:1,b:2`.
@@ -743,6 +946,57 @@ mod tests {
             ("onebot.account_per_minute", "0"),
         ] {
             let err = load(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn qqbot_settings_checked() {
+        let s = load(&[]).unwrap();
+        assert!(!s.qqbot_enabled());
+        assert_eq!(s.qqbot.intent_bits().unwrap(), vec![1 << 25, 1 << 28]);
+        // App ids are digits: a TOML number is taken as its text.
+        let file = std::env::temp_dir().join(format!("tuanbot-qqbot-{}.toml", std::process::id()));
+        std::fs::write(&file, "[qqbot]\napp_id = 102000001\nsecret = \"s3cret\"\n").unwrap();
+        let s = Settings::load(&Sources {
+            file: Some(file.clone()),
+            overrides: Vec::new(),
+            ignore_env: true,
+        });
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(s.unwrap().qqbot.app_id.as_deref(), Some("102000001"));
+        let s = load(&[
+            ("qqbot.app_id", "102000001"),
+            ("qqbot.secret", "DG5g3B4j9X2KOErG"),
+            ("qqbot.intents", "group_and_c2c,67108864"),
+            ("admins", "qqbot:E4F1A2B3C4D5"),
+        ])
+        .unwrap();
+        assert!(s.qqbot_enabled());
+        assert_eq!(s.qqbot.intent_bits().unwrap(), vec![1 << 25, 1 << 26]);
+        assert!(s.is_admin(Platform::QqBot, "E4F1A2B3C4D5"));
+        assert!(!s.is_admin(Platform::Qq, "E4F1A2B3C4D5"));
+        for (pairs, key) in [
+            (vec![("qqbot.app_id", "1")], "qqbot.secret"),
+            (vec![("qqbot.secret", "x")], "qqbot.app_id"),
+            (vec![("qqbot.transport", "grpc")], "qqbot.transport"),
+            (
+                vec![
+                    ("qqbot.app_id", "1"),
+                    ("qqbot.secret", "x"),
+                    ("qqbot.transport", "webhook"),
+                ],
+                "qqbot.webhook_listen",
+            ),
+            (
+                vec![("qqbot.webhook_listen", "localhost")],
+                "qqbot.webhook_listen",
+            ),
+            (vec![("qqbot.intents", "guild_everything")], "qqbot.intents"),
+            (vec![("qqbot.api_url", "ftp://x")], "qqbot.api_url"),
+            (vec![("qqbot.per_second", "0")], "qqbot.per_second"),
+        ] {
+            let err = load(&pairs).unwrap_err();
             assert_eq!(err.key, key, "{err}");
         }
     }

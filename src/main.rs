@@ -348,7 +348,8 @@ async fn run(
     };
     match cmd {
         Cmd::Run => {
-            if settings.telegram_enabled() || settings.onebot_enabled() {
+            if settings.telegram_enabled() || settings.onebot_enabled() || settings.qqbot_enabled()
+            {
                 return app::run_platforms(settings).await;
             }
             console(settings, None, false).await

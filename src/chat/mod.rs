@@ -5,6 +5,7 @@ pub mod console;
 pub mod files;
 pub mod onebot;
 pub mod pacing;
+pub mod qqbot;
 pub mod telegram;
 
 /// Long texts are split at line breaks the same way on every platform.
@@ -174,6 +175,63 @@ pub struct Capabilities {
     pub max_text_chars: usize,
 }
 
+/// Chat kinds seen in events, with the store behind them, so a send picks
+/// the group or the private route (OneBot and the QQ Bot API address the
+/// two differently).
+#[derive(Default)]
+pub struct ChatKinds(std::sync::Mutex<std::collections::HashMap<String, ChatKind>>);
+
+impl ChatKinds {
+    /// Remember a chat's kind from an event.
+    pub fn note(&self, chat_id: &str, kind: ChatKind) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chat_id.to_string(), kind);
+    }
+
+    /// Group or private: from events seen, else the store, else group.
+    pub async fn of(
+        &self,
+        store: &crate::store::Store,
+        platform: Platform,
+        chat_id: &str,
+    ) -> Result<ChatKind, SendError> {
+        if let Some(k) = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(chat_id)
+        {
+            return Ok(*k);
+        }
+        let transient = |e: crate::store::StoreError| SendError::Transient(e.to_string());
+        let mut conn = store.conn().await.map_err(transient)?;
+        let found = crate::store::chats::find(&mut conn, platform, chat_id)
+            .await
+            .map_err(transient)?;
+        Ok(found.map(|c| c.kind).unwrap_or(ChatKind::Group))
+    }
+}
+
+/// Serve `app` on `listener` until `shutdown` turns true (the adapters'
+/// webhooks).
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    what: &str,
+) {
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "{what} stopped");
+    }
+}
+
 /// A sent message's platform id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -195,6 +253,11 @@ pub enum SendError {
     /// The message itself is refused (bad request); retrying won't help.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The platform takes a message to this chat only as a reply to a
+    /// recent one, and none is left (the QQ Bot API, issue 22): keep it, in
+    /// order, until the chat speaks (`store::outbox::wake_waiting`).
+    #[error("waiting for the chat to speak")]
+    WaitForChat,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -210,4 +273,17 @@ pub trait ChatSender: Send + Sync {
         msg: &'a Outgoing,
         edit_target: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Sent, SendError>>;
+
+    /// [`ChatSender::send`] of outbox row `outbox_id`, for a platform that
+    /// keeps per-row state across tries (the QQ Bot API's reply ledger,
+    /// issue 22: a resend repeats its `msg_id` + `msg_seq`).
+    fn send_row<'a>(
+        &'a self,
+        outbox_id: i64,
+        msg: &'a Outgoing,
+        edit_target: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+        let _ = outbox_id;
+        self.send(msg, edit_target)
+    }
 }

@@ -55,6 +55,8 @@ code_enum!(
         Console => "console",
         Telegram => "telegram" | "tg",
         Qq => "qq" | "onebot",
+        // Issue 22: QQ through the official QQ Bot API (openids, not QQ numbers).
+        QqBot => "qqbot",
     }
 );
 

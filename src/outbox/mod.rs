@@ -26,6 +26,9 @@ use crate::store::{self, Store, StoreError, chats, outbox};
 pub const DEFAULT_LEASE_MS: i64 = 60_000;
 /// Rows leased per pass.
 const BATCH: i64 = 50;
+/// How long a message waits for its chat to speak before it is tried again
+/// anyway (it is woken as soon as the chat speaks).
+const WAIT_FOR_CHAT_MS: i64 = 24 * 3600 * 1000;
 /// Transient failures before a message is given up.
 const MAX_ATTEMPTS: i64 = 12;
 
@@ -117,7 +120,7 @@ impl Dispatcher {
                                     // The original never went out: send as a new message.
                                     let mut msg = row.message.clone();
                                     msg.edit_of = None;
-                                    let result = self.sender.send(&msg, None).await;
+                                    let result = self.sender.send_row(row.id, &msg, None).await;
                                     self.settle(&row, result, &mut held, &mut pass).await?;
                                 }
                                 continue;
@@ -126,7 +129,10 @@ impl Dispatcher {
                     }
                     None => None,
                 };
-                let result = self.sender.send(&row.message, target.as_deref()).await;
+                let result = self
+                    .sender
+                    .send_row(row.id, &row.message, target.as_deref())
+                    .await;
                 self.settle(&row, result, &mut held, &mut pass).await?;
             }
             if (leased as i64) < BATCH {
@@ -181,6 +187,15 @@ impl Dispatcher {
                 chats::set_active(&mut tx, platform, &chat, false, now).await?;
                 tx.commit().await?;
                 pass.failed += 1;
+            }
+            // Issue 22 (QQ Bot API reply ledger): held until the chat
+            // speaks; the adapter wakes it (`outbox::wake_waiting`).
+            Err(SendError::WaitForChat) => {
+                held.insert(row.chat_id.clone());
+                let at = now + WAIT_FOR_CHAT_MS;
+                self.retry(row.id, at, Some(outbox::WAITING_FOR_CHAT), false)
+                    .await?;
+                pass.deferred += 1;
             }
             Err(SendError::Rejected(e)) => {
                 tracing::warn!(id = row.id, error = %e, "message rejected by platform");

@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod pending;
 pub mod people;
+pub mod qqbot;
 pub mod reports;
 pub mod updates;
 pub mod web;

@@ -301,3 +301,49 @@ pub async fn retarget_pending(
     }
     Ok(moved)
 }
+
+// Issue 22, the QQ Bot API's reply ledger: a message that the platform
+// takes only as a reply waits, pending, until the chat speaks again. It
+// stays `pending` (so it still holds the chat's later messages back, in
+// order) with this error and a far `not_before`; the adapter wakes it when
+// a message arrives in the chat.
+
+/// `last_error` of a message waiting for its chat to speak.
+pub const WAITING_FOR_CHAT: &str = "waiting for the chat to speak";
+
+/// Wake the messages of a chat that wait for it to speak: due at once.
+/// Their `not_before` goes back to when they were written, not to "now": a
+/// dispatcher pass that read its clock a moment earlier would take a row
+/// due "now" for one written for later, which holds nothing back, and send
+/// the chat's later messages first.
+pub async fn wake_waiting(conn: &mut impl Db, platform: Platform, chat_id: &str) -> Result<u64> {
+    query(
+        "UPDATE outbox SET not_before = created_at, last_error = NULL WHERE platform = $1 \
+         AND chat_id = $2 AND status = 'pending' AND last_error = $3",
+    )
+    .bind(platform.as_str())
+    .bind(chat_id)
+    .bind(WAITING_FOR_CHAT)
+    .execute(conn)
+    .await
+}
+
+/// Since when (ms, the oldest such message's creation) messages to a chat
+/// wait for it to speak; `None` when none do. For status views ("waiting
+/// for the group to speak").
+pub async fn waiting_since(
+    conn: &mut impl Db,
+    platform: Platform,
+    chat_id: &str,
+) -> Result<Option<i64>> {
+    query(
+        "SELECT MIN(created_at) AS since FROM outbox WHERE platform = $1 AND chat_id = $2 \
+         AND status = 'pending' AND last_error = $3",
+    )
+    .bind(platform.as_str())
+    .bind(chat_id)
+    .bind(WAITING_FOR_CHAT)
+    .fetch_one(conn)
+    .await?
+    .get("since")
+}

@@ -26,6 +26,8 @@ mod operate;
 mod outbox;
 mod parser_never_panics;
 mod permissions;
+mod qqbot;
+mod qqbot_fake;
 mod reports;
 mod rush;
 mod store;

@@ -110,7 +110,7 @@ pub struct OneBot {
     /// Held across a whole send, so pacing decisions never race.
     pacer: tokio::sync::Mutex<Pacer>,
     /// Chat kinds seen in events, so a reply picks group or private send.
-    kinds: Mutex<HashMap<String, ChatKind>>,
+    kinds: crate::chat::ChatKinds,
     /// Ids of messages we sent (bounded), so a quote of one is `from_bot`.
     sent_ids: Mutex<(VecDeque<String>, HashSet<String>)>,
     events: mpsc::UnboundedSender<Value>,
@@ -138,7 +138,7 @@ impl OneBot {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             self_id: Mutex::new(None),
-            kinds: Mutex::new(HashMap::new()),
+            kinds: Default::default(),
             sent_ids: Mutex::new((VecDeque::new(), HashSet::new())),
             events,
             events_rx: Mutex::new(Some(events_rx)),
@@ -630,10 +630,7 @@ impl OneBot {
             _ => None,
         };
         let Some(msg) = incoming else { return };
-        self.kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(msg.chat_id.clone(), msg.chat_kind);
+        self.kinds.note(&msg.chat_id, msg.chat_kind);
         // Queued for the engine's group-commit writer in arrival order; the
         // answer is awaited aside so the next event is read at once and a
         // rush of claims is handled in groups, not one commit each.
@@ -714,24 +711,9 @@ impl OneBot {
 
     /// Group or private: from events seen, else the store, else group.
     async fn kind_of(&self, chat_id: &str) -> Result<ChatKind, SendError> {
-        if let Some(k) = self
-            .kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(chat_id)
-        {
-            return Ok(*k);
-        }
-        let mut conn = self
-            .engine
-            .store
-            .conn()
+        self.kinds
+            .of(&self.engine.store, Platform::Qq, chat_id)
             .await
-            .map_err(|e| SendError::Transient(e.to_string()))?;
-        let found = chats::find(&mut conn, Platform::Qq, chat_id)
-            .await
-            .map_err(|e| SendError::Transient(e.to_string()))?;
-        Ok(found.map(|c| c.kind).unwrap_or(ChatKind::Group))
     }
 
     fn remember_sent(&self, id: &str) {

@@ -329,15 +329,7 @@ impl Telegram {
             .route("/", axum::routing::post(webhook))
             .route("/{*path}", axum::routing::post(webhook))
             .with_state(self);
-        let mut stop = shutdown.clone();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "webhook server stopped");
-        }
+        crate::chat::serve_http(listener, app, shutdown, "webhook server").await;
     }
 
     /// Handle one update of any kind. `false` when the store failed, so
