@@ -28,6 +28,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "onebot",
     "wishes",
     "web",
+    "privacy",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -62,6 +63,24 @@ pub struct Settings {
     pub onebot: OneBotSettings,
     pub wishes: WishesSettings,
     pub web: WebSettings,
+    pub privacy: PrivacySettings,
+}
+
+/// How long personal data is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Days after which the text of sent messages that carried children's
+    /// personal data (full wish details) is blanked in the outbox.
+    pub outbox_retention_days: i64,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            outbox_retention_days: 30,
+        }
+    }
 }
 
 /// Longest `web.session_hours`: 30 days.
@@ -95,7 +114,8 @@ impl Default for WebSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WishesSettings {
-    /// Who may claim for an org: `member` (anyone bound to it) or `cadre`.
+    /// Who may claim for an org: `member` (any approved member of it) or
+    /// `cadre`.
     pub claim_role: String,
     /// Days after a claim before the org is reminded to deliver.
     pub overdue_days: i64,
@@ -221,6 +241,7 @@ impl Default for Settings {
             onebot: OneBotSettings::default(),
             wishes: WishesSettings::default(),
             web: WebSettings::default(),
+            privacy: PrivacySettings::default(),
         }
     }
 }
@@ -338,6 +359,15 @@ impl Settings {
             return Err(ConfigError::new(
                 "wishes.overdue_days",
                 "expected at least 1",
+            ));
+        }
+        if !(1..=3650).contains(&self.privacy.outbox_retention_days) {
+            return Err(ConfigError::new(
+                "privacy.outbox_retention_days",
+                format!(
+                    "expected 1 to 3650, got {}",
+                    self.privacy.outbox_retention_days
+                ),
             ));
         }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {

@@ -125,6 +125,19 @@ pub enum Command {
     Faq(faq::FaqArgs),
     /// `/web` (后台): a one-time sign-in link to the web dashboard.
     Web,
+    /// 同意 [N|NAME], `/approve`: approve a join request (empty: the one
+    /// replied to, or the only one pending).
+    Approve(String),
+    /// 拒绝 [N|NAME], `/reject`: turn a join request down.
+    Reject(String),
+    /// `/invite [ORG]` (邀请码): a one-time join code.
+    Invite(String),
+    /// `/members [ORG]` (成员列表): members, roles and pending requests.
+    Members(String),
+    /// `/remove @someone` (移出): take someone out of their org.
+    Remove(String),
+    /// `/roster import` (导入名单) with a CSV/XLSX file: the member roster.
+    RosterImport,
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -205,6 +218,12 @@ enum Name {
     Stars,
     Faq,
     Web,
+    Approve,
+    Reject,
+    Invite,
+    Members,
+    Remove,
+    Roster,
 }
 
 struct Spec {
@@ -485,6 +504,50 @@ const SPECS: &[Spec] = &[
         args: Args::None,
         glued: false,
     },
+    // `同意 3`, `同意3`, `同意 路人甲`; the service ignores what names no
+    // pending request in a group, so `同意他的意见` stays chatter there.
+    Spec {
+        name: Name::Approve,
+        slash: &["approve", "同意", "批准"],
+        keywords: &["同意", "批准"],
+        args: Args::Optional,
+        glued: true,
+    },
+    Spec {
+        name: Name::Reject,
+        slash: &["reject", "拒绝", "驳回"],
+        keywords: &["拒绝", "驳回"],
+        args: Args::Optional,
+        glued: true,
+    },
+    Spec {
+        name: Name::Invite,
+        slash: &["invite", "邀请", "邀请码"],
+        keywords: &["邀请码"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Members,
+        slash: &["members", "成员", "成员列表"],
+        keywords: &["成员列表"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Remove,
+        slash: &["remove", "移出"],
+        keywords: &["移出"],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::Roster,
+        slash: &["roster", "名单", "导入名单"],
+        keywords: &["导入名单"],
+        args: Args::Optional,
+        glued: false,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -550,6 +613,10 @@ pub enum ParseError {
     RevokeUsage,
     #[error("faq")]
     FaqUsage,
+    #[error("remove")]
+    RemoveUsage,
+    #[error("roster")]
+    RosterUsage,
 }
 
 impl ParseError {
@@ -577,6 +644,8 @@ impl ParseError {
             ParseError::DoneUsage => "wishes.usage.done",
             ParseError::RevokeUsage => "wishes.usage.revoke",
             ParseError::FaqUsage => "faq.usage",
+            ParseError::RemoveUsage => "members.usage.remove",
+            ParseError::RosterUsage => "members.usage.roster",
         }
     }
 }
@@ -727,6 +796,18 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Report => Command::Report(args.to_string()),
         Name::Stars => Command::Stars(args.to_string()),
         Name::Faq => return faq::faq(args),
+        Name::Approve => Command::Approve(args.to_string()),
+        Name::Reject => Command::Reject(args.to_string()),
+        Name::Invite => Command::Invite(args.to_string()),
+        Name::Members => Command::Members(args.to_string()),
+        Name::Remove => match args.trim_start_matches(['@', '＠']).trim() {
+            "" => return Parsed::Invalid(ParseError::RemoveUsage),
+            who => Command::Remove(who.to_string()),
+        },
+        Name::Roster => match args {
+            "" | "import" | "导入" => Command::RosterImport,
+            _ => return Parsed::Invalid(ParseError::RosterUsage),
+        },
     };
     Parsed::Command(cmd)
 }

@@ -23,6 +23,7 @@ use crate::jobs::{self, JobCtx};
 use crate::store::events::{self as store_events, Entry, Event};
 use crate::store::jobs::Job;
 use crate::store::notices::Target;
+use crate::store::orgs as store_orgs;
 use crate::store::{self, Conn, audit, chats, outbox, people};
 use rust_i18n::t;
 
@@ -195,7 +196,9 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
         deadline_at,
         status: "open".into(),
         creator_person_id: ctx.person.id,
-        org_id: ctx.person.org_id,
+        // A cadre's list is their org's (its members sign up); a staff
+        // member's is the county's, open to all.
+        org_id: ctx.person.org_id.filter(|_| !ctx.is_staff()),
     };
     let now_ms = ctx.now_ms();
     e.id = store_events::create(ctx.tx, &e, &groups, now_ms).await?;
@@ -335,6 +338,17 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
     };
     if e.status != "open" {
         let text = t!("event.closed", locale = ctx.locale, id = e.id);
+        ctx.reply(text);
+        return Ok(());
+    }
+    // An org's own list is for its members.
+    if let Some(org_id) = e.org_id
+        && !ctx.is_staff()
+        && ctx.person.org_id != Some(org_id)
+        && let Some(org) = store_orgs::get(ctx.tx, org_id).await?
+    {
+        let person = ctx.person.clone();
+        let text = super::members::outsider_text(ctx.tx, &person, &org, ctx.locale).await?;
         ctx.reply(text);
         return Ok(());
     }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod faq;
 pub mod jobs;
 pub mod kv;
+pub mod members;
 pub mod notices;
 pub mod orgs;
 pub mod outbox;
