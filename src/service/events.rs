@@ -23,7 +23,6 @@ use crate::jobs::{self, JobCtx};
 use crate::store::events::{self as store_events, Entry, Event};
 use crate::store::jobs::Job;
 use crate::store::notices::Target;
-use crate::store::orgs as store_orgs;
 use crate::store::{self, Conn, audit, chats, outbox, people};
 use rust_i18n::t;
 
@@ -196,9 +195,7 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
         deadline_at,
         status: "open".into(),
         creator_person_id: ctx.person.id,
-        // A cadre's list is their org's (its members sign up); a staff
-        // member's is the county's, open to all.
-        org_id: ctx.person.org_id.filter(|_| !ctx.is_staff()),
+        org_id: ctx.person.org_id,
     };
     let now_ms = ctx.now_ms();
     e.id = store_events::create(ctx.tx, &e, &groups, now_ms).await?;
@@ -341,14 +338,11 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
         ctx.reply(text);
         return Ok(());
     }
-    // An org's own list is for its members.
-    if let Some(org_id) = e.org_id
-        && !ctx.is_staff()
-        && ctx.person.org_id != Some(org_id)
-        && let Some(org) = store_orgs::get(ctx.tx, org_id).await?
-    {
+    // A sign-up is shown with the person's org: members of an org (or
+    // staff) sign up; someone waiting to join, or in no org, is told why not.
+    if !ctx.is_staff() && ctx.person.org_id.is_none() {
         let person = ctx.person.clone();
-        let text = super::members::outsider_text(ctx.tx, &person, &org, ctx.locale).await?;
+        let text = super::members::not_member_text(ctx.tx, &person, ctx.locale).await?;
         ctx.reply(text);
         return Ok(());
     }

@@ -335,3 +335,43 @@ pub async fn stop_adapter(
     }
     engine.store.close().await;
 }
+
+/// Make `user` on `platform` an approved member of the org whose short name
+/// is `org` with `role`, directly in the store (for tests whose subject is
+/// not how people join; `tests/it/members.rs` covers that).
+pub async fn make_member(
+    store: &Store,
+    platform: tuanbot::domain::Platform,
+    user: &str,
+    org: &str,
+    role: tuanbot::domain::Role,
+) {
+    use tuanbot::store::{orgs, people};
+    let mut conn = store.conn().await.expect("conn");
+    let org_id = orgs::all(&mut conn)
+        .await
+        .expect("orgs")
+        .into_iter()
+        .find(|o| o.short_name == org)
+        .unwrap_or_else(|| panic!("no org {org}"))
+        .id;
+    let (p, _) = people::upsert_seen(&mut *conn, platform, user, user, 0)
+        .await
+        .expect("person");
+    people::set_org(&mut conn, p.id, Some(org_id), 0)
+        .await
+        .expect("org");
+    people::set_role(&mut conn, p.id, role, 0)
+        .await
+        .expect("role");
+}
+
+/// The messages after the first one starting with `marker`: what a test's
+/// body printed after its scene (whose last message is `marker`'s).
+pub fn after(texts: &[String], marker: &str) -> Vec<String> {
+    let i = texts
+        .iter()
+        .position(|t| t.starts_with(marker))
+        .unwrap_or_else(|| panic!("no message starting with {marker:?} in {texts:#?}"));
+    texts[i + 1..].to_vec()
+}

@@ -778,12 +778,19 @@ async fn first_come_in_one_batch_one_wins() {
         fake.push_batch(vec![
             group_text(1, g, 2, "我是 县一中"),
             group_text(2, g, 3, "我是 县一中"),
-            group_text(3, g, 1, "/event 团课 3月12日 14:00 会议室 名额1"),
+            group_text(3, g, 1, "同意 用户2"),
+            group_text(4, g, 1, "同意 用户3"),
+            group_text(5, g, 1, "/event 团课 3月12日 14:00 会议室 名额1"),
         ]);
-        until("set-up replies", || texts_to(&fake.sent(), g).len() >= 3).await;
+        until("set-up replies", || {
+            texts_to(&fake.sent(), g)
+                .iter()
+                .any(|t| t.starts_with("📝 报名 #1"))
+        })
+        .await;
         fake.push_batch(vec![
-            group_text(4, g, 2, "报名 1"),
-            group_text(5, g, 3, "报名 1"),
+            group_text(6, g, 2, "报名 1"),
+            group_text(7, g, 3, "报名 1"),
         ]);
         // The list post gathers both: one place taken, one on the waiting list.
         let board = || {
@@ -998,7 +1005,9 @@ async fn two_claims_in_one_batch_one_wins() {
             group_text(1, g, 1, "/bind 全县"),
             group_text(2, g, 2, "我是 县一中"),
             group_text(3, g, 3, "我是 县二中"),
-            group_text(4, g, 1, "/wishes publish 2026圆梦 quota 5"),
+            group_text(4, g, 1, "同意 用户2"),
+            group_text(5, g, 1, "同意 用户3"),
+            group_text(6, g, 1, "/wishes publish 2026圆梦 quota 5"),
         ]);
         until("published", || {
             texts_to(&fake.sent(), g)
@@ -1007,8 +1016,8 @@ async fn two_claims_in_one_batch_one_wins() {
         })
         .await;
         fake.push_batch(vec![
-            group_text(5, g, 2, "认领 12"),
-            group_text(6, g, 3, "认领 12"),
+            group_text(7, g, 2, "认领 12"),
+            group_text(8, g, 3, "认领 12"),
         ]);
         let result = || {
             texts_to(&fake.sent(), g)
