@@ -386,13 +386,20 @@ async fn run(cmd: Cmd, settings: Settings, explicit_db: bool) -> anyhow::Result<
                         tr(
                             &locale,
                             "members.roster.cli_done",
-                            &[("orgs", &s.orgs), ("n", &s.people), ("approved", &s.approved)]
+                            &[
+                                ("orgs", &s.orgs),
+                                ("n", &s.people),
+                                ("approved", &s.approved)
+                            ]
                         )
                     );
                     Ok(())
                 }
-                Err(e) => anyhow::bail!("{}
-{e}", tr(&locale, "import.failed", &[])),
+                Err(e) => anyhow::bail!(
+                    "{}
+{e}",
+                    tr(&locale, "import.failed", &[])
+                ),
             }
         }
         Cmd::Export {

@@ -246,8 +246,7 @@ fn code_digest(salt: &str, code: &str) -> String {
 fn code_matches(salt: &str, stored: &str, code: &str) -> bool {
     let d = code_digest(salt, code);
     d.len() == stored.len()
-        && d
-            .bytes()
+        && d.bytes()
             .zip(stored.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
@@ -330,23 +329,17 @@ async fn close_pending_of(
     let by = by.unwrap_or_default();
     let engine = ctx.engine;
     let locale = crate::i18n::pick(None, None, &engine.settings.locale);
-    let edits = card_edits(
-        &mut *ctx.tx,
-        &r,
-        &|p| engine.capabilities(p),
-        locale,
-        |l| {
-            t!(
-                key,
-                locale = l,
-                name = name.as_str(),
-                org = org.as_str(),
-                id = r.id,
-                by = by.as_str()
-            )
-            .into_owned()
-        },
-    )
+    let edits = card_edits(&mut *ctx.tx, &r, &|p| engine.capabilities(p), locale, |l| {
+        t!(
+            key,
+            locale = l,
+            name = name.as_str(),
+            org = org.as_str(),
+            id = r.id,
+            by = by.as_str()
+        )
+        .into_owned()
+    })
     .await?;
     for m in edits {
         ctx.queue(m);
@@ -402,14 +395,15 @@ async fn request(ctx: &mut Ctx<'_>, org: &Org) -> Result {
             org = org.full_name.as_str()
         )
         .into_owned(),
-        None => t!("members.requested", locale = l, org = org.full_name.as_str()).into_owned(),
+        None => t!(
+            "members.requested",
+            locale = l,
+            org = org.full_name.as_str()
+        )
+        .into_owned(),
     };
     if reached.asked == 0 {
-        text.push_str(&t!(
-            "members.unreached",
-            locale = l,
-            org = org.display()
-        ));
+        text.push_str(&t!("members.unreached", locale = l, org = org.display()));
     }
     ctx.reply(text);
     Ok(())
@@ -470,7 +464,8 @@ async fn ask_approvers(ctx: &mut Ctx<'_>, id: i64, org: &Org, on_roster: bool) -
     let now_ms = ctx.now_ms();
     let mut asked = 0;
     for p in &deciders {
-        if p.id == ctx.person.id || !chats::private_open(&mut *ctx.tx, p.platform, &p.user_id).await?
+        if p.id == ctx.person.id
+            || !chats::private_open(&mut *ctx.tx, p.platform, &p.user_id).await?
         {
             continue;
         }
@@ -688,7 +683,12 @@ enum Picked {
 /// The visible pending request a name (or nothing) means.
 fn pick_by_name(ctx: &Ctx<'_>, visible: &[db::Listed], arg: &str) -> Picked {
     let name = arg.trim_start_matches('@');
-    let mentioned: Vec<&str> = ctx.msg.mentions.iter().map(|m| m.user_id.as_str()).collect();
+    let mentioned: Vec<&str> = ctx
+        .msg
+        .mentions
+        .iter()
+        .map(|m| m.user_id.as_str())
+        .collect();
     let found: Vec<&db::Listed> = if name.is_empty() {
         visible.iter().collect()
     } else {
@@ -740,7 +740,14 @@ async fn list_lines(ctx: &mut Ctx<'_>, list: &[db::Listed]) -> Result<String> {
         lines.push(line);
     }
     if list.len() > PENDING_SHOWN {
-        lines.push(t!("members.more", locale = ctx.locale, n = list.len() - PENDING_SHOWN).into_owned());
+        lines.push(
+            t!(
+                "members.more",
+                locale = ctx.locale,
+                n = list.len() - PENDING_SHOWN
+            )
+            .into_owned(),
+        );
     }
     Ok(lines.join("\n"))
 }
@@ -812,7 +819,9 @@ async fn settle(ctx: &mut Ctx<'_>, r: &JoinRequest, approve: bool) -> Result {
     // The person asked right here: the reply to the approver says it all.
     let here = r.platform == ctx.msg.platform && r.chat_id == ctx.msg.chat_id;
     if here {
-        out.retain(|m| !(m.chat_id == r.chat_id && m.platform == r.platform && m.edit_of.is_none()));
+        out.retain(|m| {
+            !(m.chat_id == r.chat_id && m.platform == r.platform && m.edit_of.is_none())
+        });
     }
     for m in out {
         ctx.queue(m);
@@ -851,11 +860,8 @@ impl Decided<'_> {
             if chats::private_open(&mut *conn, p.platform, &p.user_id).await? {
                 Outgoing::new(p.platform, p.user_id.clone(), text)
             } else {
-                let mut m = Outgoing::new(
-                    self.request.platform,
-                    self.request.chat_id.clone(),
-                    text,
-                );
+                let mut m =
+                    Outgoing::new(self.request.platform, self.request.chat_id.clone(), text);
                 if self.request.platform == p.platform {
                     m.mention_users = vec![p.user_id.clone()];
                 }
@@ -977,7 +983,12 @@ pub async fn pending_text(
         .map(|o| o.full_name)
         .unwrap_or_default();
     Ok(Some(
-        t!("members.pending_blocked", locale = locale, org = org.as_str()).into_owned(),
+        t!(
+            "members.pending_blocked",
+            locale = locale,
+            org = org.as_str()
+        )
+        .into_owned(),
     ))
 }
 
@@ -1046,7 +1057,10 @@ pub async fn invite(ctx: &mut Ctx<'_>, arg: &str) -> Result {
     // A fresh code that no live code of the org already is.
     let code = loop {
         let code = random_code();
-        if !live.iter().any(|c| code_matches(&c.salt, &c.code_hash, &code)) {
+        if !live
+            .iter()
+            .any(|c| code_matches(&c.salt, &c.code_hash, &code))
+        {
             break code;
         }
     };
@@ -1146,10 +1160,7 @@ async fn not_member_or(ctx: &mut Ctx<'_>, key: &str) -> Result<String> {
 /// outside an org's group) every pending request of the county.
 pub async fn members(ctx: &mut Ctx<'_>, arg: &str) -> Result {
     let l = ctx.locale;
-    if ctx.is_staff()
-        && arg.trim().is_empty()
-        && !(ctx.in_group() && ctx.chat.org_id.is_some())
-    {
+    if ctx.is_staff() && arg.trim().is_empty() && !(ctx.in_group() && ctx.chat.org_id.is_some()) {
         let all = db::pending(&mut *ctx.tx, None).await?;
         let text = if all.is_empty() {
             tr(l, "members.none_pending_county")
@@ -1253,7 +1264,11 @@ pub async fn remove(ctx: &mut Ctx<'_>, target: &str) -> Result {
             && ctx.person.org_id == Some(org_id)
             && person.role == Role::Member);
     if !allowed || (person.id == ctx.person.id && !ctx.is_staff()) {
-        let text = t!("members.remove_no_permission", locale = l, org = org.as_str());
+        let text = t!(
+            "members.remove_no_permission",
+            locale = l,
+            org = org.as_str()
+        );
         ctx.reply(text);
         return Ok(());
     }
@@ -1323,7 +1338,10 @@ fn roster_role(s: &str) -> Option<Role> {
     if s.is_empty() {
         return Some(Role::Member);
     }
-    if ["书记", "支书", "委员", "团干"].iter().any(|w| s.contains(w)) {
+    if ["书记", "支书", "委员", "团干"]
+        .iter()
+        .any(|w| s.contains(w))
+    {
         return Some(Role::Cadre);
     }
     match s.parse::<Role>() {
@@ -1387,7 +1405,10 @@ pub fn validate_roster(
         return Err(ImportError::Invalid(errors));
     }
     if table.rows.is_empty() {
-        return Err(ImportError::Invalid(vec![tr(locale, "members.roster.empty")]));
+        return Err(ImportError::Invalid(vec![tr(
+            locale,
+            "members.roster.empty",
+        )]));
     }
     if table.rows.len() > MAX_ROSTER_ROWS {
         return Err(ImportError::Invalid(vec![
@@ -1452,9 +1473,12 @@ pub fn validate_roster(
             continue;
         };
         let mut bad = false;
-        for account in [qq.as_ref().map(|q| format!("QQ {q}")), tg.as_ref().map(|u| format!("@{u}"))]
-            .into_iter()
-            .flatten()
+        for account in [
+            qq.as_ref().map(|q| format!("QQ {q}")),
+            tg.as_ref().map(|u| format!("@{u}")),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Some(first) = accounts.insert(account.clone(), *line) {
                 errors.push(
@@ -1571,11 +1595,14 @@ pub async fn write_roster(
         let Some(person) = people::get(&mut *conn, r.person_id).await? else {
             continue;
         };
-        let Some(row) =
-            db::roster_by_account(&mut *conn, person.platform, &person.user_id, r.username.as_deref())
-                .await?
-                .filter(|row| row.org_id == r.org_id)
-        else {
+        let Some(row) = db::roster_by_account(
+            &mut *conn,
+            person.platform,
+            &person.user_id,
+            r.username.as_deref(),
+        )
+        .await?
+        .filter(|row| row.org_id == r.org_id) else {
             continue;
         };
         let Some(org) = orgs::get(&mut *conn, r.org_id).await? else {
@@ -1768,7 +1795,10 @@ mod tests {
         assert_eq!(roster_qq("12345678901234"), None);
         assert_eq!(roster_qq("QQ10001"), None);
         assert_eq!(roster_telegram("@Xiao_Wang"), Some("xiao_wang".into()));
-        assert_eq!(roster_telegram("https://t.me/xiaowang1"), Some("xiaowang1".into()));
+        assert_eq!(
+            roster_telegram("https://t.me/xiaowang1"),
+            Some("xiaowang1".into())
+        );
         assert_eq!(roster_telegram("wang"), None);
         assert_eq!(roster_telegram("王小明"), None);
         assert_eq!(roster_role(""), Some(Role::Member));

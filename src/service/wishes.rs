@@ -1621,7 +1621,13 @@ async fn may_act_for_holder(ctx: &mut Ctx<'_>, w: &Wish) -> Result<Option<i64>> 
     } else {
         match super::members::pending_text(&mut *ctx.tx, ctx.person.id, ctx.locale).await? {
             Some(waiting) => waiting,
-            None => t!("wishes.not_yours", locale = ctx.locale, no = w.no, org = name).into_owned(),
+            None => t!(
+                "wishes.not_yours",
+                locale = ctx.locale,
+                no = w.no,
+                org = name
+            )
+            .into_owned(),
         }
     };
     ctx.reply(text);

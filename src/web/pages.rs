@@ -304,19 +304,19 @@ async fn board_data(web: &Web, v: &Viewer) -> Result<Option<BoardData>, Fail> {
         .map(|w| {
             let full = sees(w.org_id);
             BoardWish {
-            no: w.no,
-            school: w.school,
-            grade: w.grade,
-            child: if full { w.child } else { mask_name(&w.child) },
-            item: w.item,
-            price_yuan: w.price_yuan.filter(|_| full),
-            note: w.note.filter(|_| full),
-            org: w
-                .org_id
-                .and_then(|o| names.get(&o).cloned())
-                .unwrap_or_default(),
-            status: t!(format!("wishes.status.{}", w.status.as_str()), locale = l).into_owned(),
-        }
+                no: w.no,
+                school: w.school,
+                grade: w.grade,
+                child: if full { w.child } else { mask_name(&w.child) },
+                item: w.item,
+                price_yuan: w.price_yuan.filter(|_| full),
+                note: w.note.filter(|_| full),
+                org: w
+                    .org_id
+                    .and_then(|o| names.get(&o).cloned())
+                    .unwrap_or_default(),
+                status: t!(format!("wishes.status.{}", w.status.as_str()), locale = l).into_owned(),
+            }
         })
         .collect();
     // Staff see every claim in full; a cadre's board lists only their own

@@ -134,7 +134,10 @@ async fn english_speakers_get_english() {
         .await
         .unwrap();
         assert!(
-            rows[0].message.text.contains("will decide your request to join"),
+            rows[0]
+                .message
+                .text
+                .contains("will decide your request to join"),
             "{}",
             rows[0].message.text
         );

@@ -778,7 +778,8 @@ async fn replies_point_at_their_notice_or_list() {
         drop(conn);
         // u7 and u8 are members of 县一中 (signing up takes an org).
         for u in ["u7", "u8"] {
-            crate::helpers::make_member(&store, Platform::Telegram, u, "县一中", Role::Member).await;
+            crate::helpers::make_member(&store, Platform::Telegram, u, "县一中", Role::Member)
+                .await;
         }
         for m in [
             say("u7", "g", "1", Some(copy_of_first)),

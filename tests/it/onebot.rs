@@ -324,7 +324,11 @@ async fn cq_string_with_bot_mention_joins_an_org() {
         assert_eq!(sends.len(), 1, "chatter gets no reply: {sends:?}");
         assert_eq!(sends[0].message[0]["data"]["id"], "202");
         // A join request (县一中 has no cadre and there is no staff here).
-        assert!(sends[0].text().contains("县一中团委"), "{}", sends[0].text());
+        assert!(
+            sends[0].text().contains("县一中团委"),
+            "{}",
+            sends[0].text()
+        );
         assert!(sends[0].text().contains("加入申请"), "{}", sends[0].text());
         bot.stop().await;
     }

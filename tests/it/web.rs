@@ -590,7 +590,10 @@ async fn cadre_view_is_limited_to_own_org() {
         assert!(v["recent"].to_string().contains("毛轩"), "{b}: {v}");
         assert_eq!(v["full"], true, "{b}: {v}");
         for w in v["recent"].as_array().unwrap() {
-            assert!(w.as_object().unwrap().contains_key("price_yuan"), "{b}: {w}");
+            assert!(
+                w.as_object().unwrap().contains_key("price_yuan"),
+                "{b}: {w}"
+            );
         }
         let board = get(&e, "/board", &cookie).await.text();
         assert!(board.contains("希望能在六一前收到"), "{b}: the note of 2");
@@ -1050,8 +1053,7 @@ async fn activity_photos_are_shown() {
             assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}: {path}");
         }
         // Another org's cadre does not see it.
-        crate::helpers::make_member(&e.store, Platform::Telegram, "z", "县二中", Role::Cadre)
-            .await;
+        crate::helpers::make_member(&e.store, Platform::Telegram, "z", "县二中", Role::Cadre).await;
         let other = session(&mut chat, "z").await;
         let a = get(&e, "/activities/1/photos/0", &other).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{b}");
