@@ -654,6 +654,26 @@ mod tests {
     }
 
     #[test]
+    fn outbox_retention_days_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let with_days = |n: &str| {
+            std::fs::write(&path, format!("[privacy]\noutbox_retention_days = {n}\n")).unwrap();
+            Settings::load(&Sources {
+                file: Some(path.clone()),
+                ignore_env: true,
+                ..Default::default()
+            })
+        };
+        assert_eq!(load(&[]).unwrap().privacy.outbox_retention_days, 30);
+        assert_eq!(with_days("7").unwrap().privacy.outbox_retention_days, 7);
+        for bad in ["0", "-1", "3651"] {
+            let err = with_days(bad).unwrap_err();
+            assert_eq!(err.key, "privacy.outbox_retention_days", "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn web_session_hours_bounded() {
         // A number, as a settings file gives it (overrides are strings).
         let dir = tempfile::tempdir().unwrap();

@@ -1061,6 +1061,67 @@ mod tests {
         }
     }
 
+    /// Membership words: what people type, and the look-alikes that stay
+    /// chatter. (`同意 NAME` that names no pending request is ignored by the
+    /// service in groups.)
+    #[test]
+    fn membership_words() {
+        let approve = |a: &str| cmd(Command::Approve(a.into()));
+        let reject = |a: &str| cmd(Command::Reject(a.into()));
+        let cases: Vec<(&str, Parsed)> = vec![
+            ("同意", approve("")),
+            ("同意 3", approve("3")),
+            ("同意3", approve("3")),
+            ("同意 #3", approve("#3")),
+            ("同意：3", approve("3")),
+            ("同意 路人甲", approve("路人甲")),
+            ("批准 3", approve("3")),
+            ("/approve 3", approve("3")),
+            ("/同意 3", approve("3")),
+            ("@团务助手 同意 3", approve("3")),
+            ("拒绝 3", reject("3")),
+            ("拒绝", reject("")),
+            ("驳回 4", reject("4")),
+            ("/reject 4", reject("4")),
+            ("邀请码", cmd(Command::Invite(String::new()))),
+            ("/invite", cmd(Command::Invite(String::new()))),
+            ("/invite 县二中", cmd(Command::Invite("县二中".into()))),
+            ("邀请码 县二中", cmd(Command::Invite("县二中".into()))),
+            ("成员列表", cmd(Command::Members(String::new()))),
+            ("/members", cmd(Command::Members(String::new()))),
+            ("/members 县一中", cmd(Command::Members("县一中".into()))),
+            ("/成员 县一中", cmd(Command::Members("县一中".into()))),
+            ("/remove @小李", cmd(Command::Remove("小李".into()))),
+            ("移出 @小李", cmd(Command::Remove("小李".into()))),
+            ("/remove", Parsed::Invalid(ParseError::RemoveUsage)),
+            ("/remove @", Parsed::Invalid(ParseError::RemoveUsage)),
+            ("/roster import", cmd(Command::RosterImport)),
+            ("/roster", cmd(Command::RosterImport)),
+            ("导入名单", cmd(Command::RosterImport)),
+            ("/roster delete", Parsed::Invalid(ParseError::RosterUsage)),
+            (
+                "我是 县一中 482193",
+                cmd(Command::Iam("县一中 482193".into())),
+            ),
+            // Look-alikes: chatter.
+            ("同意！", Parsed::NotCommand),
+            ("同意。", Parsed::NotCommand),
+            ("我同意", Parsed::NotCommand),
+            ("同意的请举手，不同意的说一声", Parsed::NotCommand),
+            ("拒绝！", Parsed::NotCommand),
+            ("邀请码是多少", Parsed::NotCommand),
+            ("成员列表发一下", Parsed::NotCommand),
+            ("成员", Parsed::NotCommand),
+            ("移出", Parsed::NotCommand),
+            ("移出群聊", Parsed::NotCommand),
+            ("导入名单了吗", Parsed::NotCommand),
+            ("名单", Parsed::NotCommand),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p(input), want, "input {input:?}");
+        }
+    }
+
     #[test]
     fn too_long() {
         let long = format!("/iam {}", "县".repeat(5000));

@@ -599,6 +599,9 @@ pub async fn decide(ctx: &mut Ctx<'_>, arg: &str, approve: bool) -> Result {
     };
     let request = match target {
         Some(id) => db::get(&mut *ctx.tx, id).await?,
+        // A bare 同意 in a group is everyday agreement unless it replies
+        // to a request.
+        None if arg.is_empty() && ctx.in_group() => return Ok(()),
         None => {
             if !may_decide_any {
                 if !ctx.in_group() {
@@ -615,15 +618,13 @@ pub async fn decide(ctx: &mut Ctx<'_>, arg: &str, approve: bool) -> Result {
             match pick_by_name(ctx, &visible, arg) {
                 Picked::One(r) => Some(r),
                 Picked::Many(list) => {
-                    if !ctx.in_group() || !arg.is_empty() {
-                        let text = t!(
-                            "members.which",
-                            locale = ctx.locale,
-                            n = list.len(),
-                            list = list_lines(ctx, &list).await?
-                        );
-                        ctx.reply(text);
-                    }
+                    let text = t!(
+                        "members.which",
+                        locale = ctx.locale,
+                        n = list.len(),
+                        list = list_lines(ctx, &list).await?
+                    );
+                    ctx.reply(text);
                     return Ok(());
                 }
                 Picked::None => {

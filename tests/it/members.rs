@@ -310,6 +310,7 @@ async fn words_decide_among_several_requests() {
 :chat g1 group
 同意 3
 :as u1 小王
+同意
 同意他的意见
 同意 路人丙
 "
@@ -349,8 +350,9 @@ async fn words_decide_among_several_requests() {
             to("u5").last().unwrap(),
             "#3 要由 县一中团委 的团干部或团县委审批。"
         );
-        // In the group: a stranger's 同意 3, chatter and an unknown name get
-        // no reply; the rejected one is told where they asked.
+        // In the group: a stranger's 同意 3, a bare 同意 (not a reply to a
+        // request), chatter and an unknown name get no reply; the rejected
+        // one is told where they asked.
         let g1 = to("g1");
         assert_eq!(g1.len(), 5, "{b}: three requests, two outcomes: {g1:#?}");
         assert_eq!(
