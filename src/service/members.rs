@@ -806,7 +806,7 @@ async fn settle(ctx: &mut Ctx<'_>, r: &JoinRequest, approve: bool) -> Result {
                    "role": role.as_str(), "role_before": person.role.as_str()}),
         )
         .await?;
-        decided.approved(&mut *ctx.tx, role, &caps).await?
+        decided.outcome(&mut *ctx.tx, Some(role), &caps).await?
     } else {
         ctx.audit(
             "join.reject",
@@ -815,7 +815,7 @@ async fn settle(ctx: &mut Ctx<'_>, r: &JoinRequest, approve: bool) -> Result {
             json!({"org": org.id, "person": person.id}),
         )
         .await?;
-        decided.rejected(&mut *ctx.tx, &caps).await?
+        decided.outcome(&mut *ctx.tx, None, &caps).await?
     };
     // The person asked right here: the reply to the approver says it all.
     let here = r.platform == ctx.msg.platform && r.chat_id == ctx.msg.chat_id;
@@ -875,45 +875,38 @@ impl Decided<'_> {
         crate::i18n::pick(self.person.locale.as_deref(), None, self.default_locale)
     }
 
-    async fn approved(
+    /// The messages a decision sends: the person told (approved into
+    /// `role`, or turned down with `None`), and the request's cards edited.
+    async fn outcome(
         &self,
         conn: &mut Conn,
-        role: Role,
+        role: Option<Role>,
         caps: &(dyn Fn(Platform) -> Capabilities + Sync),
     ) -> Result<Vec<Outgoing>> {
         let l = self.locale();
-        let text = t!(
-            "members.you_approved",
-            locale = l,
-            name = self.person.display_name.as_str(),
-            org = self.org.full_name.as_str(),
-            role = tr(l, &format!("role.{}", role.as_str()))
-        )
-        .into_owned();
-        let mut out = vec![self.to_person(&mut *conn, text).await?];
-        let key = if self.by.is_some() {
-            "members.card_approved"
-        } else {
-            "members.card_joined"
+        let org = self.org.full_name.as_str();
+        let (text, card) = match role {
+            Some(role) => (
+                t!(
+                    "members.you_approved",
+                    locale = l,
+                    name = self.person.display_name.as_str(),
+                    org = org,
+                    role = tr(l, &format!("role.{}", role.as_str()))
+                ),
+                if self.by.is_some() {
+                    "members.card_approved"
+                } else {
+                    "members.card_joined"
+                },
+            ),
+            None => (
+                t!("members.you_rejected", locale = l, org = org),
+                "members.card_rejected",
+            ),
         };
-        out.extend(self.cards(conn, key, caps).await?);
-        Ok(out)
-    }
-
-    async fn rejected(
-        &self,
-        conn: &mut Conn,
-        caps: &(dyn Fn(Platform) -> Capabilities + Sync),
-    ) -> Result<Vec<Outgoing>> {
-        let l = self.locale();
-        let text = t!(
-            "members.you_rejected",
-            locale = l,
-            org = self.org.full_name.as_str()
-        )
-        .into_owned();
-        let mut out = vec![self.to_person(&mut *conn, text).await?];
-        out.extend(self.cards(conn, "members.card_rejected", caps).await?);
+        let mut out = vec![self.to_person(&mut *conn, text.into_owned()).await?];
+        out.extend(self.cards(conn, card, caps).await?);
         Ok(out)
     }
 
@@ -1370,6 +1363,15 @@ fn roster_telegram(s: &str) -> Option<String> {
         .then(|| s.to_ascii_lowercase())
 }
 
+/// An optional cell read by `parse`: `Some(None)` when empty, `None` when
+/// it can't be read.
+fn optional_cell(text: &str, parse: fn(&str) -> Option<String>) -> Option<Option<String>> {
+    match text {
+        "" => Some(None),
+        s => parse(s).map(Some),
+    }
+}
+
 /// Check a roster table (组织, 姓名, QQ号, Telegram, 角色); every problem
 /// is returned, with its row number. `existing`: the rosters already stored
 /// (an account may be on one org's roster only).
@@ -1388,40 +1390,18 @@ pub fn validate_roster(
         col(&["Telegram", "telegram", "Telegram用户名", "TG", "tg"]),
         col(&["角色", "职务"]),
     );
+    super::import_orgs::require_columns(
+        &[("组织", org_col), ("姓名", name_col)],
+        &tr(locale, "members.roster.columns"),
+        locale,
+    )?;
+    super::import_orgs::require_rows(
+        table,
+        MAX_ROSTER_ROWS,
+        ("members.roster.empty", "members.roster.too_many"),
+        locale,
+    )?;
     let mut errors = Vec::new();
-    for (name, idx) in [("组织", org_col), ("姓名", name_col)] {
-        if idx.is_none() {
-            errors.push(
-                t!(
-                    "import.missing_column",
-                    locale = locale,
-                    column = name,
-                    expected = tr(locale, "members.roster.columns")
-                )
-                .into_owned(),
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ImportError::Invalid(errors));
-    }
-    if table.rows.is_empty() {
-        return Err(ImportError::Invalid(vec![tr(
-            locale,
-            "members.roster.empty",
-        )]));
-    }
-    if table.rows.len() > MAX_ROSTER_ROWS {
-        return Err(ImportError::Invalid(vec![
-            t!(
-                "members.roster.too_many",
-                locale = locale,
-                n = table.rows.len(),
-                max = MAX_ROSTER_ROWS
-            )
-            .into_owned(),
-        ]));
-    }
     let mut by_org: Vec<(i64, Vec<RosterRow>)> = Vec::new();
     let mut accounts: std::collections::HashMap<String, usize> = Default::default();
     for (line, r) in &table.rows {
@@ -1448,26 +1428,13 @@ pub fn validate_roster(
             errors.push(err("members.roster.name_too_long", name));
             continue;
         }
-        let qq_text = cell(r, qq_col);
-        let qq = match qq_text {
-            "" => None,
-            s => match roster_qq(s) {
-                Some(q) => Some(q),
-                None => {
-                    errors.push(err("members.roster.bad_qq", s));
-                    continue;
-                }
-            },
+        let Some(qq) = optional_cell(cell(r, qq_col), roster_qq) else {
+            errors.push(err("members.roster.bad_qq", cell(r, qq_col)));
+            continue;
         };
-        let tg = match cell(r, tg_col) {
-            "" => None,
-            s => match roster_telegram(s) {
-                Some(u) => Some(u),
-                None => {
-                    errors.push(err("members.roster.bad_telegram", s));
-                    continue;
-                }
-            },
+        let Some(tg) = optional_cell(cell(r, tg_col), roster_telegram) else {
+            errors.push(err("members.roster.bad_telegram", cell(r, tg_col)));
+            continue;
         };
         let Some(role) = roster_role(cell(r, role_col)) else {
             errors.push(err("members.roster.bad_role", cell(r, role_col)));
@@ -1544,15 +1511,7 @@ pub fn validate_roster(
             }
         }
     }
-    if !errors.is_empty() {
-        const SHOWN: usize = 20;
-        let more = errors.len().saturating_sub(SHOWN);
-        errors.truncate(SHOWN);
-        if more > 0 {
-            errors.push(t!("wishes.import.more_errors", locale = locale, n = more).into_owned());
-        }
-        return Err(ImportError::Invalid(errors));
-    }
+    super::import_orgs::row_errors(errors, locale)?;
     Ok(Roster { orgs: by_org })
 }
 
@@ -1641,7 +1600,7 @@ pub async fn write_roster(
             by: None,
             default_locale,
         };
-        out.extend(decided.approved(&mut *conn, role, caps).await?);
+        out.extend(decided.outcome(&mut *conn, Some(role), caps).await?);
         summary.approved += 1;
     }
     Ok((summary, out))

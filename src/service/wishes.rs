@@ -67,40 +67,18 @@ pub fn validate(table: &Table, locale: &str) -> std::result::Result<Vec<NewWish>
         col(&["估价（元）", "估价(元)", "估价", "价格", "金额"]),
         col(&["备注"]),
     );
+    super::import_orgs::require_columns(
+        &[("学校", school), ("学生", child), ("心愿", item)],
+        &tr(locale, "wishes.import.columns"),
+        locale,
+    )?;
+    super::import_orgs::require_rows(
+        table,
+        MAX_WISHES as usize,
+        ("wishes.import.empty", "wishes.import.too_many"),
+        locale,
+    )?;
     let mut errors = Vec::new();
-    for (name, idx) in [("学校", school), ("学生", child), ("心愿", item)] {
-        if idx.is_none() {
-            errors.push(
-                t!(
-                    "import.missing_column",
-                    locale = locale,
-                    column = name,
-                    expected = tr(locale, "wishes.import.columns")
-                )
-                .into_owned(),
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ImportError::Invalid(errors));
-    }
-    if table.rows.is_empty() {
-        return Err(ImportError::Invalid(vec![tr(
-            locale,
-            "wishes.import.empty",
-        )]));
-    }
-    if table.rows.len() > MAX_WISHES as usize {
-        return Err(ImportError::Invalid(vec![
-            t!(
-                "wishes.import.too_many",
-                locale = locale,
-                n = table.rows.len(),
-                max = MAX_WISHES
-            )
-            .into_owned(),
-        ]));
-    }
     let mut rows = Vec::new();
     for (line, r) in &table.rows {
         let err = |key: &str, value: &str| {
@@ -177,15 +155,7 @@ pub fn validate(table: &Table, locale: &str) -> std::result::Result<Vec<NewWish>
             note: (!note_text.is_empty()).then(|| note_text.to_string()),
         });
     }
-    if !errors.is_empty() {
-        const SHOWN: usize = 20;
-        let more = errors.len().saturating_sub(SHOWN);
-        errors.truncate(SHOWN);
-        if more > 0 {
-            errors.push(t!("wishes.import.more_errors", locale = locale, n = more).into_owned());
-        }
-        return Err(ImportError::Invalid(errors));
-    }
+    super::import_orgs::row_errors(errors, locale)?;
     Ok(rows)
 }
 

@@ -346,15 +346,9 @@ pub async fn make_member(
     org: &str,
     role: tuanbot::domain::Role,
 ) {
-    use tuanbot::store::{orgs, people};
+    use tuanbot::store::people;
+    let org_id = org_id(store, org).await;
     let mut conn = store.conn().await.expect("conn");
-    let org_id = orgs::all(&mut conn)
-        .await
-        .expect("orgs")
-        .into_iter()
-        .find(|o| o.short_name == org)
-        .unwrap_or_else(|| panic!("no org {org}"))
-        .id;
     let (p, _) = people::upsert_seen(&mut *conn, platform, user, user, 0)
         .await
         .expect("person");
@@ -374,4 +368,16 @@ pub fn after(texts: &[String], marker: &str) -> Vec<String> {
         .position(|t| t.starts_with(marker))
         .unwrap_or_else(|| panic!("no message starting with {marker:?} in {texts:#?}"));
     texts[i + 1..].to_vec()
+}
+
+/// The id of the org whose short name is `short`.
+pub async fn org_id(store: &Store, short: &str) -> i64 {
+    let mut conn = store.conn().await.expect("conn");
+    tuanbot::store::orgs::all(&mut conn)
+        .await
+        .expect("orgs")
+        .into_iter()
+        .find(|o| o.short_name == short)
+        .unwrap_or_else(|| panic!("no org {short}"))
+        .id
 }

@@ -8,7 +8,7 @@ use tuanbot::chat::Incoming;
 use tuanbot::domain::{ChatKind, Platform, Role};
 use tuanbot::engine::Engine;
 use tuanbot::store::people::Person;
-use tuanbot::store::{audit, members as db, orgs, people};
+use tuanbot::store::{audit, members as db, people};
 
 use crate::helpers::{Scene, TestDb, bounded, scene, script};
 
@@ -69,15 +69,7 @@ async fn person(db: &TestDb, platform: Platform, user: &str) -> Person {
 }
 
 async fn org_id(db: &TestDb, short: &str) -> i64 {
-    let store = db.store().await;
-    let mut conn = store.conn().await.unwrap();
-    orgs::all(&mut conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|o| o.short_name == short)
-        .unwrap()
-        .id
+    crate::helpers::org_id(&db.store().await, short).await
 }
 
 async fn audited(db: &TestDb, action: &str) -> i64 {

@@ -30,15 +30,7 @@ async fn bound_org(db: &TestDb, chat: &str) -> (Option<i64>, bool) {
 }
 
 async fn org_id(db: &TestDb, name: &str) -> i64 {
-    let store = db.store().await;
-    let mut conn = store.conn().await.unwrap();
-    orgs::all(&mut conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|o| o.short_name == name)
-        .unwrap()
-        .id
+    crate::helpers::org_id(&db.store().await, name).await
 }
 
 #[tokio::test]

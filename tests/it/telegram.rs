@@ -1161,14 +1161,9 @@ async fn join_request_reaches_the_cadre_privately_with_buttons() {
             .await
             .expect("find")
             .expect("person");
-        let org = tuanbot::store::orgs::all(&mut conn)
-            .await
-            .expect("orgs")
-            .into_iter()
-            .find(|o| o.short_name == "县一中")
-            .map(|o| o.id);
-        assert_eq!(p.org_id, org, "{b}");
         drop(conn);
+        let org = crate::helpers::org_id(&bot.engine.store, "县一中").await;
+        assert_eq!(p.org_id, Some(org), "{b}");
         bot.settled().await;
         bot.stop().await;
     }
