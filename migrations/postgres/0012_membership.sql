@@ -32,9 +32,10 @@ CREATE INDEX join_requests_org ON join_requests(org_id, status);
 
 -- The bot's messages that carry a join request (to a cadre privately, or in
 -- a group), so that `同意` replying to one decides that request, and the
--- messages can be edited once it is decided.
+-- messages can be edited once it is decided. (Like notice_posts, no foreign
+-- key to the outbox, so its rows can be pruned.)
 CREATE TABLE join_request_posts (
-    outbox_id   BIGINT PRIMARY KEY REFERENCES outbox(id),
+    outbox_id   BIGINT PRIMARY KEY,
     request_id  BIGINT NOT NULL REFERENCES join_requests(id) ON DELETE CASCADE
 );
 CREATE INDEX join_request_posts_request ON join_request_posts(request_id);
