@@ -6,7 +6,10 @@
 //! Privacy: a child's name is personal data of a minor. Every text that can
 //! reach a group goes through [`line`] with `full = false`, which masks the
 //! name (`张*明`); full details are shown only in a private chat, to staff
-//! and to the people of the org holding the wish.
+//! and to the cadres of the org holding the wish ([`sees_full`]), and such
+//! replies are marked personal (blanked in the outbox after the retention,
+//! see `service::privacy`). Releasing and delivering are for those same
+//! people; the holding org's members see masked lines.
 //!
 //! Rate limits: during a rush, claim results for one chat are gathered into
 //! one pending outbox message (coalesce key per chat, sent ~2 s after the
