@@ -31,6 +31,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "web",
     "backup",
     "log",
+    "privacy",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -69,6 +70,7 @@ pub struct Settings {
     pub web: WebSettings,
     pub backup: BackupSettings,
     pub log: LogSettings,
+    pub privacy: PrivacySettings,
 }
 
 /// Scheduled backups (`tuanbot run` takes one every `every` into `dir`);
@@ -145,6 +147,23 @@ impl Default for LogSettings {
     }
 }
 
+/// How long personal data is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Days after which the text of sent messages that carried children's
+    /// personal data (full wish details) is blanked in the outbox.
+    pub outbox_retention_days: i64,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            outbox_retention_days: 30,
+        }
+    }
+}
+
 /// Longest `web.session_hours`: 30 days.
 pub const MAX_SESSION_HOURS: i64 = 720;
 
@@ -176,7 +195,8 @@ impl Default for WebSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WishesSettings {
-    /// Who may claim for an org: `member` (anyone bound to it) or `cadre`.
+    /// Who may claim for an org: `member` (any approved member of it) or
+    /// `cadre`.
     pub claim_role: String,
     /// Days after a claim before the org is reminded to deliver.
     pub overdue_days: i64,
@@ -456,6 +476,7 @@ impl Default for Settings {
             web: WebSettings::default(),
             backup: BackupSettings::default(),
             log: LogSettings::default(),
+            privacy: PrivacySettings::default(),
         }
     }
 }
@@ -580,6 +601,15 @@ impl Settings {
             return Err(ConfigError::new(
                 "wishes.overdue_days",
                 "expected at least 1",
+            ));
+        }
+        if !(1..=3650).contains(&self.privacy.outbox_retention_days) {
+            return Err(ConfigError::new(
+                "privacy.outbox_retention_days",
+                format!(
+                    "expected 1 to 3650, got {}",
+                    self.privacy.outbox_retention_days
+                ),
             ));
         }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
@@ -1026,6 +1056,26 @@ mod tests {
         ] {
             let err = load(&pairs).unwrap_err();
             assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn outbox_retention_days_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let with_days = |n: &str| {
+            std::fs::write(&path, format!("[privacy]\noutbox_retention_days = {n}\n")).unwrap();
+            Settings::load(&Sources {
+                file: Some(path.clone()),
+                ignore_env: true,
+                ..Default::default()
+            })
+        };
+        assert_eq!(load(&[]).unwrap().privacy.outbox_retention_days, 30);
+        assert_eq!(with_days("7").unwrap().privacy.outbox_retention_days, 7);
+        for bad in ["0", "-1", "3651"] {
+            let err = with_days(bad).unwrap_err();
+            assert_eq!(err.key, "privacy.outbox_retention_days", "{bad}: {err}");
         }
     }
 

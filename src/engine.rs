@@ -98,7 +98,7 @@ fn writer_stopped() -> StoreError {
 fn needs_document(parsed: &command::Parsed) -> bool {
     matches!(
         parsed,
-        command::Parsed::Command(command::Command::WishImport(_))
+        command::Parsed::Command(command::Command::WishImport(_) | command::Command::RosterImport)
     )
 }
 

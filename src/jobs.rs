@@ -257,7 +257,8 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
 /// batches whose `publish … at TIME` has come (every pass), and, when
 /// `overdue` is set (every 10 minutes in [`run`]), the weekly reminder for
 /// wishes claimed and not delivered, the pruning of old remembered files
-/// (`service::files`) and of old update ids. All are idempotent and open
+/// (`service::files`) and of old update ids, and the blanking of old sent
+/// texts that carried children's data (`service::privacy`). All are idempotent and open
 /// their own transactions, so they run beside jobs rather than inside a job
 /// handler.
 pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Result<(), StoreError> {
@@ -283,6 +284,8 @@ pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Resul
                 break;
             }
         }
+        // Sent texts that carried children's data, past their retention.
+        crate::service::privacy::redact_outbox(engine, now).await?;
     }
     if published + reminded > 0 {
         engine.outbox_ready.notify_waiters();

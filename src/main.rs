@@ -247,6 +247,11 @@ enum ImportWhat {
         #[arg(long)]
         batch: String,
     },
+    /// The member roster (CSV or XLSX: 组织, 姓名, QQ号, Telegram, 角色):
+    /// replaces the roster of every org in the file; listed QQ numbers and
+    /// Telegram usernames join their org on sight, and pending requests
+    /// they match are approved.
+    Roster { file: PathBuf },
 }
 
 /// A failure the command has already reported (exit code 1, nothing more).
@@ -516,6 +521,37 @@ async fn run(
                     Ok(())
                 }
                 Err(e) => anyhow::bail!("{}\n{e}", tr(&locale, "import.failed", &[])),
+            }
+        }
+        Cmd::Import {
+            what: ImportWhat::Roster { file },
+        } => {
+            let locale = settings.locale.clone();
+            let store = app::open_store(&settings).await?;
+            let result =
+                tuanbot::service::members::import_roster_file(&store, &file, &locale).await;
+            store.close().await;
+            match result {
+                Ok(s) => {
+                    println!(
+                        "{}",
+                        tr(
+                            &locale,
+                            "members.roster.cli_done",
+                            &[
+                                ("orgs", &s.orgs),
+                                ("n", &s.people),
+                                ("approved", &s.approved)
+                            ]
+                        )
+                    );
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!(
+                    "{}
+{e}",
+                    tr(&locale, "import.failed", &[])
+                ),
             }
         }
         Cmd::Export {

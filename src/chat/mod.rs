@@ -42,6 +42,9 @@ pub struct Incoming {
     /// The message this one replies to.
     pub reply_to: Option<ReplyRef>,
     pub attachments: Vec<Attachment>,
+    /// The sender's platform username (Telegram's `@name`), when it has one:
+    /// a roster may name it.
+    pub sender_username: Option<String>,
     /// Set when this is a button press; `text` then holds the callback data.
     pub callback_id: Option<String>,
     /// The platform's id of this message, for replies that quote it.
@@ -71,6 +74,7 @@ impl Incoming {
             sender_name: sender_id.clone(),
             sender_id,
             sender_language: None,
+            sender_username: None,
             text: text.into(),
             mentions: Vec::new(),
             mentions_bot: false,
@@ -142,6 +146,11 @@ pub struct Outgoing {
     /// platform's file references.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// The text carries children's personal data (a wish's full details).
+    /// The outbox row is marked, and its text blanked once
+    /// `privacy.outbox_retention_days` have passed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub personal: bool,
 }
 
 impl Outgoing {
@@ -155,6 +164,7 @@ impl Outgoing {
             edit_of: None,
             mention_users: Vec::new(),
             attachments: Vec::new(),
+            personal: false,
         }
     }
 }

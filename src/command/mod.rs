@@ -125,6 +125,19 @@ pub enum Command {
     Faq(faq::FaqArgs),
     /// `/web` (后台): a one-time sign-in link to the web dashboard.
     Web,
+    /// 同意 [N|NAME], `/approve`: approve a join request (empty: the one
+    /// replied to, or the only one pending).
+    Approve(String),
+    /// 拒绝 [N|NAME], `/reject`: turn a join request down.
+    Reject(String),
+    /// `/invite [ORG]` (邀请码): a one-time join code.
+    Invite(String),
+    /// `/members [ORG]` (成员列表): members, roles and pending requests.
+    Members(String),
+    /// `/remove @someone` (移出): take someone out of their org.
+    Remove(String),
+    /// `/roster import` (导入名单) with a CSV/XLSX file: the member roster.
+    RosterImport,
 }
 
 /// The field an `/edit` changes, by its Chinese (or English) name.
@@ -205,6 +218,12 @@ enum Name {
     Stars,
     Faq,
     Web,
+    Approve,
+    Reject,
+    Invite,
+    Members,
+    Remove,
+    Roster,
 }
 
 struct Spec {
@@ -485,6 +504,50 @@ const SPECS: &[Spec] = &[
         args: Args::None,
         glued: false,
     },
+    // `同意 3`, `同意3`, `同意 路人甲`; the service ignores what names no
+    // pending request in a group, so `同意他的意见` stays chatter there.
+    Spec {
+        name: Name::Approve,
+        slash: &["approve", "同意", "批准"],
+        keywords: &["同意", "批准"],
+        args: Args::Optional,
+        glued: true,
+    },
+    Spec {
+        name: Name::Reject,
+        slash: &["reject", "拒绝", "驳回"],
+        keywords: &["拒绝", "驳回"],
+        args: Args::Optional,
+        glued: true,
+    },
+    Spec {
+        name: Name::Invite,
+        slash: &["invite", "邀请", "邀请码"],
+        keywords: &["邀请码"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Members,
+        slash: &["members", "成员", "成员列表"],
+        keywords: &["成员列表"],
+        args: Args::Optional,
+        glued: false,
+    },
+    Spec {
+        name: Name::Remove,
+        slash: &["remove", "移出"],
+        keywords: &["移出"],
+        args: Args::Required,
+        glued: false,
+    },
+    Spec {
+        name: Name::Roster,
+        slash: &["roster", "名单", "导入名单"],
+        keywords: &["导入名单"],
+        args: Args::Optional,
+        glued: false,
+    },
 ];
 
 /// The outcome of parsing one message.
@@ -550,6 +613,10 @@ pub enum ParseError {
     RevokeUsage,
     #[error("faq")]
     FaqUsage,
+    #[error("remove")]
+    RemoveUsage,
+    #[error("roster")]
+    RosterUsage,
 }
 
 impl ParseError {
@@ -577,6 +644,8 @@ impl ParseError {
             ParseError::DoneUsage => "wishes.usage.done",
             ParseError::RevokeUsage => "wishes.usage.revoke",
             ParseError::FaqUsage => "faq.usage",
+            ParseError::RemoveUsage => "members.usage.remove",
+            ParseError::RosterUsage => "members.usage.roster",
         }
     }
 }
@@ -727,6 +796,18 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Report => Command::Report(args.to_string()),
         Name::Stars => Command::Stars(args.to_string()),
         Name::Faq => return faq::faq(args),
+        Name::Approve => Command::Approve(args.to_string()),
+        Name::Reject => Command::Reject(args.to_string()),
+        Name::Invite => Command::Invite(args.to_string()),
+        Name::Members => Command::Members(args.to_string()),
+        Name::Remove => match args.trim_start_matches(['@', '＠']).trim() {
+            "" => return Parsed::Invalid(ParseError::RemoveUsage),
+            who => Command::Remove(who.to_string()),
+        },
+        Name::Roster => match args {
+            "" | "import" | "导入" => Command::RosterImport,
+            _ => return Parsed::Invalid(ParseError::RosterUsage),
+        },
     };
     Parsed::Command(cmd)
 }
@@ -974,6 +1055,67 @@ mod tests {
             ("确认", cmd(Command::Confirm)),
             ("取消", cmd(Command::Cancel)),
             ("确认收到", Parsed::NotCommand),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p(input), want, "input {input:?}");
+        }
+    }
+
+    /// Membership words: what people type, and the look-alikes that stay
+    /// chatter. (`同意 NAME` that names no pending request is ignored by the
+    /// service in groups.)
+    #[test]
+    fn membership_words() {
+        let approve = |a: &str| cmd(Command::Approve(a.into()));
+        let reject = |a: &str| cmd(Command::Reject(a.into()));
+        let cases: Vec<(&str, Parsed)> = vec![
+            ("同意", approve("")),
+            ("同意 3", approve("3")),
+            ("同意3", approve("3")),
+            ("同意 #3", approve("#3")),
+            ("同意：3", approve("3")),
+            ("同意 路人甲", approve("路人甲")),
+            ("批准 3", approve("3")),
+            ("/approve 3", approve("3")),
+            ("/同意 3", approve("3")),
+            ("@团务助手 同意 3", approve("3")),
+            ("拒绝 3", reject("3")),
+            ("拒绝", reject("")),
+            ("驳回 4", reject("4")),
+            ("/reject 4", reject("4")),
+            ("邀请码", cmd(Command::Invite(String::new()))),
+            ("/invite", cmd(Command::Invite(String::new()))),
+            ("/invite 县二中", cmd(Command::Invite("县二中".into()))),
+            ("邀请码 县二中", cmd(Command::Invite("县二中".into()))),
+            ("成员列表", cmd(Command::Members(String::new()))),
+            ("/members", cmd(Command::Members(String::new()))),
+            ("/members 县一中", cmd(Command::Members("县一中".into()))),
+            ("/成员 县一中", cmd(Command::Members("县一中".into()))),
+            ("/remove @小李", cmd(Command::Remove("小李".into()))),
+            ("移出 @小李", cmd(Command::Remove("小李".into()))),
+            ("/remove", Parsed::Invalid(ParseError::RemoveUsage)),
+            ("/remove @", Parsed::Invalid(ParseError::RemoveUsage)),
+            ("/roster import", cmd(Command::RosterImport)),
+            ("/roster", cmd(Command::RosterImport)),
+            ("导入名单", cmd(Command::RosterImport)),
+            ("/roster delete", Parsed::Invalid(ParseError::RosterUsage)),
+            (
+                "我是 县一中 482193",
+                cmd(Command::Iam("县一中 482193".into())),
+            ),
+            // Look-alikes: chatter.
+            ("同意！", Parsed::NotCommand),
+            ("同意。", Parsed::NotCommand),
+            ("我同意", Parsed::NotCommand),
+            ("同意的请举手，不同意的说一声", Parsed::NotCommand),
+            ("拒绝！", Parsed::NotCommand),
+            ("邀请码是多少", Parsed::NotCommand),
+            ("成员列表发一下", Parsed::NotCommand),
+            ("成员", Parsed::NotCommand),
+            ("移出", Parsed::NotCommand),
+            ("移出群聊", Parsed::NotCommand),
+            ("导入名单了吗", Parsed::NotCommand),
+            ("名单", Parsed::NotCommand),
         ];
         for (input, want) in cases {
             assert_eq!(p(input), want, "input {input:?}");

@@ -136,7 +136,8 @@ async fn pick_org(ctx: &mut Ctx<'_>, text: &str) -> Result<Option<(Org, String)>
         ctx.person.org_id
     };
     if let Some(org) = named {
-        let own = Some(org.id) == default_id || Some(org.id) == ctx.person.org_id;
+        // Only an org's members record for it (staff for any).
+        let own = Some(org.id) == ctx.person.org_id;
         if !own && !ctx.is_staff() {
             let text = t!(
                 "activity.other_org",
@@ -150,15 +151,22 @@ async fn pick_org(ctx: &mut Ctx<'_>, text: &str) -> Result<Option<(Org, String)>
         return Ok(Some((org, rest)));
     }
     let Some(org) = default_id.and_then(|id| all.into_iter().find(|o| o.id == id)) else {
-        let key = if ctx.is_staff() {
-            "activity.staff_name_org"
+        let text = if ctx.is_staff() {
+            t!("activity.staff_name_org", locale = ctx.locale).into_owned()
         } else {
-            "common.need_org"
+            let person = ctx.person.clone();
+            super::members::not_member_text(&mut *ctx.tx, &person, ctx.locale).await?
         };
-        let text = t!(key, locale = ctx.locale);
         ctx.reply(text);
         return Ok(None);
     };
+    // A group's org: its members record there; anyone else is told why not.
+    if !ctx.is_staff() && ctx.person.org_id != Some(org.id) {
+        let person = ctx.person.clone();
+        let text = super::members::outsider_text(&mut *ctx.tx, &person, &org, ctx.locale).await?;
+        ctx.reply(text);
+        return Ok(None);
+    }
     Ok(Some((org, text.to_string())))
 }
 
@@ -696,7 +704,8 @@ pub async fn stats(ctx: &mut Ctx<'_>, args: &str) -> Result {
             Some(o) if !(ctx.is_staff() && ctx.chat.committee_wide) => Scope::Org(o.clone()),
             _ if ctx.is_staff() => Scope::County,
             _ => {
-                let text = t!("common.need_org", locale = loc);
+                let person = ctx.person.clone();
+                let text = super::members::not_member_text(&mut *ctx.tx, &person, loc).await?;
                 ctx.reply(text);
                 return Ok(());
             }

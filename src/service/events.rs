@@ -338,6 +338,14 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
         ctx.reply(text);
         return Ok(());
     }
+    // A sign-up is shown with the person's org: members of an org (or
+    // staff) sign up; someone waiting to join, or in no org, is told why not.
+    if !ctx.is_staff() && ctx.person.org_id.is_none() {
+        let person = ctx.person.clone();
+        let text = super::members::not_member_text(ctx.tx, &person, ctx.locale).await?;
+        ctx.reply(text);
+        return Ok(());
+    }
     store_events::lock(ctx.tx, ctx.engine.store.backend(), e.id).await?;
     let waiting = store_events::count_in(ctx.tx, e.id).await? >= e.capacity;
     let now_ms = ctx.now_ms();

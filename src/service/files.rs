@@ -125,6 +125,28 @@ pub enum Fetched {
     Unreadable(TableError),
 }
 
+/// The table an import command brought (its `Ctx::document`), or the one
+/// reply that says why there is none, from the texts under `prefix`
+/// (`need_file`, `reply_without_file`, `cannot_fetch`, `unreadable`).
+pub fn document_table<'d>(
+    document: Option<&'d Fetched>,
+    locale: &str,
+    prefix: &str,
+) -> Result<&'d Table, String> {
+    let text = |key: &str| rust_i18n::t!(format!("{prefix}.{key}"), locale = locale).into_owned();
+    let unreadable = |error: String| {
+        rust_i18n::t!(format!("{prefix}.unreadable"), locale = locale, error = error).into_owned()
+    };
+    match document.unwrap_or(&Fetched::Missing) {
+        Fetched::Table(table) => Ok(table),
+        Fetched::Missing => Err(text("need_file")),
+        Fetched::ReplyWithoutFile => Err(text("reply_without_file")),
+        Fetched::CannotFetch => Err(text("cannot_fetch")),
+        Fetched::Failed(e) => Err(unreadable(e.message(locale))),
+        Fetched::Unreadable(e) => Err(unreadable(e.message(locale))),
+    }
+}
+
 /// The document an import command carries itself, or that the message it
 /// replies to carries as the platform handed it over (Telegram): known
 /// without reading the store.

@@ -27,7 +27,12 @@ const LINES: &[(Role, Where, &str)] = &[
     (Role::Cadre, Where::Group, "help.bind"),
     (Role::Cadre, Where::Anywhere, "wishes.help.mine"),
     (Role::Cadre, Where::Anywhere, "wishes.help.done"),
+    (Role::Cadre, Where::Anywhere, "members.help.members"),
+    (Role::Cadre, Where::Anywhere, "members.help.approve"),
+    (Role::Cadre, Where::Anywhere, "members.help.invite"),
+    (Role::Cadre, Where::Anywhere, "members.help.remove"),
     (Role::Staff, Where::Anywhere, "help.role"),
+    (Role::Staff, Where::Anywhere, "members.help.roster"),
     (Role::Staff, Where::Group, "help.bind_county"),
     (Role::Staff, Where::Anywhere, "wishes.help.publish"),
 ];
@@ -58,7 +63,11 @@ pub async fn help(ctx: &mut Ctx<'_>) -> Result {
         text.push('\n');
         text.push_str(&t!("web.help", locale = ctx.locale));
     }
-    if ctx.person.org_id.is_none() && !ctx.is_staff() {
+    if let Some(line) = super::members::help_line(ctx).await? {
+        // Waiting for approval: what happens next, and the faster way.
+        text.push('\n');
+        text.push_str(&line);
+    } else if ctx.person.org_id.is_none() && !ctx.is_staff() {
         text.push('\n');
         text.push_str(&t!("help.first_step", locale = ctx.locale));
     }

@@ -46,6 +46,69 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+/// The import's required columns (`(name, index found)`): one error per
+/// missing one, naming the columns a file should have (`expected`).
+pub fn require_columns(
+    required: &[(&str, Option<usize>)],
+    expected: &str,
+    locale: &str,
+) -> Result<(), ImportError> {
+    let errors: Vec<String> = required
+        .iter()
+        .filter(|(_, idx)| idx.is_none())
+        .map(|(name, _)| {
+            t!(
+                "import.missing_column",
+                locale = locale,
+                column = *name,
+                expected = expected
+            )
+            .into_owned()
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportError::Invalid(errors))
+    }
+}
+
+/// A table with no rows, or more than `max`: the reply from `empty` or
+/// `too_many` (`%{n}` rows, `%{max}`).
+pub fn require_rows(
+    table: &Table,
+    max: usize,
+    (empty, too_many): (&str, &str),
+    locale: &str,
+) -> Result<(), ImportError> {
+    if table.rows.is_empty() {
+        return Err(ImportError::Invalid(vec![
+            t!(empty, locale = locale).into_owned(),
+        ]));
+    }
+    if table.rows.len() > max {
+        return Err(ImportError::Invalid(vec![
+            t!(too_many, locale = locale, n = table.rows.len(), max = max).into_owned(),
+        ]));
+    }
+    Ok(())
+}
+
+/// Row errors as the import's answer: none is fine; otherwise the first
+/// 20, and how many more there are.
+pub fn row_errors(mut errors: Vec<String>, locale: &str) -> Result<(), ImportError> {
+    const SHOWN: usize = 20;
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let more = errors.len().saturating_sub(SHOWN);
+    errors.truncate(SHOWN);
+    if more > 0 {
+        errors.push(t!("import.more_errors", locale = locale, n = more).into_owned());
+    }
+    Err(ImportError::Invalid(errors))
+}
+
 /// Check every row of `table`; all problems are returned together.
 pub fn validate(table: &Table, locale: &str) -> Result<Vec<OrgRow>, ImportError> {
     let col = |names: &[&str]| table.column(names);
@@ -57,23 +120,12 @@ pub fn validate(table: &Table, locale: &str) -> Result<Vec<OrgRow>, ImportError>
         col(&["书记"]),
         col(&["别名"]),
     );
+    require_columns(
+        &[("全称", full), ("类别", kind)],
+        &t!("import.org_columns", locale = locale),
+        locale,
+    )?;
     let mut errors = Vec::new();
-    for (name, idx) in [("全称", full), ("类别", kind)] {
-        if idx.is_none() {
-            errors.push(
-                t!(
-                    "import.missing_column",
-                    locale = locale,
-                    column = name,
-                    expected = t!("import.org_columns", locale = locale)
-                )
-                .into_owned(),
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ImportError::Invalid(errors));
-    }
     let mut rows = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (line, r) in &table.rows {

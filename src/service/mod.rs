@@ -9,8 +9,10 @@ pub mod faq;
 pub mod files;
 pub mod help;
 pub mod import_orgs;
+pub mod members;
 pub mod notices;
 pub mod orgs;
+pub mod privacy;
 pub mod proof;
 pub mod reports;
 pub mod web;
@@ -55,6 +57,16 @@ impl Ctx<'_> {
     pub fn reply(&mut self, text: impl Into<String>) {
         let mut m = Outgoing::new(self.msg.platform, self.msg.chat_id.clone(), text);
         m.reply_to = self.msg.message_id.clone();
+        self.queue(m);
+    }
+
+    /// Reply with text that carries children's personal data (a wish's full
+    /// details): the outbox row is marked, and its text blanked after
+    /// `privacy.outbox_retention_days`. Only ever in a private chat.
+    pub fn reply_personal(&mut self, text: impl Into<String>) {
+        let mut m = Outgoing::new(self.msg.platform, self.msg.chat_id.clone(), text);
+        m.reply_to = self.msg.message_id.clone();
+        m.personal = true;
         self.queue(m);
     }
 
@@ -200,6 +212,12 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Release(no) => wishes::release(ctx, no).await,
         Command::Done(no) => wishes::done(ctx, no).await,
         Command::Revoke { no, reason } => wishes::revoke(ctx, no, &reason).await,
+        Command::Approve(arg) => members::decide(ctx, &arg, true).await,
+        Command::Reject(arg) => members::decide(ctx, &arg, false).await,
+        Command::Invite(arg) => members::invite(ctx, &arg).await,
+        Command::Members(arg) => members::members(ctx, &arg).await,
+        Command::Remove(who) => members::remove(ctx, &who).await,
+        Command::RosterImport => members::import_roster_in_chat(ctx).await,
     }
 }
 
@@ -217,6 +235,11 @@ async fn answer(ctx: &mut Ctx<'_>, yes: bool) -> Result {
     match open.as_ref().map(|p| p.kind.as_str()) {
         Some(notices::PENDING_KIND) if yes => notices::confirm(ctx).await,
         Some(notices::PENDING_KIND) => notices::cancel(ctx).await,
+        Some(members::MOVE_KIND) if yes => {
+            crate::store::pending::clear(ctx.tx, platform, &user, &chat).await?;
+            let payload = open.map(|p| p.payload).unwrap_or_default();
+            members::confirm_move(ctx, &payload).await
+        }
         Some(activities::LOG_DUP) if yes => {
             crate::store::pending::clear(ctx.tx, platform, &user, &chat).await?;
             let payload = open.map(|p| p.payload).unwrap_or_default();

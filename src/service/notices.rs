@@ -264,7 +264,9 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
                     org_ids.insert(o.id);
                 }
                 None => {
-                    let text = t!("common.need_org", locale = ctx.locale);
+                    let person = ctx.person.clone();
+                    let text =
+                        super::members::not_member_text(&mut *ctx.tx, &person, ctx.locale).await?;
                     ctx.reply(text);
                     return Ok(());
                 }
@@ -619,7 +621,9 @@ pub async fn ack(ctx: &mut Ctx<'_>, id: Option<i64>, weak: bool) -> Result {
         // No open notice here: `1`/收到 is just chatter.
         return Ok(());
     };
-    let org = ctx.person.org_id.or(ctx.chat.org_id);
+    // An ack counts for the acker's org: a member's. Someone who is not (yet)
+    // a member of any org acks as a person only, for no org.
+    let org = ctx.person.org_id;
     if !store_notices::ack(ctx.tx, notice.id, ctx.person.id, org, Some(chat), now_ms).await? {
         return Ok(());
     }

@@ -223,7 +223,8 @@ pub(super) async fn lookup_one(ctx: &mut Ctx<'_>, query: &str) -> Result<Option<
     }
 }
 
-/// `/iam ORG` (我是 ORG): join an org; `我是 1` picks from numbered choices.
+/// `/iam ORG [CODE]` (我是 ORG): ask to join an org (see
+/// [`super::members`]); `我是 1` picks from numbered choices.
 #[tracing::instrument(skip(ctx, query), fields(person = ctx.person.id))]
 pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
     let now_ms = ctx.now_ms();
@@ -235,28 +236,32 @@ pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
     if let Ok(n) = query.trim().parse::<usize>()
         && let Some(p) = pending::get(ctx.tx, platform, &user, &chat, IAM_CHOICE, now_ms).await?
     {
-        let ids: Vec<i64> = serde_json::from_str(&p.payload).unwrap_or_default();
-        if let Some(id) = n.checked_sub(1).and_then(|i| ids.get(i))
+        let choice: Choice = serde_json::from_str(&p.payload).unwrap_or_default();
+        if let Some(id) = n.checked_sub(1).and_then(|i| choice.ids.get(i))
             && let Some(org) = orgs::get(ctx.tx, *id).await?
         {
             pending::clear(ctx.tx, platform, &user, &chat).await?;
-            return join(ctx, org).await;
+            return super::members::join(ctx, org, choice.code.as_deref(), false).await;
         }
-        let text = t!("org.bad_choice", locale = ctx.locale, n = ids.len());
+        let text = t!("org.bad_choice", locale = ctx.locale, n = choice.ids.len());
         ctx.reply(text);
         return Ok(());
     }
+    let (query, code) = super::members::split_code(query);
     match lookup(ctx, query).await? {
-        OrgMatch::One(org) => join(ctx, org).await,
+        OrgMatch::One(org) => super::members::join(ctx, org, code, false).await,
         OrgMatch::Many(found) => {
-            let ids: Vec<i64> = found.iter().take(9).map(|o| o.id).collect();
+            let choice = Choice {
+                ids: found.iter().take(9).map(|o| o.id).collect(),
+                code: code.map(str::to_string),
+            };
             pending::set(
                 ctx.tx,
                 platform,
                 &user,
                 &chat,
                 IAM_CHOICE,
-                &serde_json::to_string(&ids).unwrap_or_default(),
+                &serde_json::to_string(&choice).unwrap_or_default(),
                 now_ms + CHOICE_TTL_MS,
             )
             .await?;
@@ -264,7 +269,7 @@ pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
                 "org.choices",
                 locale = ctx.locale,
                 n = found.len(),
-                list = numbered(&found[..ids.len()])
+                list = numbered(&found[..choice.ids.len()])
             );
             ctx.reply(text);
             Ok(())
@@ -276,39 +281,29 @@ pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
     }
 }
 
-async fn join(ctx: &mut Ctx<'_>, org: Org) -> Result {
-    if ctx.person.org_id == Some(org.id) {
-        let text = t!("org.already", locale = ctx.locale, org = org.display());
-        ctx.reply(text);
-        return Ok(());
+/// The numbered choices of an ambiguous `我是`, and the join code typed with
+/// it. (Stored as JSON; a bare list of ids from before join codes still reads.)
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(from = "ChoiceForms")]
+struct Choice {
+    ids: Vec<i64>,
+    code: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ChoiceForms {
+    Ids(Vec<i64>),
+    Full { ids: Vec<i64>, code: Option<String> },
+}
+
+impl From<ChoiceForms> for Choice {
+    fn from(f: ChoiceForms) -> Choice {
+        match f {
+            ChoiceForms::Ids(ids) => Choice { ids, code: None },
+            ChoiceForms::Full { ids, code } => Choice { ids, code },
+        }
     }
-    let now_ms = ctx.now_ms();
-    let before = ctx.person.org_id;
-    people::set_org(ctx.tx, ctx.person.id, Some(org.id), now_ms).await?;
-    // A cadre's rights belong to their org: moving to another org makes them a member.
-    let mut role = ctx.person.role;
-    if role == Role::Cadre {
-        role = Role::Member;
-        people::set_role(ctx.tx, ctx.person.id, role, now_ms).await?;
-    }
-    ctx.audit(
-        "person.join_org",
-        "person",
-        ctx.person.id,
-        json!({"org": org.id, "before": before, "role": role.as_str()}),
-    )
-    .await?;
-    ctx.person.org_id = Some(org.id);
-    ctx.person.role = role;
-    let text = t!(
-        "org.joined",
-        locale = ctx.locale,
-        name = ctx.person.display_name.as_str(),
-        org = org.full_name.as_str(),
-        role = ctx.role_label(role)
-    );
-    ctx.reply(text);
-    Ok(())
 }
 
 /// `/whoami` (我是谁).
@@ -319,7 +314,7 @@ pub async fn whoami(ctx: &mut Ctx<'_>) -> Result {
     };
     let none = t!("common.none", locale = ctx.locale).into_owned();
     let chat = chat_binding(ctx).await?;
-    let text = t!(
+    let mut text = t!(
         "whoami",
         locale = ctx.locale,
         name = ctx.person.display_name.as_str(),
@@ -328,7 +323,9 @@ pub async fn whoami(ctx: &mut Ctx<'_>) -> Result {
         org = org.unwrap_or(none),
         role = ctx.role_label(ctx.person.role),
         chat = chat
-    );
+    )
+    .into_owned();
+    text.push_str(&super::members::whoami_line(ctx).await?);
     ctx.reply(text);
     Ok(())
 }
@@ -537,7 +534,7 @@ pub async fn unbind(ctx: &mut Ctx<'_>) -> Result {
 
 /// Find the person a `/role` names: an @-mention, a user id, or a unique
 /// display name on this platform.
-async fn find_target(
+pub(super) async fn find_target(
     ctx: &mut Ctx<'_>,
     target: &str,
 ) -> Result<std::result::Result<Person, String>> {
@@ -600,9 +597,13 @@ pub async fn set_role(
             Some(org) => Some(org),
             None => return Ok(()),
         },
+        // Without an org: theirs, else the one they asked to join.
         None => match person.org_id {
             Some(id) => orgs::get(ctx.tx, id).await?,
-            None => None,
+            None => match super::members::pending_org(ctx.tx, person.id).await? {
+                Some(id) => orgs::get(ctx.tx, id).await?,
+                None => None,
+            },
         },
     };
     if role != Role::Staff && org.is_none() {
@@ -620,6 +621,8 @@ pub async fn set_role(
         people::set_org(ctx.tx, person.id, org_id, now_ms).await?;
     }
     people::set_role(ctx.tx, person.id, role, now_ms).await?;
+    // Placed by staff: a pending request is settled by this.
+    super::members::placed_by_staff(ctx, person.id, org_id.or(person.org_id)).await?;
     ctx.audit(
         "person.role",
         "person",

@@ -89,7 +89,8 @@ async fn period_and_scope(
             Some(o) => Scope::Org(o.clone()),
             None if ctx.is_staff() => Scope::County,
             None => {
-                let text = t!("common.need_org", locale = loc);
+                let person = ctx.person.clone();
+                let text = super::members::not_member_text(&mut *ctx.tx, &person, loc).await?;
                 ctx.reply(text);
                 return Ok(None);
             }

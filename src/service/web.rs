@@ -54,7 +54,11 @@ pub async fn link(ctx: &mut Ctx<'_>) -> Result {
         (Role::Staff, _) => (Scope::Staff, None),
         (Role::Cadre, Some(org)) => (Scope::Cadre, Some(org)),
         _ => {
-            ctx.reply(t!("web.link.refused", locale = locale));
+            let text = match super::members::pending_text(ctx.tx, ctx.person.id, locale).await? {
+                Some(waiting) => waiting,
+                None => t!("web.link.refused", locale = locale).into_owned(),
+            };
+            ctx.reply(text);
             return Ok(());
         }
     };

@@ -6,7 +6,10 @@
 //! Privacy: a child's name is personal data of a minor. Every text that can
 //! reach a group goes through [`line`] with `full = false`, which masks the
 //! name (`张*明`); full details are shown only in a private chat, to staff
-//! and to the people of the org holding the wish.
+//! and to the cadres of the org holding the wish ([`sees_full`]), and such
+//! replies are marked personal (blanked in the outbox after the retention,
+//! see `service::privacy`). Releasing and delivering are for those same
+//! people; the holding org's members see masked lines.
 //!
 //! Rate limits: during a rush, claim results for one chat are gathered into
 //! one pending outbox message (coalesce key per chat, sent ~2 s after the
@@ -67,40 +70,18 @@ pub fn validate(table: &Table, locale: &str) -> std::result::Result<Vec<NewWish>
         col(&["估价（元）", "估价(元)", "估价", "价格", "金额"]),
         col(&["备注"]),
     );
+    super::import_orgs::require_columns(
+        &[("学校", school), ("学生", child), ("心愿", item)],
+        &tr(locale, "wishes.import.columns"),
+        locale,
+    )?;
+    super::import_orgs::require_rows(
+        table,
+        MAX_WISHES as usize,
+        ("wishes.import.empty", "wishes.import.too_many"),
+        locale,
+    )?;
     let mut errors = Vec::new();
-    for (name, idx) in [("学校", school), ("学生", child), ("心愿", item)] {
-        if idx.is_none() {
-            errors.push(
-                t!(
-                    "import.missing_column",
-                    locale = locale,
-                    column = name,
-                    expected = tr(locale, "wishes.import.columns")
-                )
-                .into_owned(),
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ImportError::Invalid(errors));
-    }
-    if table.rows.is_empty() {
-        return Err(ImportError::Invalid(vec![tr(
-            locale,
-            "wishes.import.empty",
-        )]));
-    }
-    if table.rows.len() > MAX_WISHES as usize {
-        return Err(ImportError::Invalid(vec![
-            t!(
-                "wishes.import.too_many",
-                locale = locale,
-                n = table.rows.len(),
-                max = MAX_WISHES
-            )
-            .into_owned(),
-        ]));
-    }
     let mut rows = Vec::new();
     for (line, r) in &table.rows {
         let err = |key: &str, value: &str| {
@@ -177,15 +158,7 @@ pub fn validate(table: &Table, locale: &str) -> std::result::Result<Vec<NewWish>
             note: (!note_text.is_empty()).then(|| note_text.to_string()),
         });
     }
-    if !errors.is_empty() {
-        const SHOWN: usize = 20;
-        let more = errors.len().saturating_sub(SHOWN);
-        errors.truncate(SHOWN);
-        if more > 0 {
-            errors.push(t!("wishes.import.more_errors", locale = locale, n = more).into_owned());
-        }
-        return Err(ImportError::Invalid(errors));
-    }
+    super::import_orgs::row_errors(errors, locale)?;
     Ok(rows)
 }
 
@@ -276,21 +249,7 @@ pub async fn import_in_chat(ctx: &mut Ctx<'_>, name: &str) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    use super::files::Fetched;
-    let l = ctx.locale;
-    let table = match ctx.document.unwrap_or(&Fetched::Missing) {
-        Fetched::Table(table) => Ok(table),
-        Fetched::Missing => Err(tr(l, "wishes.import.need_file")),
-        Fetched::ReplyWithoutFile => Err(tr(l, "wishes.import.reply_without_file")),
-        Fetched::CannotFetch => Err(tr(l, "wishes.import.cannot_fetch")),
-        Fetched::Failed(e) => {
-            Err(t!("wishes.import.unreadable", locale = l, error = e.message(l)).into_owned())
-        }
-        Fetched::Unreadable(e) => {
-            Err(t!("wishes.import.unreadable", locale = l, error = e.message(l)).into_owned())
-        }
-    };
-    let table = match table {
+    let table = match super::files::document_table(ctx.document, ctx.locale, "wishes.import") {
         Ok(table) => table,
         Err(text) => {
             ctx.reply(text);
@@ -1070,7 +1029,8 @@ pub async fn claim_many(
                 l,
                 not_yet.get(&(r.msg.platform, r.msg.chat_id.as_str())),
             )),
-            (_, None) => Err(tr(l, "common.need_org")),
+            // Not a member of any org (maybe waiting to join one).
+            (_, None) => Err(super::members::not_member_text(&mut *conn, r.person, l).await?),
             _ if cadre_only && !r.person.role.at_least(Role::Cadre) => {
                 Err(tr(l, "wishes.claim.cadre_only"))
             }
@@ -1367,10 +1327,16 @@ fn merge_lines<'a>(existing: &'a str, new: &'a [String]) -> String {
 
 // ---------------------------------------------------------------- views
 
-/// May the acting person see this wish in full? Staff, or the holding org's
-/// people — and only in a private chat.
+/// May the acting person see this wish in full? Staff, or a cadre of the
+/// holding org — and only in a private chat. Everyone else, the holding
+/// org's members included, sees the masked line.
 fn sees_full(ctx: &Ctx<'_>, w: &Wish) -> bool {
-    !ctx.in_group() && (ctx.is_staff() || (w.org_id.is_some() && w.org_id == ctx.person.org_id))
+    !ctx.in_group() && (ctx.is_staff() || (w.org_id.is_some() && cadre_of(ctx, w.org_id)))
+}
+
+/// The acting person is a cadre of `org`.
+fn cadre_of(ctx: &Ctx<'_>, org: Option<i64>) -> bool {
+    ctx.person.role == Role::Cadre && org.is_some() && ctx.person.org_id == org
 }
 
 /// `/wishes [PAGE|WORD|ORG]` (心愿): open wishes, paged or filtered; an
@@ -1517,12 +1483,16 @@ pub async fn show(ctx: &mut Ctx<'_>, no: u32) -> Result {
     {
         text.push_str(&format!("（{reason}）"));
     }
-    ctx.reply(text);
+    if full {
+        ctx.reply_personal(text);
+    } else {
+        ctx.reply(text);
+    }
     Ok(())
 }
 
-/// `/mywishes` (我的心愿): full details of what the person's org holds, in a
-/// private chat only.
+/// `/mywishes` (我的心愿): what the person's org holds, in a private chat
+/// only: in full for its cadres (and staff), masked for its members.
 pub async fn mine(ctx: &mut Ctx<'_>) -> Result {
     if ctx.in_group() {
         let text = tr(ctx.locale, "wishes.mine.private_only");
@@ -1530,7 +1500,8 @@ pub async fn mine(ctx: &mut Ctx<'_>) -> Result {
         return Ok(());
     }
     let Some(org_id) = ctx.person.org_id else {
-        let text = tr(ctx.locale, "common.need_org");
+        let person = ctx.person.clone();
+        let text = super::members::not_member_text(&mut *ctx.tx, &person, ctx.locale).await?;
         ctx.reply(text);
         return Ok(());
     };
@@ -1540,7 +1511,13 @@ pub async fn mine(ctx: &mut Ctx<'_>) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let mut text = t!("wishes.mine.title", locale = ctx.locale, n = held.len()).into_owned();
+    let full = ctx.is_staff() || ctx.person.role == Role::Cadre;
+    let title = if full {
+        "wishes.mine.title"
+    } else {
+        "wishes.mine.title_masked"
+    };
+    let mut text = t!(title, locale = ctx.locale, n = held.len()).into_owned();
     let mut last_batch = String::new();
     for (batch, w) in &held {
         if *batch != last_batch {
@@ -1548,12 +1525,17 @@ pub async fn mine(ctx: &mut Ctx<'_>) -> Result {
             last_batch = batch.clone();
         }
         text.push('\n');
-        text.push_str(&line(w, true));
+        text.push_str(&line(w, full));
         text.push_str(&format!(" · {}", status_label(ctx.locale, w.status)));
     }
     text.push('\n');
-    text.push_str(&tr(ctx.locale, "wishes.mine.footer"));
-    ctx.reply(text);
+    if full {
+        text.push_str(&tr(ctx.locale, "wishes.mine.footer"));
+        ctx.reply_personal(text);
+    } else {
+        text.push_str(&tr(ctx.locale, "wishes.mine.footer_masked"));
+        ctx.reply(text);
+    }
     Ok(())
 }
 
@@ -1594,19 +1576,34 @@ async fn may_act_for_holder(ctx: &mut Ctx<'_>, w: &Wish) -> Result<Option<i64>> 
         ctx.reply(text);
         return Ok(None);
     };
-    if ctx.is_staff() || ctx.person.org_id == Some(holder) {
+    if ctx.is_staff() || cadre_of(ctx, Some(holder)) {
         return Ok(Some(holder));
     }
     let name = orgs::get(ctx.tx, holder)
         .await?
         .map(|o| o.display().to_string())
         .unwrap_or_default();
-    let text = t!(
-        "wishes.not_yours",
-        locale = ctx.locale,
-        no = w.no,
-        org = name
-    );
+    let text = if ctx.person.org_id == Some(holder) {
+        // A member of the holding org: its cadres act for it.
+        t!(
+            "wishes.cadres_only",
+            locale = ctx.locale,
+            no = w.no,
+            org = name
+        )
+        .into_owned()
+    } else {
+        match super::members::pending_text(&mut *ctx.tx, ctx.person.id, ctx.locale).await? {
+            Some(waiting) => waiting,
+            None => t!(
+                "wishes.not_yours",
+                locale = ctx.locale,
+                no = w.no,
+                org = name
+            )
+            .into_owned(),
+        }
+    };
     ctx.reply(text);
     Ok(None)
 }

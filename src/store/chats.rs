@@ -142,6 +142,27 @@ pub async fn bound_groups(conn: &mut Conn) -> Result<Vec<Chat>> {
     rows.iter().map(from_row).collect()
 }
 
+/// Whether the bot may write to this account privately: it has a private
+/// chat with the bot that is still active. (Telegram lets a bot write only
+/// to people who started a chat with it, and QQ only to friends; either way
+/// the person wrote to the bot privately first.)
+pub async fn private_open(conn: &mut impl Db, platform: Platform, user_id: &str) -> Result<bool> {
+    Ok(find(conn, platform, user_id)
+        .await?
+        .is_some_and(|c| c.kind == ChatKind::Private && c.active))
+}
+
+/// Active committee-wide groups (the county cadres' group).
+pub async fn committee_groups(conn: &mut Conn) -> Result<Vec<Chat>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM chats WHERE kind = 'group' AND active = 1 AND committee_wide = 1 \
+         ORDER BY id"
+    )))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Groups bound to one org.
 pub async fn groups_of_org(conn: &mut Conn, org_id: i64) -> Result<Vec<Chat>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

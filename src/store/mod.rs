@@ -15,6 +15,7 @@ pub mod faq;
 pub mod jobs;
 pub mod kv;
 pub mod maintenance;
+pub mod members;
 pub mod notices;
 pub mod orgs;
 pub mod outbox;

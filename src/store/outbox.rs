@@ -53,7 +53,7 @@ pub async fn enqueue(
 ) -> Result<i64> {
     query(
         "INSERT INTO outbox (platform, chat_id, payload, coalesce_key, status, not_before, \
-         created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING id",
+         created_at, personal) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) RETURNING id",
     )
     .bind(msg.platform.as_str())
     .bind(msg.chat_id.as_str())
@@ -61,6 +61,7 @@ pub async fn enqueue(
     .bind(coalesce_key)
     .bind(not_before_ms)
     .bind(now_ms)
+    .bind(i64::from(msg.personal))
     .fetch_one(conn)
     .await?
     .get("id")
@@ -112,6 +113,34 @@ pub async fn set_pending_text(conn: &mut impl Db, key: &str, text: &str) -> Resu
     .execute(conn)
     .await?;
     Ok(changed == 1)
+}
+
+/// Blank the text of up to `limit` rows marked [`Outgoing::personal`] that
+/// were written before `before_ms` and are no longer pending (sent, failed
+/// or dropped), oldest first. The row itself stays: its id, status and
+/// platform message id are what exactly-once delivery and later edits go
+/// by. Returns how many rows were blanked.
+pub async fn redact_personal(
+    conn: &mut impl Db,
+    before_ms: i64,
+    now_ms: i64,
+    limit: i64,
+) -> Result<u64> {
+    let set = match conn.backend() {
+        Backend::Sqlite => "json_set(payload, '$.text', $1)",
+        Backend::Postgres => "jsonb_set(payload::jsonb, '{text}', to_jsonb($1::text))::text",
+    };
+    query(format!(
+        "UPDATE outbox SET payload = {set}, redacted_at = $2 WHERE id IN (\
+           SELECT id FROM outbox WHERE personal = 1 AND redacted_at IS NULL \
+           AND created_at < $3 AND status <> 'pending' ORDER BY created_at LIMIT $4)"
+    ))
+    .bind("")
+    .bind(now_ms)
+    .bind(before_ms)
+    .bind(limit)
+    .execute(conn)
+    .await
 }
 
 /// Lease up to `limit` due rows of `platform` until `lease_until_ms`.

@@ -79,6 +79,17 @@ pub async fn of_org(conn: &mut Conn, org_id: i64) -> Result<Vec<Person>> {
     rows.iter().map(from_row).collect()
 }
 
+/// Everyone with `role` (e.g. every staff member), by id.
+pub async fn with_role(conn: &mut Conn, role: Role) -> Result<Vec<Person>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM people WHERE role = $1 ORDER BY id"
+    )))
+    .bind(role.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Record that we saw this account; create it as a member on first sight and
 /// keep its display name current. Returns the person and whether it is new.
 pub async fn upsert_seen(

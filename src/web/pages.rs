@@ -234,7 +234,8 @@ pub struct BoardData {
     pub delivered: i64,
     pub orgs: Vec<BoardOrg>,
     pub recent: Vec<BoardWish>,
-    /// Staff: the claims carry the full details (name, price, note).
+    /// The claims carry the full details (name, price, note): staff, and a
+    /// cadre for their own org's claims (the only ones a cadre is shown).
     pub full: bool,
 }
 
@@ -250,7 +251,8 @@ pub struct BoardWish {
     pub no: i64,
     pub school: String,
     pub grade: String,
-    /// The full name for staff; masked as in groups for a cadre.
+    /// The full name for staff and for the holding org's cadre; masked as
+    /// in groups for anyone else.
     pub child: String,
     pub item: String,
     /// Staff only, as in a private chat: the estimated price (估价) and the
@@ -294,25 +296,32 @@ async fn board_data(web: &Web, v: &Viewer) -> Result<Option<BoardData>, Fail> {
             .cmp(&(a.claimed + a.delivered))
             .then_with(|| a.org.cmp(&b.org))
     });
-    let full = v.is_staff();
-    let recent = store_web::recent_claims(&mut conn, b.id, v.org(), BOARD_RECENT)
+    // Children's data in full: staff, and a cadre for what their org holds.
+    let sees = |org: Option<i64>| v.is_staff() || (org.is_some() && org == v.org());
+    let recent: Vec<BoardWish> = store_web::recent_claims(&mut conn, b.id, v.org(), BOARD_RECENT)
         .await?
         .into_iter()
-        .map(|w| BoardWish {
-            no: w.no,
-            school: w.school,
-            grade: w.grade,
-            child: if full { w.child } else { mask_name(&w.child) },
-            item: w.item,
-            price_yuan: w.price_yuan.filter(|_| full),
-            note: w.note.filter(|_| full),
-            org: w
-                .org_id
-                .and_then(|o| names.get(&o).cloned())
-                .unwrap_or_default(),
-            status: t!(format!("wishes.status.{}", w.status.as_str()), locale = l).into_owned(),
+        .map(|w| {
+            let full = sees(w.org_id);
+            BoardWish {
+                no: w.no,
+                school: w.school,
+                grade: w.grade,
+                child: if full { w.child } else { mask_name(&w.child) },
+                item: w.item,
+                price_yuan: w.price_yuan.filter(|_| full),
+                note: w.note.filter(|_| full),
+                org: w
+                    .org_id
+                    .and_then(|o| names.get(&o).cloned())
+                    .unwrap_or_default(),
+                status: t!(format!("wishes.status.{}", w.status.as_str()), locale = l).into_owned(),
+            }
         })
         .collect();
+    // Staff see every claim in full; a cadre's board lists only their own
+    // org's claims, all in full.
+    let full = v.is_staff() || v.org().is_some();
     Ok(Some(BoardData {
         batch: b.name,
         total: b.total,
@@ -356,9 +365,7 @@ pub async fn board(State(web): State<Web>, v: Viewer) -> Page {
                 }
             }
             h2 { (t!("web.board.recent", locale = l)) }
-            @if !v.is_staff() {
-                p.muted { (t!("web.board.masked", locale = l)) }
-            }
+            p.muted { (t!("web.board.personal", locale = l)) }
             table {
                 thead { tr {
                     th { "#" }

@@ -4,8 +4,8 @@ use tuanbot::store::{activities, audit};
 
 use crate::helpers::{TestDb, script, texts};
 
-/// u1 小王 cadre of 县一中 with group g1 bound to it; u2 小李 member of 县二中;
-/// zhang staff. Today is Tuesday 2026-03-10.
+/// u1 小王 cadre of 县一中 with group g1 bound to it; u2 小李 member of 县二中
+/// (approved by staff); zhang staff. Today is Tuesday 2026-03-10.
 const SCENE: &str = "\
 :today 2026-03-10
 :time 09:00
@@ -16,6 +16,7 @@ const SCENE: &str = "\
 我是 县二中
 :as zhang 团县委小张
 /role @u1 团干部
+同意 小李
 :chat g1 group
 /bind 县一中
 :as u1 小王
@@ -24,8 +25,8 @@ const SCENE: &str = "\
 async fn run(db: &TestDb, body: &str) -> Vec<String> {
     let out = script(db, &format!("{SCENE}{body}"), true).await;
     let all = texts(&out);
-    // The scene itself prints four replies.
-    all[4..].to_vec()
+    // After the scene's messages, the last of which is the binding.
+    crate::helpers::after(&all, "✅ 本群已绑定到 县一中团委")
 }
 
 async fn live_count(db: &TestDb) -> usize {
@@ -205,7 +206,7 @@ async fn photos_attach_by_caption_or_reply_to_the_card() {
     for db in TestDb::both().await {
         let out = script(
             &db,
-            &format!("{SCENE}:photo p1.jpg\n/log 3月5日 团课 30人\n/log 3月6日 支委会 5人\n:photo p2.jpg\n:reply 6\n📷\n"),
+            &format!("{SCENE}:photo p1.jpg\n/log 3月5日 团课 30人\n/log 3月6日 支委会 5人\n:photo p2.jpg\n:reply 8\n📷\n"),
             true,
         )
         .await;

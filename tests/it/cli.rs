@@ -52,15 +52,13 @@ async fn script_from_stdin_prints_json_lines() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 2, "{stdout}");
-        assert_eq!(lines[0]["text"], "✅ 小王，已加入 县一中团委（团员）。");
+        let asked = lines[0]["text"].as_str().unwrap();
+        assert!(asked.starts_with("📝 县一中团委 还没有团干部"), "{asked}");
         assert_eq!(lines[0]["chat"], "u1");
         assert!(lines[0]["buttons"].is_array() && lines[0]["edit_of"].is_null());
-        assert!(
-            lines[1]["text"]
-                .as_str()
-                .unwrap()
-                .contains("组织：县一中团委")
-        );
+        let whoami = lines[1]["text"].as_str().unwrap();
+        assert!(whoami.contains("组织：未绑定"), "{whoami}");
+        assert!(whoami.contains("申请：加入 县一中团委"), "{whoami}");
     }
 }
 
@@ -149,7 +147,7 @@ async fn export_activities_to_xlsx_and_csv() {
     for db in TestDb::both().await {
         crate::helpers::script(
             &db,
-            ":today 2026-03-10\n:as u1 小王\n我是 县一中\n/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺\n/log 3月6日 综治宣传 发放宣传材料2000份\n",
+            ":today 2026-03-10\n:as u1 小王\n我是 县一中\n:admin zhang\n:as zhang\n同意 小王\n:as u1 小王\n/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺\n/log 3月6日 综治宣传 发放宣传材料2000份\n",
             true,
         )
         .await;

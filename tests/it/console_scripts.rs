@@ -44,7 +44,8 @@ async fn onboarding() {
 async fn org_tree() {
     snapshot_both(
         "org_tree",
-        ":as u1 小王\n我是 县一中\n:as u2 小李\n我是 永清镇\n组织\n",
+        ":as u1 小王\n我是 县一中\n:as u2 小李\n我是 永清镇\n\
+:admin zhang\n:as zhang 团县委小张\n同意 小王\n同意 小李\n组织\n",
     )
     .await;
 }

@@ -47,7 +47,7 @@ async fn replayed_update_is_handled_once() {
             1
         );
         assert_eq!(
-            audit::count_action(&mut conn, "person.join_org")
+            audit::count_action(&mut conn, "join.request")
                 .await
                 .unwrap(),
             1
@@ -134,7 +134,10 @@ async fn english_speakers_get_english() {
         .await
         .unwrap();
         assert!(
-            rows[0].message.text.contains("you joined"),
+            rows[0]
+                .message
+                .text
+                .contains("will decide your request to join"),
             "{}",
             rows[0].message.text
         );

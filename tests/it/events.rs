@@ -4,10 +4,10 @@
 use chrono::{TimeZone, Utc};
 use sqlx::Row;
 use tuanbot::chat::Incoming;
-use tuanbot::domain::{ChatKind, Platform};
+use tuanbot::domain::{ChatKind, Platform, Role};
 use tuanbot::engine::Engine;
 
-use crate::helpers::{Scene, TestDb, bounded, join_all, scene, script, texts};
+use crate::helpers::{Scene, TestDb, bounded, join_all, make_member, scene, script, texts};
 
 const SCENE: &str = "\
 :today 2026-03-02
@@ -20,12 +20,15 @@ const SCENE: &str = "\
 我是 县二中
 :as u1 小张
 /role @u2 cadre
+同意 小李
+同意 小赵
 :chat g1 group
 /bind 县一中
 ";
 
+/// The messages after the scene's (the last is the binding).
 fn after_scene(out: &str) -> Vec<String> {
-    texts(out)[5..].to_vec()
+    crate::helpers::after(&texts(out), "✅ 本群已绑定到 县一中团委")
 }
 
 #[tokio::test]
@@ -170,7 +173,7 @@ async fn list(engine: &Engine) -> (Vec<String>, Vec<String>) {
 async fn waitlist_under_concurrent_joins_and_leaves() {
     for db in TestDb::both().await {
         let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap();
-        let Scene { engine, .. } = scene(&db, t0, "telegram:boss", false).await;
+        let Scene { engine, .. } = scene(&db, t0, "telegram:boss", true).await;
         engine
             .handle(&private(
                 "boss",
@@ -189,6 +192,9 @@ async fn waitlist_under_concurrent_joins_and_leaves() {
             .unwrap();
 
         let users: Vec<String> = (0..20).map(|i| format!("p{i:02}")).collect();
+        for u in &users {
+            make_member(&engine.store, Platform::Telegram, u, "县一中", Role::Member).await;
+        }
         let joins = users.iter().map(|u| {
             let e = engine.clone();
             let msg = private(u, "报名 1", 1);

@@ -359,3 +359,49 @@ pub fn binary() -> std::process::Command {
         .current_dir(std::env::temp_dir());
     c
 }
+
+/// Make `user` on `platform` an approved member of the org whose short name
+/// is `org` with `role`, directly in the store (for tests whose subject is
+/// not how people join; `tests/it/members.rs` covers that).
+pub async fn make_member(
+    store: &Store,
+    platform: tuanbot::domain::Platform,
+    user: &str,
+    org: &str,
+    role: tuanbot::domain::Role,
+) {
+    use tuanbot::store::people;
+    let org_id = org_id(store, org).await;
+    let mut conn = store.conn().await.expect("conn");
+    let (p, _) = people::upsert_seen(&mut *conn, platform, user, user, 0)
+        .await
+        .expect("person");
+    people::set_org(&mut conn, p.id, Some(org_id), 0)
+        .await
+        .expect("org");
+    people::set_role(&mut conn, p.id, role, 0)
+        .await
+        .expect("role");
+}
+
+/// The messages after the first one starting with `marker`: what a test's
+/// body printed after its scene (whose last message is `marker`'s).
+pub fn after(texts: &[String], marker: &str) -> Vec<String> {
+    let i = texts
+        .iter()
+        .position(|t| t.starts_with(marker))
+        .unwrap_or_else(|| panic!("no message starting with {marker:?} in {texts:#?}"));
+    texts[i + 1..].to_vec()
+}
+
+/// The id of the org whose short name is `short`.
+pub async fn org_id(store: &Store, short: &str) -> i64 {
+    let mut conn = store.conn().await.expect("conn");
+    tuanbot::store::orgs::all(&mut conn)
+        .await
+        .expect("orgs")
+        .into_iter()
+        .find(|o| o.short_name == short)
+        .unwrap_or_else(|| panic!("no org {short}"))
+        .id
+}

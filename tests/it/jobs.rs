@@ -260,7 +260,7 @@ async fn scheduled_wish_publication_goes_out_on_time() {
             &db,
             &format!(
                 ":today 2026-05-20\n:time 09:00\n:admin zhang\n:as zhang 小张\n:chat tgl group\n/bind 全县\n\
-/orgs\n:as li 小李\n我是 县一中\n:file {fixture}\n:as zhang 小张\n/wishes import 2026圆梦\n\
+/orgs\n:as li 小李\n我是 县一中\n:as zhang 小张\n同意 小李\n:file {fixture}\n/wishes import 2026圆梦\n\
 /wishes publish 2026圆梦 quota 20 at 10:00\n:time 09:30\n:as li 小李\n认领 12\n:as zhang 小张\n/whoami\n\
 :time 10:01\n:as li 小李\n认领 12\n"
             ),

@@ -10,7 +10,7 @@ use chrono::{Duration, TimeZone, Utc};
 use sqlx::Row;
 use tokio::sync::Notify;
 use tuanbot::chat::{BoxFuture, Capabilities, ChatSender, Incoming, Outgoing, SendError, Sent};
-use tuanbot::domain::{ChatKind, Platform};
+use tuanbot::domain::{ChatKind, Platform, Role};
 use tuanbot::outbox::Dispatcher;
 use tuanbot::store::{Store, audit, chats, orgs};
 
@@ -36,16 +36,17 @@ const SCENE: &str = "\
 :as u1 小张
 /role @u2 cadre
 /role @u4 cadre
+同意 小李
+同意 小周
 :chat g1 group
 /bind 县一中
 :chat g2 group
 /bind 县二中
 ";
 
-/// Lines after the scene's replies.
+/// Lines after the scene's replies (the last is 县二中's binding).
 fn after_scene(out: &str) -> Vec<String> {
-    let t = texts(out);
-    t[9..].to_vec()
+    crate::helpers::after(&texts(out), "✅ 本群已绑定到 县二中团委")
 }
 
 async fn snapshot_both(name: &str, text: &str) {
@@ -775,8 +776,12 @@ async fn replies_point_at_their_notice_or_list() {
         .await
         .unwrap();
         drop(conn);
+        // u7 and u8 are members of 县一中 (signing up takes an org).
+        for u in ["u7", "u8"] {
+            crate::helpers::make_member(&store, Platform::Telegram, u, "县一中", Role::Member)
+                .await;
+        }
         for m in [
-            say("u7", "g", "/iam 县一中", None),
             say("u7", "g", "1", Some(copy_of_first)),
             say("u7", "g", "+1", Some(list_one)),
             say("u8", "g", "+1", None),

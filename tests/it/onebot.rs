@@ -323,8 +323,13 @@ async fn cq_string_with_bot_mention_joins_an_org() {
         let sends = fake.sends();
         assert_eq!(sends.len(), 1, "chatter gets no reply: {sends:?}");
         assert_eq!(sends[0].message[0]["data"]["id"], "202");
-        assert!(sends[0].text().contains("县一中"), "{}", sends[0].text());
-        assert!(sends[0].text().contains("用户43"), "{}", sends[0].text());
+        // A join request (县一中 has no cadre and there is no staff here).
+        assert!(
+            sends[0].text().contains("县一中团委"),
+            "{}",
+            sends[0].text()
+        );
+        assert!(sends[0].text().contains("加入申请"), "{}", sends[0].text());
         bot.stop().await;
     }
 }
@@ -819,7 +824,9 @@ async fn notice_reaches_qq_group_and_is_acknowledged_by_text() {
         fake.push(group_msg(801, 601, 1, text("/bind 县一中")));
         until_sent(&fake, "601", |t| t.contains("县一中")).await;
         fake.push(group_msg(802, 601, 2, text("我是 县一中")));
-        until_sent(&fake, "601", |t| t.contains("用户2")).await;
+        until_sent(&fake, "601", |t| t.contains("加入申请")).await;
+        fake.push(group_msg(8021, 601, 1, text("同意 用户2")));
+        until_sent(&fake, "601", |t| t.contains("已同意 用户2")).await;
         fake.push(private_msg(803, 1, "/notice 团课通知\n周五下午团课"));
         until_sent(&fake, "1", |t| t.contains("团课通知")).await;
         fake.push(private_msg(804, 1, "确认"));
@@ -884,7 +891,8 @@ async fn forward_and_reverse_together() {
 
 /// A bot connected to the fake QQ peer with QQ user 1 as staff, the wish
 /// fixture imported, group `group` bound county-wide, `members` (QQ user id,
-/// org) joined, and the batch published there with a quota of 5.
+/// org) asked to join and made its cadres by staff, and the batch published
+/// there with a quota of 5.
 async fn campaign(db: &TestDb, group: i64, members: &[(i64, &str)]) -> (Bot, Arc<FakeState>) {
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wishes.csv");
     let (bot, fake) = connected(db, |s| s.admins = vec!["qq:1".into()]).await;
@@ -907,6 +915,12 @@ async fn campaign(db: &TestDb, group: i64, members: &[(i64, &str)]) -> (Bot, Arc
     for (user, org) in members {
         say(*user, &format!("我是 {org}"));
         until_sent(&fake, &chat, |t| t.contains(&format!("{org}团委"))).await;
+        // Staff places them as the org's cadre (a cadre delivers wishes).
+        say(1, &format!("/role {user} 团干部"));
+        until_sent(&fake, &chat, |t| {
+            t.contains(&format!("现在是 {org}团委 的团干部"))
+        })
+        .await;
     }
     say(1, "/wishes publish 2026圆梦 quota 5");
     until_sent(&fake, &chat, |t| t.contains("圆梦行动")).await;

@@ -27,6 +27,7 @@ const SCENE: &str = "\
 :as u1 小张
 /role @u2 cadre
 /role @u4 cadre
+同意 小李
 :chat g1 group
 /bind 县一中
 :chat g2 group

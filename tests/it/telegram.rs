@@ -54,11 +54,29 @@ pub struct FakeApi {
     pub migrated: Mutex<std::collections::HashMap<i64, i64>>,
     /// What getWebhookInfo answers (no webhook when null).
     pub webhook_info: Mutex<Value>,
+    /// Users who wrote to the bot privately: as on Telegram, a bot can't
+    /// start a private conversation with anyone else (403).
+    started: Mutex<HashSet<i64>>,
 }
 
 impl FakeApi {
+    /// Note a user who writes to the bot in a private chat.
+    fn note_private(&self, update: &Value) {
+        for chat in [
+            &update["message"]["chat"],
+            &update["callback_query"]["message"]["chat"],
+        ] {
+            if chat["type"] == "private"
+                && let Some(id) = chat["id"].as_i64()
+            {
+                self.started.lock().unwrap().insert(id);
+            }
+        }
+    }
+
     /// Queue an update; returns its update_id.
     pub fn push(&self, mut update: Value) -> i64 {
+        self.note_private(&update);
         let id = self.next_update.fetch_add(1, Ordering::SeqCst) + 1;
         update["update_id"] = json!(id);
         self.updates.lock().unwrap().push(update);
@@ -67,6 +85,9 @@ impl FakeApi {
 
     /// Queue several updates at once, so one getUpdates returns them all.
     pub fn push_batch(&self, updates: Vec<Value>) {
+        for u in &updates {
+            self.note_private(u);
+        }
         let mut q = self.updates.lock().unwrap();
         for mut u in updates {
             let id = self.next_update.fetch_add(1, Ordering::SeqCst) + 1;
@@ -206,6 +227,13 @@ async fn api(
                     400,
                     "Bad Request: group chat was upgraded to a supergroup chat",
                     Some(json!({"migrate_to_chat_id": new})),
+                );
+            }
+            if chat > 0 && !fake.started.lock().unwrap().contains(&chat) {
+                return err(
+                    403,
+                    "Forbidden: bot can't initiate conversation with a user",
+                    None,
                 );
             }
             if fake.kicked.lock().unwrap().contains(&chat) {
@@ -360,6 +388,11 @@ impl Bot {
             .await
             .expect("count")
     }
+}
+
+/// A message from `user` in their private chat with the bot.
+pub fn private_text(message_id: i64, user: i64, text: &str) -> Value {
+    group_text(message_id, user, user, text)
 }
 
 pub fn group_text(message_id: i64, chat: i64, user: i64, text: &str) -> Value {
@@ -789,12 +822,19 @@ async fn first_come_in_one_batch_one_wins() {
         fake.push_batch(vec![
             group_text(1, g, 2, "我是 县一中"),
             group_text(2, g, 3, "我是 县一中"),
-            group_text(3, g, 1, "/event 团课 3月12日 14:00 会议室 名额1"),
+            group_text(3, g, 1, "同意 用户2"),
+            group_text(4, g, 1, "同意 用户3"),
+            group_text(5, g, 1, "/event 团课 3月12日 14:00 会议室 名额1"),
         ]);
-        until("set-up replies", || texts_to(&fake.sent(), g).len() >= 3).await;
+        until("set-up replies", || {
+            texts_to(&fake.sent(), g)
+                .iter()
+                .any(|t| t.starts_with("📝 报名 #1"))
+        })
+        .await;
         fake.push_batch(vec![
-            group_text(4, g, 2, "报名 1"),
-            group_text(5, g, 3, "报名 1"),
+            group_text(6, g, 2, "报名 1"),
+            group_text(7, g, 3, "报名 1"),
         ]);
         // The list post gathers both: one place taken, one on the waiting list.
         let board = || {
@@ -1009,7 +1049,9 @@ async fn two_claims_in_one_batch_one_wins() {
             group_text(1, g, 1, "/bind 全县"),
             group_text(2, g, 2, "我是 县一中"),
             group_text(3, g, 3, "我是 县二中"),
-            group_text(4, g, 1, "/wishes publish 2026圆梦 quota 5"),
+            group_text(4, g, 1, "同意 用户2"),
+            group_text(5, g, 1, "同意 用户3"),
+            group_text(6, g, 1, "/wishes publish 2026圆梦 quota 5"),
         ]);
         until("published", || {
             texts_to(&fake.sent(), g)
@@ -1018,8 +1060,8 @@ async fn two_claims_in_one_batch_one_wins() {
         })
         .await;
         fake.push_batch(vec![
-            group_text(5, g, 2, "认领 12"),
-            group_text(6, g, 3, "认领 12"),
+            group_text(7, g, 2, "认领 12"),
+            group_text(8, g, 3, "认领 12"),
         ]);
         let result = || {
             texts_to(&fake.sent(), g)
@@ -1034,6 +1076,106 @@ async fn two_claims_in_one_batch_one_wins() {
             "{}: {text}",
             db.backend
         );
+        bot.stop().await;
+    }
+}
+
+/// A join request reaches the org's cadre privately, where Telegram lets
+/// the bot write (the cadre started a chat with it; the fake refuses a
+/// private message to anyone else), with 同意 / 拒绝 buttons; the cadre's
+/// press approves it, the card is edited, and the newcomer, who never wrote
+/// to the bot privately, is told in the group where they asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_request_reaches_the_cadre_privately_with_buttons() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (addr, fake) = fake_api().await;
+        let mut s = settings(&db, addr);
+        s.admins = vec!["telegram:1".into()];
+        let bot = Bot::start(s).await;
+        let g = -8301;
+        fake.push(private_text(1, 5, "我是 县一中"));
+        until("5 asked", || !texts_to(&fake.sent(), 5).is_empty()).await;
+        fake.push(group_text(2, g, 1, "/role 5 团干部"));
+        until("5 made cadre", || {
+            texts_to(&fake.sent(), g)
+                .iter()
+                .any(|t| t.contains("的团干部"))
+        })
+        .await;
+        fake.push(group_text(3, g, 7, "我是 县一中"));
+        let card = || {
+            fake.sent().into_iter().find(|m| {
+                m["chat_id"] == 5 && m["text"].as_str().unwrap_or("").contains("用户7 申请加入")
+            })
+        };
+        until("the card", || card().is_some()).await;
+        let card = card().unwrap_or_default();
+        assert!(
+            card["text"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("🙋 用户7 申请加入 县一中团委（#2）"),
+            "{b}: {card}"
+        );
+        let row = &card["reply_markup"]["inline_keyboard"][0];
+        assert_eq!(
+            (&row[0]["text"], &row[0]["callback_data"]),
+            (&json!("同意"), &json!("同意 2")),
+            "{b}: {card}"
+        );
+        assert_eq!(row[1]["callback_data"], "拒绝 2", "{b}");
+        until("the asker's line", || {
+            texts_to(&fake.sent(), g)
+                .iter()
+                .any(|t| t.contains("已向 县一中团委 的团干部提出加入申请"))
+        })
+        .await;
+        // The cadre presses 同意 on the card.
+        fake.push(json!({"callback_query": {
+            "id": "cbq-join",
+            "from": {"id": 5, "is_bot": false, "first_name": "用户5"},
+            "chat_instance": "ci",
+            "data": "同意 2",
+            "message": {
+                "message_id": 1003, "date": 1_700_000_000, "chat": chat_json(5),
+                "from": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手", "username": "tuan_bot"},
+                "text": card["text"]
+            }
+        }}));
+        until("answered", || !fake.calls("answerCallbackQuery").is_empty()).await;
+        until("the newcomer told in the group", || {
+            texts_to(&fake.sent(), g)
+                .iter()
+                .any(|t| t.contains("用户7，你已加入 县一中团委（团员）"))
+        })
+        .await;
+        until("the card edited", || {
+            fake.calls("editMessageText").iter().any(|e| {
+                e["chat_id"] == 5 && e["text"] == "✅ #2 用户7 已加入 县一中团委（用户5 同意）"
+            })
+        })
+        .await;
+        until("the cadre answered", || {
+            texts_to(&fake.sent(), 5)
+                .iter()
+                .any(|t| t == "✅ 已同意 用户7 加入 县一中团委。")
+        })
+        .await;
+        // Nothing was tried privately to 7 (who never wrote there).
+        assert!(
+            !fake.calls("sendMessage").iter().any(|m| m["chat_id"] == 7),
+            "{b}"
+        );
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        let p = tuanbot::store::people::find(&mut conn, Platform::Telegram, "7")
+            .await
+            .expect("find")
+            .expect("person");
+        drop(conn);
+        let org = crate::helpers::org_id(&bot.engine.store, "县一中").await;
+        assert_eq!(p.org_id, Some(org), "{b}");
+        bot.settled().await;
         bot.stop().await;
     }
 }

@@ -17,7 +17,8 @@ use crate::helpers::{Scene, TestDb, bounded, join_all, scene, script, script_wit
 const FIXTURE: &str = "tests/fixtures/wishes.csv";
 
 /// Staff zhang binds g1 to the county and imports + publishes the fixture
-/// with a quota of 2; u1 joins 县一中, u2 县二中, u3 县三中.
+/// with a quota of 2; u1 asks to join 县一中, u2 县二中, u3 县三中; zhang makes
+/// u1 县一中's cadre and lets u2 and u3 in as members.
 const SCENE: &str = "\
 :today 2026-05-20
 :admin zhang
@@ -33,6 +34,10 @@ const SCENE: &str = "\
 我是 县二中
 :as u3 县三中小赵
 我是 县三中
+:as zhang 团县委小张
+/role @u1 团干部
+同意 县二中小李
+同意 县三中小赵
 :time 09:00:10
 ";
 
@@ -406,7 +411,7 @@ async fn permissions() {
         let b = db.backend;
         let count = |s: &str| t.iter().filter(|x| x.contains(s)).count();
         assert_eq!(
-            count("12 号由 县一中 认领，只有他们或团县委可以操作。"),
+            count("12 号由 县一中 认领，只有他们的团干部或团县委可以操作。"),
             2,
             "{b}: {t:?}"
         );
@@ -440,7 +445,7 @@ async fn cadres_only_when_configured() {
         settings.wishes.claim_role = "cadre".into();
         let out = script_with(
             settings,
-            &format!("{SCENE}:as u1 县一中小王\n认领 12\n:as zhang 团县委小张\n/role @u1 团干部\n:as u1 县一中小王\n认领 12\n:time 09:00:30\n"),
+            &format!("{SCENE}:as u2 县二中小李\n认领 12\n:as zhang 团县委小张\n/role @u2 团干部\n:as u2 县二中小李\n认领 12\n:time 09:00:30\n"),
             true,
         )
         .await;
@@ -449,7 +454,7 @@ async fn cadres_only_when_configured() {
             t.iter().any(|x| x.starts_with("只有团干部可以认领")),
             "{t:?}"
         );
-        assert!(t.iter().any(|x| x.starts_with("✅ 县一中：12")), "{t:?}");
+        assert!(t.iter().any(|x| x.starts_with("✅ 县二中：12")), "{t:?}");
     }
 }
 
@@ -632,6 +637,7 @@ async fn scheduled_publish_and_overdue_reminders() {
             ("staff", "g1", "/wishes publish 2026圆梦 quota 5 at 20:00"),
             ("staff", "g2", "/bind 县一中"),
             ("a", "pa", "我是 县一中"),
+            ("staff", "pstaff", "同意 a"),
         ] {
             let kind = if chat.starts_with('p') {
                 ChatKind::Private
@@ -982,7 +988,7 @@ async fn group_commit_isolates_updates() {
         assert_eq!(r3.unwrap(), Outcome::Handled { replies: 1 });
         let mut conn = e.store.conn().await.unwrap();
         assert_eq!(
-            audit::count_action(&mut conn, "person.join_org")
+            audit::count_action(&mut conn, "join.request")
                 .await
                 .unwrap(),
             2
@@ -1004,6 +1010,10 @@ async fn claim_runs_in_one_group_keep_arrival_order() {
             ("a", "我是 县一中"),
             ("b", "我是 县二中"),
             ("c", "我是 县三中"),
+            // a releases a wish below: a cadre of 县一中.
+            ("staff", "/role a 团干部"),
+            ("staff", "同意 b"),
+            ("staff", "同意 c"),
         ] {
             let chat = if user == "staff" { "g1" } else { "p" };
             let kind = if user == "staff" {
@@ -1096,6 +1106,7 @@ async fn export_xlsx() {
                 "/wishes publish 2026圆梦 quota 5",
             ),
             ("a", "pa", ChatKind::Private, "我是 县一中"),
+            ("staff", "g1", ChatKind::Group, "同意 a"),
             ("a", "g1", ChatKind::Group, "认领 12"),
         ] {
             bounded(

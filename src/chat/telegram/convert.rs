@@ -64,6 +64,7 @@ pub fn incoming_from_message(
     .from_name(display_name(from));
     incoming.chat_title = msg.chat.title().map(String::from);
     incoming.sender_language = from.language_code.clone();
+    incoming.sender_username = from.username.clone();
     incoming.message_id = Some(msg.id.0.to_string());
     // Entity offsets count UTF-16 units; teloxide's parse_entities slices
     // the text correctly for Chinese and emoji.
@@ -166,6 +167,7 @@ pub fn incoming_from_callback(
     .from_name(display_name(&q.from));
     incoming.chat_title = chat.title().map(String::from);
     incoming.sender_language = q.from.language_code.clone();
+    incoming.sender_username = q.from.username.clone();
     incoming.callback_id = Some(q.id.0.clone());
     incoming.reply_to = Some(ReplyRef {
         message_id: carrier.id().0.to_string(),
