@@ -135,7 +135,12 @@ pub fn document_table<'d>(
 ) -> Result<&'d Table, String> {
     let text = |key: &str| rust_i18n::t!(format!("{prefix}.{key}"), locale = locale).into_owned();
     let unreadable = |error: String| {
-        rust_i18n::t!(format!("{prefix}.unreadable"), locale = locale, error = error).into_owned()
+        rust_i18n::t!(
+            format!("{prefix}.unreadable"),
+            locale = locale,
+            error = error
+        )
+        .into_owned()
     };
     match document.unwrap_or(&Fetched::Missing) {
         Fetched::Table(table) => Ok(table),

@@ -21,9 +21,14 @@ const TERM: &str = "\
 /wishes publish 2026圆梦 quota 3
 :as u1 县一中小王
 我是 县一中
-认领 1 2 3
 :as u2 县二中小李
 我是 县二中
+:as zhang 团县委小张
+/role @u1 团干部 县一中
+/role @u2 团干部 县二中
+:as u1 县一中小王
+认领 1 2 3
+:as u2 县二中小李
 认领 3 4 5
 :time 09:05
 :as u1 县一中小王

@@ -17,12 +17,17 @@ async fn formula_text_is_exported_as_text() {
         let t = texts(
             &script(
                 &db,
-                &format!(":today 2026-03-10\n:as u1 小王\n我是 县一中\n/log {typed}\n"),
+                &format!(
+                    ":today 2026-03-10\n:admin zhang\n:as u1 小王\n我是 县一中\n:as zhang\n同意 1\n:as u1 小王\n/log {typed}\n"
+                ),
                 true,
             )
             .await,
         );
-        assert!(t[1].starts_with("✅ 已记录 #1"), "{b}: {t:?}");
+        assert!(
+            t.last().is_some_and(|l| l.starts_with("✅ 已记录 #1")),
+            "{b}: {t:?}"
+        );
         let store = db.store().await;
         let filter = tuanbot::store::activities::Filter {
             from: "2026-03-01",

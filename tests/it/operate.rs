@@ -119,6 +119,9 @@ const TALK: &str = "\
 绑定 全县
 :as u1 司马秋月
 我是 县一中
+:as u9 欧阳春花
+同意 司马秋月
+:as u1 司马秋月
 认领 12
 /log 3月5日 秘密家访活动 45人
 今天的暗号是青松翠柏
@@ -177,6 +180,6 @@ async fn logs_are_json_and_hold_no_personal_data() {
         .iter()
         .map(|l| l["fields"]["command"].as_str().unwrap())
         .collect();
-    assert_eq!(commands[4], "chatter", "{commands:?}");
+    assert_eq!(commands.last(), Some(&"chatter"), "{commands:?}");
     assert!(updates.iter().all(|l| l["fields"]["outcome"] == "handled"));
 }

@@ -516,9 +516,12 @@ async fn campaign(db: &TestDb, group: &str, members: &[(&str, &str)]) -> (Bot, F
     };
     say(STAFF_IN_GROUP, "/bind 全县");
     until_sent(&fake, group, |t| t.contains("全县团干群")).await;
-    for (user, org) in members {
+    for (i, (user, org)) in members.iter().enumerate() {
         say(user, &format!("我是 {org}"));
         until_sent(&fake, group, |t| t.contains(&format!("{org}团委"))).await;
+        // Joining needs approval: staff approve request #i+1 in the group.
+        say(STAFF_IN_GROUP, &format!("同意 {}", i + 1));
+        until_sent(&fake, group, |t| t.contains("已同意") && t.contains(user)).await;
     }
     say(STAFF_IN_GROUP, "/wishes publish 2026圆梦 quota 5");
     until_sent(&fake, group, |t| t.contains("认领进度")).await;
@@ -560,6 +563,27 @@ async fn sign_ups_in_a_group() {
         until_sent(&fake, "G7", |t| t.contains("/bind")).await;
         fake.push(fake.group_msg("e-1", "G7", STAFF_IN_GROUP, "/bind 县一中", true));
         until_sent(&fake, "G7", |t| t.contains("县一中")).await;
+        // Signing up takes an org: both join 县一中, approved by staff.
+        for (i, user) in ["M5", "M6"].iter().enumerate() {
+            let n = i + 1;
+            fake.push(fake.group_msg(&format!("j-{n}"), "G7", user, "我是 县一中", true));
+            until("the join request", || {
+                sent_to(&fake, "G7")
+                    .iter()
+                    .filter(|g| g.content.contains("申请"))
+                    .count()
+                    >= n
+            })
+            .await;
+            fake.push(fake.group_msg(
+                &format!("a-{n}"),
+                "G7",
+                STAFF_IN_GROUP,
+                &format!("同意 {n}"),
+                true,
+            ));
+            until_sent(&fake, "G7", |t| t.contains("已同意") && t.contains(user)).await;
+        }
         fake.push(fake.group_msg(
             "e-2",
             "G7",
@@ -850,6 +874,8 @@ async fn at_only_and_all_message_groups() {
         until_sent(&fake, "G9", |t| t.contains("县二中")).await;
         fake.push(fake.group_msg("at-2", "G9", "M2", "我是 县二中", true));
         until_sent(&fake, "G9", |t| t.contains("县二中团委")).await;
+        fake.push(fake.group_msg("at-2b", "G9", STAFF_IN_GROUP, "同意 2", true));
+        until_sent(&fake, "G9", |t| t.contains("已同意") && t.contains("M2")).await;
         fake.push(fake.group_msg(
             "at-3",
             "G9",

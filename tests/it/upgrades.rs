@@ -198,6 +198,46 @@ const SEEDS: &[Seed] = &[
         10,
         "INSERT INTO recent_attachments (platform, chat_id, message_id, kind, sender_id, file_ref, file_name, seen_at) VALUES ('console', 'g1', 'in-2', 'document', 'u1', 'doc-1', '名单.xlsx', $T)"
     ),
+    seed!(
+        "outbox",
+        12,
+        "INSERT INTO outbox (id, platform, chat_id, payload, coalesce_key, status, attempts, not_before, leased_until, created_at, sent_at, platform_message_id, last_error, personal, redacted_at) VALUES (12, 'console', 'u1', '{\"text\":\"\"}', NULL, 'sent', 1, $T, NULL, $T, $T, 'm12', NULL, 1, $T)"
+    ),
+    seed!(
+        "join_requests",
+        12,
+        "INSERT INTO join_requests (id, person_id, org_id, status, from_org_id, platform, chat_id, username, on_roster, created_at, decided_at, decided_by) VALUES (1, 1, 2, 'approved', 1, 'console', 'u1', 'xiaowang', 1, $T, $T, 1)"
+    ),
+    seed!(
+        "join_request_posts",
+        12,
+        "INSERT INTO join_request_posts (outbox_id, request_id) VALUES (12, 1)"
+    ),
+    seed!(
+        "join_codes",
+        12,
+        "INSERT INTO join_codes (id, org_id, salt, code_hash, issued_by, created_at, expires_at, used_at, used_by) VALUES (1, 2, 'salt-1', 'hash-code', 1, $T, $T, $T, 1)"
+    ),
+    seed!(
+        "roster",
+        12,
+        "INSERT INTO roster (id, org_id, name, qq, telegram, role, created_at) VALUES (1, 2, '小王', '10001', 'xiaowang', 'cadre', $T)"
+    ),
+    seed!(
+        "qqbot_anchors",
+        15,
+        "INSERT INTO qqbot_anchors (chat_id, anchor_id, kind, received_at, used) VALUES ('G1', 'msg-1', 'msg', $T, 2)"
+    ),
+    seed!(
+        "qqbot_sends",
+        15,
+        "INSERT INTO qqbot_sends (outbox_id, part, chat_id, anchor_id, kind, anchor_at, msg_seq, at, done) VALUES (1, 0, 'G1', 'msg-1', 'msg', $T, 1, $T, 1)"
+    ),
+    seed!(
+        "qqbot_chats",
+        15,
+        "INSERT INTO qqbot_chats (chat_id, active_allowed, all_messages, changed_at) VALUES ('G1', 1, 1, $T)"
+    ),
 ];
 
 /// Tables a migration drops or reshapes on purpose: `(table, the

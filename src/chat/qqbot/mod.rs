@@ -116,7 +116,9 @@ impl crate::engine::FileFetcher for UrlFiles {
     ) -> BoxFuture<'a, Result<Vec<u8>, crate::chat::files::FetchError>> {
         Box::pin(async move {
             if !crate::chat::files::is_http(file_ref) {
-                return Err(crate::chat::files::FetchError::NotHttp(file_ref.to_string()));
+                return Err(crate::chat::files::FetchError::NotHttp(
+                    file_ref.to_string(),
+                ));
             }
             crate::chat::files::http_get(file_ref).await
         })
