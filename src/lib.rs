@@ -16,6 +16,7 @@ pub mod faq;
 pub mod i18n;
 pub mod jobs;
 pub mod metrics;
+pub mod outage;
 pub mod outbox;
 pub mod report;
 pub mod service;
