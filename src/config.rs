@@ -28,6 +28,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "onebot",
     "wishes",
     "web",
+    "flood",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -62,6 +63,7 @@ pub struct Settings {
     pub onebot: OneBotSettings,
     pub wishes: WishesSettings,
     pub web: WebSettings,
+    pub flood: FloodSettings,
 }
 
 /// Longest `web.session_hours`: 30 days.
@@ -87,6 +89,28 @@ impl Default for WebSettings {
             listen: None,
             public_url: None,
             session_hours: 12,
+        }
+    }
+}
+
+/// Limits on what one person may cost a chat (`service::flood`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FloodSettings {
+    /// Most commands with a reply of their own one person may send in a
+    /// minute; the next gets one "slow down" line, then silence for the
+    /// minute. Claims and acks don't count. 0 turns the limit off.
+    pub per_minute: usize,
+    /// A read-only command (`/orgs`, `/wishes` …) repeated in a chat within
+    /// this many seconds of its answer is not answered again. 0: off.
+    pub repeat_seconds: i64,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        FloodSettings {
+            per_minute: 20,
+            repeat_seconds: 30,
         }
     }
 }
@@ -221,6 +245,7 @@ impl Default for Settings {
             onebot: OneBotSettings::default(),
             wishes: WishesSettings::default(),
             web: WebSettings::default(),
+            flood: FloodSettings::default(),
         }
     }
 }
@@ -356,6 +381,12 @@ impl Settings {
         }
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
+        }
+        if !(0..=3600).contains(&self.flood.repeat_seconds) {
+            return Err(ConfigError::new(
+                "flood.repeat_seconds",
+                format!("expected 0 to 3600, got {}", self.flood.repeat_seconds),
+            ));
         }
         self.validate_onebot()?;
         self.validate_web()
