@@ -146,9 +146,16 @@ impl Dispatcher {
         crate::metrics::sent(result.is_ok());
         match result {
             Ok(sent) => {
-                let mut tx = self.store.begin().await?;
-                outbox::mark_sent(&mut tx, row.id, sent.message_id.as_deref(), now).await?;
-                tx.commit().await?;
+                // Out on the platform: should the database be unavailable
+                // now, wait until this is recorded, or the row would go out
+                // again once its lease ran out.
+                let platform_id = sent.message_id.as_deref();
+                crate::outage::retry("sent messages", || async {
+                    let mut tx = self.store.begin().await?;
+                    outbox::mark_sent(&mut tx, row.id, platform_id, now).await?;
+                    tx.commit().await
+                })
+                .await?;
                 pass.sent += 1;
             }
             Err(SendError::RetryAfter(wait)) => {
