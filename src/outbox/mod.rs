@@ -220,12 +220,28 @@ impl Dispatcher {
     /// every second for rows that became due by time.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut failures = 0u32;
+        // While the database is unavailable: one log line a minute.
+        let mut outage: Option<crate::outage::Outage> = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
             match self.drain_due().await {
-                Ok(_) => failures = 0,
+                Ok(_) => {
+                    failures = 0;
+                    if let Some(o) = outage.take() {
+                        o.over();
+                    }
+                }
+                Err(e @ StoreError::Unavailable(_)) => {
+                    let waiting =
+                        outage.get_or_insert_with(|| crate::outage::Outage::new("outbox"));
+                    tokio::select! {
+                        _ = waiting.wait(0, &e) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     tracing::error!(error = %e, "outbox pass failed");
