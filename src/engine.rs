@@ -973,20 +973,10 @@ impl Engine {
                 return Err(e);
             }
         };
-        failed::remove(&mut tx, id).await?;
-        audit::record(
-            &mut *tx,
-            &audit::Entry {
-                at_ms: store::ms(self.now()),
-                platform: msg.platform,
-                actor: "cli",
-                action: "update.retried",
-                entity: "failed_update",
-                entity_id: Some(id.to_string()),
-                detail: serde_json::json!({"update_id": msg.update_id, "outcome": format!("{outcome:?}")}),
-            },
-        )
-        .await?;
+        let detail =
+            serde_json::json!({"update_id": msg.update_id, "outcome": format!("{outcome:?}")});
+        self.remove_failed(&mut tx, id, msg.platform, "update.retried", detail)
+            .await?;
         tx.commit().await?;
         self.outbox_ready.notify_waiters();
         Ok(match outcome {
@@ -1003,22 +993,36 @@ impl Engine {
             tx.rollback().await?;
             return Ok(false);
         };
-        failed::remove(&mut tx, id).await?;
-        audit::record(
-            &mut *tx,
-            &audit::Entry {
-                at_ms: store::ms(self.now()),
-                platform: row.platform,
-                actor: "cli",
-                action: "update.dropped",
-                entity: "failed_update",
-                entity_id: Some(id.to_string()),
-                detail: serde_json::json!({"update_id": row.update_id, "error": row.error}),
-            },
-        )
-        .await?;
+        let detail = serde_json::json!({"update_id": row.update_id, "error": row.error});
+        self.remove_failed(&mut tx, id, row.platform, "update.dropped", detail)
+            .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Remove kept failed update `id`, with the operator's audit row.
+    async fn remove_failed(
+        &self,
+        conn: &mut store::Conn,
+        id: i64,
+        platform: crate::domain::Platform,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        failed::remove(&mut *conn, id).await?;
+        audit::record(
+            &mut *conn,
+            &audit::Entry {
+                at_ms: store::ms(self.now()),
+                platform,
+                actor: "cli",
+                action,
+                entity: "failed_update",
+                entity_id: Some(id.to_string()),
+                detail,
+            },
+        )
+        .await
     }
 
     async fn handle_in(

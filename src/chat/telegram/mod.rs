@@ -467,9 +467,10 @@ impl Telegram {
         }
     }
 
-    /// Handle one update of any kind. `false` when the store failed, so
-    /// the update should be delivered again; anything else (including
-    /// kinds we ignore) is done with.
+    /// Handle one update of any kind. `false` when it is not done (we are
+    /// shutting down), so it should be delivered again; anything else
+    /// (handled, kept as failed, kinds we ignore) is done with. During a
+    /// database outage this waits.
     pub async fn on_update(&self, update: Update) -> bool {
         match self.prepare(update) {
             Prepared::Queued(answer) => answer.await,
@@ -482,8 +483,9 @@ impl Telegram {
     /// done with. Messages and button presses are queued in the
     /// group-commit writer one after another and answered together, so a
     /// rush polled in one batch shares transactions as webhook requests do;
-    /// anything else waits for the updates before it. `false` when the
-    /// store failed: the rest is fetched again (update ids make that safe).
+    /// anything else waits for the updates before it. `false` at the first
+    /// update not done (shutting down): the rest is fetched again (update
+    /// ids make that safe).
     async fn handle_batch(&self, batch: Vec<Update>, offset: &mut i32) -> bool {
         let next = next_offset;
         let mut queued: Vec<(u32, BoxFuture<'static, bool>)> = Vec::new();
