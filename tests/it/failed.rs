@@ -179,12 +179,12 @@ async fn a_panic_in_a_claim_run_loses_no_other_claim() {
         // Four members of four orgs.
         let mut tx = store.begin().await.expect("begin");
         let orgs = tuanbot::store::orgs::all(&mut tx).await.expect("orgs");
-        for i in 1..=4usize {
+        for (i, org) in orgs.iter().enumerate().skip(1).take(4) {
             let user = format!("c{i}");
             let (p, _) = people::upsert_seen(&mut tx, Platform::Qq, &user, &user, 0)
                 .await
                 .expect("person");
-            people::set_org(&mut tx, p.id, Some(orgs[i].id), 0)
+            people::set_org(&mut tx, p.id, Some(org.id), 0)
                 .await
                 .expect("org");
         }

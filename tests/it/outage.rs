@@ -41,7 +41,7 @@ enum Kind {
     Proxy(Arc<Proxy>),
     /// The SQLite file, and the connection holding its write lock while
     /// the outage lasts.
-    Lock(String, Mutex<Option<rusqlite::Connection>>),
+    Lock(String, Box<Mutex<Option<rusqlite::Connection>>>),
 }
 
 /// A loopback TCP proxy to PostgreSQL.
@@ -58,7 +58,7 @@ impl Blackout {
             let path = db.url.trim_start_matches("sqlite://").to_string();
             return Blackout {
                 url: db.url.clone(),
-                kind: Kind::Lock(path, Mutex::new(None)),
+                kind: Kind::Lock(path, Box::new(Mutex::new(None))),
             };
         }
         // postgres://user@HOST:PORT/db?… → the proxy in HOST:PORT's place.
