@@ -548,7 +548,7 @@ impl Engine {
             match self.attempt(conn, msg, read).await? {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) => {
-                    tracing::warn!(update = %msg.update_id, platform = %msg.platform, try_ = n, error = %e, "handling an update failed");
+                    tracing::warn!(update = %msg.update_id, platform = %msg.platform, attempt = n, error = %e, "handling an update failed");
                     why = e;
                 }
             }
