@@ -236,8 +236,10 @@ impl Dispatcher {
                 Err(e @ StoreError::Unavailable(_)) => {
                     let waiting =
                         outage.get_or_insert_with(|| crate::outage::Outage::new("outbox"));
+                    // New rows committed mean the database is back.
                     tokio::select! {
                         _ = waiting.wait(0, &e) => {}
+                        _ = self.ready.notified() => {}
                         _ = shutdown.changed() => {}
                     }
                     continue;

@@ -1276,7 +1276,7 @@ async fn qq_messages_wait_out_a_database_outage() {
         crate::outage::hold(&bot.engine, 5).await;
         assert_eq!(fake.sends().len(), 1, "{b}: nothing answered while away");
         blackout.end().await;
-        until("every answer after", || fake.sends().len() >= 6).await;
+        crate::outage::recovered("every answer after", || fake.sends().len() >= 6).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let quoted: Vec<String> = fake
             .sends()

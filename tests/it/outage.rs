@@ -147,6 +147,21 @@ pub async fn hold(engine: &tuanbot::engine::Engine, waiting: usize) {
     assert_eq!(engine.waiting(), waiting, "updates held through the outage");
 }
 
+/// Poll `cond` until it holds, for at most [`WAIT`]: after an outage, the
+/// waiters' next tries come up to 10 s apart.
+pub async fn recovered(what: &str, mut cond: impl FnMut() -> bool) {
+    within(
+        WAIT,
+        async {
+            while !cond() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        },
+        what,
+    )
+    .await
+}
+
 fn group_msg(n: u32, user: &str, text: &str, at: DateTime<Utc>) -> Incoming {
     let mut m = Incoming::text(
         Platform::Qq,

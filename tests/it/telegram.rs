@@ -1221,7 +1221,7 @@ async fn polling_outage(db: TestDb) {
     tokio::time::sleep(crate::outage::OUTAGE).await;
     assert_eq!(fake.sent().len(), 1, "{b}: nothing answered while away");
     blackout.end().await;
-    until("every answer after", || fake.sent().len() >= 6).await;
+    crate::outage::recovered("every answer after", || fake.sent().len() >= 6).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(quoted(&fake.sent()), [101, 102, 103, 104, 105, 106], "{b}");
     bot.stop().await;
@@ -1264,7 +1264,7 @@ async fn webhook_outage(db: TestDb) {
         assert_eq!(status, 503, "{b}: not acknowledged while away");
     }
     blackout.end().await;
-    until("every answer after", || fake.sent().len() >= 6).await;
+    crate::outage::recovered("every answer after", || fake.sent().len() >= 6).await;
     // Telegram delivers them again: answered 200, nothing twice.
     for (n, user) in (112..117).zip(72..) {
         assert_eq!(post_held(hook, &update(n, user)).await, 200, "{b}");
