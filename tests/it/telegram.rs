@@ -638,10 +638,11 @@ async fn added_to_group_greets_and_removed_goes_inactive() {
 
 /// A bare HTTP/1.1 POST; returns the status code.
 async fn post(addr: SocketAddr, secret: Option<&str>, body: &str) -> u16 {
-    let mut stream = tokio::time::timeout(PATIENCE, tokio::net::TcpStream::connect(addr))
-        .await
-        .expect("connect in time")
-        .expect("connect");
+    within(PATIENCE, post_raw(addr, secret, body), "a webhook answer").await
+}
+
+async fn post_raw(addr: SocketAddr, secret: Option<&str>, body: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let header = secret
         .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
         .unwrap_or_default();
@@ -651,10 +652,7 @@ async fn post(addr: SocketAddr, secret: Option<&str>, body: &str) -> u16 {
     );
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut answer = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
-        .await
-        .expect("answer in time")
-        .expect("read");
+    stream.read_to_end(&mut answer).await.expect("read");
     let answer = String::from_utf8_lossy(&answer);
     answer
         .split_whitespace()
@@ -1279,28 +1277,10 @@ async fn webhook_outage(db: TestDb) {
 async fn post_held(hook: SocketAddr, body: &str) -> u16 {
     within(
         tuanbot::chat::telegram::WEBHOOK_HOLD + PATIENCE,
-        post_patient(hook, body),
+        post_raw(hook, Some(SECRET), body),
         "a webhook answer",
     )
     .await
-}
-
-async fn post_patient(hook: SocketAddr, body: &str) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(hook).await.expect("connect");
-    let req = format!(
-        "POST /tg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("read");
-    String::from_utf8_lossy(&answer)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Polling and the webhook, on PostgreSQL (behind a proxy that drops every
