@@ -264,6 +264,12 @@ impl Engine {
     /// Adapters enqueue each update as it arrives and await the answer
     /// elsewhere, so a rush of claims fills the writer's groups.
     ///
+    /// The answer is `Ok` once the update is handled, was handled before,
+    /// or is kept as failed ([`Outcome`]): the adapter may acknowledge it.
+    /// During a database outage it does not come until the database is
+    /// back; `Err(StoreError::Stopped)` means the engine is shutting down
+    /// and the update was not done.
+    ///
     /// An import whose document must be downloaded is the exception: it
     /// waits until the updates before it are committed (the file it names
     /// may be one of them), is downloaded outside any transaction
