@@ -32,6 +32,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "backup",
     "log",
     "privacy",
+    "flood",
 ];
 
 /// Default settings file, read from the working directory when present.
@@ -71,6 +72,7 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub log: LogSettings,
     pub privacy: PrivacySettings,
+    pub flood: FloodSettings,
 }
 
 /// Scheduled backups (`tuanbot run` takes one every `every` into `dir`);
@@ -187,6 +189,28 @@ impl Default for WebSettings {
             listen: None,
             public_url: None,
             session_hours: 12,
+        }
+    }
+}
+
+/// Limits on what one person may cost a chat (`service::flood`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FloodSettings {
+    /// Most commands with a reply of their own one person may send in a
+    /// minute; the next gets one "slow down" line, then silence for the
+    /// minute. Claims and acks don't count. 0 turns the limit off.
+    pub per_minute: usize,
+    /// A read-only command (`/orgs`, `/wishes` …) repeated in a chat within
+    /// this many seconds of its answer is not answered again. 0: off.
+    pub repeat_seconds: i64,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        FloodSettings {
+            per_minute: 20,
+            repeat_seconds: 30,
         }
     }
 }
@@ -477,6 +501,7 @@ impl Default for Settings {
             backup: BackupSettings::default(),
             log: LogSettings::default(),
             privacy: PrivacySettings::default(),
+            flood: FloodSettings::default(),
         }
     }
 }
@@ -628,6 +653,12 @@ impl Settings {
         }
         if self.bot_name.trim().is_empty() {
             return Err(ConfigError::new("bot_name", "must not be empty"));
+        }
+        if !(0..=3600).contains(&self.flood.repeat_seconds) {
+            return Err(ConfigError::new(
+                "flood.repeat_seconds",
+                format!("expected 0 to 3600, got {}", self.flood.repeat_seconds),
+            ));
         }
         self.validate_onebot()?;
         self.backup.interval()?;

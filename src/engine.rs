@@ -8,11 +8,27 @@
 //!
 //! All of it runs in one transaction: a crash leaves either nothing or the
 //! whole effect including the replies, and a replayed update is a no-op.
+//!
+//! What can go wrong with an update, and what becomes of it:
+//! - its handler fails (an error, or a panic, which is caught): it is tried
+//!   again, [`MAX_TRIES`] times in all, each in a SAVEPOINT of its own, so
+//!   the other updates of its group go on; then it is kept as failed
+//!   (`store::failed`, `tuanbot failed list`), its id recorded as handled,
+//!   and its sender gets a one-line apology ([`Outcome::Failed`]);
+//! - the database is unavailable ([`StoreError::Unavailable`]): nothing is
+//!   counted against the update; the writer waits (see [`crate::outage`])
+//!   and does the same group again, every later update queued behind it in
+//!   arrival order, for as long as the outage lasts;
+//! - the process shuts down ([`StoreError::Stopped`]): the update is not
+//!   done and its adapter must not acknowledge it.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use futures_util::FutureExt;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::chat::{Capabilities, Incoming, Outgoing};
@@ -21,9 +37,10 @@ use crate::command::activity::ActivityRules;
 use crate::command::{self, ParseOptions};
 use crate::config::Settings;
 use crate::domain::Role;
+use crate::outage::Outage;
 use crate::service::{self, Ctx};
 use crate::store::db::Db;
-use crate::store::{self, Store, StoreError, audit, chats, outbox, people, updates};
+use crate::store::{self, Store, StoreError, audit, chats, failed, outbox, people, updates};
 
 /// Everything a service needs that outlives one message.
 pub struct Engine {
@@ -43,7 +60,16 @@ pub struct Engine {
     files: std::sync::RwLock<Vec<(crate::domain::Platform, Arc<dyn FileFetcher>)>>,
     /// The group-commit writer behind [`Engine::submit`], started on first use.
     writer: std::sync::OnceLock<mpsc::UnboundedSender<Work>>,
+    /// Updates handed to the writer and not answered yet.
+    waiting: AtomicUsize,
+    /// Per-person and per-chat flood limits (`service::flood`).
+    pub flood: service::flood::Limiter,
+    /// A test seam: see [`Engine::inject_fault`].
+    fault: std::sync::RwLock<Option<FaultHook>>,
 }
+
+/// Called with each update right before its service runs ([`Engine::inject_fault`]).
+pub type FaultHook = Arc<dyn Fn(&Incoming) + Send + Sync>;
 
 /// Downloads an attachment by its platform file reference. Adapters register
 /// one; services ask [`Engine::file_fetcher`] and never know the platform.
@@ -90,7 +116,20 @@ struct Read {
 
 /// The group-commit writer is gone (the engine is shutting down).
 fn writer_stopped() -> StoreError {
-    StoreError::Corrupt("engine writer stopped".into())
+    StoreError::Stopped("engine writer stopped".into())
+}
+
+/// How many times an update is tried before it is kept as failed.
+pub const MAX_TRIES: u32 = 3;
+
+/// The text of a caught panic.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("panicked: {text}")
 }
 
 /// Whether a message's command imports a document, which is then
@@ -105,9 +144,10 @@ fn needs_document(parsed: &command::Parsed) -> bool {
 /// Why a group's transaction did not commit.
 #[derive(Debug, thiserror::Error)]
 enum GroupError {
-    /// A run of claims failed as a whole: worth doing again one by one.
+    /// A run of claims failed as a whole (an error or a panic, not an
+    /// outage): worth doing again one by one.
     #[error("{0}")]
-    ClaimRun(StoreError),
+    ClaimRun(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -130,6 +170,19 @@ const GROUP_COMMIT_YIELDS: usize = 4;
 /// or the table would grow by every message of every group forever.
 pub const KEEP_UPDATE_IDS_DAYS: i64 = 7;
 
+/// What became of `tuanbot failed retry ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// No failed update with that id.
+    NotFound,
+    /// Handled this time, and removed from the failed updates.
+    Handled { replies: usize },
+    /// It had been handled meanwhile (a redelivery): removed.
+    Duplicate,
+    /// It failed again (the reason); it stays, with one more try.
+    FailedAgain(String),
+}
+
 /// What became of one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -137,6 +190,10 @@ pub enum Outcome {
     Handled { replies: usize },
     /// Already handled before (replayed update).
     Duplicate,
+    /// Its handling failed [`MAX_TRIES`] times: kept as failed update `id`
+    /// (`store::failed`), recorded as handled, its sender told. Done with,
+    /// as far as the platform is concerned.
+    Failed { id: i64 },
 }
 
 impl Engine {
@@ -145,7 +202,6 @@ impl Engine {
         let activity_rules = settings.activity_rules()?;
         Ok(Engine {
             store,
-            settings,
             tz,
             clock,
             bot_usernames: Default::default(),
@@ -154,7 +210,26 @@ impl Engine {
             activity_rules,
             files: Default::default(),
             writer: std::sync::OnceLock::new(),
+            waiting: AtomicUsize::new(0),
+            flood: service::flood::Limiter::new(&settings.flood),
+            fault: Default::default(),
+            settings,
         })
+    }
+
+    /// For tests of failure handling: `hook` is called with every update
+    /// right before its service runs (on its own or in a run of claims);
+    /// a panic there is the handler's panic. Nothing else sets it.
+    #[doc(hidden)]
+    pub fn inject_fault(&self, hook: Option<FaultHook>) {
+        *self.fault.write().unwrap_or_else(|e| e.into_inner()) = hook;
+    }
+
+    fn fault(&self, msg: &Incoming) {
+        let hook = self.fault.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(hook) = hook {
+            hook(msg);
+        }
     }
 
     /// Register how attachments on `platform` are downloaded.
@@ -189,6 +264,12 @@ impl Engine {
     /// Adapters enqueue each update as it arrives and await the answer
     /// elsewhere, so a rush of claims fills the writer's groups.
     ///
+    /// The answer is `Ok` once the update is handled, was handled before,
+    /// or is kept as failed ([`Outcome`]): the adapter may acknowledge it.
+    /// During a database outage it does not come until the database is
+    /// back; `Err(StoreError::Stopped)` means the engine is shutting down
+    /// and the update was not done.
+    ///
     /// An import whose document must be downloaded is the exception: it
     /// waits until the updates before it are committed (the file it names
     /// may be one of them), is downloaded outside any transaction
@@ -222,7 +303,19 @@ impl Engine {
                 if !passed {
                     return Err(writer_stopped());
                 }
-                read.document = service::files::fetch_document(&engine, &msg).await?;
+                // Reading who may import and which file waits out an
+                // outage like any update; a panic is a failed download.
+                let fetched = AssertUnwindSafe(crate::outage::retry("an import's file", || {
+                    service::files::fetch_document(&engine, &msg)
+                }))
+                .catch_unwind()
+                .await;
+                read.document = match fetched {
+                    Ok(fetched) => fetched?,
+                    Err(panic) => Some(service::files::Fetched::Failed(
+                        crate::chat::files::FetchError::Failed(panic_text(&*panic)),
+                    )),
+                };
                 engine.queue_job(&tx, msg, read).await
             });
         }
@@ -245,13 +338,23 @@ impl Engine {
             done,
             queued_at: std::time::Instant::now(),
         };
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         let sent = tx.send(Work::Update(job)).is_ok();
+        if !sent {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
         async move {
             if !sent {
                 return Err(writer_stopped());
             }
             answer.await.map_err(|_| writer_stopped())?
         }
+    }
+
+    /// Updates handed to the group-commit writer and not answered yet:
+    /// during a database outage, those waiting for it.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Handle what the writer collected (see [`Engine::submit`]), a group
@@ -281,53 +384,96 @@ impl Engine {
         }
     }
 
+    /// One group: try it as a whole; should a run of claims fail, again
+    /// one update at a time; during a database outage, wait and try the
+    /// same group again (nothing of it is counted against its updates, and
+    /// everything queued later waits behind it). Should the group fail to
+    /// commit for another reason, each update gets a transaction of its
+    /// own, so the one at fault fails alone. Then every update is answered.
     async fn handle_group(&self, mut jobs: Vec<Job>) {
         let claims: Vec<Option<Vec<u32>>> = jobs.iter_mut().map(|j| j.claim.take()).collect();
-        let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(jobs.len());
-        let mut committed = self.try_group(&jobs, &claims, true, &mut results).await;
-        if let Err(GroupError::ClaimRun(e)) = &committed {
-            tracing::warn!(error = %e, n = jobs.len(), "claim group failed; one by one");
+        let mut results: Vec<Outcome> = Vec::with_capacity(jobs.len());
+        let mut together = true;
+        let mut outage: Option<Outage> = None;
+        let committed = loop {
             results.clear();
-            committed = self.try_group(&jobs, &claims, false, &mut results).await;
+            match self.try_group(&jobs, &claims, together, &mut results).await {
+                Ok(()) => break Ok(()),
+                Err(GroupError::Store(e @ StoreError::Unavailable(_))) => {
+                    outage
+                        .get_or_insert_with(|| Outage::new("updates"))
+                        .wait(self.waiting(), &e)
+                        .await;
+                }
+                // Only a try with runs of claims (`together`) fails so.
+                Err(GroupError::ClaimRun(e)) => {
+                    tracing::warn!(error = %e, n = jobs.len(), "claim group failed; one by one");
+                    together = false;
+                }
+                Err(GroupError::Store(e)) => break Err(e),
+            }
+        };
+        if let Some(outage) = outage {
+            outage.over();
         }
-        let any_replies = results
-            .iter()
-            .any(|r| matches!(r, Ok(Outcome::Handled { replies }) if *replies > 0));
         match committed {
             Ok(()) => {
+                let any_replies = results.iter().any(|r| {
+                    matches!(r, Outcome::Handled { replies } if *replies > 0)
+                        || matches!(r, Outcome::Failed { .. })
+                });
                 if any_replies {
                     self.outbox_ready.notify_waiters();
                 }
                 for ((job, result), claim) in jobs.into_iter().zip(results).zip(&claims) {
-                    log_update(&job.msg, &job.read.parsed, &result);
-                    if claim.is_some() && matches!(result, Ok(Outcome::Handled { .. })) {
+                    log_update(&job.msg, &job.read.parsed, &Ok(result));
+                    if claim.is_some() && matches!(result, Outcome::Handled { .. }) {
                         crate::metrics::record_claim(job.queued_at.elapsed().as_secs_f64());
                     }
-                    let _ = job.done.send(result);
+                    self.answer(job, Ok(result));
+                }
+            }
+            Err(StoreError::Stopped(text)) => {
+                // Shutting down: nothing of it happened.
+                for job in jobs {
+                    self.answer(job, Err(StoreError::Stopped(text.clone())));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                // One update whose transaction can't commit even after its
+                // tries (nor keep it as failed): nothing of it happened, and
+                // its adapter sees the cause.
+                tracing::error!(error = %e, "an update's transaction could not commit");
+                if let Some(job) = jobs.into_iter().next() {
+                    self.answer(job, Err(e));
                 }
             }
             Err(e) => {
-                // The transaction is lost: nothing of it happened. Tell every
-                // caller, who may retry (update ids make a retry safe).
-                let text = e.to_string();
-                for job in jobs {
-                    let _ = job.done.send(Err(StoreError::Corrupt(format!(
-                        "group commit failed: {text}"
-                    ))));
+                tracing::warn!(error = %e, n = jobs.len(), "group not committed; one by one");
+                for (mut job, claim) in jobs.into_iter().zip(claims) {
+                    job.claim = claim;
+                    Box::pin(self.handle_group(vec![job])).await;
                 }
             }
         }
     }
 
+    /// Answer whoever waits for `job`.
+    fn answer(&self, job: Job, result: Result<Outcome, StoreError>) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let _ = job.done.send(result);
+    }
+
     /// One attempt at a group: one transaction, claim runs handled together
-    /// when `together`, each other update in a SAVEPOINT of its own, its
-    /// result pushed to `results`. Commits, or rolls back on any error.
+    /// when `together`, each other update tried on its own
+    /// ([`Engine::tries`]), its outcome pushed to `results`. Commits, or
+    /// rolls back on any error.
     async fn try_group(
         &self,
         jobs: &[Job],
         claims: &[Option<Vec<u32>>],
         together: bool,
-        results: &mut Vec<Result<Outcome, StoreError>>,
+        results: &mut Vec<Outcome>,
     ) -> Result<(), GroupError> {
         let started = std::time::Instant::now();
         if together
@@ -336,16 +482,19 @@ impl Engine {
         {
             // A run of claims on SQLite: on the direct connection, without
             // a thread hop per statement (see `store::db`).
-            let outcomes = match self.claim_run(&mut tx, jobs, claims).await {
+            let run = AssertUnwindSafe(self.claim_run(&mut tx, jobs, claims))
+                .catch_unwind()
+                .await;
+            let outcomes = match claim_run_result(run) {
                 Ok(outcomes) => outcomes,
                 Err(e) => {
                     let _ = tx.rollback();
-                    return Err(GroupError::ClaimRun(e));
+                    return Err(e);
                 }
             };
             let handled = started.elapsed();
             let wal_pages = tx.commit()?;
-            results.extend(outcomes.into_iter().map(Ok));
+            results.extend(outcomes);
             log_group(jobs.len(), started, handled, Some(wal_pages));
             return Ok(());
         }
@@ -361,26 +510,19 @@ impl Engine {
                 if together && claims[i].is_some() {
                     // No SAVEPOINT: if the run fails, the whole transaction
                     // goes and the group is done again without runs.
-                    let outcomes = self
-                        .claim_run(&mut tx, &jobs[i..i + run], &claims[i..i + run])
-                        .await
-                        .map_err(GroupError::ClaimRun)?;
-                    results.extend(outcomes.into_iter().map(Ok));
+                    let done = AssertUnwindSafe(self.claim_run(
+                        &mut tx,
+                        &jobs[i..i + run],
+                        &claims[i..i + run],
+                    ))
+                    .catch_unwind()
+                    .await;
+                    results.extend(claim_run_result(done)?);
                     i += run;
                     continue;
                 }
                 for job in &jobs[i..i + run] {
-                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                    match self.handle_in(&mut sp, &job.msg, &job.read).await {
-                        Ok(outcome) => {
-                            sp.commit().await?;
-                            results.push(Ok(outcome));
-                        }
-                        Err(e) => {
-                            sp.rollback().await?;
-                            results.push(Err(e));
-                        }
-                    }
+                    results.push(self.tries(&mut tx, &job.msg, &job.read).await?);
                 }
                 i += run;
             }
@@ -397,6 +539,171 @@ impl Engine {
         tx.commit().await?;
         log_group(jobs.len(), started, handled, None);
         Ok(())
+    }
+
+    /// Handle one update inside `conn`'s transaction, up to [`MAX_TRIES`]
+    /// times, each try in a SAVEPOINT of its own with a panic caught; after
+    /// the last failed try, keep it as failed ([`Engine::keep_failed`]).
+    /// Errs only when the database is unavailable or the transaction itself
+    /// broke: then nothing of it counts.
+    async fn tries(
+        &self,
+        conn: &mut store::Conn,
+        msg: &Incoming,
+        read: &Read,
+    ) -> Result<Outcome, StoreError> {
+        let mut why = String::new();
+        for n in 1..=MAX_TRIES {
+            match self.attempt(conn, msg, read).await? {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) => {
+                    tracing::warn!(update = %msg.update_id, platform = %msg.platform, attempt = n, error = %e, "handling an update failed");
+                    why = e;
+                }
+            }
+        }
+        let mut sp = sqlx::Connection::begin(&mut *conn).await?;
+        match self
+            .keep_failed(&mut sp, msg, &why, i64::from(MAX_TRIES))
+            .await
+        {
+            Ok(kept) => {
+                sp.commit().await?;
+                // Not handled before: its own tries' SAVEPOINTs recorded
+                // nothing.
+                Ok(kept.map_or(Outcome::Duplicate, |id| Outcome::Failed { id }))
+            }
+            Err(e) => {
+                let _ = sp.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Keep `msg` as failed without running it, because it stopped the
+    /// process `tries` times (its adapter counts: see
+    /// `chat::telegram::inflight`), unless it was handled meanwhile.
+    pub async fn give_up(
+        &self,
+        msg: &Incoming,
+        why: &str,
+        tries: i64,
+    ) -> Result<Outcome, StoreError> {
+        let mut tx = self.store.begin().await?;
+        match self.keep_failed(&mut tx, msg, why, tries).await {
+            Ok(Some(id)) => {
+                tx.commit().await?;
+                self.outbox_ready.notify_waiters();
+                Ok(Outcome::Failed { id })
+            }
+            Ok(None) => {
+                tx.rollback().await?;
+                Ok(Outcome::Duplicate)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// One try at an update in a SAVEPOINT: `Ok(Ok(_))` done (released),
+    /// `Ok(Err(why))` failed (rolled back: the handler's error, or its
+    /// panic), `Err` when the database is unavailable or the SAVEPOINT
+    /// can't be taken or ended.
+    async fn attempt(
+        &self,
+        conn: &mut store::Conn,
+        msg: &Incoming,
+        read: &Read,
+    ) -> Result<Result<Outcome, String>, StoreError> {
+        let mut sp = sqlx::Connection::begin(&mut *conn).await?;
+        let run = AssertUnwindSafe(self.handle_in(&mut sp, msg, read))
+            .catch_unwind()
+            .await;
+        match run {
+            Ok(Ok(outcome)) => {
+                sp.commit().await?;
+                Ok(Ok(outcome))
+            }
+            Ok(Err(e)) if e.is_transient() => {
+                let _ = sp.rollback().await;
+                Err(e)
+            }
+            Ok(Err(e)) => {
+                sp.rollback().await?;
+                Ok(Err(e.to_string()))
+            }
+            Err(panic) => {
+                sp.rollback().await?;
+                Ok(Err(panic_text(&*panic)))
+            }
+        }
+    }
+
+    /// Keep an update that failed `tries` times (`store::failed`), record
+    /// its id as handled (a redelivery is then a no-op), apologise to its
+    /// sender in one line, and write the audit row. Returns the kept row's
+    /// id; `None` (and nothing done) when the update was handled already.
+    async fn keep_failed(
+        &self,
+        conn: &mut store::Conn,
+        msg: &Incoming,
+        error: &str,
+        tries: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let now = store::ms(self.now());
+        if !updates::mark(&mut *conn, msg.platform, &msg.update_id, now).await? {
+            return Ok(None);
+        }
+        let incoming = serde_json::to_string(msg)
+            .map_err(|e| StoreError::Corrupt(format!("update {}: {e}", msg.update_id)))?;
+        let id = failed::keep(
+            &mut *conn,
+            &failed::NewFailed {
+                platform: msg.platform,
+                update_id: &msg.update_id,
+                chat_id: &msg.chat_id,
+                sender_id: &msg.sender_id,
+                text: &msg.text,
+                incoming: &incoming,
+                error,
+                tries,
+                at_ms: now,
+            },
+        )
+        .await?;
+        // The person's row may be what fails: their client's language, else
+        // the default.
+        let locale = crate::i18n::pick(None, msg.sender_language.as_deref(), &self.settings.locale);
+        let mut apology = Outgoing::new(
+            msg.platform,
+            msg.chat_id.clone(),
+            rust_i18n::t!("failed.apology", locale = locale),
+        );
+        apology.reply_to = msg.message_id.clone();
+        outbox::enqueue(&mut *conn, &apology, now, None, now).await?;
+        audit::record(
+            &mut *conn,
+            &audit::Entry {
+                at_ms: now,
+                platform: msg.platform,
+                actor: &msg.sender_id,
+                action: "update.failed",
+                entity: "failed_update",
+                entity_id: Some(id.to_string()),
+                detail: serde_json::json!({
+                    "update_id": msg.update_id,
+                    "chat_id": msg.chat_id,
+                    "tries": tries,
+                    "error": error,
+                }),
+            },
+        )
+        .await?;
+        crate::metrics::update_failed();
+        tracing::error!(update = %msg.update_id, platform = %msg.platform, failed_id = id, tries, %error, "update kept as failed (tuanbot failed list)");
+        Ok(Some(id))
     }
 
     /// The wish numbers of a message that is nothing but a claim
@@ -516,6 +823,9 @@ impl Engine {
                 numbers: nums,
             });
         }
+        for req in &reqs {
+            self.fault(req.msg);
+        }
         let replies = service::wishes::claim_many(self, &mut *tx, &reqs).await?;
         let mut counts = replies.iter().map(Vec::len);
         for (req, queued) in reqs.iter().zip(&replies) {
@@ -585,7 +895,8 @@ impl Engine {
         at.with_timezone(&self.tz).date_naive()
     }
 
-    /// Handle one update in one transaction.
+    /// Handle one update in one transaction, tried as in a group (see
+    /// [`Engine::tries`]). A database outage is returned, not waited out.
     #[tracing::instrument(skip_all, fields(platform = %msg.platform, chat = %msg.chat_id, user = %msg.sender_id, update = %msg.update_id))]
     pub async fn handle(&self, msg: &Incoming) -> Result<Outcome, StoreError> {
         let started = std::time::Instant::now();
@@ -594,7 +905,7 @@ impl Engine {
             read.document = service::files::fetch_document(self, msg).await?;
         }
         let mut tx = self.store.begin().await?;
-        let outcome = match self.handle_in(&mut tx, msg, &read).await {
+        let outcome = match self.tries(&mut tx, msg, &read).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Ended now rather than by a ROLLBACK queued on the pooled
@@ -617,8 +928,113 @@ impl Engine {
                     crate::metrics::record_claim(started.elapsed().as_secs_f64());
                 }
             }
+            Outcome::Failed { .. } => {
+                tx.commit().await?;
+                self.outbox_ready.notify_waiters();
+            }
         }
         Ok(outcome)
+    }
+
+    /// Run a kept failed update (`store::failed`) through the engine again,
+    /// as of the time it arrived: in one transaction, its id is forgotten
+    /// as handled, it is handled, and on success its row is removed. A
+    /// failure (or a panic) leaves everything as it was, but for the row's
+    /// new error and one more try.
+    pub async fn retry_failed(&self, id: i64) -> Result<Retried, StoreError> {
+        let mut conn = self.store.conn().await?;
+        let Some(row) = failed::get(&mut conn, id).await? else {
+            return Ok(Retried::NotFound);
+        };
+        drop(conn);
+        let msg: Incoming = serde_json::from_str(&row.incoming)
+            .map_err(|e| StoreError::Corrupt(format!("failed update {id}: {e}")))?;
+        let mut read = self.read(&msg);
+        if needs_document(&read.parsed) {
+            read.document = service::files::fetch_document(self, &msg).await?;
+        }
+        let mut tx = self.store.begin().await?;
+        updates::forget(&mut tx, msg.platform, &msg.update_id).await?;
+        let outcome = match self.attempt(&mut tx, &msg, &read).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(why)) => {
+                tx.rollback().await?;
+                let mut tx = self.store.begin().await?;
+                let at_ms = store::ms(self.now());
+                let incoming = row.incoming.as_str();
+                failed::keep(
+                    &mut *tx,
+                    &failed::NewFailed {
+                        platform: row.platform,
+                        update_id: &row.update_id,
+                        chat_id: &row.chat_id,
+                        sender_id: &row.sender_id,
+                        text: &row.text,
+                        incoming,
+                        error: &why,
+                        tries: 1,
+                        at_ms,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(Retried::FailedAgain(why));
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
+        let detail =
+            serde_json::json!({"update_id": msg.update_id, "outcome": format!("{outcome:?}")});
+        self.remove_failed(&mut tx, id, msg.platform, "update.retried", detail)
+            .await?;
+        tx.commit().await?;
+        self.outbox_ready.notify_waiters();
+        Ok(match outcome {
+            Outcome::Handled { replies } => Retried::Handled { replies },
+            Outcome::Duplicate | Outcome::Failed { .. } => Retried::Duplicate,
+        })
+    }
+
+    /// Remove a kept failed update without running it (audited). `false`
+    /// when there is none with that id.
+    pub async fn drop_failed(&self, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let Some(row) = failed::get(&mut tx, id).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let detail = serde_json::json!({"update_id": row.update_id, "error": row.error});
+        self.remove_failed(&mut tx, id, row.platform, "update.dropped", detail)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Remove kept failed update `id`, with the operator's audit row.
+    async fn remove_failed(
+        &self,
+        conn: &mut store::Conn,
+        id: i64,
+        platform: crate::domain::Platform,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        failed::remove(&mut *conn, id).await?;
+        audit::record(
+            &mut *conn,
+            &audit::Entry {
+                at_ms: store::ms(self.now()),
+                platform,
+                actor: "cli",
+                action,
+                entity: "failed_update",
+                entity_id: Some(id.to_string()),
+                detail,
+            },
+        )
+        .await
     }
 
     async fn handle_in(
@@ -688,6 +1104,7 @@ impl Engine {
             locale,
             out: Vec::new(),
         };
+        self.fault(msg);
         service::dispatch(&mut ctx, read.parsed.clone()).await?;
         let queued = std::mem::take(&mut ctx.out);
         enqueue_replies(&mut *tx, &queued, now).await?;
@@ -715,6 +1132,20 @@ async fn enqueue_replies(
         .await?;
     }
     Ok(())
+}
+
+/// A run of claims' result with its panic caught: an outage stays one (the
+/// group waits and is tried again whole); an error or a panic makes the
+/// run worth doing again one update at a time.
+fn claim_run_result(
+    run: std::thread::Result<Result<Vec<Outcome>, StoreError>>,
+) -> Result<Vec<Outcome>, GroupError> {
+    match run {
+        Ok(Ok(outcomes)) => Ok(outcomes),
+        Ok(Err(e)) if e.is_transient() => Err(GroupError::Store(e)),
+        Ok(Err(e)) => Err(GroupError::ClaimRun(e.to_string())),
+        Err(panic) => Err(GroupError::ClaimRun(panic_text(&*panic))),
+    }
 }
 
 /// The group-commit writer: wait for one job, take every job already
@@ -780,7 +1211,8 @@ fn log_update(msg: &Incoming, parsed: &command::Parsed, result: &Result<Outcome,
     let (outcome, replies) = match result {
         Ok(Outcome::Handled { replies }) => ("handled", *replies),
         Ok(Outcome::Duplicate) => ("duplicate", 0),
-        Err(_) => ("failed", 0),
+        Ok(Outcome::Failed { .. }) => ("kept_as_failed", 0),
+        Err(_) => ("error", 0),
     };
     tracing::debug!(
         platform = %msg.platform,

@@ -223,6 +223,9 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
                 };
                 match h(&mut ctx, &job).await {
                     Ok(()) => Ok(std::mem::take(&mut ctx.out)),
+                    // The database went away: not the job's failure; it
+                    // runs again once the database is back.
+                    Err(e) if e.is_transient() => return Err(e),
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -319,17 +322,37 @@ pub async fn enqueue_all(
 /// replica is not missed for long).
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut last_sweep: Option<DateTime<Utc>> = None;
+    // While the database is unavailable: one log line a minute, not one a pass.
+    let mut outage: Option<crate::outage::Outage> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
         let now = engine.now();
-        if let Err(e) = run_due(&engine, now).await {
-            tracing::error!(error = %e, "job pass failed");
-        }
         let sweep_due = last_sweep.is_none_or(|t| now - t >= chrono::Duration::minutes(10));
-        if let Err(e) = sweeps(&engine, now, sweep_due).await {
-            tracing::error!(error = %e, "sweep failed");
+        let mut unavailable = None;
+        match run_due(&engine, now).await {
+            Err(e @ StoreError::Unavailable(_)) => unavailable = Some(e),
+            Err(e) => tracing::error!(error = %e, "job pass failed"),
+            Ok(_) => {}
+        }
+        if unavailable.is_none() {
+            match sweeps(&engine, now, sweep_due).await {
+                Err(e @ StoreError::Unavailable(_)) => unavailable = Some(e),
+                Err(e) => tracing::error!(error = %e, "sweep failed"),
+                Ok(()) => {}
+            }
+        }
+        if let Some(e) = unavailable {
+            let waiting = outage.get_or_insert_with(|| crate::outage::Outage::new("jobs"));
+            tokio::select! {
+                _ = waiting.wait(0, &e) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        if let Some(o) = outage.take() {
+            o.over();
         }
         if sweep_due {
             last_sweep = Some(now);

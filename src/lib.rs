@@ -17,6 +17,7 @@ pub mod i18n;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;
+pub mod outage;
 pub mod outbox;
 pub mod report;
 pub mod service;

@@ -129,6 +129,11 @@ enum Cmd {
         format: Option<tuanbot::report::FileFormat>,
         file: PathBuf,
     },
+    /// Updates whose handling failed three times (kept, with their error).
+    Failed {
+        #[command(subcommand)]
+        what: FailedWhat,
+    },
     /// Benchmarks; each prints one JSON object.
     Bench {
         #[command(subcommand)]
@@ -157,6 +162,18 @@ enum ServiceWhat {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum FailedWhat {
+    /// Every failed update: when, where, who, what it said, the error.
+    List,
+    /// Run a failed update through the engine again (as of when it came);
+    /// removed from the list when it succeeds. Its replies are sent by the
+    /// running bot.
+    Retry { id: i64 },
+    /// Remove a failed update without running it.
+    Drop { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -493,6 +510,7 @@ async fn run(
             store.close().await;
             Ok(())
         }
+        Cmd::Failed { what } => failed(settings, what).await,
         Cmd::Bench {
             what: BenchWhat::Parse { messages },
         } => {
@@ -712,6 +730,82 @@ async fn console(settings: Settings, script: Option<String>, json: bool) -> anyh
     }
     engine.store.close().await;
     Ok(())
+}
+
+/// `tuanbot failed list|retry ID|drop ID`.
+async fn failed(settings: Settings, what: FailedWhat) -> anyhow::Result<()> {
+    use tuanbot::engine::Retried;
+    let locale = settings.locale.clone();
+    let tz = settings.tz()?;
+    let clock: Arc<dyn tuanbot::clock::Clock> = Arc::new(tuanbot::clock::SystemClock);
+    let engine = app::engine(settings, clock).await?;
+    let result = async {
+        match what {
+            FailedWhat::List => {
+                let mut conn = engine.store.conn().await?;
+                let rows = tuanbot::store::failed::list(&mut conn).await?;
+                if rows.is_empty() {
+                    println!("{}", tr(&locale, "failed.cli.none", &[]));
+                }
+                for f in rows {
+                    let at = tuanbot::store::from_ms(f.failed_at)
+                        .with_timezone(&tz)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string();
+                    let args: [(&str, &dyn std::fmt::Display); 6] = [
+                        ("id", &f.id),
+                        ("at", &at),
+                        ("platform", &f.platform),
+                        ("chat", &f.chat_id),
+                        ("sender", &f.sender_id),
+                        ("tries", &f.tries),
+                    ];
+                    println!("{}", tr(&locale, "failed.cli.row", &args));
+                    let text = one_line(&f.text, 200);
+                    println!("{}", tr(&locale, "failed.cli.text", &[("text", &text)]));
+                    let error = one_line(&f.error, 300);
+                    println!("{}", tr(&locale, "failed.cli.error", &[("error", &error)]));
+                }
+                Ok(())
+            }
+            FailedWhat::Retry { id } => match engine.retry_failed(id).await? {
+                Retried::NotFound => {
+                    anyhow::bail!("{}", tr(&locale, "failed.cli.not_found", &[("id", &id)]))
+                }
+                Retried::Handled { replies } => {
+                    let args: [(&str, &dyn std::fmt::Display); 2] =
+                        [("id", &id), ("replies", &replies)];
+                    println!("{}", tr(&locale, "failed.cli.retried", &args));
+                    Ok(())
+                }
+                Retried::Duplicate => {
+                    println!("{}", tr(&locale, "failed.cli.duplicate", &[("id", &id)]));
+                    Ok(())
+                }
+                Retried::FailedAgain(error) => {
+                    let args: [(&str, &dyn std::fmt::Display); 2] =
+                        [("id", &id), ("error", &one_line(&error, 300))];
+                    anyhow::bail!("{}", tr(&locale, "failed.cli.failed_again", &args))
+                }
+            },
+            FailedWhat::Drop { id } => {
+                if !engine.drop_failed(id).await? {
+                    anyhow::bail!("{}", tr(&locale, "failed.cli.not_found", &[("id", &id)]));
+                }
+                println!("{}", tr(&locale, "failed.cli.dropped", &[("id", &id)]));
+                Ok(())
+            }
+        }
+    }
+    .await;
+    engine.store.close().await;
+    result
+}
+
+/// `text` on one line, at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    tuanbot::service::clip(&flat, max)
 }
 
 async fn import_orgs(settings: Settings, file: PathBuf) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static MESSAGES_HANDLED: AtomicU64 = AtomicU64::new(0);
 static SEND_ERRORS: AtomicU64 = AtomicU64::new(0);
+static UPDATES_FAILED: AtomicU64 = AtomicU64::new(0);
 
 /// A latency histogram: cumulative counts per upper bound (seconds), the
 /// count and sum, and the slowest value seen.
@@ -75,6 +76,11 @@ pub fn message_handled() {
     MESSAGES_HANDLED.fetch_add(1, Ordering::Relaxed);
 }
 
+/// One update kept as failed after its tries (`store::failed`).
+pub fn update_failed() {
+    UPDATES_FAILED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// One attempt to send an outbox row; failures (any kind) are counted.
 pub fn sent(ok: bool) {
     if !ok {
@@ -137,6 +143,7 @@ impl HistogramSnapshot {
 pub struct Snapshot {
     pub messages_handled: u64,
     pub send_errors: u64,
+    pub updates_failed: u64,
     pub claims: HistogramSnapshot,
     pub commits: HistogramSnapshot,
 }
@@ -145,6 +152,7 @@ pub fn snapshot() -> Snapshot {
     Snapshot {
         messages_handled: MESSAGES_HANDLED.load(Ordering::Relaxed),
         send_errors: SEND_ERRORS.load(Ordering::Relaxed),
+        updates_failed: UPDATES_FAILED.load(Ordering::Relaxed),
         claims: CLAIMS.snapshot(),
         commits: COMMITS.snapshot(),
     }
@@ -174,6 +182,14 @@ pub fn render(s: &Snapshot, outbox_pending: i64) -> String {
          tuanbot_send_errors_total {}",
         s.send_errors
     );
+    let _ = writeln!(
+        out,
+        "# HELP tuanbot_updates_failed_total Updates kept as failed after their tries \
+         (tuanbot failed list).\n\
+         # TYPE tuanbot_updates_failed_total counter\n\
+         tuanbot_updates_failed_total {}",
+        s.updates_failed
+    );
     s.claims.render(
         &mut out,
         "tuanbot_claim_seconds",
@@ -201,6 +217,7 @@ mod tests {
             "tuanbot_messages_handled_total ",
             "tuanbot_outbox_pending 7",
             "tuanbot_send_errors_total ",
+            "tuanbot_updates_failed_total ",
             "tuanbot_claim_seconds_bucket{le=\"0.005\"} ",
             "tuanbot_claim_seconds_bucket{le=\"+Inf\"} ",
             "tuanbot_claim_seconds_count ",

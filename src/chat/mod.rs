@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ChatKind, Platform};
 
-/// One update from a platform, normalised.
-#[derive(Debug, Clone)]
+/// One update from a platform, normalised. Serialisable, so an update
+/// that failed can be kept and run again (`store::failed`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Incoming {
     pub platform: Platform,
     /// The platform's update id; handled at most once.
@@ -93,13 +94,13 @@ impl Incoming {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mention {
     pub user_id: String,
     pub display: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplyRef {
     pub message_id: String,
     pub from_bot: bool,

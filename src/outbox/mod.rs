@@ -152,9 +152,16 @@ impl Dispatcher {
         crate::metrics::sent(result.is_ok());
         match result {
             Ok(sent) => {
-                let mut tx = self.store.begin().await?;
-                outbox::mark_sent(&mut tx, row.id, sent.message_id.as_deref(), now).await?;
-                tx.commit().await?;
+                // Out on the platform: should the database be unavailable
+                // now, wait until this is recorded, or the row would go out
+                // again once its lease ran out.
+                let platform_id = sent.message_id.as_deref();
+                crate::outage::retry("sent messages", || async {
+                    let mut tx = self.store.begin().await?;
+                    outbox::mark_sent(&mut tx, row.id, platform_id, now).await?;
+                    tx.commit().await
+                })
+                .await?;
                 pass.sent += 1;
             }
             Err(SendError::RetryAfter(wait)) => {
@@ -228,12 +235,30 @@ impl Dispatcher {
     /// every second for rows that became due by time.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut failures = 0u32;
+        // While the database is unavailable: one log line a minute.
+        let mut outage: Option<crate::outage::Outage> = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
             match self.drain_due().await {
-                Ok(_) => failures = 0,
+                Ok(_) => {
+                    failures = 0;
+                    if let Some(o) = outage.take() {
+                        o.over();
+                    }
+                }
+                Err(e @ StoreError::Unavailable(_)) => {
+                    let waiting =
+                        outage.get_or_insert_with(|| crate::outage::Outage::new("outbox"));
+                    // New rows committed mean the database is back.
+                    tokio::select! {
+                        _ = waiting.wait(0, &e) => {}
+                        _ = self.ready.notified() => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     tracing::error!(error = %e, "outbox pass failed");

@@ -7,6 +7,7 @@ pub mod activities;
 pub mod events;
 pub mod faq;
 pub mod files;
+pub mod flood;
 pub mod help;
 pub mod import_orgs;
 pub mod members;
@@ -120,8 +121,19 @@ impl Ctx<'_> {
     }
 }
 
-/// Route a parsed message to its service.
+/// Route a parsed message to its service, unless it floods the chat
+/// ([`flood`]).
 pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
+    let cost = flood::cost(&parsed, ctx.chat.kind, ctx.msg.mentions_bot);
+    match ctx.engine.flood.check(ctx.msg, &cost, ctx.now) {
+        flood::Verdict::Answer => {}
+        flood::Verdict::SlowDown => {
+            let text = t!("flood.slow_down", locale = ctx.locale);
+            ctx.reply(text);
+            return Ok(());
+        }
+        flood::Verdict::Quiet => return Ok(()),
+    }
     match parsed {
         Parsed::Command(cmd) => run(ctx, cmd).await,
         Parsed::NotCommand => {

@@ -22,3 +22,11 @@ pub async fn set(conn: &mut Conn, key: &str, value: &str) -> Result<()> {
     .await?;
     Ok(())
 }
+
+pub async fn remove(conn: &mut Conn, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM kv_state WHERE key = $1")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod chats;
 pub mod db;
 pub mod events;
+pub mod failed;
 pub mod faq;
 pub mod jobs;
 pub mod kv;
@@ -39,18 +40,96 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use sqlx::AnyConnection as Conn;
 
 /// Errors from the store. A constraint violation the services expect is
-/// handled there; anything else is a bug or an outage.
+/// handled there; anything else is a bug, bad data, or an outage, and the
+/// three are kept apart: an outage ([`StoreError::Unavailable`]) is waited
+/// out and tried again, never held against the update that met it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
     /// From the direct SQLite connection of the claim writer ([`db::DirectTx`]).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database can't be reached or can't take the work now: the
+    /// connection was refused or lost, no connection came within the
+    /// pool's timeout, PostgreSQL is shutting down or out of connections,
+    /// SQLite's file is locked by another process or its disk is full, or
+    /// the transaction lost a deadlock. Nothing is wrong with the work
+    /// itself: wait and do it again. The text names the cause.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The process is shutting down: the connection pool or the engine's
+    /// writer has closed. The work was not done and should not be counted.
+    #[error("shutting down: {0}")]
+    Stopped(String),
+}
+
+impl StoreError {
+    /// An outage or a shutdown: the work should be done again later, and
+    /// must not count as a failure of the update (nor be answered as done).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Stopped(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &e {
+            E::PoolClosed => StoreError::Stopped(e.to_string()),
+            E::PoolTimedOut | E::Io(_) | E::Tls(_) | E::Protocol(_) | E::WorkerCrashed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            E::Database(db)
+                if db.code().is_some_and(|c| {
+                    let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+                    unavailable_code(&c, sqlite)
+                }) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Sqlx(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(
+                C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::DiskFull
+                | C::SystemIoFailure
+                | C::CannotOpen
+                | C::OutOfMemory,
+            ) => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// Whether a database error code means "not now" rather than "not this".
+/// SQLite (`sqlite`): the primary result codes BUSY (5), LOCKED (6), NOMEM
+/// (7), IOERR (10), FULL (13) and CANTOPEN (14), which sqlx reports as the
+/// extended code's number. PostgreSQL: the SQLSTATEs of a lost or refused
+/// connection (class 08), an operator or crash shutdown (57P01–57P03),
+/// exhausted resources (class 53: disk full, out of memory, too many
+/// connections), a serialization failure or a deadlock (40001, 40P01).
+fn unavailable_code(code: &str, sqlite: bool) -> bool {
+    if sqlite {
+        return code
+            .parse::<i64>()
+            .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 7 | 10 | 13 | 14));
+    }
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -337,4 +416,62 @@ pub fn ms(t: DateTime<Utc>) -> i64 {
 /// Back from stored milliseconds.
 pub fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_from_bad_work() {
+        let unavailable =
+            |e: sqlx::Error| matches!(StoreError::from(e), StoreError::Unavailable(_));
+        assert!(unavailable(sqlx::Error::PoolTimedOut));
+        assert!(unavailable(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        ))));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolClosed),
+            StoreError::Stopped(_)
+        ));
+        assert!(!unavailable(sqlx::Error::RowNotFound));
+        assert!(!unavailable(sqlx::Error::ColumnNotFound("x".into())));
+        // PostgreSQL SQLSTATEs.
+        for code in [
+            "08006", "08001", "57P01", "57P03", "53300", "40001", "40P01",
+        ] {
+            assert!(unavailable_code(code, false), "{code}");
+        }
+        for code in ["23505", "23503", "42P01", "22P02", "XX000"] {
+            assert!(!unavailable_code(code, false), "{code}");
+        }
+        // SQLite result codes, extended ones included (BUSY_SNAPSHOT 517,
+        // IOERR_FSYNC 1034).
+        for code in ["5", "6", "517", "10", "1034", "13", "14"] {
+            assert!(unavailable_code(code, true), "{code}");
+        }
+        for code in ["19", "2067", "1", "11"] {
+            assert!(!unavailable_code(code, true), "{code}");
+        }
+        // The text names the cause, not "corrupt row".
+        let e = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(
+            e.to_string(),
+            "database unavailable: pool timed out while waiting for an open connection"
+        );
+        assert!(e.is_transient());
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        assert!(matches!(StoreError::from(busy), StoreError::Unavailable(_)));
+        let constraint = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            None,
+        );
+        assert!(matches!(
+            StoreError::from(constraint),
+            StoreError::Sqlite(_)
+        ));
+    }
 }

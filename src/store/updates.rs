@@ -42,6 +42,17 @@ pub async fn mark_many(conn: &mut impl Db, updates: &[(Platform, &str, i64)]) ->
         .collect())
 }
 
+/// Forget that one update was handled, so that it can be handled again
+/// (`tuanbot failed retry`, in the transaction that runs it).
+pub async fn forget(conn: &mut Conn, platform: Platform, update_id: &str) -> Result<()> {
+    query("DELETE FROM processed_updates WHERE platform = $1 AND update_id = $2")
+        .bind(platform.as_str())
+        .bind(update_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Forget at most `limit` update ids older than `before_ms` (the
 /// scheduler's slow sweep, [`crate::engine::KEEP_UPDATE_IDS_DAYS`], a batch
 /// per transaction, so none holds the write lock long). Returns how many

@@ -2,8 +2,6 @@
 //! runs on a fresh SQLite file and on a fresh PostgreSQL schema; the suite
 //! fails (never skips) when PostgreSQL is unreachable.
 
-mod helpers;
-
 mod activities;
 mod activity_parser;
 mod backup;
@@ -16,14 +14,18 @@ mod doctor;
 mod engine;
 mod events;
 mod exports;
+mod failed;
 mod faq;
 mod files;
+mod flood;
+mod helpers;
 mod import_orgs;
 mod jobs;
 mod members;
 mod notices;
 mod onebot;
 mod operate;
+mod outage;
 mod outbox;
 mod parser_never_panics;
 mod permissions;
@@ -37,3 +39,4 @@ mod telegram;
 mod upgrades;
 mod web;
 mod wishes;
+

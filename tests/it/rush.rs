@@ -28,27 +28,47 @@ const FIXTURE: &str = "tests/fixtures/wishes.csv";
 
 /// One message the simulated platform accepted.
 #[derive(Debug, Clone)]
-struct Delivered {
-    at: DateTime<Utc>,
-    chat: String,
-    text: String,
-    edit: bool,
+pub struct Delivered {
+    pub at: DateTime<Utc>,
+    pub chat: String,
+    pub text: String,
+    pub edit: bool,
 }
 
 /// A sender paced like the real adapters: a new message to the group must
 /// pass [`Pacer::check`] and is recorded against the group's window; an
 /// edit keeps the chat interval only and is not counted.
-struct PacedSender {
+pub struct PacedSender {
     platform: Platform,
     caps: Capabilities,
     group: String,
     clock: Arc<ManualClock>,
     base: (Instant, DateTime<Utc>),
     pacer: Mutex<Pacer>,
-    log: Mutex<Vec<Delivered>>,
+    pub log: Mutex<Vec<Delivered>>,
 }
 
 impl PacedSender {
+    /// A sender for `platform` paced by `limits`, whose new messages to
+    /// `group` count against the group's window, on `clock`.
+    pub fn new(
+        platform: Platform,
+        caps: Capabilities,
+        group: &str,
+        clock: Arc<ManualClock>,
+        limits: tuanbot::chat::pacing::PaceLimits,
+    ) -> PacedSender {
+        PacedSender {
+            platform,
+            caps,
+            group: group.to_string(),
+            base: (Instant::now(), clock.now()),
+            clock,
+            pacer: Mutex::new(Pacer::new(limits)),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
     /// The simulated clock as a pacer instant.
     fn instant(&self) -> Instant {
         let since = (self.clock.now() - self.base.1)
@@ -115,7 +135,7 @@ impl Rng {
 }
 
 /// Numbers in result lines (the progress line `📋 …` is left out).
-fn numbers(text: &str) -> Vec<i64> {
+pub fn numbers(text: &str) -> Vec<i64> {
     text.lines()
         .filter(|l| !l.starts_with('📋'))
         .flat_map(|l| {
@@ -177,15 +197,13 @@ async fn rush(db: &TestDb, platform: Platform) {
     settings.admins = vec![format!("{}:staff", platform.as_str())];
     let engine = Arc::new(Engine::new(store, settings, clock.clone()).unwrap());
     engine.set_capabilities(platform, caps);
-    let sender = Arc::new(PacedSender {
+    let sender = Arc::new(PacedSender::new(
         platform,
         caps,
-        group: group.to_string(),
-        clock: clock.clone(),
-        base: (Instant::now(), t0),
-        pacer: Mutex::new(Pacer::new(limits)),
-        log: Mutex::new(Vec::new()),
-    });
+        group,
+        clock.clone(),
+        limits,
+    ));
     let dispatcher = Dispatcher::new(
         engine.store.clone(),
         sender.clone(),

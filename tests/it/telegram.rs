@@ -682,10 +682,11 @@ async fn added_to_group_greets_and_removed_goes_inactive() {
 
 /// A bare HTTP/1.1 POST; returns the status code.
 async fn post(addr: SocketAddr, secret: Option<&str>, body: &str) -> u16 {
-    let mut stream = tokio::time::timeout(PATIENCE, tokio::net::TcpStream::connect(addr))
-        .await
-        .expect("connect in time")
-        .expect("connect");
+    within(PATIENCE, post_raw(addr, secret, body), "a webhook answer").await
+}
+
+async fn post_raw(addr: SocketAddr, secret: Option<&str>, body: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let header = secret
         .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
         .unwrap_or_default();
@@ -695,10 +696,7 @@ async fn post(addr: SocketAddr, secret: Option<&str>, body: &str) -> u16 {
     );
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut answer = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
-        .await
-        .expect("answer in time")
-        .expect("read");
+    stream.read_to_end(&mut answer).await.expect("read");
     let answer = String::from_utf8_lossy(&answer);
     answer
         .split_whitespace()
@@ -1178,4 +1176,273 @@ async fn join_request_reaches_the_cadre_privately_with_buttons() {
         bot.settled().await;
         bot.stop().await;
     }
+}
+fn quoted(sent: &[Value]) -> Vec<i64> {
+    sent.iter()
+        .filter_map(|b| b["reply_parameters"]["message_id"].as_i64())
+        .collect()
+}
+
+async fn kept_failed(engine: &Engine) -> Vec<tuanbot::store::failed::Failed> {
+    let mut conn = engine.store.conn().await.expect("conn");
+    tuanbot::store::failed::list(&mut conn)
+        .await
+        .expect("failed updates")
+}
+
+/// A polled update whose handling panics (the engine's fault seam) is
+/// kept as failed after three tries and its sender gets an apology; the
+/// updates of its batch around it are answered, the offset is saved past
+/// all of them, and a restart handles none of them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_update_is_kept_and_polling_goes_on() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (addr, fake) = fake_api().await;
+        let s = settings(&db, addr);
+        let bot = Bot::start(s.clone()).await;
+        bot.engine
+            .inject_fault(Some(Arc::new(|m: &tuanbot::chat::Incoming| {
+                if m.update_id == "2" {
+                    panic!("poison");
+                }
+            })));
+        fake.push_batch(vec![
+            group_text(81, -7001, 41, "/whoami"),
+            group_text(82, -7001, 42, "/whoami"),
+            group_text(83, -7001, 43, "/whoami"),
+        ]);
+        until("three messages", || fake.sent().len() >= 3).await;
+        let sent = fake.sent();
+        assert_eq!(quoted(&sent), [81, 82, 83], "{b}");
+        assert!(sent[1]["text"].as_str().unwrap().contains("抱歉"), "{b}");
+        until("offset saved past the batch", || {
+            fake.calls("getUpdates")
+                .last()
+                .is_some_and(|c| c["offset"].as_i64() == Some(4))
+        })
+        .await;
+        assert_eq!(kept_failed(&bot.engine).await.len(), 1, "{b}");
+        bot.stop().await;
+        // After a restart: nothing of the batch again.
+        let polls = fake.calls("getUpdates").len();
+        let bot = Bot::start(s).await;
+        until("polling again", || {
+            fake.calls("getUpdates").len() > polls + 1
+        })
+        .await;
+        assert_eq!(fake.calls("getUpdates")[polls]["offset"], 4, "{b}");
+        assert_eq!(fake.sent().len(), 3, "{b}");
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        assert_eq!(
+            kv::get(&mut conn, "telegram.inflight.999")
+                .await
+                .expect("kv"),
+            None,
+            "{b}: no batch left in flight"
+        );
+        drop(conn);
+        bot.stop().await;
+    }
+}
+
+/// What a process that died three times on update 1 leaves behind (the
+/// batch 1..=2 marked in flight, begun three times for update 1): at the
+/// next start, update 1 is kept as failed without running it and its
+/// sender told, and update 2 is handled on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_that_stopped_the_process_three_times_is_given_up() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let store = db.store().await;
+        let mut tx = store.begin().await.expect("begin");
+        kv::set(&mut tx, "telegram.offset.999", "1")
+            .await
+            .expect("kv");
+        kv::set(
+            &mut tx,
+            "telegram.inflight.999",
+            r#"{"first":1,"last":2,"tries":3}"#,
+        )
+        .await
+        .expect("kv");
+        tx.commit().await.expect("commit");
+        store.close().await;
+        let (addr, fake) = fake_api().await;
+        fake.push_batch(vec![
+            group_text(91, -7002, 41, "/whoami"),
+            group_text(92, -7002, 42, "/whoami"),
+        ]);
+        let bot = Bot::start(settings(&db, addr)).await;
+        until("two messages", || fake.sent().len() >= 2).await;
+        let sent = fake.sent();
+        assert_eq!(quoted(&sent), [91, 92], "{b}");
+        assert!(sent[0]["text"].as_str().unwrap().contains("抱歉"), "{b}");
+        assert!(!sent[1]["text"].as_str().unwrap().contains("抱歉"), "{b}");
+        let kept = kept_failed(&bot.engine).await;
+        assert_eq!(kept.len(), 1, "{b}");
+        assert_eq!(kept[0].update_id, "1");
+        assert!(
+            kept[0].error.contains("stopped 3 times"),
+            "{b}: {}",
+            kept[0].error
+        );
+        // One at a time: offsets 1, 2, then 3.
+        until("offset 3", || {
+            fake.calls("getUpdates")
+                .last()
+                .is_some_and(|c| c["offset"].as_i64() == Some(3))
+        })
+        .await;
+        let offsets: Vec<i64> = fake
+            .calls("getUpdates")
+            .iter()
+            .filter_map(|c| c["offset"].as_i64())
+            .collect();
+        assert!(offsets.starts_with(&[1, 2, 3]), "{b}: {offsets:?}");
+        bot.stop().await;
+    }
+}
+
+/// A webhook update whose handling panics is answered 200 once it is kept
+/// as failed (Telegram would otherwise deliver it forever); its sender is
+/// told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_webhook_update_is_answered_and_kept() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (addr, fake) = fake_api().await;
+        let bot = Bot::start(webhook_settings(&db, addr)).await;
+        let hook = bot.tg.adapter.webhook_addr.expect("webhook address");
+        bot.engine
+            .inject_fault(Some(Arc::new(|m: &tuanbot::chat::Incoming| {
+                if m.update_id == "700" {
+                    panic!("poison");
+                }
+            })));
+        let mut body = group_text(71, -7003, 41, "/whoami");
+        body["update_id"] = json!(700);
+        assert_eq!(
+            post(hook, Some(SECRET), &body.to_string()).await,
+            200,
+            "{b}"
+        );
+        assert_eq!(
+            post(hook, Some(SECRET), &body.to_string()).await,
+            200,
+            "{b}"
+        );
+        until("the apology", || !fake.sent().is_empty()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(fake.sent().len(), 1, "{b}: told once");
+        assert!(fake.sent()[0]["text"].as_str().unwrap().contains("抱歉"));
+        assert_eq!(kept_failed(&bot.engine).await.len(), 1, "{b}");
+        bot.stop().await;
+    }
+}
+
+const SECRET: &str = "hush-42";
+
+fn webhook_settings(db: &TestDb, addr: SocketAddr) -> Settings {
+    let mut s = settings(db, addr);
+    s.telegram.webhook_url = Some("https://bot.example.org/tg".into());
+    s.telegram.webhook_listen = Some("127.0.0.1:0".into());
+    s.telegram.webhook_secret = Some(SECRET.into());
+    s
+}
+
+/// Long polling through a 40 s database outage: the batch polled meanwhile
+/// waits (its offset is not saved), and every message sent meanwhile is
+/// answered after, in order, once.
+async fn polling_outage(db: TestDb) {
+    let b = db.backend;
+    let blackout = crate::outage::Blackout::new(&db).await;
+    let (addr, fake) = fake_api().await;
+    let mut s = settings(&db, addr);
+    s.database_url = blackout.url.clone();
+    let bot = Bot::start(s).await;
+    fake.push(group_text(101, -7101, 61, "/whoami"));
+    until("the answer before", || fake.sent().len() == 1).await;
+    blackout.begin().await;
+    for (n, user) in (102..107).zip(62..) {
+        fake.push(group_text(n, -7101, user, "/whoami"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(crate::outage::OUTAGE).await;
+    assert_eq!(fake.sent().len(), 1, "{b}: nothing answered while away");
+    blackout.end().await;
+    crate::outage::recovered("every answer after", || fake.sent().len() >= 6).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(quoted(&fake.sent()), [101, 102, 103, 104, 105, 106], "{b}");
+    bot.stop().await;
+    drop(db);
+}
+
+/// The webhook through a 40 s database outage: each update is queued in
+/// the engine in arrival order and answered 503 after the hold, so
+/// Telegram keeps it; after the outage they are handled in order, and
+/// Telegram's redeliveries are no-ops.
+async fn webhook_outage(db: TestDb) {
+    let b = db.backend;
+    let blackout = crate::outage::Blackout::new(&db).await;
+    let (addr, fake) = fake_api().await;
+    let mut s = webhook_settings(&db, addr);
+    s.database_url = blackout.url.clone();
+    let bot = Bot::start(s).await;
+    let hook = bot.tg.adapter.webhook_addr.expect("webhook address");
+    let update = |n: i64, user: i64| {
+        let mut u = group_text(n, -7201, user, "/whoami");
+        u["update_id"] = json!(800 + n);
+        u.to_string()
+    };
+    assert_eq!(post(hook, Some(SECRET), &update(111, 71)).await, 200);
+    until("the answer before", || fake.sent().len() == 1).await;
+    blackout.begin().await;
+    let mut held = Vec::new();
+    for (k, (n, user)) in (112..117).zip(72..).enumerate() {
+        let body = update(n, user);
+        held.push(tokio::spawn(async move { post_held(hook, &body).await }));
+        // Queued before the next one comes.
+        until("queued in the engine", || bot.engine.waiting() == k + 1).await;
+    }
+    tokio::time::sleep(crate::outage::OUTAGE).await;
+    assert_eq!(fake.sent().len(), 1, "{b}: nothing answered while away");
+    for h in held {
+        let status = within(PATIENCE, h, "a held webhook request")
+            .await
+            .expect("task");
+        assert_eq!(status, 503, "{b}: not acknowledged while away");
+    }
+    blackout.end().await;
+    crate::outage::recovered("every answer after", || fake.sent().len() >= 6).await;
+    // Telegram delivers them again: answered 200, nothing twice.
+    for (n, user) in (112..117).zip(72..) {
+        assert_eq!(post_held(hook, &update(n, user)).await, 200, "{b}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(quoted(&fake.sent()), [111, 112, 113, 114, 115, 116], "{b}");
+    bot.stop().await;
+    drop(db);
+}
+
+/// [`post`] with time for the webhook's hold.
+async fn post_held(hook: SocketAddr, body: &str) -> u16 {
+    within(
+        tuanbot::chat::telegram::WEBHOOK_HOLD + PATIENCE,
+        post_raw(hook, Some(SECRET), body),
+        "a webhook answer",
+    )
+    .await
+}
+
+/// Polling and the webhook, on PostgreSQL (behind a proxy that drops every
+/// connection) and SQLite (locked by another process), all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_waits_out_a_database_outage() {
+    tokio::join!(
+        polling_outage(TestDb::sqlite().await),
+        polling_outage(TestDb::postgres().await),
+        webhook_outage(TestDb::sqlite().await),
+        webhook_outage(TestDb::postgres().await),
+    );
 }

@@ -224,6 +224,11 @@ const SEEDS: &[Seed] = &[
         "INSERT INTO roster (id, org_id, name, qq, telegram, role, created_at) VALUES (1, 2, '小王', '10001', 'xiaowang', 'cadre', $T)"
     ),
     seed!(
+        "failed_updates",
+        13,
+        "INSERT INTO failed_updates (id, platform, update_id, chat_id, sender_id, text, incoming, error, tries, failed_at) VALUES (1, 'console', 'upd-13', 'g1', 'u1', '认领 12', '{\"text\":\"认领 12\"}', 'corrupt row', 3, $T)"
+    ),
+    seed!(
         "qqbot_anchors",
         15,
         "INSERT INTO qqbot_anchors (chat_id, anchor_id, kind, received_at, used) VALUES ('G1', 'msg-1', 'msg', $T, 2)"

@@ -8,8 +8,8 @@
 //! - reverse: tuanbot listens on `onebot.listen` and the implementation
 //!   connects (token in `Authorization` or `?access_token=`; 401 otherwise).
 //!
-//! The adapter only translates: events become [`Incoming`]s handed to
-//! [`Engine::handle`], outbox messages become `send_group_msg` /
+//! The adapter only translates: events become [`Incoming`]s queued for the
+//! engine's writer in arrival order ([`Engine::enqueue`]), outbox messages become `send_group_msg` /
 //! `send_private_msg` actions, matched to their answers by `echo`. Pacing
 //! against risk control lives in [`crate::chat::pacing`].
 
@@ -634,11 +634,20 @@ impl OneBot {
         // Queued for the engine's group-commit writer in arrival order; the
         // answer is awaited aside so the next event is read at once and a
         // rush of claims is handled in groups, not one commit each.
+        // OneBot has no acknowledgement and does not redeliver: the engine
+        // keeps the update queued through a database outage (waiting, in
+        // arrival order) and keeps it as failed when its handling fails.
         let update = msg.update_id.clone();
         let answer = self.engine.enqueue(msg);
         tokio::spawn(async move {
-            if let Err(e) = answer.await {
-                tracing::error!(error = %e, update = %update, "handling a QQ update failed");
+            match answer.await {
+                Ok(_) => {}
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, update = %update, "a QQ update was not handled (shutting down)");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, update = %update, "handling a QQ update failed")
+                }
             }
         });
     }
@@ -692,21 +701,26 @@ impl OneBot {
         }
     }
 
+    /// Record a group's membership change, waiting out a database outage
+    /// (the event worker waits with it, so later events keep their order).
     async fn touch_chat(
         &self,
         group: &str,
         active: bool,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), store::StoreError> {
         let now_ms = store::ms(now);
-        let mut tx = self.engine.store.begin().await?;
-        if active {
-            chats::upsert_seen(&mut tx, Platform::Qq, group, ChatKind::Group, None, now_ms).await?;
-        } else {
-            chats::set_active(&mut tx, Platform::Qq, group, false, now_ms).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        crate::outage::retry("QQ group changes", || async {
+            let mut tx = self.engine.store.begin().await?;
+            if active {
+                chats::upsert_seen(&mut tx, Platform::Qq, group, ChatKind::Group, None, now_ms)
+                    .await?;
+            } else {
+                chats::set_active(&mut tx, Platform::Qq, group, false, now_ms).await?;
+            }
+            tx.commit().await
+        })
+        .await
     }
 
     /// Group or private: from events seen, else the store, else group.

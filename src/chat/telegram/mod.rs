@@ -8,7 +8,13 @@
 //!   `X-Telegram-Bot-Api-Secret-Token`.
 //!
 //! Either way an update is handled at most once: `Engine::handle` records
-//! its id in `processed_updates` in the update's own transaction.
+//! its id in `processed_updates` in the update's own transaction. An update
+//! is acknowledged (the polling offset moves past it, the webhook answers
+//! 200) once it is handled or kept as failed, never while the database is
+//! unavailable: polling then waits before asking for more, and the webhook
+//! answers 503 after [`WEBHOOK_HOLD`] so that Telegram delivers it again,
+//! while the engine keeps it queued in arrival order. A poison update that
+//! takes the whole process down is found and given up by [`inflight`].
 //!
 //! The adapter only translates ([`convert`]): updates become [`Incoming`]s,
 //! outbox messages become `sendMessage` / `editMessageText` / `sendPhoto` /
@@ -18,6 +24,7 @@
 //! outcome (and serve other chats while one waits).
 
 pub mod convert;
+pub mod inflight;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -40,6 +47,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use self::convert::BotIdentity;
+use self::inflight::InFlight;
 use super::{
     AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Outgoing, SendError, Sent,
 };
@@ -58,6 +66,17 @@ pub const MAX_TEXT: usize = 4096;
 pub fn offset_key(bot_id: u64) -> String {
     format!("telegram.offset.{bot_id}")
 }
+/// Where the span of a polled batch being handled is marked, per bot id
+/// (see [`inflight`]).
+pub fn inflight_key(bot_id: u64) -> String {
+    format!("telegram.inflight.{bot_id}")
+}
+/// How long a webhook request waits for its update to be handled before it
+/// is answered 503 (Telegram then delivers it again later). The update
+/// stays queued in the engine meanwhile, so nothing is lost and the order
+/// holds; the redelivery finds it handled (a no-op) or handles it then.
+/// Well under the time Telegram waits for an answer.
+pub const WEBHOOK_HOLD: Duration = Duration::from_secs(25);
 /// Waiting for a free slot of the account-wide window happens inside the
 /// send (every chat waits for it alike); longer waits go back to the
 /// dispatcher as `RetryAfter`.
@@ -251,30 +270,117 @@ impl Telegram {
         Ok(())
     }
 
-    fn offset_key(&self) -> String {
-        offset_key(self.identity().map(|me| me.id.0).unwrap_or_default())
+    fn bot_id(&self) -> u64 {
+        self.identity().map(|me| me.id.0).unwrap_or_default()
     }
 
-    async fn load_offset(&self) -> i32 {
-        let Ok(mut conn) = self.engine.store.conn().await else {
-            return 0;
-        };
-        match kv::get(&mut conn, &self.offset_key()).await {
-            Ok(Some(v)) => v.parse().unwrap_or(0),
-            _ => 0,
+    /// The saved offset and what a previous run left in flight (waiting
+    /// out a database outage).
+    async fn load_offset(&self) -> Result<(i32, Option<InFlight>), store::StoreError> {
+        let (offset_key, inflight_key) = (offset_key(self.bot_id()), inflight_key(self.bot_id()));
+        crate::outage::retry("Telegram polling start", || async {
+            let mut conn = self.engine.store.conn().await?;
+            let offset = kv::get(&mut conn, &offset_key).await?;
+            let inflight = kv::get(&mut conn, &inflight_key).await?;
+            Ok((
+                offset.and_then(|v| v.parse().ok()).unwrap_or(0),
+                inflight.and_then(|v| serde_json::from_str(&v).ok()),
+            ))
+        })
+        .await
+    }
+
+    /// Mark a batch as being handled (see [`inflight`]), waiting out an
+    /// outage. `false` when shutting down. A mark that can't be written for
+    /// another reason is logged and done without: the batch is handled all
+    /// the same.
+    async fn mark_inflight(&self, mark: InFlight) -> bool {
+        let key = inflight_key(self.bot_id());
+        let value = serde_json::json!(mark).to_string();
+        let marked = crate::outage::retry("Telegram polling", || async {
+            let mut tx = self.engine.store.begin().await?;
+            kv::set(&mut tx, &key, &value).await?;
+            tx.commit().await
+        })
+        .await;
+        match marked {
+            Err(store::StoreError::Stopped(_)) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "marking a Telegram batch in flight failed");
+                true
+            }
+            Ok(()) => true,
         }
     }
 
-    async fn save_offset(&self, offset: i32) -> Result<(), store::StoreError> {
-        let mut tx = self.engine.store.begin().await?;
-        kv::set(&mut tx, &self.offset_key(), &offset.to_string()).await?;
-        tx.commit().await
+    /// Save the offset and clear the in-flight mark, in one transaction,
+    /// waiting out an outage. A failure is logged: the updates before the
+    /// offset are then fetched again after a restart, and are no-ops.
+    async fn save_offset(&self, offset: i32) {
+        let (offset_key, inflight_key) = (offset_key(self.bot_id()), inflight_key(self.bot_id()));
+        let saved = crate::outage::retry("Telegram polling", || async {
+            let mut tx = self.engine.store.begin().await?;
+            kv::set(&mut tx, &offset_key, &offset.to_string()).await?;
+            kv::remove(&mut tx, &inflight_key).await?;
+            tx.commit().await
+        })
+        .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "saving the Telegram offset failed");
+        }
     }
 
-    /// Long polling. The offset is saved after each batch; a crash inside
-    /// a batch fetches it again and `processed_updates` skips what was done.
+    /// Keep an update that stopped the process `tries` times as failed,
+    /// without running it (see [`inflight`]). `false` when it could not be
+    /// recorded (shutting down): it is then fetched again.
+    async fn give_up(&self, update: Update, tries: u32) -> bool {
+        let id = update.id.0;
+        let why = format!(
+            "the process stopped {tries} times while handling this update (an abort or a kill, \
+             not a caught error); given up without running it again"
+        );
+        let Some(msg) = self.incoming(&update) else {
+            tracing::error!(update = id, %why, "a Telegram update that is not a message was skipped");
+            return true;
+        };
+        let kept = crate::outage::retry("Telegram polling", || {
+            self.engine.give_up(&msg, &why, i64::from(tries))
+        })
+        .await;
+        match kept {
+            Ok(_) => true,
+            Err(store::StoreError::Stopped(_)) => false,
+            Err(e) => {
+                tracing::error!(update = id, error = %e, "a Telegram update that stopped the process could not be kept as failed; skipped");
+                true
+            }
+        }
+    }
+
+    /// Long polling. Each batch is marked in flight, handled in order, and
+    /// the offset saved past what was done (handled, or kept as failed);
+    /// an update that could not be done yet (the database is unavailable,
+    /// or we are shutting down) stays at the offset and is fetched again.
+    /// A batch a previous run began and never finished is handled one
+    /// update at a time, and an update that stopped the process
+    /// [`MAX_TRIES`](crate::engine::MAX_TRIES) times is kept as failed
+    /// without running it ([`inflight`]).
     async fn poll(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut offset = self.load_offset().await;
+        let (mut offset, mut suspect) = match self.load_offset().await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::error!(error = %e, "Telegram polling not started");
+                return;
+            }
+        };
+        if let Some(s) = suspect {
+            tracing::warn!(
+                first = s.first,
+                last = s.last,
+                tries = s.tries,
+                "the last run stopped while handling these Telegram updates; handling them one at a time"
+            );
+        }
         let retry = Duration::from_millis(self.cfg.poll_retry_ms.max(10));
         loop {
             if *shutdown.borrow() {
@@ -291,18 +397,38 @@ impl Telegram {
                 _ = shutdown.changed() => return,
             };
             let pause = match got {
-                Ok(batch) => {
-                    if batch.is_empty() {
+                Ok(mut batch) => {
+                    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
                         continue;
-                    }
+                    };
+                    let (first, last) = (first.id.0, last.id.0);
                     let before = offset;
-                    let failed = !self.handle_batch(batch, &mut offset).await;
-                    if offset != before
-                        && let Err(e) = self.save_offset(offset).await
+                    let done = match inflight::plan(suspect, first, last, crate::engine::MAX_TRIES)
                     {
-                        tracing::error!(error = %e, "saving the Telegram offset failed");
+                        inflight::Plan::GiveUp { tries } => {
+                            let given_up = self.give_up(batch.swap_remove(0), tries).await;
+                            if given_up {
+                                offset = next_offset(first);
+                            }
+                            given_up
+                        }
+                        inflight::Plan::One(mark) => {
+                            batch.truncate(1);
+                            self.mark_inflight(mark).await
+                                && self.handle_batch(batch, &mut offset).await
+                        }
+                        inflight::Plan::All(mark) => {
+                            suspect = None;
+                            self.mark_inflight(mark).await
+                                && self.handle_batch(batch, &mut offset).await
+                        }
+                    };
+                    if offset != before {
+                        self.save_offset(offset).await;
+                        let through = u32::try_from(offset.saturating_sub(1)).unwrap_or(0);
+                        suspect = inflight::after(suspect, through);
                     }
-                    if !failed {
+                    if done {
                         continue;
                     }
                     retry
@@ -332,9 +458,10 @@ impl Telegram {
         crate::chat::serve_http(listener, app, shutdown, "webhook server").await;
     }
 
-    /// Handle one update of any kind. `false` when the store failed, so
-    /// the update should be delivered again; anything else (including
-    /// kinds we ignore) is done with.
+    /// Handle one update of any kind. `false` when it is not done (we are
+    /// shutting down), so it should be delivered again; anything else
+    /// (handled, kept as failed, kinds we ignore) is done with. During a
+    /// database outage this waits.
     pub async fn on_update(&self, update: Update) -> bool {
         match self.prepare(update) {
             Prepared::Queued(answer) => answer.await,
@@ -347,10 +474,11 @@ impl Telegram {
     /// done with. Messages and button presses are queued in the
     /// group-commit writer one after another and answered together, so a
     /// rush polled in one batch shares transactions as webhook requests do;
-    /// anything else waits for the updates before it. `false` when the
-    /// store failed: the rest is fetched again (update ids make that safe).
+    /// anything else waits for the updates before it. `false` at the first
+    /// update not done (shutting down): the rest is fetched again (update
+    /// ids make that safe).
     async fn handle_batch(&self, batch: Vec<Update>, offset: &mut i32) -> bool {
-        let next = |id: u32| i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1);
+        let next = next_offset;
         let mut queued: Vec<(u32, BoxFuture<'static, bool>)> = Vec::new();
         for u in batch {
             let id = u.id.0;
@@ -371,53 +499,79 @@ impl Telegram {
     /// Sort an update into what goes through the writer (messages and
     /// button presses, queued now) and what is handled on its own.
     fn prepare(&self, update: Update) -> Prepared {
-        let Some(me) = self.identity() else {
+        if self.identity().is_none() {
             tracing::warn!("update before getMe; ignored");
             return Prepared::Done(false);
-        };
-        let now = self.engine.now();
-        let id = update.id.0;
+        }
+        if let Some(incoming) = self.incoming(&update) {
+            let callback = match &update.kind {
+                UpdateKind::CallbackQuery(q) => Some(q.id.clone()),
+                _ => None,
+            };
+            return Prepared::Queued(self.queue(incoming, callback));
+        }
         match &update.kind {
-            UpdateKind::Message(msg) if msg.migrate_to_chat_id().is_none() => {
-                match convert::incoming_from_message(id, msg, &me, now) {
-                    Some(incoming) => Prepared::Queued(self.queue(incoming, None)),
-                    None => Prepared::Done(true),
-                }
-            }
-            UpdateKind::CallbackQuery(q) => match convert::incoming_from_callback(id, q, now) {
-                Some(incoming) => Prepared::Queued(self.queue(incoming, Some(q.id.clone()))),
-                None => Prepared::Inline(Box::new(update)),
-            },
-            UpdateKind::Message(_) | UpdateKind::MyChatMember(_) => {
+            // Not for us (our own, a service message …).
+            UpdateKind::Message(msg) if msg.migrate_to_chat_id().is_none() => Prepared::Done(true),
+            UpdateKind::Message(_) | UpdateKind::CallbackQuery(_) | UpdateKind::MyChatMember(_) => {
                 Prepared::Inline(Box::new(update))
             }
             _ => Prepared::Done(true),
         }
     }
 
+    /// A message or a readable button press as an [`Incoming`].
+    fn incoming(&self, update: &Update) -> Option<Incoming> {
+        let me = self.identity()?;
+        let now = self.engine.now();
+        let id = update.id.0;
+        match &update.kind {
+            UpdateKind::Message(msg) if msg.migrate_to_chat_id().is_none() => {
+                convert::incoming_from_message(id, msg, &me, now)
+            }
+            UpdateKind::CallbackQuery(q) => convert::incoming_from_callback(id, q, now),
+            _ => None,
+        }
+    }
+
     /// Updates handled outside the writer: a group's move to a supergroup,
     /// a button press we can't read (answered all the same), membership.
+    /// An outage is waited out; another failure is tried again, and after
+    /// [`MAX_TRIES`](crate::engine::MAX_TRIES) logged and passed over (it
+    /// changes no one's records). `false` when shutting down.
     async fn inline(&self, update: Update) -> bool {
-        match &update.kind {
-            UpdateKind::Message(msg) => match msg.migrate_to_chat_id() {
-                Some(new) => {
-                    self.migrate(&msg.chat.id.0.to_string(), &new.0.to_string())
-                        .await
+        let mut tries = 0;
+        loop {
+            let done = crate::outage::retry("Telegram chat changes", || async {
+                match &update.kind {
+                    UpdateKind::Message(msg) => match msg.migrate_to_chat_id() {
+                        Some(new) => {
+                            self.migrate_once(&msg.chat.id.0.to_string(), &new.0.to_string())
+                                .await
+                        }
+                        None => Ok(()),
+                    },
+                    UpdateKind::CallbackQuery(q) => {
+                        answer_callback(&self.bot, q.id.clone()).await;
+                        Ok(())
+                    }
+                    UpdateKind::MyChatMember(change) => self.membership(update.id.0, change).await,
+                    _ => Ok(()),
                 }
-                None => true,
-            },
-            UpdateKind::CallbackQuery(q) => {
-                answer_callback(&self.bot, q.id.clone()).await;
-                true
-            }
-            UpdateKind::MyChatMember(change) => match self.membership(update.id.0, change).await {
-                Ok(()) => true,
+            })
+            .await;
+            match done {
+                Ok(()) => return true,
+                Err(store::StoreError::Stopped(_)) => return false,
                 Err(e) => {
-                    tracing::error!(error = %e, "recording a membership change failed");
-                    false
+                    tries += 1;
+                    let give_up = tries >= crate::engine::MAX_TRIES;
+                    tracing::error!(update = update.id.0, error = %e, tries, give_up, "recording a Telegram chat change failed");
+                    if give_up {
+                        return true;
+                    }
                 }
-            },
-            _ => true,
+            }
         }
     }
 
@@ -435,10 +589,18 @@ impl Telegram {
         let bot = self.bot.clone();
         Box::pin(async move {
             let handled = match answer.await {
+                // Handled, a duplicate, or kept as failed: done with.
                 Ok(_) => true,
-                Err(e) => {
-                    tracing::error!(error = %e, update = %incoming.update_id, "handling a Telegram update failed");
+                // Shutting down: fetched or delivered again later.
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, update = %incoming.update_id, "a Telegram update is left for later");
                     false
+                }
+                // Could not even be kept as failed; fetching it again
+                // would only block the updates behind it.
+                Err(e) => {
+                    tracing::error!(error = %e, update = %incoming.update_id, "a Telegram update could not be handled; passed over");
+                    true
                 }
             };
             if let Some(id) = callback {
@@ -450,34 +612,34 @@ impl Telegram {
 
     /// Group → supergroup: the chat keeps its binding under the new id.
     async fn migrate(&self, old: &str, new: &str) -> bool {
-        let now = store::ms(self.engine.now());
-        let done = async {
-            let mut tx = self.engine.store.begin().await?;
-            chats::rename_id(&mut tx, Platform::Telegram, old, new, now).await?;
-            outbox::retarget_pending(&mut tx, Platform::Telegram, old, new).await?;
-            audit::record(
-                &mut tx,
-                &audit::Entry {
-                    at_ms: now,
-                    platform: Platform::Telegram,
-                    actor: "telegram",
-                    action: "chat.migrate",
-                    entity: "chat",
-                    entity_id: Some(new.to_string()),
-                    detail: serde_json::json!({"from": old}),
-                },
-            )
-            .await?;
-            tx.commit().await
-        }
-        .await;
-        match done {
+        match self.migrate_once(old, new).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, %old, %new, "chat migration not recorded");
                 false
             }
         }
+    }
+
+    async fn migrate_once(&self, old: &str, new: &str) -> Result<(), store::StoreError> {
+        let now = store::ms(self.engine.now());
+        let mut tx = self.engine.store.begin().await?;
+        chats::rename_id(&mut tx, Platform::Telegram, old, new, now).await?;
+        outbox::retarget_pending(&mut tx, Platform::Telegram, old, new).await?;
+        audit::record(
+            &mut tx,
+            &audit::Entry {
+                at_ms: now,
+                platform: Platform::Telegram,
+                actor: "telegram",
+                action: "chat.migrate",
+                entity: "chat",
+                entity_id: Some(new.to_string()),
+                detail: serde_json::json!({"from": old}),
+            },
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// The bot added to a group: record the chat and greet with the
@@ -868,6 +1030,11 @@ enum Prepared {
     Done(bool),
 }
 
+/// The polling offset that comes after update `id`.
+fn next_offset(id: u32) -> i32 {
+    i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1)
+}
+
 /// Await queued updates in order, moving `offset` past each one handled;
 /// `false` at the first that was not (the offset stays on it).
 async fn settle(
@@ -905,11 +1072,12 @@ async fn webhook(State(tg): State<Arc<Telegram>>, headers: HeaderMap, body: Byte
             return StatusCode::BAD_REQUEST;
         }
     };
-    // A store failure answers 503: Telegram delivers the update again.
-    if tg.on_update(update).await {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    // Not done within the hold (a database outage) or shutting down: 503,
+    // and Telegram delivers the update again. A queued update stays queued
+    // in the engine meanwhile, in arrival order.
+    match tokio::time::timeout(WEBHOOK_HOLD, tg.on_update(update)).await {
+        Ok(true) => StatusCode::OK,
+        Ok(false) | Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
