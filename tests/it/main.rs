@@ -39,4 +39,3 @@ mod telegram;
 mod upgrades;
 mod web;
 mod wishes;
-
