@@ -441,7 +441,9 @@ async fn gateway_intents_resume_reconnect() {
     })
     .await;
     until("the gateway session", || fake.connected()).await;
-    fake.push(fake.group_msg("m-r2", "G4", "M1", "/help", true));
+    // Another command: the same one again within 30 s would be a repeat
+    // the flood rule answers once.
+    fake.push(fake.group_msg("m-r2", "G4", "M1", "/whoami", true));
     until("a second reply", || sent_to(&fake, "G4").len() >= 2).await;
     bot.stop().await;
 }
