@@ -4,6 +4,7 @@
 //! They never know which platform they serve.
 
 pub mod activities;
+pub mod chats;
 pub mod events;
 pub mod faq;
 pub mod files;

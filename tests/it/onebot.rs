@@ -750,17 +750,19 @@ async fn junk_frames_and_chatter_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachments_go_out_as_image_and_group_file() {
+    use tuanbot::chat::{AttachmentKind, FileSource, OutFile};
     let db = TestDb::sqlite().await;
     let mut msg = Outgoing::new(Platform::Qq, "9200", "通知：见附件");
     msg.attachments = vec![
-        tuanbot::chat::Attachment {
-            kind: tuanbot::chat::AttachmentKind::Photo,
-            file_ref: "http://img.example/a.jpg".into(),
+        OutFile {
+            kind: AttachmentKind::Photo,
+            source: FileSource::Url("http://img.example/a.jpg".into()),
             file_name: None,
         },
-        tuanbot::chat::Attachment {
-            kind: tuanbot::chat::AttachmentKind::Document,
-            file_ref: "/abc-123".into(),
+        OutFile::photo_bytes(b"\x89PNG chart".to_vec(), "chart.png"),
+        OutFile {
+            kind: AttachmentKind::Document,
+            source: FileSource::PlatformId("/abc-123".into()),
             file_name: Some("名单.xlsx".into()),
         },
     ];
@@ -780,6 +782,12 @@ async fn attachments_go_out_as_image_and_group_file() {
     assert_eq!(
         sends[0].message[1]["data"]["file"],
         "http://img.example/a.jpg"
+    );
+    // Bytes go inline, as OneBot v11 takes them.
+    assert_eq!(sends[0].message[2]["type"], "image");
+    assert_eq!(
+        sends[0].message[2]["data"]["file"],
+        "base64://iVBORyBjaGFydA=="
     );
     assert_eq!(sends[1].action, "upload_group_file");
     assert_eq!(

@@ -602,7 +602,7 @@ async fn chart_series_png_and_chat() {
                     .unwrap()
             };
             assert!(
-                payload.contains("base64://iVBORw0KGgo"),
+                payload.contains("\"bytes\":\"iVBORw0KGgo"),
                 "{}",
                 &payload[..200.min(payload.len())]
             );
