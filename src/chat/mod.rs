@@ -472,3 +472,70 @@ pub trait ChatSender: Send + Sync {
         self.send(msg, edit_target)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_rows_of_either_form_read_back() {
+        let mut msg = Outgoing::new(Platform::Telegram, "-1", "图表");
+        msg.attachments = vec![
+            OutFile::photo_bytes(vec![0x89, b'P', b'N', b'G'], "chart.png"),
+            OutFile {
+                kind: AttachmentKind::Document,
+                source: FileSource::Path("/tmp/名单.xlsx".into()),
+                file_name: None,
+            },
+        ];
+        let row = serde_json::to_string(&msg).unwrap();
+        assert!(row.contains(r#""bytes":"iVBORw==""#), "{row}");
+        assert_eq!(serde_json::from_str::<Outgoing>(&row).unwrap(), msg);
+        // Rows written before sources were typed carry `file_ref`.
+        let old = r#"{"platform":"qq","chat_id":"1","text":"t","attachments":[
+            {"kind":"Photo","file_ref":"base64://iVBORw==","file_name":"chart.png"},
+            {"kind":"Photo","file_ref":"https://x.example/a.jpg","file_name":null},
+            {"kind":"Document","file_ref":"/abc-123","file_name":"名单.xlsx"}]}"#;
+        let read: Outgoing = serde_json::from_str(old).unwrap();
+        let sources: Vec<FileSource> = read.attachments.into_iter().map(|a| a.source).collect();
+        assert_eq!(
+            sources,
+            vec![
+                FileSource::Bytes(vec![0x89, b'P', b'N', b'G']),
+                FileSource::Url("https://x.example/a.jpg".into()),
+                FileSource::PlatformId("/abc-123".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_survive_a_failed_update_row() {
+        let at = chrono::Utc::now();
+        let msg = Incoming::event(
+            Platform::Telegram,
+            "migrate:-1:-100",
+            "-1",
+            ChatKind::Group,
+            "",
+            ChatEvent::Migrated { to: "-100".into() },
+            at,
+        );
+        let row = serde_json::to_string(&msg).unwrap();
+        let back: Incoming = serde_json::from_str(&row).unwrap();
+        assert_eq!(back.event, msg.event);
+        // Rows kept before events existed have none.
+        let plain = serde_json::to_string(&Incoming::text(
+            Platform::Qq,
+            "1",
+            "2",
+            ChatKind::Group,
+            "3",
+            "你好",
+            at,
+        ))
+        .unwrap();
+        assert!(!plain.contains("event"), "{plain}");
+        let back: Incoming = serde_json::from_str(&plain).unwrap();
+        assert_eq!(back.event, None);
+    }
+}

@@ -397,6 +397,13 @@ async fn added_greets_and_removed_goes_quiet() {
             1,
             "{b}"
         );
+        assert_eq!(
+            tuanbot::store::audit::count_action(&mut conn, "chat.left")
+                .await
+                .expect("count"),
+            1,
+            "{b}"
+        );
         drop(conn);
         bot.stop().await;
     }

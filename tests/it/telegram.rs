@@ -808,6 +808,20 @@ async fn added_to_group_greets_and_removed_goes_inactive() {
             drop(conn);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Each event applied once, audited, by the service the adapter
+        // submitted it to.
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        for action in ["chat.joined", "chat.left", "chat.migrate"] {
+            assert_eq!(
+                tuanbot::store::audit::count_action(&mut conn, action)
+                    .await
+                    .expect("count"),
+                1,
+                "{}: {action}",
+                db.backend
+            );
+        }
+        drop(conn);
         bot.stop().await;
     }
 }

@@ -1169,6 +1169,32 @@ mod tests {
     }
 
     #[test]
+    fn membership_notices_become_chat_events() {
+        let notice = |kind: &str, sub: &str, user: i64| {
+            json!({"time": 1_700_000_000, "self_id": 10001, "post_type": "notice",
+                   "notice_type": kind, "sub_type": sub, "group_id": 5, "user_id": user,
+                   "operator_id": 7})
+        };
+        let of = |ev: Value| membership(&ev, "5".into(), Some("10001"), at());
+        let added = of(notice("group_increase", "invite", 10001));
+        assert_eq!(added.event, Some(ChatEvent::BotAdded { needs_at: false }));
+        assert_eq!(added.sender_id, "7", "who invited the bot");
+        assert_eq!(added.update_id, "notice:group_increase:5:10001:1700000000");
+        assert_eq!(
+            of(notice("group_decrease", "kick_me", 10001)).event,
+            Some(ChatEvent::BotRemoved)
+        );
+        assert_eq!(
+            of(notice("group_increase", "approve", 46)).event,
+            Some(ChatEvent::MembersChanged)
+        );
+        assert_eq!(
+            of(notice("group_decrease", "leave", 46)).event,
+            Some(ChatEvent::MembersChanged)
+        );
+    }
+
+    #[test]
     fn own_messages_and_unknown_events_ignored() {
         let ev = json!({"post_type": "message", "message_type": "group", "self_id": 1,
             "user_id": 1, "group_id": 2, "message_id": 3, "message": "hi"});
