@@ -65,8 +65,10 @@
 //! # How it fits
 //!
 //! Events become [`Incoming`](crate::chat::Incoming)s for `Engine::enqueue` (group-commit writer),
-//! in arrival order; the bot's membership and the owner's switch are
-//! recorded here ([`QqBot::on_event`]). Sending is [`ledger`]: each message
+//! in arrival order; the bot's membership and the owner's switch go there
+//! too, as chat events (`service::chats` applies them), after this adapter
+//! records the event as something to reply to ([`QqBot::on_event`]).
+//! Sending is [`ledger`]: each message
 //! answers the freshest incoming message of its chat that has a reply left,
 //! else goes unprompted where the owner allows it, else waits in the outbox
 //! (`SendError::WaitForChat`) until the chat speaks.
