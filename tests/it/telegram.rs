@@ -1678,3 +1678,109 @@ async fn fake_refuses_a_photo_that_is_not_a_file() {
     assert!(fake.calls("sendPhoto:ok").is_empty());
     bot.stop().await;
 }
+
+/// Chat events through the webhook, each delivered twice: the bot added
+/// (the group greeted once), the group's move to a supergroup (the chat and
+/// its queue follow), the bot removed (its queue dropped); each applied
+/// and audited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_events_by_webhook_are_handled_once() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (addr, fake) = fake_api().await;
+        let bot = Bot::start(webhook_settings(&db, addr)).await;
+        let hook = bot.tg.adapter.webhook_addr.expect("webhook address");
+        let member = |update: i64, chat: Value, old: &str, new: &str| {
+            json!({"update_id": update, "my_chat_member": {
+                "chat": chat,
+                "from": {"id": 42, "is_bot": false, "first_name": "小王", "language_code": "zh-hans"},
+                "date": 1_700_000_000,
+                "old_chat_member": {"user": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手"}, "status": old},
+                "new_chat_member": {"user": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手"}, "status": new, "until_date": 0}
+            }})
+            .to_string()
+        };
+        let group = json!({"id": -5002, "type": "group", "title": "城关团支部"});
+        let added = member(700, group.clone(), "left", "member");
+        for _ in 0..2 {
+            assert_eq!(post(hook, Some(SECRET), &added).await, 200, "{b}");
+        }
+        // A message for later, queued to the group's old id.
+        let store = bot.engine.store.clone();
+        let later = {
+            let now = store::ms(chrono::Utc::now());
+            let mut tx = store.begin().await.expect("begin");
+            let msg = Outgoing::new(Platform::Telegram, "-5002", "明天的通知");
+            let id = outbox::enqueue(&mut tx, &msg, now + 3_600_000, None, now)
+                .await
+                .expect("enqueue");
+            tx.commit().await.expect("commit");
+            id
+        };
+        let migrated = json!({"update_id": 701, "message": {
+            "message_id": 3, "date": 1_700_000_000, "chat": group,
+            "from": {"id": 42, "is_bot": false, "first_name": "小王"},
+            "migrate_to_chat_id": -1005002
+        }})
+        .to_string();
+        for _ in 0..2 {
+            assert_eq!(post(hook, Some(SECRET), &migrated).await, 200, "{b}");
+        }
+        let mut conn = store.conn().await.expect("conn");
+        let chat = chats::find(&mut conn, Platform::Telegram, "-1005002")
+            .await
+            .expect("find")
+            .expect("the chat under its new id");
+        assert_eq!(chat.title.as_deref(), Some("城关团支部"), "{b}");
+        assert!(
+            chats::find(&mut conn, Platform::Telegram, "-5002")
+                .await
+                .expect("find")
+                .is_none(),
+            "{b}"
+        );
+        let to: String = sqlx::query_scalar("SELECT chat_id FROM outbox WHERE id = $1")
+            .bind(later)
+            .fetch_one(&mut *conn)
+            .await
+            .expect("row");
+        assert_eq!(to, "-1005002", "{b}: the queue follows");
+        drop(conn);
+        let removed = member(702, chat_json(-1005002), "member", "left");
+        for _ in 0..2 {
+            assert_eq!(post(hook, Some(SECRET), &removed).await, 200, "{b}");
+        }
+        let mut conn = store.conn().await.expect("conn");
+        let chat = chats::find(&mut conn, Platform::Telegram, "-1005002")
+            .await
+            .expect("find")
+            .expect("chat");
+        assert!(!chat.active, "{b}");
+        assert_eq!(
+            outbox::status(&mut conn, later)
+                .await
+                .expect("status")
+                .as_deref(),
+            Some("dropped"),
+            "{b}"
+        );
+        let greetings: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE platform = 'telegram' AND payload LIKE '%/bind%'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+        assert_eq!(greetings, 1, "{b}: greeted once");
+        for action in ["chat.joined", "chat.migrate", "chat.left"] {
+            assert_eq!(
+                tuanbot::store::audit::count_action(&mut conn, action)
+                    .await
+                    .expect("count"),
+                1,
+                "{b}: {action}"
+            );
+        }
+        drop(conn);
+        bot.stop().await;
+    }
+}
