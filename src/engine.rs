@@ -1054,16 +1054,15 @@ impl Engine {
         if let Some(event) = &msg.event {
             // A platform event about a chat, not a message.
             self.fault(msg);
-            let queued: Vec<Queued> =
-                service::chats::on_event(&mut *tx, &self.settings, msg, event)
-                    .await?
-                    .into_iter()
-                    .map(|message| Queued {
-                        message,
-                        not_before: None,
-                        coalesce_key: None,
-                    })
-                    .collect();
+            let queued: Vec<Queued> = service::dispatch_event(&mut *tx, &self.settings, msg, event)
+                .await?
+                .into_iter()
+                .map(|message| Queued {
+                    message,
+                    not_before: None,
+                    coalesce_key: None,
+                })
+                .collect();
             enqueue_replies(&mut *tx, &queued, now).await?;
             return Ok(Outcome::Handled {
                 replies: queued.len(),

@@ -122,6 +122,19 @@ impl Ctx<'_> {
     }
 }
 
+/// Route a platform event about a chat (`Incoming::event`: the bot added
+/// or removed, a group migrated …) to its service, in the update's
+/// transaction; answers the messages to send, which the engine writes as
+/// it writes replies.
+pub async fn dispatch_event(
+    tx: &mut Conn,
+    settings: &crate::config::Settings,
+    msg: &Incoming,
+    event: &crate::chat::ChatEvent,
+) -> Result<Vec<Outgoing>> {
+    chats::on_event(tx, settings, msg, event).await
+}
+
 /// Route a parsed message to its service, unless it floods the chat
 /// ([`flood`]).
 pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {

@@ -1687,7 +1687,7 @@ async fn fake_refuses_a_photo_that_is_not_a_file() {
 async fn chat_events_by_webhook_are_handled_once() {
     for db in TestDb::both().await {
         let b = db.backend;
-        let (addr, fake) = fake_api().await;
+        let (addr, _fake) = fake_api().await;
         let bot = Bot::start(webhook_settings(&db, addr)).await;
         let hook = bot.tg.adapter.webhook_addr.expect("webhook address");
         let member = |update: i64, chat: Value, old: &str, new: &str| {
