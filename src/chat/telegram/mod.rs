@@ -16,9 +16,12 @@
 //! while the engine keeps it queued in arrival order. A poison update that
 //! takes the whole process down is found and given up by [`inflight`].
 //!
-//! The adapter only translates ([`convert`]): updates become [`Incoming`]s,
-//! outbox messages become `sendMessage` / `editMessageText` / `sendPhoto` /
-//! `sendDocument`. Pacing (~30/s overall, 20/min per group, 1/s per chat)
+//! The adapter only translates ([`convert`]): updates become [`Incoming`]s
+//! (the bot's membership and a group's move to a supergroup as chat
+//! events, and so does a send refused because the group moved), outbox
+//! messages become `sendMessage` / `editMessageText` / `sendPhoto` /
+//! `sendDocument` (a file's bytes or a local file uploaded as multipart, a
+//! URL or `file_id` as a string). Pacing (~30/s overall, 20/min per group, 1/s per chat)
 //! uses the shared [`Pacer`]; teloxide's `Throttle` is not used because it
 //! queues in memory, while the persisted outbox must learn each send's
 //! outcome (and serve other chats while one waits).
@@ -471,8 +474,8 @@ impl Telegram {
     }
 
     /// Handle a polled batch in order, advancing `offset` past every update
-    /// done with. Messages and button presses are queued in the
-    /// group-commit writer one after another and answered together, so a
+    /// done with. Messages, button presses and chat events are queued in
+    /// the group-commit writer one after another and answered together, so a
     /// rush polled in one batch shares transactions as webhook requests do;
     /// anything else waits for the updates before it. `false` at the first
     /// update not done (shutting down): the rest is fetched again (update
@@ -496,8 +499,8 @@ impl Telegram {
         settle(&mut queued, offset, next).await
     }
 
-    /// Sort an update into what goes through the writer (messages and
-    /// button presses, queued now) and what is handled on its own.
+    /// Sort an update into what goes through the writer (messages, button
+    /// presses and chat events, queued now) and what is handled on its own.
     fn prepare(&self, update: Update) -> Prepared {
         if self.identity().is_none() {
             tracing::warn!("update before getMe; ignored");
