@@ -682,7 +682,10 @@ impl Engine {
             rust_i18n::t!("failed.apology", locale = locale),
         );
         apology.reply_to = msg.message_id.clone();
-        outbox::enqueue(&mut *conn, &apology, now, None, now).await?;
+        // A platform event was sent by no one who could read an apology.
+        if msg.event.is_none() {
+            outbox::enqueue(&mut *conn, &apology, now, None, now).await?;
+        }
         audit::record(
             &mut *conn,
             &audit::Entry {
@@ -1048,6 +1051,23 @@ impl Engine {
         if !updates::mark(&mut *tx, msg.platform, &msg.update_id, now_ms).await? {
             return Ok(Outcome::Duplicate);
         }
+        if let Some(event) = &msg.event {
+            // A platform event about a chat, not a message.
+            self.fault(msg);
+            let queued: Vec<Queued> = service::dispatch_event(&mut *tx, &self.settings, msg, event)
+                .await?
+                .into_iter()
+                .map(|message| Queued {
+                    message,
+                    not_before: None,
+                    coalesce_key: None,
+                })
+                .collect();
+            enqueue_replies(&mut *tx, &queued, now).await?;
+            return Ok(Outcome::Handled {
+                replies: queued.len(),
+            });
+        }
         let (mut person, _new) = people::upsert_seen(
             &mut *tx,
             msg.platform,
@@ -1196,6 +1216,7 @@ fn log_update(msg: &Incoming, parsed: &command::Parsed, result: &Result<Outcome,
         return;
     }
     let kind = match parsed {
+        _ if msg.event.is_some() => "chat_event".into(),
         command::Parsed::Command(c) => {
             let name = format!("{c:?}");
             let end = name

@@ -4,6 +4,7 @@
 //! They never know which platform they serve.
 
 pub mod activities;
+pub mod chats;
 pub mod events;
 pub mod faq;
 pub mod files;
@@ -119,6 +120,19 @@ impl Ctx<'_> {
     pub fn role_label(&self, role: Role) -> String {
         t!(format!("role.{}", role.as_str()), locale = self.locale).into_owned()
     }
+}
+
+/// Route a platform event about a chat (`Incoming::event`: the bot added
+/// or removed, a group migrated …) to its service, in the update's
+/// transaction; answers the messages to send, which the engine writes as
+/// it writes replies.
+pub async fn dispatch_event(
+    tx: &mut Conn,
+    settings: &crate::config::Settings,
+    msg: &Incoming,
+    event: &crate::chat::ChatEvent,
+) -> Result<Vec<Outgoing>> {
+    chats::on_event(tx, settings, msg, event).await
 }
 
 /// Route a parsed message to its service, unless it floods the chat
