@@ -738,6 +738,7 @@ impl Engine {
             &ParseOptions {
                 bot_username: username.as_deref(),
                 bot_name: Some(&self.settings.bot_name),
+                now_local: msg.at.with_timezone(&self.tz).naive_local(),
             },
         );
         Read {

@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = ParseOptions {
         bot_username: Some("tuan_bot"),
         bot_name: Some("团务助手"),
+        ..Default::default()
     };
     let _ = parse(&normalize(text), &opts);
 });

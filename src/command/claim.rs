@@ -144,6 +144,7 @@ mod tests {
         let opts = ParseOptions {
             bot_username: Some("tuan_bot"),
             bot_name: Some("团务助手"),
+            ..Default::default()
         };
         let p = |s: &str| parse(&normalize(s), &opts);
         let claim = |v: &[u32]| Parsed::Command(Command::Claim(v.to_vec()));
@@ -211,7 +212,13 @@ mod tests {
                 Parsed::Command(Command::WishPublish {
                     batch: "2026圆梦".into(),
                     quota: Some(20),
-                    at: Some("20:00".into()),
+                    // Read at the default time, 1970-01-01 00:00.
+                    at: Some(crate::command::deadline::When {
+                        text: "20:00".into(),
+                        at: Ok(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                            .and_then(|d| d.and_hms_opt(20, 0, 0))
+                            .unwrap()),
+                    }),
                 }),
             ),
             (

@@ -182,27 +182,27 @@ const MONTH_PREFIX: &[(&str, i32)] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Period {
+enum DayPart {
     Dawn,
     Am,
     Noon,
     Pm,
 }
 
-const PERIODS: &[(&str, Period)] = &[
-    ("凌晨", Period::Dawn),
-    ("早上", Period::Am),
-    ("早晨", Period::Am),
-    ("清晨", Period::Am),
-    ("上午", Period::Am),
-    ("中午", Period::Noon),
-    ("午后", Period::Pm),
-    ("下午", Period::Pm),
-    ("傍晚", Period::Pm),
-    ("晚上", Period::Pm),
-    ("夜里", Period::Pm),
-    ("夜间", Period::Pm),
-    ("晚", Period::Pm),
+const PERIODS: &[(&str, DayPart)] = &[
+    ("凌晨", DayPart::Dawn),
+    ("早上", DayPart::Am),
+    ("早晨", DayPart::Am),
+    ("清晨", DayPart::Am),
+    ("上午", DayPart::Am),
+    ("中午", DayPart::Noon),
+    ("午后", DayPart::Pm),
+    ("下午", DayPart::Pm),
+    ("傍晚", DayPart::Pm),
+    ("晚上", DayPart::Pm),
+    ("夜里", DayPart::Pm),
+    ("夜间", DayPart::Pm),
+    ("晚", DayPart::Pm),
 ];
 
 /// End of day, used by [`find_datetime`] when no hour is given.
@@ -678,9 +678,9 @@ fn time_at(s: &str, i: usize) -> Option<(Option<NaiveTime>, usize)> {
     };
     let mut hour = h;
     match period {
-        Some(Period::Pm) if hour < 12 => hour += 12,
-        Some(Period::Noon) if hour < 11 => hour += 12,
-        Some(Period::Dawn) if hour == 12 => hour = 0,
+        Some(DayPart::Pm) if hour < 12 => hour += 12,
+        Some(DayPart::Noon) if hour < 11 => hour += 12,
+        Some(DayPart::Dawn) if hour == 12 => hour = 0,
         _ => {}
     }
     let t = if hour >= 24 {
@@ -982,6 +982,21 @@ pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, Naive
         i += char_at(text, i).map_or(1, char::len_utf8);
     }
     None
+}
+
+/// A report period: inclusive first and last day, whole calendar units as
+/// [`find_date_range`] reads them (the caller may cut the end at today).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// The first period in `text`, read on `today`.
+    pub fn find(text: &str, today: NaiveDate) -> Option<Period> {
+        find_date_range(text, today).map(|(from, to)| Period { from, to })
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `明天18点`, `后天 下午3点半`, `3月5日` (end of that day).
 //!
 //! Pure: the current local time comes from the caller. A fuller date module
-//! will replace this; callers only use [`parse_deadline`] and
+//! will replace this; callers only use [`When`], [`parse_deadline`] and
 //! [`split_datetime`].
 
 use std::sync::LazyLock;
@@ -82,6 +82,39 @@ pub fn parse_deadline(text: &str, now_local: NaiveDateTime) -> Option<NaiveDateT
     Some(date.and_time(time))
 }
 
+/// A time a command names (a deadline, a start, when to send): what the
+/// person typed, and the local time it reads as, or [`BadTime`] when it
+/// reads as none. Services turn it into UTC and check it lies ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct When {
+    /// As typed (trimmed): shown in replies, stored where the time is.
+    pub text: String,
+    /// The local date and time.
+    pub at: Result<NaiveDateTime, BadTime>,
+}
+
+/// A time that names no moment (`下周`, `2月30日`, `25:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a date and time")]
+pub struct BadTime;
+
+impl When {
+    /// `text` as a deadline or start time ([`parse_deadline`]) read at
+    /// `now_local`.
+    pub fn deadline(text: &str, now_local: NaiveDateTime) -> When {
+        When::read(text, |t| parse_deadline(t, now_local))
+    }
+
+    /// `text` read by `parse`, its original kept.
+    pub fn read(text: &str, parse: impl FnOnce(&str) -> Option<NaiveDateTime>) -> When {
+        let text = text.trim();
+        When {
+            text: text.to_string(),
+            at: parse(text).ok_or(BadTime),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +154,25 @@ mod tests {
             parse_deadline("1月5日 9:00", at(2026, 12, 20, 9, 0)),
             Some(at(2027, 1, 5, 9, 0))
         );
+    }
+
+    #[test]
+    fn when_keeps_the_text() {
+        let now = at(2026, 3, 1, 10, 0);
+        let w = When::deadline(" 3月5日 18:00 ", now);
+        assert_eq!(w.text, "3月5日 18:00");
+        assert_eq!(w.at, Ok(at(2026, 3, 5, 18, 0)));
+        for bad in [
+            "下周五",
+            "2月30日",
+            "3月5日 25:00",
+            "13月1日",
+            "3月5日18:00 以后",
+        ] {
+            let w = When::deadline(bad, now);
+            assert_eq!(w.text, bad);
+            assert_eq!(w.at, Err(BadTime), "{bad:?}");
+        }
     }
 
     #[test]

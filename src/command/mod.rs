@@ -1,4 +1,8 @@
-//! Text → `Command`. Pure: no I/O, no clock; `today` comes from the caller.
+//! Text → `Command`. Pure: no I/O, no clock; the local time comes from the
+//! caller ([`ParseOptions::now_local`]). Commands carry typed values: periods
+//! ([`dates::Period`]), scopes and org references ([`scope`]), times
+//! ([`deadline::When`]); a value that does not read carries its error, and
+//! the service answers it.
 //!
 //! Grammar of a command message (after [`normalize::normalize`]):
 //!
@@ -22,9 +26,13 @@ pub mod faq;
 pub mod normalize;
 pub mod notices;
 pub mod numerals;
+pub mod scope;
 pub mod wishes;
 
+use chrono::NaiveDateTime;
+
 use crate::domain::Role;
+use scope::{OrgRef, PeriodScope, Scope};
 
 /// Longest message we parse, in characters. Longer ones get a short reply.
 pub const MAX_MESSAGE_CHARS: usize = 4500;
@@ -34,21 +42,22 @@ pub const MAX_MESSAGE_CHARS: usize = 4500;
 pub enum Command {
     /// `/help`, `/start`, 帮助
     Help,
-    /// `/iam ORG`, 我是 ORG — join an org (or pick a numbered choice).
-    Iam(String),
+    /// `/iam ORG`, 我是 ORG — join an org (or pick a numbered choice; a
+    /// join code may follow the name).
+    Iam(OrgRef),
     /// `/whoami`, 我是谁
     Whoami,
     /// `/orgs`, 组织
     Orgs,
     /// `/bind ORG|全县`, 绑定 ORG
-    Bind(String),
+    Bind(Scope),
     /// `/unbind`, 解绑
     Unbind,
     /// `/role @someone cadre|member|staff [ORG]`, 角色 …
     Role {
         target: String,
         role: Role,
-        org: Option<String>,
+        org: Option<OrgRef>,
     },
     /// `/log TEXT` (记录): one activity per line; see [`activity`].
     Log(String),
@@ -61,7 +70,7 @@ pub enum Command {
         value: String,
     },
     /// `/stats [ORG|全县] [PERIOD]` (统计)
-    Stats(String),
+    Stats(PeriodScope),
     /// `/mine` (我的): the sender's recent records.
     Mine,
     /// 确认 / 是: answer the bot's pending question with yes.
@@ -101,7 +110,7 @@ pub enum Command {
     WishPublish {
         batch: String,
         quota: Option<u32>,
-        at: Option<String>,
+        at: Option<deadline::When>,
     },
     /// `/wishes [PAGE|WORD|ORG]`, 心愿
     WishList(String),
@@ -117,10 +126,11 @@ pub enum Command {
     Done(u32),
     /// `/revoke 12 原因`, 下架 12 原因
     Revoke { no: u32, reason: String },
-    /// `/report [PERIOD] [ORG|全县]` (总结): the work summary.
-    Report(String),
+    /// `/report [chart] [PERIOD] [ORG|全县]` (总结): the work summary, or
+    /// its chart.
+    Report { chart: bool, on: PeriodScope },
     /// `/stars [PERIOD] [ORG|全县]` (星级): the star rating.
-    Stars(String),
+    Stars(PeriodScope),
     /// `/faq [add Q | A | del N | WORDS]` (常见问题)
     Faq(faq::FaqArgs),
     /// `/web` (后台): a one-time sign-in link to the web dashboard.
@@ -131,9 +141,9 @@ pub enum Command {
     /// 拒绝 [N|NAME], `/reject`: turn a join request down.
     Reject(String),
     /// `/invite [ORG]` (邀请码): a one-time join code.
-    Invite(String),
+    Invite(Option<OrgRef>),
     /// `/members [ORG]` (成员列表): members, roles and pending requests.
-    Members(String),
+    Members(Option<OrgRef>),
     /// `/remove @someone` (移出): take someone out of their org.
     Remove(String),
     /// `/roster import` (导入名单) with a CSV/XLSX file: the member roster.
@@ -650,13 +660,16 @@ impl ParseError {
     }
 }
 
-/// What the parser needs to know about the bot.
+/// What the parser needs to know about the bot, and the time it reads at.
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions<'a> {
     /// The platform username (`tuan_bot` for `/help@tuan_bot`).
     pub bot_username: Option<&'a str>,
     /// The bot's display name, for a leading `@团务助手`.
     pub bot_name: Option<&'a str>,
+    /// When the message was sent, in the configured zone: periods, deadlines
+    /// and times are read relative to it (its date is "today").
+    pub now_local: NaiveDateTime,
 }
 
 /// Parse a message that has already been normalised.
@@ -703,7 +716,7 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
         && !looks_like_sentence(rest)
     {
         // `心愿 2`, `心愿 县一中`, `心愿 字典`: `心愿` alone is in the table.
-        return wishes::wishes(rest);
+        return wishes::wishes(rest, opts.now_local);
     } else {
         match split_keyword(text) {
             Some((spec, args)) => {
@@ -715,7 +728,7 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
             None => return Parsed::NotCommand,
         }
     };
-    build(name, args.trim())
+    build(name, args.trim(), opts.now_local)
 }
 
 /// The reply to a claim whose numbers can't be read.
@@ -738,16 +751,21 @@ fn keyword_wish(name: Name, args: &str) -> Option<Parsed> {
     Some(wishes::numbered(which, args, true))
 }
 
-fn build(name: Name, args: &str) -> Parsed {
+fn build(name: Name, args: &str, now_local: NaiveDateTime) -> Parsed {
+    let today = now_local.date();
     let cmd = match name {
         Name::Help => Command::Help,
         Name::Whoami => Command::Whoami,
         Name::Orgs => Command::Orgs,
         Name::Unbind => Command::Unbind,
-        Name::Iam if args.is_empty() => return Parsed::Invalid(ParseError::IamUsage),
-        Name::Iam => Command::Iam(args.to_string()),
-        Name::Bind if args.is_empty() => return Parsed::Invalid(ParseError::BindUsage),
-        Name::Bind => Command::Bind(args.to_string()),
+        Name::Iam => match OrgRef::new(args) {
+            Some(org) => Command::Iam(org),
+            None => return Parsed::Invalid(ParseError::IamUsage),
+        },
+        Name::Bind => match Scope::parse(args) {
+            Some(scope) => Command::Bind(scope),
+            None => return Parsed::Invalid(ParseError::BindUsage),
+        },
         Name::Role => match parse_role_args(args) {
             Some(cmd) => cmd,
             None => return Parsed::Invalid(ParseError::RoleUsage),
@@ -763,13 +781,13 @@ fn build(name: Name, args: &str) -> Parsed {
             Some(cmd) => cmd,
             None => return Parsed::Invalid(ParseError::EditUsage),
         },
-        Name::Stats => Command::Stats(args.to_string()),
+        Name::Stats => Command::Stats(PeriodScope::parse(args, today)),
         Name::Mine => Command::Mine,
         Name::Web => Command::Web,
         Name::Confirm => Command::Confirm,
         Name::Cancel => Command::Cancel,
-        Name::Notice => return notices::notice(args),
-        Name::NoticeAt => return notices::scheduled(args),
+        Name::Notice => return notices::notice(args, now_local),
+        Name::NoticeAt => return notices::scheduled(args, now_local),
         Name::NoticeStatus => {
             return notices::numbered(args, ParseError::NoticeNumber, Command::NoticeStatus);
         }
@@ -779,27 +797,34 @@ fn build(name: Name, args: &str) -> Parsed {
         Name::Notices => Command::Notices,
         Name::Remind => return notices::numbered(args, ParseError::RemindUsage, Command::Remind),
         Name::Ack => return notices::ack(args),
-        Name::Event => return notices::event(args),
+        Name::Event => return notices::event(args, now_local),
         Name::Join => return notices::join(args),
         Name::Leave => return notices::numbered(args, ParseError::LeaveUsage, Command::Leave),
         Name::Claim => match claim::parse_numbers(args) {
             Ok(numbers) => Command::Claim(numbers),
             Err(e) => return Parsed::Invalid(claim_error(e)),
         },
-        Name::Wishes => return wishes::wishes(args),
-        Name::WishPublish => return wishes::publish(args),
+        Name::Wishes => return wishes::wishes(args, now_local),
+        Name::WishPublish => return wishes::publish(args, now_local),
         Name::WishShow => return wishes::show(args),
         Name::MyWishes => Command::MyWishes,
         Name::Release => return wishes::numbered("release", args, false),
         Name::Done => return wishes::numbered("done", args, false),
         Name::Revoke => return wishes::numbered("revoke", args, false),
-        Name::Report => Command::Report(args.to_string()),
-        Name::Stars => Command::Stars(args.to_string()),
+        Name::Report => {
+            let chart = args.split_whitespace().any(chart_word);
+            let rest: Vec<&str> = args.split_whitespace().filter(|w| !chart_word(w)).collect();
+            Command::Report {
+                chart,
+                on: PeriodScope::parse(&rest.join(" "), today),
+            }
+        }
+        Name::Stars => Command::Stars(PeriodScope::parse(args, today)),
         Name::Faq => return faq::faq(args),
         Name::Approve => Command::Approve(args.to_string()),
         Name::Reject => Command::Reject(args.to_string()),
-        Name::Invite => Command::Invite(args.to_string()),
-        Name::Members => Command::Members(args.to_string()),
+        Name::Invite => Command::Invite(OrgRef::new(args)),
+        Name::Members => Command::Members(OrgRef::new(args)),
         Name::Remove => match args.trim_start_matches(['@', '＠']).trim() {
             "" => return Parsed::Invalid(ParseError::RemoveUsage),
             who => Command::Remove(who.to_string()),
@@ -821,12 +846,16 @@ fn parse_role_args(args: &str) -> Option<Command> {
         return None;
     }
     let role = role.parse::<Role>().ok()?;
-    let org = org.trim();
     Some(Command::Role {
         target: target.to_string(),
         role,
-        org: (!org.is_empty()).then(|| org.to_string()),
+        org: OrgRef::new(org),
     })
+}
+
+/// Words that ask for the chart instead of the text (`/report chart 本季度`).
+fn chart_word(word: &str) -> bool {
+    matches!(word.to_ascii_lowercase().as_str(), "chart" | "图表" | "图")
 }
 
 /// A record number as people write it: `57`, `#57`, `57号`.
@@ -926,16 +955,29 @@ fn strip_bot_mention<'t>(text: &'t str, opts: &ParseOptions<'_>) -> &'t str {
 mod tests {
     use super::*;
 
+    fn today() -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 18).unwrap()
+    }
+
     fn p(text: &str) -> Parsed {
         let opts = ParseOptions {
             bot_username: Some("tuan_bot"),
             bot_name: Some("团务助手"),
+            now_local: today().and_hms_opt(10, 0, 0).unwrap(),
         };
         parse(&normalize::normalize(text), &opts)
     }
 
     fn cmd(c: Command) -> Parsed {
         Parsed::Command(c)
+    }
+
+    fn org(s: &str) -> OrgRef {
+        OrgRef::new(s).unwrap()
+    }
+
+    fn on(args: &str) -> PeriodScope {
+        PeriodScope::parse(args, today())
     }
 
     #[test]
@@ -954,18 +996,18 @@ mod tests {
             ("／ｈｅｌｐ", cmd(Command::Help)),
             ("我是谁", cmd(Command::Whoami)),
             ("/whoami", cmd(Command::Whoami)),
-            ("我是 县一中", cmd(Command::Iam("县一中".into()))),
-            ("我是县一中", cmd(Command::Iam("县一中".into()))),
-            ("我是：县一中", cmd(Command::Iam("县一中".into()))),
-            ("/iam 县一中团委", cmd(Command::Iam("县一中团委".into()))),
-            ("/iam@tuan_bot 县 一中", cmd(Command::Iam("县 一中".into()))),
+            ("我是 县一中", cmd(Command::Iam(org("县一中")))),
+            ("我是县一中", cmd(Command::Iam(org("县一中")))),
+            ("我是：县一中", cmd(Command::Iam(org("县一中")))),
+            ("/iam 县一中团委", cmd(Command::Iam(org("县一中团委")))),
+            ("/iam@tuan_bot 县 一中", cmd(Command::Iam(org("县 一中")))),
             ("/iam", Parsed::Invalid(ParseError::IamUsage)),
             ("我是", Parsed::NotCommand),
             ("我是说明天开会，大家记得来", Parsed::NotCommand),
             ("组织", cmd(Command::Orgs)),
             ("组织生活会开得很好", Parsed::NotCommand),
             ("/orgs", cmd(Command::Orgs)),
-            ("绑定 全县", cmd(Command::Bind("全县".into()))),
+            ("绑定 全县", cmd(Command::Bind(Scope::County))),
             ("/bind", Parsed::Invalid(ParseError::BindUsage)),
             ("/unbind", cmd(Command::Unbind)),
             ("解绑", cmd(Command::Unbind)),
@@ -982,7 +1024,7 @@ mod tests {
                 cmd(Command::Role {
                     target: "小李".into(),
                     role: Role::Cadre,
-                    org: Some("县二中".into()),
+                    org: Some(org("县二中")),
                 }),
             ),
             ("/role @u2 king", Parsed::Invalid(ParseError::RoleUsage)),
@@ -1002,7 +1044,7 @@ mod tests {
             ("/记录 团课", cmd(Command::Log("团课".into()))),
             ("/log", Parsed::Invalid(ParseError::LogUsage)),
             ("记录一下明天的会", Parsed::NotCommand),
-            ("统计 本月", cmd(Command::Stats("本月".into()))),
+            ("统计 本月", cmd(Command::Stats(on("本月")))),
             ("/undo", cmd(Command::Undo(None))),
             ("撤销", cmd(Command::Undo(None))),
             ("/undo 57", cmd(Command::Undo(Some(57)))),
@@ -1042,9 +1084,9 @@ mod tests {
             ),
             ("/edit 57 颜色 红", Parsed::Invalid(ParseError::EditUsage)),
             ("/edit", Parsed::Invalid(ParseError::EditUsage)),
-            ("/stats", cmd(Command::Stats(String::new()))),
-            ("/stats 全县 本月", cmd(Command::Stats("全县 本月".into()))),
-            ("统计", cmd(Command::Stats(String::new()))),
+            ("/stats", cmd(Command::Stats(on("")))),
+            ("/stats 全县 本月", cmd(Command::Stats(on("全县 本月")))),
+            ("统计", cmd(Command::Stats(on("")))),
             ("统计一下大家的意见", Parsed::NotCommand),
             ("/mine", cmd(Command::Mine)),
             ("/web", cmd(Command::Web)),
@@ -1083,14 +1125,17 @@ mod tests {
             ("拒绝", reject("")),
             ("驳回 4", reject("4")),
             ("/reject 4", reject("4")),
-            ("邀请码", cmd(Command::Invite(String::new()))),
-            ("/invite", cmd(Command::Invite(String::new()))),
-            ("/invite 县二中", cmd(Command::Invite("县二中".into()))),
-            ("邀请码 县二中", cmd(Command::Invite("县二中".into()))),
-            ("成员列表", cmd(Command::Members(String::new()))),
-            ("/members", cmd(Command::Members(String::new()))),
-            ("/members 县一中", cmd(Command::Members("县一中".into()))),
-            ("/成员 县一中", cmd(Command::Members("县一中".into()))),
+            ("邀请码", cmd(Command::Invite(None))),
+            ("/invite", cmd(Command::Invite(None))),
+            ("/invite 县二中", cmd(Command::Invite(Some(org("县二中"))))),
+            ("邀请码 县二中", cmd(Command::Invite(Some(org("县二中"))))),
+            ("成员列表", cmd(Command::Members(None))),
+            ("/members", cmd(Command::Members(None))),
+            (
+                "/members 县一中",
+                cmd(Command::Members(Some(org("县一中")))),
+            ),
+            ("/成员 县一中", cmd(Command::Members(Some(org("县一中"))))),
             ("/remove @小李", cmd(Command::Remove("小李".into()))),
             ("移出 @小李", cmd(Command::Remove("小李".into()))),
             ("/remove", Parsed::Invalid(ParseError::RemoveUsage)),
@@ -1101,7 +1146,7 @@ mod tests {
             ("/roster delete", Parsed::Invalid(ParseError::RosterUsage)),
             (
                 "我是 县一中 482193",
-                cmd(Command::Iam("县一中 482193".into())),
+                cmd(Command::Iam(org("县一中 482193"))),
             ),
             // Look-alikes: chatter.
             ("同意！", Parsed::NotCommand),
@@ -1116,6 +1161,82 @@ mod tests {
             ("移出群聊", Parsed::NotCommand),
             ("导入名单了吗", Parsed::NotCommand),
             ("名单", Parsed::NotCommand),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p(input), want, "input {input:?}");
+        }
+    }
+
+    /// Periods, scopes and org references arrive typed.
+    #[test]
+    fn typed_arguments() {
+        use dates::Period;
+        let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let march = Some(Period {
+            from: day(3, 1),
+            to: day(3, 31),
+        });
+        let county = |period| PeriodScope {
+            period,
+            scope: Some(Scope::County),
+        };
+        let cases: Vec<(&str, Parsed)> = vec![
+            ("/stats 全县 本月", cmd(Command::Stats(county(march)))),
+            ("/stats 所有 本月", cmd(Command::Stats(county(march)))),
+            (
+                "/stats 县一中",
+                cmd(Command::Stats(PeriodScope {
+                    period: None,
+                    scope: Some(Scope::Org(org("县一中"))),
+                })),
+            ),
+            (
+                "/report chart 本月 全县",
+                cmd(Command::Report {
+                    chart: true,
+                    on: county(march),
+                }),
+            ),
+            (
+                "/report 图表",
+                cmd(Command::Report {
+                    chart: true,
+                    on: on(""),
+                }),
+            ),
+            (
+                "工作总结 本月",
+                cmd(Command::Report {
+                    chart: false,
+                    on: PeriodScope {
+                        period: march,
+                        scope: None,
+                    },
+                }),
+            ),
+            // `图书馆` is no chart word: an org.
+            (
+                "/report 图书馆",
+                cmd(Command::Report {
+                    chart: false,
+                    on: PeriodScope {
+                        period: None,
+                        scope: Some(Scope::Org(org("图书馆"))),
+                    },
+                }),
+            ),
+            ("/stars 全县 本月", cmd(Command::Stars(county(march)))),
+            ("/bind 团干联盟", cmd(Command::Bind(Scope::County))),
+            ("/bind county", cmd(Command::Bind(Scope::County))),
+            ("绑定 县一中", cmd(Command::Bind(Scope::Org(org("县一中"))))),
+            (
+                "绑定 全县一中",
+                cmd(Command::Bind(Scope::Org(org("全县一中")))),
+            ),
+            (
+                "/invite 县二中团委",
+                cmd(Command::Invite(Some(org("县二中团委")))),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(p(input), want, "input {input:?}");

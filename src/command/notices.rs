@@ -15,35 +15,51 @@
 //! confirm  := 确认 | 确定 ;  cancel := 取消
 //! ```
 //!
-//! Targets are told from the title by the service (it knows the org
-//! names); the parser only splits lines and finds the deadline. `1` and
+//! The parser splits lines, reads the first word as targets where it can
+//! ([`Lead`]) and the times as [`When`]s; whether a target names an org, and
+//! so whether the first word is a target at all, the service decides (it
+//! knows the org names). `1` and
 //! `+1` are "weak": they count only where a notice or a list is open, and
 //! are chatter everywhere else.
 
-use super::deadline::split_datetime;
+use chrono::NaiveDateTime;
+
+use super::deadline::{When, split_datetime};
+use super::scope::{Target, targets};
 use super::{Command, ParseError, Parsed};
 
 /// A notice as typed, before targets are resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeArgs {
-    /// First line: `[TARGETS] TITLE`.
+    /// First line: `[TARGETS] TITLE`; the title when there are no targets.
     pub head: String,
+    /// The first word of the head read as targets, when it reads as such
+    /// and a title follows it.
+    pub lead: Option<Lead>,
     /// The other lines.
     pub body: String,
     /// The text after `截止`, when it reads as a date-time.
-    pub deadline: Option<String>,
+    pub deadline: Option<When>,
     /// For `/notice at …`: when to send.
-    pub at: Option<String>,
+    pub at: Option<When>,
+}
+
+/// `学校、县一中 防汛通知`: targets, then the title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lead {
+    pub targets: Vec<Target>,
+    pub title: String,
 }
 
 /// A sign-up list as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventArgs {
     pub title: String,
-    pub time: String,
+    /// When it starts; its text is shown even when it names no time.
+    pub time: When,
     pub place: String,
     pub capacity: i64,
-    pub deadline: Option<String>,
+    pub deadline: Option<When>,
 }
 
 fn number(s: &str) -> Option<i64> {
@@ -90,8 +106,8 @@ fn take_deadline(text: &str) -> (String, Option<String>) {
     (text.to_string(), None)
 }
 
-/// `/notice …` arguments.
-pub fn notice(args: &str) -> Parsed {
+/// `/notice …` arguments; times read at `now_local`.
+pub fn notice(args: &str, now_local: NaiveDateTime) -> Parsed {
     let (word, rest) = super::split_word(args);
     let rest = rest.trim();
     match word.to_ascii_lowercase().as_str() {
@@ -108,37 +124,47 @@ pub fn notice(args: &str) -> Parsed {
                 None => Parsed::Invalid(ParseError::NoticeNumber),
             };
         }
-        "at" | "定时" => return scheduled(rest),
+        "at" | "定时" => return scheduled(rest, now_local),
         _ => {}
     }
-    match notice_text(args, None) {
+    match notice_text(args, None, now_local) {
         Some(a) => Parsed::Command(Command::Notice(a)),
         None => Parsed::Invalid(ParseError::NoticeUsage),
     }
 }
 
 /// `定时通知 DATETIME …` / `/notice at DATETIME …`.
-pub fn scheduled(args: &str) -> Parsed {
+pub fn scheduled(args: &str, now_local: NaiveDateTime) -> Parsed {
     let Some((at, rest)) = split_datetime(args.trim()) else {
         return Parsed::Invalid(ParseError::NoticeAtUsage);
     };
-    match notice_text(rest, Some(at.trim().to_string())) {
+    let at = When::deadline(at, now_local);
+    match notice_text(rest, Some(at), now_local) {
         Some(a) => Parsed::Command(Command::Notice(a)),
         None => Parsed::Invalid(ParseError::NoticeAtUsage),
     }
 }
 
-fn notice_text(text: &str, at: Option<String>) -> Option<NoticeArgs> {
+fn notice_text(text: &str, at: Option<When>, now_local: NaiveDateTime) -> Option<NoticeArgs> {
     let (text, deadline) = take_deadline(text.trim());
     let (head, body) = text.split_once('\n').unwrap_or((&text, ""));
     let head = head.trim();
     if head.is_empty() {
         return None;
     }
+    let (first, title) = super::split_word(head);
+    let title = title.trim();
+    let lead = targets(first)
+        .filter(|_| !title.is_empty())
+        .map(|targets| Lead {
+            targets,
+            title: title.to_string(),
+        });
     Some(NoticeArgs {
         head: head.to_string(),
+        lead,
         body: body.trim().to_string(),
-        deadline,
+        deadline: deadline.map(|d| When::deadline(&d, now_local)),
         at,
     })
 }
@@ -174,8 +200,8 @@ pub fn join(args: &str) -> Parsed {
     }
 }
 
-/// `/event …` arguments.
-pub fn event(args: &str) -> Parsed {
+/// `/event …` arguments; times read at `now_local`.
+pub fn event(args: &str, now_local: NaiveDateTime) -> Parsed {
     let (word, rest) = super::split_word(args.trim());
     if let Some(n) = number(word)
         && rest.trim().is_empty()
@@ -226,10 +252,10 @@ pub fn event(args: &str) -> Parsed {
     }
     Parsed::Command(Command::EventNew(EventArgs {
         title: title.to_string(),
-        time,
+        time: When::deadline(&time, now_local),
         place,
         capacity,
-        deadline,
+        deadline: deadline.map(|d| When::deadline(&d, now_local)),
     }))
 }
 
@@ -253,10 +279,25 @@ fn capacity_word(w: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn now() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap()
+    }
+
+    fn local(y: i32, m: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, mi, 0)
+            .unwrap()
+    }
+
     fn p(text: &str) -> Parsed {
         let opts = crate::command::ParseOptions {
             bot_username: Some("tuan_bot"),
             bot_name: Some("团务助手"),
+            now_local: now(),
         };
         crate::command::parse(&crate::command::normalize::normalize(text), &opts)
     }
@@ -338,50 +379,112 @@ mod tests {
 
     #[test]
     fn notice_args() {
-        let Parsed::Command(Command::Notice(a)) =
-            notice("防汛安全通知\n各团组织：请完成教育。截止 11月27日18:00")
-        else {
+        let Parsed::Command(Command::Notice(a)) = notice(
+            "防汛安全通知\n各团组织：请完成教育。截止 11月27日18:00",
+            now(),
+        ) else {
             panic!()
         };
         assert_eq!(a.head, "防汛安全通知");
         assert_eq!(a.body, "各团组织：请完成教育。");
-        assert_eq!(a.deadline.as_deref(), Some("11月27日18:00"));
-        let Parsed::Command(Command::Notice(a)) = notice("at 3月5日 09:00 开会\n带本子")
+        let d = a.deadline.unwrap();
+        assert_eq!(d.text, "11月27日18:00");
+        assert_eq!(d.at, Ok(local(2026, 11, 27, 18, 0)));
+        assert_eq!(a.lead, None);
+        let Parsed::Command(Command::Notice(a)) = notice("at 3月5日 09:00 开会\n带本子", now())
         else {
             panic!()
         };
-        assert_eq!(a.at.as_deref(), Some("3月5日 09:00"));
+        let when = a.at.unwrap();
+        assert_eq!(when.text, "3月5日 09:00");
+        assert_eq!(when.at, Ok(local(2026, 3, 5, 9, 0)));
         assert_eq!(a.head, "开会");
         assert_eq!(
-            notice("status 3"),
+            notice("status 3", now()),
             Parsed::Command(Command::NoticeStatus(3))
         );
         assert_eq!(
-            notice("status x"),
+            notice("status x", now()),
             Parsed::Invalid(ParseError::NoticeNumber)
         );
         assert_eq!(
-            notice("at 明年"),
+            notice("at 明年", now()),
             Parsed::Invalid(ParseError::NoticeAtUsage)
         );
     }
 
     #[test]
     fn event_args() {
-        let Parsed::Command(Command::EventNew(e)) =
-            event("植树活动 3月12日 08:30 城南苗圃 名额20 截止 3月10日18:00")
-        else {
+        let Parsed::Command(Command::EventNew(e)) = event(
+            "植树活动 3月12日 08:30 城南苗圃 名额20 截止 3月10日18:00",
+            now(),
+        ) else {
             panic!()
         };
         assert_eq!(e.title, "植树活动");
-        assert_eq!(e.time, "3月12日 08:30");
+        assert_eq!(e.time.text, "3月12日 08:30");
+        assert_eq!(e.time.at, Ok(local(2026, 3, 12, 8, 30)));
         assert_eq!(e.place, "城南苗圃");
         assert_eq!(e.capacity, 20);
-        assert_eq!(e.deadline.as_deref(), Some("3月10日18:00"));
-        assert_eq!(event("3"), Parsed::Command(Command::EventShow(3)));
-        assert_eq!(event("close 3"), Parsed::Command(Command::EventClose(3)));
-        assert_eq!(event("植树 明天"), Parsed::Invalid(ParseError::EventUsage));
+        let d = e.deadline.unwrap();
+        assert_eq!(d.text, "3月10日18:00");
+        assert_eq!(d.at, Ok(local(2026, 3, 10, 18, 0)));
+        assert_eq!(event("3", now()), Parsed::Command(Command::EventShow(3)));
+        assert_eq!(
+            event("close 3", now()),
+            Parsed::Command(Command::EventClose(3))
+        );
+        assert_eq!(
+            event("植树 明天", now()),
+            Parsed::Invalid(ParseError::EventUsage)
+        );
         assert_eq!(capacity_word("20"), None);
         assert_eq!(capacity_word("限20人"), Some(20));
+    }
+
+    #[test]
+    fn notice_leads() {
+        use crate::command::scope::OrgRef;
+        use crate::domain::OrgKind;
+        let lead = |text: &str| match notice(text, now()) {
+            Parsed::Command(Command::Notice(a)) => a.lead,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        let org = |s: &str| Target::Org(OrgRef::new(s).unwrap());
+        assert_eq!(
+            lead("学校、县一中 防汛 安全通知\n正文"),
+            Some(Lead {
+                targets: vec![Target::Kind(OrgKind::School), org("县一中")],
+                title: "防汛 安全通知".into(),
+            })
+        );
+        assert_eq!(
+            lead("全体 开会"),
+            Some(Lead {
+                targets: vec![Target::County],
+                title: "开会".into(),
+            })
+        );
+        // One word: the title, never a target.
+        assert_eq!(lead("学校\n正文"), None);
+        assert_eq!(lead("防汛通知"), None);
+    }
+
+    #[test]
+    fn unreadable_times_are_carried_as_such() {
+        use crate::command::deadline::BadTime;
+        // `2月30日` looks like a date to the splitter; it names no day.
+        let Parsed::Command(Command::Notice(a)) = notice("at 2月30日 开会", now()) else {
+            panic!()
+        };
+        assert_eq!(a.at.as_ref().map(|w| w.text.as_str()), Some("2月30日"));
+        assert_eq!(a.at.map(|w| w.at), Some(Err(BadTime)));
+        let Parsed::Command(Command::EventNew(e)) = event("植树 下周六 城南苗圃 名额20", now())
+        else {
+            panic!()
+        };
+        assert_eq!(e.time.text, "下周六");
+        assert_eq!(e.time.at, Err(BadTime));
+        assert_eq!(e.place, "城南苗圃");
     }
 }

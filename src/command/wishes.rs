@@ -12,11 +12,14 @@
 //! /revoke N REASON                         下架 N 原因
 //! ```
 
+use chrono::{Duration, NaiveDateTime, NaiveTime};
+
+use super::deadline::When;
 use super::numerals::parse_number;
 use super::{Command, ParseError, Parsed};
 
 /// `/wishes …`: the sub-command is the first word.
-pub fn wishes(args: &str) -> Parsed {
+pub fn wishes(args: &str, now_local: NaiveDateTime) -> Parsed {
     let (word, rest) = split(args);
     match word.to_ascii_lowercase().as_str() {
         "import" | "导入" => {
@@ -26,14 +29,14 @@ pub fn wishes(args: &str) -> Parsed {
                 Parsed::Command(Command::WishImport(rest.to_string()))
             }
         }
-        "publish" | "发布" => publish(rest),
+        "publish" | "发布" => publish(rest, now_local),
         "overdue" | "逾期" | "超期" => Parsed::Command(Command::WishOverdue),
         _ => Parsed::Command(Command::WishList(args.trim().to_string())),
     }
 }
 
-/// `NAME [quota N] [at TIME]`.
-pub fn publish(args: &str) -> Parsed {
+/// `NAME [quota N] [at TIME]`; TIME read at `now_local` ([`publish_at`]).
+pub fn publish(args: &str, now_local: NaiveDateTime) -> Parsed {
     let words: Vec<&str> = args.split_whitespace().collect();
     let mut name = Vec::new();
     let mut quota = None;
@@ -57,7 +60,7 @@ pub fn publish(args: &str) -> Parsed {
                 if rest.is_empty() {
                     return Parsed::Invalid(ParseError::WishPublishUsage);
                 }
-                at = Some(rest);
+                at = Some(When::read(&rest, |t| publish_at(t, now_local)));
                 break;
             }
             _ => {
@@ -74,6 +77,26 @@ pub fn publish(args: &str) -> Parsed {
         quota,
         at,
     })
+}
+
+/// When a scheduled batch opens: `HH:MM` (today, or tomorrow once that
+/// time has passed), `YYYY-MM-DD HH:MM`, or `MM-DD HH:MM` (this year).
+pub fn publish_at(text: &str, now_local: NaiveDateTime) -> Option<NaiveDateTime> {
+    let text = text.trim();
+    let today = now_local.date();
+    if let Ok(time) = NaiveTime::parse_from_str(text, "%H:%M") {
+        let at = today.and_time(time);
+        return Some(if at <= now_local {
+            at + Duration::days(1)
+        } else {
+            at
+        });
+    }
+    if let Ok(at) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M") {
+        return Some(at);
+    }
+    let with_year = format!("{}-{text}", chrono::Datelike::year(&today));
+    NaiveDateTime::parse_from_str(&with_year, "%Y-%m-%d %H:%M").ok()
 }
 
 /// `/wish N`.
@@ -123,5 +146,72 @@ fn split(s: &str) -> (&str, &str) {
     match s.find(char::is_whitespace) {
         Some(i) => (&s[..i], s[i..].trim()),
         None => (s, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::command::deadline::BadTime;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, mi, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn publish_times() {
+        let now = at(2026, 3, 5, 10, 0);
+        let cases: &[(&str, Option<NaiveDateTime>)] = &[
+            ("18:00", Some(at(2026, 3, 5, 18, 0))),
+            // Passed today: tomorrow.
+            ("09:30", Some(at(2026, 3, 6, 9, 30))),
+            ("10:00", Some(at(2026, 3, 6, 10, 0))),
+            ("2026-04-01 08:00", Some(at(2026, 4, 1, 8, 0))),
+            ("04-01 08:00", Some(at(2026, 4, 1, 8, 0))),
+            // Look-alikes.
+            ("25:00", None),
+            ("18点", None),
+            ("明天 18:00", None),
+            ("02-30 08:00", None),
+            ("2026-04-01", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(publish_at(text, now), *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn publish_keeps_the_typed_time() {
+        let now = at(2026, 3, 5, 10, 0);
+        let Parsed::Command(Command::WishPublish {
+            batch,
+            quota,
+            at: when,
+        }) = publish("春季 心愿 quota 3 at 2026-04-01 08:00", now)
+        else {
+            panic!()
+        };
+        assert_eq!(batch, "春季 心愿");
+        assert_eq!(quota, Some(3));
+        let when = when.unwrap();
+        assert_eq!(when.text, "2026-04-01 08:00");
+        assert_eq!(when.at, Ok(at(2026, 4, 1, 8, 0)));
+        let Parsed::Command(Command::WishPublish { at: Some(when), .. }) =
+            publish("春季 at 下周一", now)
+        else {
+            panic!()
+        };
+        assert_eq!(when.text, "下周一");
+        assert_eq!(when.at, Err(BadTime));
+        assert_eq!(
+            publish("春季 at", now),
+            Parsed::Invalid(ParseError::WishPublishUsage)
+        );
     }
 }

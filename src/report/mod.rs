@@ -952,7 +952,7 @@ pub async fn export_file(
     at: Judged,
 ) -> anyhow::Result<Option<std::path::PathBuf>> {
     let mut conn = store.conn().await?;
-    let scope = match org.filter(|o| !crate::service::reports::is_county(o)) {
+    let scope = match org.filter(|o| !crate::command::scope::is_county(o)) {
         None => Scope::County,
         Some(name) => {
             let all = orgs::all(&mut conn).await?;

@@ -16,8 +16,9 @@ use super::{Ctx, Result, clip};
 use crate::chat::{AttachmentKind, Outgoing};
 use crate::command::EditField;
 use crate::command::activity::{ActivityReport, Warning, parse_activity};
-use crate::command::dates::{Clamp, find_date, find_date_range, find_date_with};
+use crate::command::dates::{Clamp, find_date, find_date_with};
 use crate::command::numerals::parse_number;
+use crate::command::scope::{self, PeriodScope};
 use crate::domain::Role;
 use crate::domain::category::Category;
 use crate::store::activities::{self, Activity, Field, Filter, NewActivity, QuantityRow};
@@ -673,24 +674,19 @@ enum Scope {
 }
 
 /// `/stats [ORG|全县] [PERIOD]` (统计).
-pub async fn stats(ctx: &mut Ctx<'_>, args: &str) -> Result {
+pub async fn stats(ctx: &mut Ctx<'_>, args: &PeriodScope) -> Result {
     let loc = ctx.locale;
     // Period: the first date range in the arguments; default this month so far.
-    let (from, to) = find_date_range(args, ctx.today).unwrap_or_else(|| {
-        let first = ctx.today.with_day(1).unwrap_or(ctx.today);
-        (first, ctx.today)
-    });
+    let (from, to) = match args.period {
+        Some(p) => (p.from, p.to),
+        None => (ctx.today.with_day(1).unwrap_or(ctx.today), ctx.today),
+    };
     let to = to.min(ctx.today);
-    let who: Vec<&str> = args
-        .split_whitespace()
-        .filter(|w| find_date_range(w, ctx.today).is_none())
-        .collect();
-    let who = who.join("");
     let all = orgs::all(ctx.tx).await?;
-    let scope = if matches!(who.as_str(), "全县" | "全部" | "county" | "all") {
+    let scope = if let Some(scope::Scope::County) = args.scope {
         Scope::County
-    } else if !who.is_empty() {
-        match super::orgs::lookup_one(ctx, &who).await? {
+    } else if let Some(scope::Scope::Org(who)) = &args.scope {
+        match super::orgs::lookup_one(ctx, who.as_str()).await? {
             Some(o) => Scope::Org(o),
             None => return Ok(()),
         }

@@ -8,14 +8,13 @@
 //! In a group, joins do not get one reply each: the list itself is re-posted
 //! once per short window with everyone who joined meanwhile.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::notices::{job_locale, show_time};
 use super::{Ctx, Result, clip};
 use crate::chat::{Button, Outgoing};
-use crate::command::deadline::parse_deadline;
 use crate::command::notices::EventArgs;
 use crate::domain::Role;
 use crate::engine::Engine;
@@ -32,14 +31,6 @@ pub const REMIND_BEFORE_HOURS: i64 = 24;
 const JOIN_WINDOW_SECS: i64 = 10;
 /// Lines of the list shown in a group before "…".
 const SHOW_MAX: usize = 50;
-
-fn to_utc(engine: &Engine, at: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
-    engine
-        .tz
-        .from_local_datetime(&at)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-}
 
 /// The list as shown in a group.
 fn render(engine: &Engine, locale: &str, e: &Event, entries: &[Entry]) -> String {
@@ -140,22 +131,14 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let now_local = ctx.now.with_timezone(&ctx.engine.tz).naive_local();
-    let starts_at = parse_deadline(&a.time, now_local)
-        .and_then(|d| to_utc(ctx.engine, d))
+    let starts_at = (a.time.at.ok())
+        .and_then(|d| super::to_utc(ctx.engine.tz, d))
         .map(store::ms);
     let deadline_at = match &a.deadline {
-        Some(text) => match parse_deadline(text, now_local).and_then(|d| to_utc(ctx.engine, d)) {
-            Some(d) if d > ctx.now => Some(store::ms(d)),
-            _ => {
-                let text = t!(
-                    "notice.bad_time",
-                    locale = ctx.locale,
-                    text = clip(text, 20)
-                );
-                ctx.reply(text);
-                return Ok(());
-            }
+        // A deadline that has passed is as unusable as an unreadable one.
+        Some(when) => match super::future_time(ctx, when, "notice.bad_time") {
+            Some(ms) => Some(ms),
+            None => return Ok(()),
         },
         None => None,
     };
@@ -188,7 +171,7 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
     let mut e = Event {
         id: 0,
         title: clip(&a.title, 40),
-        time_text: clip(&a.time, 30),
+        time_text: clip(&a.time.text, 30),
         place: clip(&a.place, 40),
         starts_at,
         capacity: a.capacity,

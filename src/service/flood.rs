@@ -100,7 +100,7 @@ fn command_cost(cmd: &Command) -> Cost {
         | Command::NoticeStatus(_)
         | Command::WishOverdue
         | Command::MyWishes
-        | Command::Report(_)
+        | Command::Report { .. }
         | Command::Stars(_) => read_only(true),
         _ => Cost::Reply,
     }

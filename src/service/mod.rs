@@ -21,10 +21,12 @@ pub mod web;
 pub mod wish_export;
 pub mod wishes;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use crate::chat::{Incoming, Outgoing};
+use crate::command::deadline::When;
+use crate::command::scope::OrgRef;
 use crate::command::{Command, MAX_MESSAGE_CHARS, Parsed};
 use crate::domain::Role;
 use crate::engine::{Engine, Queued};
@@ -196,13 +198,13 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
 async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
     match cmd {
         Command::Help => help::help(ctx).await,
-        Command::Iam(query) => orgs::iam(ctx, &query).await,
+        Command::Iam(query) => orgs::iam(ctx, query.as_str()).await,
         Command::Whoami => orgs::whoami(ctx).await,
         Command::Orgs => orgs::list(ctx).await,
-        Command::Bind(query) => orgs::bind(ctx, &query).await,
+        Command::Bind(scope) => orgs::bind(ctx, &scope).await,
         Command::Unbind => orgs::unbind(ctx).await,
         Command::Role { target, role, org } => {
-            orgs::set_role(ctx, &target, role, org.as_deref()).await
+            orgs::set_role(ctx, &target, role, org.as_ref().map(OrgRef::as_str)).await
         }
         Command::Log(text) => activities::log(ctx, &text).await,
         Command::Undo(id) => activities::undo(ctx, id).await,
@@ -222,14 +224,14 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::EventClose(n) => events::close(ctx, n).await,
         Command::Join { event, note } => events::join(ctx, event, note.as_deref()).await,
         Command::Leave(n) => events::leave(ctx, n).await,
-        Command::Report(args) => reports::report(ctx, &args).await,
+        Command::Report { chart, on } => reports::report(ctx, chart, &on).await,
         Command::Stars(args) => reports::stars(ctx, &args).await,
         Command::Faq(args) => faq::run(ctx, args).await,
         Command::Web => web::link(ctx).await,
         Command::Claim(numbers) => wishes::claim(ctx, &numbers).await,
         Command::WishImport(name) => wishes::import_in_chat(ctx, &name).await,
         Command::WishPublish { batch, quota, at } => {
-            wishes::publish(ctx, &batch, quota, at.as_deref()).await
+            wishes::publish(ctx, &batch, quota, at.as_ref()).await
         }
         Command::WishList(arg) => wishes::list(ctx, &arg).await,
         Command::WishOverdue => wishes::overdue(ctx).await,
@@ -240,11 +242,45 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Revoke { no, reason } => wishes::revoke(ctx, no, &reason).await,
         Command::Approve(arg) => members::decide(ctx, &arg, true).await,
         Command::Reject(arg) => members::decide(ctx, &arg, false).await,
-        Command::Invite(arg) => members::invite(ctx, &arg).await,
-        Command::Members(arg) => members::members(ctx, &arg).await,
+        Command::Invite(org) => members::invite(ctx, org_text(&org)).await,
+        Command::Members(org) => members::members(ctx, org_text(&org)).await,
         Command::Remove(who) => members::remove(ctx, &who).await,
         Command::RosterImport => members::import_roster_in_chat(ctx).await,
     }
+}
+
+/// What the person typed for an optional org ("" for none).
+fn org_text(org: &Option<OrgRef>) -> &str {
+    org.as_ref().map_or("", OrgRef::as_str)
+}
+
+/// A time a command names that must lie ahead, as UTC milliseconds; `None`
+/// once the person has been told why not: `notice.bad_time` when it names
+/// no time (or none in the configured zone), `past_key` when it is not
+/// after the message.
+pub(crate) fn future_time(ctx: &mut Ctx<'_>, when: &When, past_key: &str) -> Option<i64> {
+    let text = clip(&when.text, 20);
+    match when.at.ok().and_then(|at| to_utc(ctx.engine.tz, at)) {
+        Some(at) if at > ctx.now => Some(store::ms(at)),
+        Some(_) => {
+            let reply = t!(past_key, locale = ctx.locale, text = text);
+            ctx.reply(reply);
+            None
+        }
+        None => {
+            let reply = t!("notice.bad_time", locale = ctx.locale, text = text);
+            ctx.reply(reply);
+            None
+        }
+    }
+}
+
+/// A local time in the configured zone as UTC (the earlier of two in a
+/// repeated hour; `None` in a skipped one).
+pub(crate) fn to_utc(tz: chrono_tz::Tz, at: NaiveDateTime) -> Option<DateTime<Utc>> {
+    tz.from_local_datetime(&at)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// 确认 / 取消: answer the question the bot asked this person in this chat

@@ -8,14 +8,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Ctx, Result, clip};
 use crate::chat::{Attachment, Button, Outgoing};
-use crate::command::deadline::parse_deadline;
 use crate::command::notices::NoticeArgs;
+use crate::command::scope::Target as Typed;
 use crate::domain::{OrgKind, Platform, Role};
 use crate::engine::{Engine, Queued};
 use crate::jobs::{self, JobCtx};
@@ -37,7 +37,7 @@ const ACK_WINDOW_SECS: i64 = 30;
 /// Names listed in one line before "…".
 const LIST_MAX: usize = 20;
 
-/// Who a notice is for, as typed.
+/// Who a notice is for, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Audience {
     All,
@@ -61,56 +61,31 @@ struct Draft {
     attachments: Vec<Attachment>,
 }
 
-/// Target words that name kinds of org (exact words only, so an org called
-/// 县实验中学 is not taken for "schools").
-fn kind_word(w: &str) -> Option<OrgKind> {
-    const WORDS: &[(&str, OrgKind)] = &[
-        ("学校", OrgKind::School),
-        ("中学", OrgKind::School),
-        ("乡镇", OrgKind::Township),
-        ("街道", OrgKind::Township),
-        ("机关", OrgKind::Agency),
-        ("事业单位", OrgKind::Agency),
-        ("企业", OrgKind::Enterprise),
-        ("非公", OrgKind::Enterprise),
-        ("村", OrgKind::Village),
-        ("社区", OrgKind::Village),
-        ("社会组织", OrgKind::Other),
-    ];
-    WORDS
+/// The targets the first word of the head named. `None` when one is an
+/// org name that names no org exactly: then the whole head is the title
+/// and the notice goes to everyone.
+fn resolve_targets(
+    targets: &[Typed],
+    all: &[Org],
+    aliases: &[(String, i64)],
+) -> Option<Vec<Audience>> {
+    targets
         .iter()
-        .find(|(word, _)| *word == w)
-        .map(|(_, k)| *k)
-        .or_else(|| OrgKind::ALL.iter().copied().find(|k| k.label() == w))
-}
-
-/// Read the first word of the head as targets (`县一中、县二中`, `学校`,
-/// `全部`, `本组织`). `None` when any part is not a target: then the whole
-/// head is the title and the notice goes to everyone.
-fn parse_targets(word: &str, all: &[Org], aliases: &[(String, i64)]) -> Option<Vec<Audience>> {
-    let mut out = Vec::new();
-    for part in word.split(['、', ',', '，', '/', '+']) {
-        let part = part.trim();
-        if part.is_empty() {
-            continue;
-        }
-        let t = match part {
-            "全部" | "全县" | "所有" | "全体" | "all" => Audience::All,
-            "本组织" | "本单位" | "本团委" | "own" => Audience::Own,
-            _ => match kind_word(part) {
-                Some(k) => Audience::Kind(k),
-                // Only a name that is an org's own name or alias counts: the
-                // first word of a title (`实验 报告`) must not become a target
-                // by a partial match.
-                None => match resolve(part, all, aliases) {
-                    OrgMatch::One(o) if names_exactly(part, &o, aliases) => Audience::Org(o),
-                    _ => return None,
-                },
+        .map(|t| match t {
+            Typed::County => Some(Audience::All),
+            Typed::Own => Some(Audience::Own),
+            Typed::Kind(k) => Some(Audience::Kind(*k)),
+            // Only a name that is an org's own name or alias counts: the
+            // first word of a title (`实验 报告`) must not become a target
+            // by a partial match.
+            Typed::Org(r) => match resolve(r.as_str(), all, aliases) {
+                OrgMatch::One(o) if names_exactly(r.as_str(), &o, aliases) => {
+                    Some(Audience::Org(o))
+                }
+                _ => None,
             },
-        };
-        out.push(t);
-    }
-    (!out.is_empty()).then_some(out)
+        })
+        .collect()
 }
 
 /// `part` is `org`'s full or short name (give or take 团委-style suffixes) or
@@ -126,14 +101,6 @@ fn names_exactly(part: &str, org: &Org, aliases: &[(String, i64)]) -> bool {
 
 fn local(engine: &Engine, ms: i64) -> NaiveDateTime {
     store::from_ms(ms).with_timezone(&engine.tz).naive_local()
-}
-
-fn to_utc(engine: &Engine, at: NaiveDateTime) -> Option<DateTime<Utc>> {
-    engine
-        .tz
-        .from_local_datetime(&at)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// A stored time shown in the reply language, e.g. `3月5日 18:00`.
@@ -169,11 +136,11 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
     }
     let all = store_orgs::all(ctx.tx).await?;
     let aliases = store_orgs::aliases(ctx.tx).await?;
-    let (first, rest) = crate::command::split_word(&args.head);
-    let (targets, title) = match parse_targets(first, &all, &aliases) {
-        Some(t) if !rest.trim().is_empty() => (t, rest.trim().to_string()),
-        _ => (vec![Audience::All], args.head.clone()),
-    };
+    let lead = args
+        .lead
+        .as_ref()
+        .and_then(|l| resolve_targets(&l.targets, &all, &aliases).map(|t| (t, l.title.clone())));
+    let (targets, title) = lead.unwrap_or_else(|| (vec![Audience::All], args.head.clone()));
     // A cadre may only notice their own org's groups.
     if !ctx.is_staff() {
         let own_only = targets.iter().all(|t| match t {
@@ -187,48 +154,17 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
             return Ok(());
         }
     }
-    let now_local = ctx.now.with_timezone(&ctx.engine.tz).naive_local();
     let deadline_at = match &args.deadline {
-        Some(text) => match parse_deadline(text, now_local).and_then(|d| to_utc(ctx.engine, d)) {
-            Some(d) if d > ctx.now => Some(store::ms(d)),
-            Some(_) => {
-                let text = t!(
-                    "notice.deadline_past",
-                    locale = ctx.locale,
-                    text = clip(text, 20)
-                );
-                ctx.reply(text);
-                return Ok(());
-            }
-            None => {
-                let text = t!(
-                    "notice.bad_time",
-                    locale = ctx.locale,
-                    text = clip(text, 20)
-                );
-                ctx.reply(text);
-                return Ok(());
-            }
+        Some(when) => match super::future_time(ctx, when, "notice.deadline_past") {
+            Some(ms) => Some(ms),
+            None => return Ok(()),
         },
         None => None,
     };
     let at = match &args.at {
-        Some(text) => match parse_deadline(text, now_local).and_then(|d| to_utc(ctx.engine, d)) {
-            Some(d) if d > ctx.now => Some(store::ms(d)),
-            Some(_) => {
-                let text = t!("notice.at_past", locale = ctx.locale, text = clip(text, 20));
-                ctx.reply(text);
-                return Ok(());
-            }
-            None => {
-                let text = t!(
-                    "notice.bad_time",
-                    locale = ctx.locale,
-                    text = clip(text, 20)
-                );
-                ctx.reply(text);
-                return Ok(());
-            }
+        Some(when) => match super::future_time(ctx, when, "notice.at_past") {
+            Some(ms) => Some(ms),
+            None => return Ok(()),
         },
         None => None,
     };

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::json;
 
 use super::{Ctx, Result, clip};
+use crate::command::scope::Scope;
 use crate::domain::{OrgKind, Role};
 use crate::store::orgs::{self, Org};
 use crate::store::people::Person;
@@ -428,40 +429,35 @@ fn count_suffix(id: i64, counts: &HashMap<i64, i64>) -> String {
     }
 }
 
-/// The words that mean "committee-wide group" in `/bind`.
-fn is_county_word(q: &str) -> bool {
-    matches!(
-        q,
-        "全县" | "全县团干" | "团干联盟" | "全县团干群" | "county" | "all"
-    )
-}
-
 /// `/bind ORG|全县` (绑定): this group belongs to ORG, or is committee-wide.
-pub async fn bind(ctx: &mut Ctx<'_>, query: &str) -> Result {
+pub async fn bind(ctx: &mut Ctx<'_>, scope: &Scope) -> Result {
     if !ctx.in_group() {
         let text = t!("common.group_only", locale = ctx.locale);
         ctx.reply(text);
         return Ok(());
     }
     let now_ms = ctx.now_ms();
-    if is_county_word(query.trim()) {
-        if !ctx.is_staff() {
-            let text = t!("bind.committee_no_permission", locale = ctx.locale);
+    let query = match scope {
+        Scope::Org(org) => org.as_str(),
+        Scope::County => {
+            if !ctx.is_staff() {
+                let text = t!("bind.committee_no_permission", locale = ctx.locale);
+                ctx.reply(text);
+                return Ok(());
+            }
+            chats::bind(ctx.tx, ctx.chat.id, None, now_ms).await?;
+            ctx.audit(
+                "chat.bind",
+                "chat",
+                ctx.chat.id,
+                json!({"committee_wide": true}),
+            )
+            .await?;
+            let text = t!("bind.committee", locale = ctx.locale);
             ctx.reply(text);
             return Ok(());
         }
-        chats::bind(ctx.tx, ctx.chat.id, None, now_ms).await?;
-        ctx.audit(
-            "chat.bind",
-            "chat",
-            ctx.chat.id,
-            json!({"committee_wide": true}),
-        )
-        .await?;
-        let text = t!("bind.committee", locale = ctx.locale);
-        ctx.reply(text);
-        return Ok(());
-    }
+    };
     let Some(org) = lookup_one(ctx, query).await? else {
         return Ok(());
     };

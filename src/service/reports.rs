@@ -10,23 +10,18 @@ use rust_i18n::t;
 use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
 use crate::chat::Outgoing;
-use crate::command::dates::find_date_range;
+use crate::command::scope::{self, PeriodScope};
 use crate::domain::Role;
 use crate::report::stars::{Scheme, breakdown_text, ranking_text, rate};
 use crate::report::{self, Scope};
 use crate::store::orgs;
-
-/// Words that mean the whole county.
-pub fn is_county(word: &str) -> bool {
-    matches!(word, "全县" | "全部" | "county" | "all")
-}
 
 /// Period and scope read from the arguments, after the permission checks;
 /// `None` when a reply has already been queued. `year`: default to this year
 /// so far instead of this month.
 async fn period_and_scope(
     ctx: &mut Ctx<'_>,
-    args: &str,
+    args: &PeriodScope,
     year: bool,
     refuse: (&str, &str),
 ) -> Result<Option<(NaiveDate, NaiveDate, Scope)>> {
@@ -39,26 +34,25 @@ async fn period_and_scope(
     }
     // Period: the first date range in the arguments; default this month (or
     // year) so far.
-    let (from, to) = find_date_range(args, ctx.today).unwrap_or_else(|| {
-        let first = if year {
-            ctx.today.with_ordinal(1)
-        } else {
-            ctx.today.with_day(1)
-        };
-        (first.unwrap_or(ctx.today), ctx.today)
-    });
+    let (from, to) = match args.period {
+        Some(p) => (p.from, p.to),
+        None => {
+            let first = if year {
+                ctx.today.with_ordinal(1)
+            } else {
+                ctx.today.with_day(1)
+            };
+            (first.unwrap_or(ctx.today), ctx.today)
+        }
+    };
     let to = to.min(ctx.today).max(from);
-    let who: String = args
-        .split_whitespace()
-        .filter(|w| find_date_range(w, ctx.today).is_none())
-        .collect::<Vec<_>>()
-        .join("");
     let all = orgs::all(ctx.tx).await?;
-    let scope = if is_county(&who) {
+    let scope = if let Some(scope::Scope::County) = args.scope {
         Scope::County
-    } else if !who.is_empty() {
+    } else if let Some(scope::Scope::Org(who)) = &args.scope {
+        let who = who.as_str();
         let aliases = orgs::aliases(ctx.tx).await?;
-        match resolve(&who, &all, &aliases) {
+        match resolve(who, &all, &aliases) {
             OrgMatch::One(o) => Scope::Org(o),
             OrgMatch::Many(found) => {
                 let list = found
@@ -72,7 +66,7 @@ async fn period_and_scope(
                 return Ok(None);
             }
             OrgMatch::None(_) => {
-                let text = t!("org.not_found", locale = loc, query = clip(&who, 20));
+                let text = t!("org.not_found", locale = loc, query = clip(who, 20));
                 ctx.reply(text);
                 return Ok(None);
             }
@@ -110,20 +104,10 @@ async fn period_and_scope(
     Ok(Some((from, to, scope)))
 }
 
-/// Words that ask for the chart instead of the text (`/report chart 本季度`).
-fn chart_word(word: &str) -> bool {
-    matches!(word.to_ascii_lowercase().as_str(), "chart" | "图表" | "图")
-}
-
-pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
-    let chart = args.split_whitespace().any(chart_word);
-    let args: String = args
-        .split_whitespace()
-        .filter(|w| !chart_word(w))
-        .collect::<Vec<_>>()
-        .join(" ");
+/// `/report [chart] [PERIOD] [ORG|全县]`: the summary's text, or its chart.
+pub async fn report(ctx: &mut Ctx<'_>, chart: bool, args: &PeriodScope) -> Result {
     let refuse = ("report.need_cadre", "report.need_staff");
-    let Some((from, to, scope)) = period_and_scope(ctx, &args, false, refuse).await? else {
+    let Some((from, to, scope)) = period_and_scope(ctx, args, false, refuse).await? else {
         return Ok(());
     };
     let backend = ctx.engine.store.backend();
@@ -165,7 +149,7 @@ const RANKING_LINES: usize = 15;
 /// `/stars [PERIOD] [ORG|全县]` (星级): the county ranking (staff), or one
 /// org's breakdown. The rating is always computed over the whole county, so
 /// the 5★ share cap is the same whoever asks.
-pub async fn stars(ctx: &mut Ctx<'_>, args: &str) -> Result {
+pub async fn stars(ctx: &mut Ctx<'_>, args: &PeriodScope) -> Result {
     let refuse = ("stars.need_cadre", "stars.need_staff");
     let Some((from, to, scope)) = period_and_scope(ctx, args, true, refuse).await? else {
         return Ok(());

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::import_orgs::ImportError;
@@ -27,6 +27,7 @@ use super::orgs::{OrgMatch, resolve};
 use super::proof::Proof;
 use super::{Ctx, Result, clip};
 use crate::chat::{Incoming, Outgoing};
+use crate::command::deadline::When;
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
 use crate::domain::{Platform, Role};
 use crate::engine::{Engine, Queued};
@@ -571,37 +572,6 @@ async fn open_batch(
     Ok(())
 }
 
-/// Read `at TIME` in the configured zone: `HH:MM` (today, or tomorrow when
-/// past), `MM-DD HH:MM`, `YYYY-MM-DD HH:MM`.
-fn parse_at(
-    s: &str,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-    tz: chrono_tz::Tz,
-) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    let local = |dt: NaiveDateTime| {
-        tz.from_local_datetime(&dt)
-            .earliest()
-            .map(|d| d.with_timezone(&Utc))
-    };
-    if let Ok(time) = NaiveTime::parse_from_str(s, "%H:%M") {
-        let at = local(today.and_time(time))?;
-        return Some(if at <= now {
-            at + Duration::days(1)
-        } else {
-            at
-        });
-    }
-    if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M") {
-        return local(dt);
-    }
-    let with_year = format!("{}-{s}", chrono::Datelike::year(&today));
-    NaiveDateTime::parse_from_str(&with_year, "%Y-%m-%d %H:%M")
-        .ok()
-        .and_then(local)
-}
-
 // ---------------------------------------------------------------- publish
 
 /// `/wishes publish NAME [quota N] [at TIME]` (发布心愿), staff, in a group.
@@ -609,7 +579,7 @@ pub async fn publish(
     ctx: &mut Ctx<'_>,
     name: &str,
     quota: Option<u32>,
-    at: Option<&str>,
+    at: Option<&When>,
 ) -> Result {
     if !ctx.is_staff() {
         let text = tr(ctx.locale, "wishes.staff_only");
@@ -661,7 +631,7 @@ pub async fn publish(
         && batch.platform.as_deref() == Some(platform.as_str())
         && batch.chat_id.as_deref() == Some(chat_id.as_str());
     if let Some(at) = at {
-        let Some(when) = parse_at(at, ctx.today, ctx.now, ctx.engine.tz) else {
+        let Some(when) = (at.at.ok()).and_then(|l| super::to_utc(ctx.engine.tz, l)) else {
             let text = tr(ctx.locale, "wishes.usage.publish");
             ctx.reply(text);
             return Ok(());
