@@ -984,6 +984,26 @@ pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, Naive
     None
 }
 
+/// The date a `/log` line (or an `/edit` of a date) means. [`find_date`]
+/// reads a date without a year as the latest such date not after today; but
+/// "3月16日" written on 3月10日 means next week, not a year ago: when this
+/// year's date is at most [`NEAR_FUTURE_DAYS`] ahead and the past reading is
+/// most of a year back, the near-future date wins (and is refused as not
+/// yet happened).
+pub fn activity_date(text: &str, parsed: NaiveDate, today: NaiveDate) -> NaiveDate {
+    if parsed > today || (today - parsed).num_days() < 300 {
+        return parsed;
+    }
+    match find_date_with(text, today, Clamp::Future) {
+        Some((d, _)) if d > today && (d - today).num_days() <= NEAR_FUTURE_DAYS => d,
+        _ => parsed,
+    }
+}
+
+/// How far ahead a year-less date may be meant as "this year" (see
+/// [`activity_date`]).
+pub const NEAR_FUTURE_DAYS: i64 = 60;
+
 /// A report period: inclusive first and last day, whole calendar units as
 /// [`find_date_range`] reads them (the caller may cut the end at today).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

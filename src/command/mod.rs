@@ -22,6 +22,7 @@ pub mod activity;
 pub mod claim;
 pub mod dates;
 pub mod deadline;
+pub mod edit;
 pub mod faq;
 pub mod normalize;
 pub mod notices;
@@ -32,13 +33,14 @@ pub mod wishes;
 use chrono::NaiveDateTime;
 
 use crate::domain::Role;
+pub use edit::{EditError, EditField, EditValue};
 use scope::{OrgRef, PeriodScope, Scope};
 
 /// Longest message we parse, in characters. Longer ones get a short reply.
 pub const MAX_MESSAGE_CHARS: usize = 4500;
 
 /// A parsed command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// `/help`, `/start`, 帮助
     Help,
@@ -63,11 +65,12 @@ pub enum Command {
     Log(String),
     /// `/undo [ID]` (撤销)
     Undo(Option<i64>),
-    /// `/edit ID FIELD VALUE` (修改 57 人数 50)
+    /// `/edit ID FIELD VALUE` (修改 57 人数 50): the value read for its
+    /// field, or why it can't be used.
     Edit {
         id: i64,
         field: EditField,
-        value: String,
+        value: Result<EditValue, EditError>,
     },
     /// `/stats [ORG|全县] [PERIOD]` (统计)
     Stats(PeriodScope),
@@ -148,45 +151,6 @@ pub enum Command {
     Remove(String),
     /// `/roster import` (导入名单) with a CSV/XLSX file: the member roster.
     RosterImport,
-}
-
-/// The field an `/edit` changes, by its Chinese (or English) name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EditField {
-    Date,
-    Category,
-    Participants,
-    Hours,
-    Location,
-    Title,
-}
-
-impl EditField {
-    pub fn parse(word: &str) -> Option<EditField> {
-        Some(match word {
-            "日期" | "时间" | "date" => EditField::Date,
-            "类别" | "类型" | "分类" | "category" => EditField::Category,
-            "人数" | "参与人数" | "参加人数" | "people" | "participants" => {
-                EditField::Participants
-            }
-            "时长" | "小时" | "志愿时长" | "服务时长" | "hours" => EditField::Hours,
-            "地点" | "地址" | "place" | "location" => EditField::Location,
-            "标题" | "名称" | "活动名称" | "title" => EditField::Title,
-            _ => return None,
-        })
-    }
-
-    /// Stable code, also the locale key suffix (`activity.field.<code>`).
-    pub fn code(self) -> &'static str {
-        match self {
-            EditField::Date => "date",
-            EditField::Category => "category",
-            EditField::Participants => "participants",
-            EditField::Hours => "hours",
-            EditField::Location => "location",
-            EditField::Title => "title",
-        }
-    }
 }
 
 /// Which command a word names; arguments are parsed per command.
@@ -561,7 +525,7 @@ const SPECS: &[Spec] = &[
 ];
 
 /// The outcome of parsing one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     Command(Command),
     /// Ordinary chatter (or a command for another bot).
@@ -777,7 +741,7 @@ fn build(name: Name, args: &str, now_local: NaiveDateTime) -> Parsed {
             Some(id) => Command::Undo(Some(id)),
             None => return Parsed::Invalid(ParseError::UndoUsage),
         },
-        Name::Edit => match parse_edit_args(args) {
+        Name::Edit => match edit::parse_args(args, today) {
             Some(cmd) => cmd,
             None => return Parsed::Invalid(ParseError::EditUsage),
         },
@@ -865,32 +829,6 @@ fn record_id(s: &str) -> Option<i64> {
         .trim_start_matches(['#', '＃'])
         .trim_end_matches('号');
     s.parse::<i64>().ok().filter(|n| *n > 0)
-}
-
-/// `57 人数 50`, `#57 地点 三里铺村`, `57人数50`.
-fn parse_edit_args(args: &str) -> Option<Command> {
-    let args = args.trim().trim_start_matches('#');
-    let digits = args
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(args.len());
-    let id = args[..digits].parse::<i64>().ok().filter(|n| *n > 0)?;
-    let rest = args[digits..].trim_start_matches('号').trim();
-    let (word, value) = match rest.split_once(char::is_whitespace) {
-        Some((w, v)) => (w, v.trim()),
-        None => {
-            // `人数50`: the field name runs into the value.
-            let cut = rest
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            (&rest[..cut], rest[cut..].trim())
-        }
-    };
-    let field = EditField::parse(word.trim_end_matches([':', '为']))?;
-    (!value.is_empty()).then(|| Command::Edit {
-        id,
-        field,
-        value: value.trim_start_matches([':', '为']).trim().to_string(),
-    })
 }
 
 /// Match a Chinese keyword at the start of `text`, longest keyword first.
@@ -1055,7 +993,7 @@ mod tests {
                 cmd(Command::Edit {
                     id: 57,
                     field: EditField::Participants,
-                    value: "50".into(),
+                    value: Ok(EditValue::Participants(50)),
                 }),
             ),
             (
@@ -1063,7 +1001,7 @@ mod tests {
                 cmd(Command::Edit {
                     id: 57,
                     field: EditField::Location,
-                    value: "三里铺村".into(),
+                    value: Ok(EditValue::Text("三里铺村".into())),
                 }),
             ),
             (
@@ -1071,7 +1009,7 @@ mod tests {
                 cmd(Command::Edit {
                     id: 57,
                     field: EditField::Participants,
-                    value: "50".into(),
+                    value: Ok(EditValue::Participants(50)),
                 }),
             ),
             (
@@ -1079,7 +1017,7 @@ mod tests {
                 cmd(Command::Edit {
                     id: 57,
                     field: EditField::Title,
-                    value: "学雷锋 志愿服务".into(),
+                    value: Ok(EditValue::Text("学雷锋 志愿服务".into())),
                 }),
             ),
             ("/edit 57 颜色 红", Parsed::Invalid(ParseError::EditUsage)),

@@ -14,11 +14,11 @@ use serde_json::json;
 use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
 use crate::chat::{AttachmentKind, Outgoing};
-use crate::command::EditField;
 use crate::command::activity::{ActivityReport, Warning, parse_activity};
-use crate::command::dates::{Clamp, find_date, find_date_with};
-use crate::command::numerals::parse_number;
+use crate::command::dates::activity_date;
+use crate::command::edit::MAX_FIELD_CHARS;
 use crate::command::scope::{self, PeriodScope};
+use crate::command::{EditError, EditField, EditValue};
 use crate::domain::Role;
 use crate::domain::category::Category;
 use crate::store::activities::{self, Activity, Field, Filter, NewActivity, QuantityRow};
@@ -32,8 +32,6 @@ const DUPLICATE_WINDOW_MS: i64 = 10 * 60 * 1000;
 const UNDO_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// Pending-question kind: "record this likely duplicate anyway?"
 pub const LOG_DUP: &str = "log_dup";
-/// Longest title or place accepted by `/edit`.
-const MAX_FIELD_CHARS: usize = 60;
 
 /// What a pending duplicate question remembers: the text to record on 确认.
 #[derive(Debug, Serialize, Deserialize)]
@@ -202,7 +200,7 @@ async fn record(
         if r.warnings.contains(&Warning::Empty) {
             continue;
         }
-        let when = log_date(line, r.date, ctx.today);
+        let when = activity_date(line, r.date, ctx.today);
         if when > ctx.today {
             let date = short_date(when, ctx.locale);
             lines.push(t!("activity.future", locale = ctx.locale, date = date).into_owned());
@@ -306,24 +304,6 @@ async fn record(
     }
     Ok(())
 }
-
-/// The date a `/log` line means. The parser reads a date without a year as
-/// the latest such date not after today; but "3月16日" written on 3月10日
-/// means next week, not a year ago: when this year's date is at most
-/// [`NEAR_FUTURE_DAYS`] ahead and the past reading is most of a year back,
-/// the near-future date wins (and `/log` refuses it as not yet happened).
-fn log_date(text: &str, parsed: NaiveDate, today: NaiveDate) -> NaiveDate {
-    if parsed > today || (today - parsed).num_days() < 300 {
-        return parsed;
-    }
-    match find_date_with(text, today, Clamp::Future) {
-        Some((d, _)) if d > today && (d - today).num_days() <= NEAR_FUTURE_DAYS => d,
-        _ => parsed,
-    }
-}
-
-/// How far ahead a year-less date may be meant as "this year" (see [`log_date`]).
-const NEAR_FUTURE_DAYS: i64 = 60;
 
 /// `3月5日（周四）`
 fn short_date(d: NaiveDate, locale: &str) -> String {
@@ -527,7 +507,12 @@ pub async fn undo(ctx: &mut Ctx<'_>, id: Option<i64>) -> Result {
 }
 
 /// `/edit ID FIELD VALUE` (修改).
-pub async fn edit(ctx: &mut Ctx<'_>, id: i64, field: EditField, value: &str) -> Result {
+pub async fn edit(
+    ctx: &mut Ctx<'_>,
+    id: i64,
+    field: EditField,
+    value: &std::result::Result<EditValue, EditError>,
+) -> Result {
     let Some(a) = activities::get(ctx.tx, id).await? else {
         let text = t!("activity.not_found", locale = ctx.locale, id = id);
         ctx.reply(text);
@@ -539,74 +524,36 @@ pub async fn edit(ctx: &mut Ctx<'_>, id: i64, field: EditField, value: &str) -> 
         return Ok(());
     }
     let loc = ctx.locale;
-    let bad = |key: &str| t!(key, locale = loc).into_owned();
-    let parsed: std::result::Result<(Field, String, String), String> = match field {
-        EditField::Date => {
-            match find_date(value, ctx.today).map(|(d, _)| (log_date(value, d, ctx.today), ())) {
-                Some((d, _)) if d <= ctx.today => Ok((
-                    Field::Date(d.format("%Y-%m-%d").to_string()),
-                    a.date.clone(),
-                    d.format("%Y-%m-%d").to_string(),
-                )),
-                Some(_) => Err(bad("activity.edit_future")),
-                None => Err(bad("activity.edit_bad_date")),
-            }
+    let parsed: std::result::Result<(Field, String, String), String> = match value {
+        Ok(EditValue::Date(d)) => Ok((
+            Field::Date(d.format("%Y-%m-%d").to_string()),
+            a.date.clone(),
+            d.format("%Y-%m-%d").to_string(),
+        )),
+        Ok(EditValue::Category(c)) => Ok((
+            Field::Category(c.as_str().to_string()),
+            a.category.clone(),
+            c.as_str().to_string(),
+        )),
+        Ok(EditValue::Participants(n)) => Ok((
+            Field::Participants(Some(*n)),
+            a.participants.map(|p| p.to_string()).unwrap_or_default(),
+            n.to_string(),
+        )),
+        Ok(EditValue::Hours(n)) => Ok((
+            Field::Hours(Some(*n)),
+            a.hours.map(number).unwrap_or_default(),
+            number(*n),
+        )),
+        Ok(EditValue::Text(v)) if field == EditField::Title => {
+            Ok((Field::Title(v.clone()), a.title.clone(), v.clone()))
         }
-        EditField::Category => match value.trim().parse::<Category>() {
-            Ok(c) => Ok((
-                Field::Category(c.as_str().to_string()),
-                a.category.clone(),
-                c.as_str().to_string(),
-            )),
-            Err(_) => Err(t!(
-                "activity.edit_bad_category",
-                locale = loc,
-                list = Category::ALL
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join("、")
-            )
-            .into_owned()),
-        },
-        EditField::Participants => match parse_number(value.trim().trim_end_matches(['人', '名']))
-        {
-            Some(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e7 => Ok((
-                Field::Participants(Some(n as i64)),
-                a.participants.map(|p| p.to_string()).unwrap_or_default(),
-                (n as i64).to_string(),
-            )),
-            _ => Err(bad("activity.edit_bad_number")),
-        },
-        EditField::Hours => {
-            match parse_number(value.trim().trim_end_matches("小时").trim_end_matches('h')) {
-                Some(n) if (0.0..1e7).contains(&n) => Ok((
-                    Field::Hours(Some(n)),
-                    a.hours.map(number).unwrap_or_default(),
-                    number(n),
-                )),
-                _ => Err(bad("activity.edit_bad_number")),
-            }
-        }
-        EditField::Location | EditField::Title => {
-            let v = value.trim();
-            if v.is_empty() || v.chars().count() > MAX_FIELD_CHARS {
-                Err(t!(
-                    "activity.edit_bad_text",
-                    locale = loc,
-                    max = MAX_FIELD_CHARS
-                )
-                .into_owned())
-            } else if field == EditField::Title {
-                Ok((Field::Title(v.to_string()), a.title.clone(), v.to_string()))
-            } else {
-                Ok((
-                    Field::Location(Some(v.to_string())),
-                    a.location.clone().unwrap_or_default(),
-                    v.to_string(),
-                ))
-            }
-        }
+        Ok(EditValue::Text(v)) => Ok((
+            Field::Location(Some(v.clone())),
+            a.location.clone().unwrap_or_default(),
+            v.clone(),
+        )),
+        Err(e) => Err(edit_error_text(*e, loc)),
     };
     let (new, before, after) = match parsed {
         Ok(x) => x,
@@ -639,6 +586,30 @@ pub async fn edit(ctx: &mut Ctx<'_>, id: i64, field: EditField, value: &str) -> 
     );
     ctx.reply(text);
     Ok(())
+}
+
+/// The reply to an `/edit` value that can't be used.
+fn edit_error_text(e: EditError, loc: &str) -> String {
+    match e {
+        EditError::FutureDate => t!("activity.edit_future", locale = loc),
+        EditError::BadDate => t!("activity.edit_bad_date", locale = loc),
+        EditError::BadCategory => t!(
+            "activity.edit_bad_category",
+            locale = loc,
+            list = Category::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join("、")
+        ),
+        EditError::BadNumber => t!("activity.edit_bad_number", locale = loc),
+        EditError::BadText => t!(
+            "activity.edit_bad_text",
+            locale = loc,
+            max = MAX_FIELD_CHARS
+        ),
+    }
+    .into_owned()
 }
 
 /// `/mine` (我的记录): the sender's ten latest records.
