@@ -739,6 +739,7 @@ impl Engine {
                 bot_username: username.as_deref(),
                 bot_name: Some(&self.settings.bot_name),
                 now_local: msg.at.with_timezone(&self.tz).naive_local(),
+                activity_rules: Some(&self.activity_rules),
             },
         );
         Read {

@@ -24,6 +24,7 @@ pub mod dates;
 pub mod deadline;
 pub mod edit;
 pub mod faq;
+pub mod logs;
 pub mod normalize;
 pub mod notices;
 pub mod numerals;
@@ -61,8 +62,8 @@ pub enum Command {
         role: Role,
         org: Option<OrgRef>,
     },
-    /// `/log TEXT` (记录): one activity per line; see [`activity`].
-    Log(String),
+    /// `/log TEXT` (记录): one activity per line; see [`logs`].
+    Log(logs::LogArgs),
     /// `/undo [ID]` (撤销)
     Undo(Option<i64>),
     /// `/edit ID FIELD VALUE` (修改 57 人数 50): the value read for its
@@ -634,6 +635,8 @@ pub struct ParseOptions<'a> {
     /// When the message was sent, in the configured zone: periods, deadlines
     /// and times are read relative to it (its date is "today").
     pub now_local: NaiveDateTime,
+    /// The `/log` rules (the county's); `None`: the built-in ones.
+    pub activity_rules: Option<&'a activity::ActivityRules>,
 }
 
 /// Parse a message that has already been normalised.
@@ -692,7 +695,7 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
             None => return Parsed::NotCommand,
         }
     };
-    build(name, args.trim(), opts.now_local)
+    build(name, args.trim(), opts)
 }
 
 /// The reply to a claim whose numbers can't be read.
@@ -715,7 +718,8 @@ fn keyword_wish(name: Name, args: &str) -> Option<Parsed> {
     Some(wishes::numbered(which, args, true))
 }
 
-fn build(name: Name, args: &str, now_local: NaiveDateTime) -> Parsed {
+fn build(name: Name, args: &str, opts: &ParseOptions<'_>) -> Parsed {
+    let now_local = opts.now_local;
     let today = now_local.date();
     let cmd = match name {
         Name::Help => Command::Help,
@@ -735,7 +739,12 @@ fn build(name: Name, args: &str, now_local: NaiveDateTime) -> Parsed {
             None => return Parsed::Invalid(ParseError::RoleUsage),
         },
         Name::Log if args.is_empty() => return Parsed::Invalid(ParseError::LogUsage),
-        Name::Log => Command::Log(args.to_string()),
+        Name::Log => {
+            let rules = opts
+                .activity_rules
+                .unwrap_or_else(|| activity::ActivityRules::builtin());
+            Command::Log(logs::LogArgs::parse(args, today, rules))
+        }
         Name::Undo if args.is_empty() => Command::Undo(None),
         Name::Undo => match record_id(args) {
             Some(id) => Command::Undo(Some(id)),
@@ -902,6 +911,7 @@ mod tests {
             bot_username: Some("tuan_bot"),
             bot_name: Some("团务助手"),
             now_local: today().and_hms_opt(10, 0, 0).unwrap(),
+            activity_rules: None,
         };
         parse(&normalize::normalize(text), &opts)
     }
@@ -912,6 +922,11 @@ mod tests {
 
     fn org(s: &str) -> OrgRef {
         OrgRef::new(s).unwrap()
+    }
+
+    fn log(text: &str) -> Parsed {
+        let rules = activity::ActivityRules::builtin();
+        cmd(Command::Log(logs::LogArgs::parse(text, today(), rules)))
     }
 
     fn on(args: &str) -> PeriodScope {
@@ -973,13 +988,10 @@ mod tests {
             ("", Parsed::NotCommand),
             ("😀😀😀", Parsed::NotCommand),
             ("我\u{200B}是谁", cmd(Command::Whoami)),
-            (
-                "/log 3月5日 团课 30人",
-                cmd(Command::Log("3月5日 团课 30人".into())),
-            ),
-            ("记录 3.15 宣传", cmd(Command::Log("3.15 宣传".into()))),
-            ("#记录 团课", cmd(Command::Log("团课".into()))),
-            ("/记录 团课", cmd(Command::Log("团课".into()))),
+            ("/log 3月5日 团课 30人", log("3月5日 团课 30人")),
+            ("记录 3.15 宣传", log("3.15 宣传")),
+            ("#记录 团课", log("团课")),
+            ("/记录 团课", log("团课")),
             ("/log", Parsed::Invalid(ParseError::LogUsage)),
             ("记录一下明天的会", Parsed::NotCommand),
             ("统计 本月", cmd(Command::Stats(on("本月")))),

@@ -298,6 +298,7 @@ mod tests {
             bot_username: Some("tuan_bot"),
             bot_name: Some("团务助手"),
             now_local: now(),
+            activity_rules: None,
         };
         crate::command::parse(&crate::command::normalize::normalize(text), &opts)
     }

@@ -14,9 +14,10 @@ use serde_json::json;
 use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
 use crate::chat::{AttachmentKind, Outgoing};
-use crate::command::activity::{ActivityReport, Warning, parse_activity};
+use crate::command::activity::{ActivityReport, Warning};
 use crate::command::dates::activity_date;
 use crate::command::edit::MAX_FIELD_CHARS;
+use crate::command::logs::{self, LogArgs, LogLine};
 use crate::command::scope::{self, PeriodScope};
 use crate::command::{EditError, EditField, EditValue};
 use crate::domain::Role;
@@ -42,12 +43,12 @@ struct PendingLog {
 }
 
 /// `/log TEXT`: record one activity per line for the chat's or sender's org.
-#[tracing::instrument(skip(ctx, text), fields(person = ctx.person.id))]
-pub async fn log(ctx: &mut Ctx<'_>, text: &str) -> Result {
-    let Some((org, text)) = pick_org(ctx, text).await? else {
+#[tracing::instrument(skip(ctx, args), fields(person = ctx.person.id))]
+pub async fn log(ctx: &mut Ctx<'_>, args: &LogArgs) -> Result {
+    let Some((org, text, lines)) = pick_org(ctx, args).await? else {
         return Ok(());
     };
-    let reports = parse_lines(ctx, &text);
+    let reports = pairs(lines);
     if reports.is_empty()
         || reports
             .iter()
@@ -98,43 +99,41 @@ pub async fn confirm_duplicate(ctx: &mut Ctx<'_>, payload: &str) -> Result {
     let Some(org) = orgs::get(ctx.tx, p.org_id).await? else {
         return Ok(());
     };
-    let reports = parse_lines(ctx, &p.text);
+    let reports = pairs(&logs::lines(&p.text, ctx.today, &ctx.engine.activity_rules));
     record(ctx, &org, &reports, p.photo).await
 }
 
-/// One report per non-empty line, with the line it came from.
-fn parse_lines(ctx: &Ctx<'_>, text: &str) -> Vec<(String, ActivityReport)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            (
-                l.to_string(),
-                parse_activity(l, ctx.today, &ctx.engine.activity_rules),
-            )
-        })
+/// Each record with the line it came from.
+fn pairs(lines: &[LogLine]) -> Vec<(String, ActivityReport)> {
+    lines
+        .iter()
+        .map(|l| (l.line.clone(), l.report.clone()))
         .collect()
 }
 
 /// Decide whose record this is. Staff may name the org first (`/log 县一中 …`);
 /// a group bound to an org records for that org; otherwise the sender's org.
-/// Returns the org and the text without a leading org name, or `None` after
-/// replying why nothing can be recorded.
-async fn pick_org(ctx: &mut Ctx<'_>, text: &str) -> Result<Option<(Org, String)>> {
+/// Returns the org, the text without a leading org name and its records, or
+/// `None` after replying why nothing can be recorded.
+async fn pick_org<'a>(
+    ctx: &mut Ctx<'_>,
+    args: &'a LogArgs,
+) -> Result<Option<(Org, String, &'a [LogLine])>> {
     let all = orgs::all(ctx.tx).await?;
     let aliases = orgs::aliases(ctx.tx).await?;
-    let first_line = text.lines().next().unwrap_or_default();
-    let first = first_line.split_whitespace().next().unwrap_or_default();
-    let named = match resolve(first, &all, &aliases) {
-        OrgMatch::One(o) if names_exactly(&o, first, &aliases) => Some(o),
-        _ => None,
-    };
+    let named = args.lead.as_ref().and_then(|lead| {
+        let first = lead.org.as_str();
+        match resolve(first, &all, &aliases) {
+            OrgMatch::One(o) if names_exactly(&o, first, &aliases) => Some((o, lead)),
+            _ => None,
+        }
+    });
     let default_id = if ctx.in_group() && ctx.chat.org_id.is_some() {
         ctx.chat.org_id
     } else {
         ctx.person.org_id
     };
-    if let Some(org) = named {
+    if let Some((org, lead)) = named {
         // Only an org's members record for it (staff for any).
         let own = Some(org.id) == ctx.person.org_id;
         if !own && !ctx.is_staff() {
@@ -146,8 +145,7 @@ async fn pick_org(ctx: &mut Ctx<'_>, text: &str) -> Result<Option<(Org, String)>
             ctx.reply(text);
             return Ok(None);
         }
-        let rest = text.trim_start()[first.len()..].trim_start().to_string();
-        return Ok(Some((org, rest)));
+        return Ok(Some((org, lead.rest.clone(), &lead.lines)));
     }
     let Some(org) = default_id.and_then(|id| all.into_iter().find(|o| o.id == id)) else {
         let text = if ctx.is_staff() {
@@ -166,7 +164,7 @@ async fn pick_org(ctx: &mut Ctx<'_>, text: &str) -> Result<Option<(Org, String)>
         ctx.reply(text);
         return Ok(None);
     }
-    Ok(Some((org, text.to_string())))
+    Ok(Some((org, args.text.clone(), &args.lines)))
 }
 
 /// The first word is an org's name (not just similar to one), so

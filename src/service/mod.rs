@@ -206,7 +206,7 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Role { target, role, org } => {
             orgs::set_role(ctx, &target, role, org.as_ref().map(OrgRef::as_str)).await
         }
-        Command::Log(text) => activities::log(ctx, &text).await,
+        Command::Log(args) => activities::log(ctx, &args).await,
         Command::Undo(id) => activities::undo(ctx, id).await,
         Command::Edit { id, field, value } => activities::edit(ctx, id, field, &value).await,
         Command::Stats(args) => activities::stats(ctx, &args).await,
