@@ -138,6 +138,7 @@ mod tests {
     /// Through the whole parser: every way a cadre types a claim.
     #[test]
     fn via_parse() {
+        use crate::command::wishes::WishQuery;
         use crate::command::{
             Command, ParseError, ParseOptions, Parsed, normalize::normalize, parse,
         };
@@ -192,11 +193,17 @@ mod tests {
                 }),
             ),
             ("/revoke 12", Parsed::Invalid(ParseError::RevokeUsage)),
-            ("心愿", Parsed::Command(Command::WishList(String::new()))),
-            ("心愿 2", Parsed::Command(Command::WishList("2".into()))),
+            (
+                "心愿",
+                Parsed::Command(Command::WishList(WishQuery::Page(1))),
+            ),
+            (
+                "心愿 2",
+                Parsed::Command(Command::WishList(WishQuery::Page(2))),
+            ),
             (
                 "/wishes 县一中",
-                Parsed::Command(Command::WishList("县一中".into())),
+                Parsed::Command(Command::WishList(WishQuery::Words("县一中".into()))),
             ),
             ("心愿单发了吗", Parsed::NotCommand),
             ("/wish 12", Parsed::Command(Command::WishShow(12))),

@@ -117,7 +117,7 @@ pub enum Command {
         at: Option<deadline::When>,
     },
     /// `/wishes [PAGE|WORD|ORG]`, 心愿
-    WishList(String),
+    WishList(wishes::WishQuery),
     /// `/wishes overdue`
     WishOverdue,
     /// `/wish 12`

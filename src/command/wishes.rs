@@ -31,7 +31,30 @@ pub fn wishes(args: &str, now_local: NaiveDateTime) -> Parsed {
         }
         "publish" | "发布" => publish(rest, now_local),
         "overdue" | "逾期" | "超期" => Parsed::Command(Command::WishOverdue),
-        _ => Parsed::Command(Command::WishList(args.trim().to_string())),
+        _ => Parsed::Command(Command::WishList(WishQuery::parse(args))),
+    }
+}
+
+/// What `/wishes` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WishQuery {
+    /// A page of the open wishes (`心愿`, `心愿 2`).
+    Page(usize),
+    /// A school or item word among the open wishes, or else an org's name
+    /// (its holdings), as typed.
+    Words(String),
+}
+
+impl WishQuery {
+    pub fn parse(args: &str) -> WishQuery {
+        let args = args.trim();
+        if args.is_empty() {
+            return WishQuery::Page(1);
+        }
+        match args.parse::<usize>() {
+            Ok(n) => WishQuery::Page(n),
+            Err(_) => WishQuery::Words(args.to_string()),
+        }
     }
 }
 
@@ -161,6 +184,24 @@ mod tests {
             .unwrap()
             .and_hms_opt(h, mi, 0)
             .unwrap()
+    }
+
+    #[test]
+    fn queries() {
+        let cases: &[(&str, WishQuery)] = &[
+            ("", WishQuery::Page(1)),
+            (" 2 ", WishQuery::Page(2)),
+            ("0", WishQuery::Page(0)),
+            ("县一中", WishQuery::Words("县一中".into())),
+            ("书包 文具", WishQuery::Words("书包 文具".into())),
+            // Look-alikes of a page number are words.
+            ("第2页", WishQuery::Words("第2页".into())),
+            ("-1", WishQuery::Words("-1".into())),
+            ("二", WishQuery::Words("二".into())),
+        ];
+        for (text, want) in cases {
+            assert_eq!(WishQuery::parse(text), *want, "{text:?}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use super::proof::Proof;
 use super::{Ctx, Result, clip};
 use crate::chat::{Incoming, Outgoing};
 use crate::command::deadline::When;
+use crate::command::wishes::WishQuery;
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
 use crate::domain::{Platform, Role};
 use crate::engine::{Engine, Queued};
@@ -1311,15 +1312,13 @@ fn cadre_of(ctx: &Ctx<'_>, org: Option<i64>) -> bool {
 
 /// `/wishes [PAGE|WORD|ORG]` (心愿): open wishes, paged or filtered; an
 /// org's holdings.
-pub async fn list(ctx: &mut Ctx<'_>, arg: &str) -> Result {
+pub async fn list(ctx: &mut Ctx<'_>, query: &WishQuery) -> Result {
     let Some(batch) = current(ctx).await? else {
         return Ok(());
     };
-    let arg = arg.trim();
-    let page_no = if arg.is_empty() {
-        Some(1)
-    } else {
-        arg.parse::<usize>().ok()
+    let (page_no, arg) = match query {
+        WishQuery::Page(n) => (Some(*n), ""),
+        WishQuery::Words(words) => (None, words.as_str()),
     };
     let l = ctx.locale;
     if let Some(page_no) = page_no {
