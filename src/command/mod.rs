@@ -25,6 +25,7 @@ pub mod deadline;
 pub mod edit;
 pub mod faq;
 pub mod logs;
+pub mod members;
 pub mod normalize;
 pub mod notices;
 pub mod numerals;
@@ -141,9 +142,9 @@ pub enum Command {
     Web,
     /// 同意 [N|NAME], `/approve`: approve a join request (empty: the one
     /// replied to, or the only one pending).
-    Approve(String),
+    Approve(Option<members::RequestRef>),
     /// 拒绝 [N|NAME], `/reject`: turn a join request down.
-    Reject(String),
+    Reject(Option<members::RequestRef>),
     /// `/invite [ORG]` (邀请码): a one-time join code.
     Invite(Option<OrgRef>),
     /// `/members [ORG]` (成员列表): members, roles and pending requests.
@@ -794,8 +795,8 @@ fn build(name: Name, args: &str, opts: &ParseOptions<'_>) -> Parsed {
         }
         Name::Stars => Command::Stars(PeriodScope::parse(args, today)),
         Name::Faq => return faq::faq(args),
-        Name::Approve => Command::Approve(args.to_string()),
-        Name::Reject => Command::Reject(args.to_string()),
+        Name::Approve => Command::Approve(members::RequestRef::parse(args)),
+        Name::Reject => Command::Reject(members::RequestRef::parse(args)),
         Name::Invite => Command::Invite(OrgRef::new(args)),
         Name::Members => Command::Members(OrgRef::new(args)),
         Name::Remove => match args.trim_start_matches(['@', '＠']).trim() {
@@ -1058,8 +1059,8 @@ mod tests {
     /// service in groups.)
     #[test]
     fn membership_words() {
-        let approve = |a: &str| cmd(Command::Approve(a.into()));
-        let reject = |a: &str| cmd(Command::Reject(a.into()));
+        let approve = |a: &str| cmd(Command::Approve(members::RequestRef::parse(a)));
+        let reject = |a: &str| cmd(Command::Reject(members::RequestRef::parse(a)));
         let cases: Vec<(&str, Parsed)> = vec![
             ("同意", approve("")),
             ("同意 3", approve("3")),

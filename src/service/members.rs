@@ -26,6 +26,7 @@ use super::import_orgs::ImportError;
 use super::orgs::{OrgMatch, lookup_one, resolve};
 use super::{Ctx, Result, clip};
 use crate::chat::{Button, Capabilities, Outgoing};
+use crate::command::members::RequestRef;
 use crate::domain::{Platform, Role};
 use crate::store::db::Db;
 use crate::store::members::{self as db, JoinRequest, NewRequest, RosterRow};
@@ -566,8 +567,8 @@ async fn org_name(conn: &mut Conn, id: i64) -> Result<String> {
 /// the one the message replies to (a card, or its button), else the number
 /// or name given, else in a private chat the only one pending. In a group,
 /// words that name no request are chatter and get no reply.
-pub async fn decide(ctx: &mut Ctx<'_>, arg: &str, approve: bool) -> Result {
-    let arg = arg.trim();
+pub async fn decide(ctx: &mut Ctx<'_>, who: Option<&RequestRef>, approve: bool) -> Result {
+    let arg = who.map_or("", |w| w.text.as_str());
     let may_decide_any = ctx.is_staff() || ctx.person.role == Role::Cadre;
     // Which requests this person may decide.
     let scope = if ctx.is_staff() {
@@ -587,11 +588,7 @@ pub async fn decide(ctx: &mut Ctx<'_>, arg: &str, approve: bool) -> Result {
         }
         None => None,
     };
-    let number = arg
-        .trim_start_matches('#')
-        .trim_end_matches('号')
-        .parse::<i64>()
-        .ok();
+    let number = who.and_then(|w| w.number);
     let target = match (replied, number) {
         (_, Some(n)) => Some(n),
         (Some(id), None) if arg.is_empty() => Some(id),
