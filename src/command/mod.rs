@@ -48,7 +48,7 @@ pub enum Command {
     Help,
     /// `/iam ORG`, 我是 ORG — join an org (or pick a numbered choice; a
     /// join code may follow the name).
-    Iam(OrgRef),
+    Iam(members::IamArgs),
     /// `/whoami`, 我是谁
     Whoami,
     /// `/orgs`, 组织
@@ -727,8 +727,8 @@ fn build(name: Name, args: &str, opts: &ParseOptions<'_>) -> Parsed {
         Name::Whoami => Command::Whoami,
         Name::Orgs => Command::Orgs,
         Name::Unbind => Command::Unbind,
-        Name::Iam => match OrgRef::new(args) {
-            Some(org) => Command::Iam(org),
+        Name::Iam => match members::IamArgs::parse(args) {
+            Some(iam) => Command::Iam(iam),
             None => return Parsed::Invalid(ParseError::IamUsage),
         },
         Name::Bind => match Scope::parse(args) {
@@ -950,11 +950,26 @@ mod tests {
             ("／ｈｅｌｐ", cmd(Command::Help)),
             ("我是谁", cmd(Command::Whoami)),
             ("/whoami", cmd(Command::Whoami)),
-            ("我是 县一中", cmd(Command::Iam(org("县一中")))),
-            ("我是县一中", cmd(Command::Iam(org("县一中")))),
-            ("我是：县一中", cmd(Command::Iam(org("县一中")))),
-            ("/iam 县一中团委", cmd(Command::Iam(org("县一中团委")))),
-            ("/iam@tuan_bot 县 一中", cmd(Command::Iam(org("县 一中")))),
+            (
+                "我是 县一中",
+                cmd(Command::Iam(members::IamArgs::parse("县一中").unwrap())),
+            ),
+            (
+                "我是县一中",
+                cmd(Command::Iam(members::IamArgs::parse("县一中").unwrap())),
+            ),
+            (
+                "我是：县一中",
+                cmd(Command::Iam(members::IamArgs::parse("县一中").unwrap())),
+            ),
+            (
+                "/iam 县一中团委",
+                cmd(Command::Iam(members::IamArgs::parse("县一中团委").unwrap())),
+            ),
+            (
+                "/iam@tuan_bot 县 一中",
+                cmd(Command::Iam(members::IamArgs::parse("县 一中").unwrap())),
+            ),
             ("/iam", Parsed::Invalid(ParseError::IamUsage)),
             ("我是", Parsed::NotCommand),
             ("我是说明天开会，大家记得来", Parsed::NotCommand),
@@ -1097,7 +1112,9 @@ mod tests {
             ("/roster delete", Parsed::Invalid(ParseError::RosterUsage)),
             (
                 "我是 县一中 482193",
-                cmd(Command::Iam(org("县一中 482193"))),
+                cmd(Command::Iam(
+                    members::IamArgs::parse("县一中 482193").unwrap(),
+                )),
             ),
             // Look-alikes: chatter.
             ("同意！", Parsed::NotCommand),

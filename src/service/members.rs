@@ -61,24 +61,6 @@ fn tr(locale: &str, key: &str) -> String {
 
 // ------------------------------------------------------------ 我是 ORG
 
-/// Split a trailing join code off what followed `我是`: `县一中 482193`,
-/// `县一中 邀请码 482193`. A code is four or more ASCII digits standing
-/// apart; anything else is part of the org name.
-pub fn split_code(query: &str) -> (&str, Option<&str>) {
-    let q = query.trim();
-    let Some((head, last)) = q.rsplit_once(char::is_whitespace) else {
-        return (q, None);
-    };
-    if last.len() >= 4 && last.chars().all(|c| c.is_ascii_digit()) {
-        let head = head.trim_end();
-        let head = head.strip_suffix("邀请码").unwrap_or(head).trim_end();
-        if !head.is_empty() {
-            return (head, Some(last));
-        }
-    }
-    (q, None)
-}
-
 /// What `我是 ORG [CODE]` leads to, once the org is known. `confirmed`: the
 /// person already said yes to leaving their org (see [`confirm_move`]).
 pub async fn join(ctx: &mut Ctx<'_>, org: Org, code: Option<&str>, confirmed: bool) -> Result {
@@ -1715,24 +1697,6 @@ pub async fn import_roster_in_chat(ctx: &mut Ctx<'_>) -> Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_split_off() {
-        let cases: &[(&str, (&str, Option<&str>))] = &[
-            ("县一中 482193", ("县一中", Some("482193"))),
-            ("县一中 邀请码 482193", ("县一中", Some("482193"))),
-            ("县一中邀请码 4821", ("县一中", Some("4821"))),
-            ("县一中", ("县一中", None)),
-            ("1", ("1", None)),
-            ("482193", ("482193", None)),
-            ("县 一中", ("县 一中", None)),
-            ("县一中 12", ("县一中 12", None)),
-            ("县一中 48a193", ("县一中 48a193", None)),
-        ];
-        for (q, want) in cases {
-            assert_eq!(split_code(q), *want, "{q}");
-        }
-    }
 
     #[test]
     fn codes_are_six_digits_and_hashed_with_salt() {

@@ -198,7 +198,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
 async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
     match cmd {
         Command::Help => help::help(ctx).await,
-        Command::Iam(query) => orgs::iam(ctx, query.as_str()).await,
+        Command::Iam(args) => orgs::iam(ctx, &args).await,
         Command::Whoami => orgs::whoami(ctx).await,
         Command::Orgs => orgs::list(ctx).await,
         Command::Bind(scope) => orgs::bind(ctx, &scope).await,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::json;
 
 use super::{Ctx, Result, clip};
+use crate::command::members::IamArgs;
 use crate::command::scope::Scope;
 use crate::domain::{OrgKind, Role};
 use crate::store::orgs::{self, Org};
@@ -226,15 +227,15 @@ pub(super) async fn lookup_one(ctx: &mut Ctx<'_>, query: &str) -> Result<Option<
 
 /// `/iam ORG [CODE]` (我是 ORG): ask to join an org (see
 /// [`super::members`]); `我是 1` picks from numbered choices.
-#[tracing::instrument(skip(ctx, query), fields(person = ctx.person.id))]
-pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
+#[tracing::instrument(skip(ctx, args), fields(person = ctx.person.id))]
+pub async fn iam(ctx: &mut Ctx<'_>, args: &IamArgs) -> Result {
     let now_ms = ctx.now_ms();
     let (platform, user, chat) = (
         ctx.msg.platform,
         ctx.msg.sender_id.clone(),
         ctx.msg.chat_id.clone(),
     );
-    if let Ok(n) = query.trim().parse::<usize>()
+    if let Some(n) = args.choice
         && let Some(p) = pending::get(ctx.tx, platform, &user, &chat, IAM_CHOICE, now_ms).await?
     {
         let choice: Choice = serde_json::from_str(&p.payload).unwrap_or_default();
@@ -248,7 +249,7 @@ pub async fn iam(ctx: &mut Ctx<'_>, query: &str) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let (query, code) = super::members::split_code(query);
+    let (query, code) = (args.org.as_str(), args.code.as_deref());
     match lookup(ctx, query).await? {
         OrgMatch::One(org) => super::members::join(ctx, org, code, false).await,
         OrgMatch::Many(found) => {
