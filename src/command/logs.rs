@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 
 use super::activity::{self, ActivityReport, ActivityRules};
+use super::dates::activity_date;
 use super::scope::OrgRef;
 
 /// `/log` as typed, and its records as read.
@@ -37,6 +38,9 @@ pub struct LogLine {
     /// The line as typed (trimmed).
     pub line: String,
     pub report: ActivityReport,
+    /// The day the line means ([`activity_date`]): a near-future reading of
+    /// a year-less date, which the service refuses as not yet happened.
+    pub date: NaiveDate,
 }
 
 impl LogArgs {
@@ -65,9 +69,13 @@ pub fn lines(text: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<LogLine
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(|l| LogLine {
-            line: l.to_string(),
-            report: activity::parse_activity(l, today, rules),
+        .map(|l| {
+            let report = activity::parse_activity(l, today, rules);
+            LogLine {
+                line: l.to_string(),
+                date: activity_date(l, report.date, today),
+                report,
+            }
         })
         .collect()
 }
@@ -107,6 +115,16 @@ mod tests {
         assert_eq!(
             lead.lines[0].report.date,
             NaiveDate::from_ymd_opt(2026, 3, 5).unwrap()
+        );
+        // Written on 3月18日, 4月2日 means next month, not last year.
+        let a = LogArgs::parse("4月2日 团课 30人", today, rules);
+        assert_eq!(
+            a.lines[0].report.date,
+            NaiveDate::from_ymd_opt(2025, 4, 2).unwrap()
+        );
+        assert_eq!(
+            a.lines[0].date,
+            NaiveDate::from_ymd_opt(2026, 4, 2).unwrap()
         );
         // One word: the lead leaves nothing to record.
         let a = LogArgs::parse("团课", today, rules);

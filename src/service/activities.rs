@@ -15,7 +15,6 @@ use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
 use crate::chat::{AttachmentKind, Outgoing};
 use crate::command::activity::{ActivityReport, Warning};
-use crate::command::dates::activity_date;
 use crate::command::edit::MAX_FIELD_CHARS;
 use crate::command::logs::{self, LogArgs, LogLine};
 use crate::command::scope::{self, PeriodScope};
@@ -48,11 +47,10 @@ pub async fn log(ctx: &mut Ctx<'_>, args: &LogArgs) -> Result {
     let Some((org, text, lines)) = pick_org(ctx, args).await? else {
         return Ok(());
     };
-    let reports = pairs(lines);
-    if reports.is_empty()
-        || reports
+    if lines.is_empty()
+        || lines
             .iter()
-            .all(|(_, r)| r.warnings.contains(&Warning::Empty))
+            .all(|l| l.report.warnings.contains(&Warning::Empty))
     {
         let usage = t!("usage.log", locale = ctx.locale);
         ctx.reply(usage);
@@ -60,7 +58,7 @@ pub async fn log(ctx: &mut Ctx<'_>, args: &LogArgs) -> Result {
     }
     let photo = photo_ref(ctx);
     // Same org, date and title within minutes: probably sent twice.
-    for (_, r) in &reports {
+    for LogLine { report: r, .. } in lines {
         let since = ctx.now_ms() - DUPLICATE_WINDOW_MS;
         let date = r.date.format("%Y-%m-%d").to_string();
         if let Some(id) = activities::find_duplicate(ctx.tx, org.id, &date, &r.title, since).await?
@@ -88,7 +86,7 @@ pub async fn log(ctx: &mut Ctx<'_>, args: &LogArgs) -> Result {
             return Ok(());
         }
     }
-    record(ctx, &org, &reports, photo).await
+    record(ctx, &org, lines, photo).await
 }
 
 /// 确认 after a duplicate question: record what was asked about.
@@ -99,16 +97,8 @@ pub async fn confirm_duplicate(ctx: &mut Ctx<'_>, payload: &str) -> Result {
     let Some(org) = orgs::get(ctx.tx, p.org_id).await? else {
         return Ok(());
     };
-    let reports = pairs(&logs::lines(&p.text, ctx.today, &ctx.engine.activity_rules));
-    record(ctx, &org, &reports, p.photo).await
-}
-
-/// Each record with the line it came from.
-fn pairs(lines: &[LogLine]) -> Vec<(String, ActivityReport)> {
-    lines
-        .iter()
-        .map(|l| (l.line.clone(), l.report.clone()))
-        .collect()
+    let lines = logs::lines(&p.text, ctx.today, &ctx.engine.activity_rules);
+    record(ctx, &org, &lines, p.photo).await
 }
 
 /// Decide whose record this is. Staff may name the org first (`/log 县一中 …`);
@@ -189,18 +179,22 @@ fn photo_ref(ctx: &Ctx<'_>) -> Option<String> {
 async fn record(
     ctx: &mut Ctx<'_>,
     org: &Org,
-    reports: &[(String, ActivityReport)],
+    reports: &[LogLine],
     photo: Option<String>,
 ) -> Result {
     let mut lines = Vec::new();
     let mut recorded: Vec<(i64, &ActivityReport)> = Vec::new();
-    for (line, r) in reports {
+    for LogLine {
+        line,
+        report: r,
+        date: when,
+    } in reports
+    {
         if r.warnings.contains(&Warning::Empty) {
             continue;
         }
-        let when = activity_date(line, r.date, ctx.today);
-        if when > ctx.today {
-            let date = short_date(when, ctx.locale);
+        if *when > ctx.today {
+            let date = short_date(*when, ctx.locale);
             lines.push(t!("activity.future", locale = ctx.locale, date = date).into_owned());
             continue;
         }
