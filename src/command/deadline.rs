@@ -115,16 +115,17 @@ impl When {
     }
 }
 
+/// A local date and time, for the tests of `command/`.
+#[cfg(test)]
+pub(crate) fn at(y: i32, m: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(y, m, d)
+        .and_then(|d| d.and_hms_opt(h, mi, 0))
+        .expect("a valid test date")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(y: i32, m: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, m, d)
-            .unwrap()
-            .and_hms_opt(h, mi, 0)
-            .unwrap()
-    }
 
     #[test]
     fn table() {

@@ -279,18 +279,10 @@ fn capacity_word(w: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn now() -> NaiveDateTime {
-        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
-            .unwrap()
-            .and_hms_opt(10, 0, 0)
-            .unwrap()
-    }
+    use crate::command::deadline::at as local;
 
-    fn local(y: i32, m: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
-        chrono::NaiveDate::from_ymd_opt(y, m, d)
-            .unwrap()
-            .and_hms_opt(h, mi, 0)
-            .unwrap()
+    fn now() -> NaiveDateTime {
+        local(2026, 3, 1, 10, 0)
     }
 
     fn p(text: &str) -> Parsed {

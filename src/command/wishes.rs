@@ -174,17 +174,8 @@ fn split(s: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveDate;
-
     use super::*;
-    use crate::command::deadline::BadTime;
-
-    fn at(y: i32, m: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, m, d)
-            .unwrap()
-            .and_hms_opt(h, mi, 0)
-            .unwrap()
-    }
+    use crate::command::deadline::{BadTime, at};
 
     #[test]
     fn queries() {
