@@ -302,3 +302,32 @@ async fn bad_input_records_nothing() {
         assert!(tuanbot::store::orgs::count(&mut conn).await.unwrap() == 54);
     }
 }
+
+/// Every command reads the county from the same words: `/stats`, `/report`
+/// and `/bind` agree on 全县, 所有, 团干联盟 …
+#[tokio::test]
+async fn county_words_are_one_list() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 3月5日 学雷锋志愿服务 45人 90小时 三里铺\n\
+:as zhang 团县委小张\n\
+:chat zhang private\n\
+/stats 所有 本月\n\
+/stats 上月 团干联盟\n\
+/report 全体 上周\n\
+:chat tgl group\n\
+/bind 全部\n",
+        )
+        .await;
+        let b = db.backend;
+        assert!(t[1].starts_with("📊 全县 · 2026年3月1日–"), "{b}: {}", t[1]);
+        assert!(t[2].starts_with("📊 全县 · 2026年2月1日–"), "{b}: {}", t[2]);
+        assert!(
+            t[3].starts_with("📊 全县 工作总结（2026-03-02 至 2026-03-08）"),
+            "{b}: {}",
+            t[3]
+        );
+        assert_eq!(t[4], "✅ 本群已设为全县团干群（团县委）。", "{b}");
+    }
+}
