@@ -131,7 +131,10 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let starts_at = (a.time.at.ok())
+    let starts_at = a
+        .time
+        .at
+        .ok()
         .and_then(|d| super::to_utc(ctx.engine.tz, d))
         .map(store::ms);
     let deadline_at = match &a.deadline {

@@ -632,7 +632,7 @@ pub async fn publish(
         && batch.platform.as_deref() == Some(platform.as_str())
         && batch.chat_id.as_deref() == Some(chat_id.as_str());
     if let Some(at) = at {
-        let Some(when) = (at.at.ok()).and_then(|l| super::to_utc(ctx.engine.tz, l)) else {
+        let Some(when) = at.at.ok().and_then(|l| super::to_utc(ctx.engine.tz, l)) else {
             let text = tr(ctx.locale, "wishes.usage.publish");
             ctx.reply(text);
             return Ok(());
