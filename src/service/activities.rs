@@ -22,7 +22,7 @@ use crate::domain::Role;
 use crate::domain::category::Category;
 use crate::store::activities::{self, Activity, Field, Filter, NewActivity, QuantityRow};
 use crate::store::orgs::{self, Org};
-use crate::store::{outbox, pending};
+use crate::store::pending;
 
 /// A second record with the same org, date and title within this window is
 /// probably the same report sent twice: ask first.
@@ -111,7 +111,7 @@ fn parse_lines(ctx: &Ctx<'_>, text: &str) -> Vec<(String, ActivityReport)> {
         .map(|l| {
             (
                 l.to_string(),
-                parse_activity(l, ctx.today, &ctx.engine.activity_rules),
+                parse_activity(l, ctx.today, &ctx.env.activity_rules),
             )
         })
         .collect()
@@ -298,8 +298,7 @@ async fn record(
     let mut msg = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), text);
     msg.reply_to = ctx.msg.message_id.clone();
     let now = ctx.now_ms();
-    let card_id = outbox::enqueue(ctx.tx, &msg, now, None, now).await?;
-    ctx.engine.outbox_ready.notify_waiters();
+    let card_id = ctx.out.enqueue(ctx.tx, &msg, now, None, now).await?;
     if let [(id, _)] = recorded.as_slice() {
         activities::set_card(ctx.tx, *id, card_id).await?;
     }

@@ -126,12 +126,12 @@ pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
     let Some((from, to, scope)) = period_and_scope(ctx, &args, false, refuse).await? else {
         return Ok(());
     };
-    let backend = ctx.engine.store.backend();
+    let backend = ctx.env.store.backend();
     let at = report::Judged {
         now_ms: ctx.now_ms(),
-        overdue_days: ctx.engine.settings.wishes.overdue_days,
+        overdue_days: ctx.env.settings.wishes.overdue_days,
     };
-    let r = report::build(ctx.tx, backend, ctx.engine.tz, &scope, from, to, at).await?;
+    let r = report::build(ctx.tx, backend, ctx.env.tz, &scope, from, to, at).await?;
     if !chart {
         let text = report::chat_text(&r, ctx.locale);
         ctx.reply(text);
@@ -148,7 +148,7 @@ pub async fn report(ctx: &mut Ctx<'_>, args: &str) -> Result {
             let mut m = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), caption);
             m.reply_to = ctx.msg.message_id.clone();
             m.attachments.push(photo);
-            ctx.queue(m);
+            ctx.out.send(m);
         }
         Err(e) => {
             tracing::warn!(error = %e, "report chart");
@@ -170,7 +170,7 @@ pub async fn stars(ctx: &mut Ctx<'_>, args: &str) -> Result {
     let Some((from, to, scope)) = period_and_scope(ctx, args, true, refuse).await? else {
         return Ok(());
     };
-    let scheme = match ctx.engine.settings.star_scheme() {
+    let scheme = match ctx.env.settings.star_scheme() {
         Ok(s) => s,
         Err(e) => {
             // Checked at start-up; a file changed since then falls back.
@@ -178,12 +178,12 @@ pub async fn stars(ctx: &mut Ctx<'_>, args: &str) -> Result {
             Scheme::builtin()
         }
     };
-    let backend = ctx.engine.store.backend();
+    let backend = ctx.env.store.backend();
     let at = report::Judged {
         now_ms: ctx.now_ms(),
-        overdue_days: ctx.engine.settings.wishes.overdue_days,
+        overdue_days: ctx.env.settings.wishes.overdue_days,
     };
-    let r = report::build(ctx.tx, backend, ctx.engine.tz, &Scope::County, from, to, at).await?;
+    let r = report::build(ctx.tx, backend, ctx.env.tz, &Scope::County, from, to, at).await?;
     let all = orgs::all(ctx.tx).await?;
     let ratings = rate(&r, &all, &scheme);
     let text = match &scope {

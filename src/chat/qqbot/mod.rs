@@ -64,7 +64,7 @@
 //!
 //! # How it fits
 //!
-//! Events become [`Incoming`](crate::chat::Incoming)s for `Engine::enqueue` (group-commit writer),
+//! Events become [`Incoming`](crate::chat::Incoming)s for `Engine::submit` (group-commit writer),
 //! in arrival order; the bot's membership and the owner's switch are
 //! recorded here ([`QqBot::on_event`]). Sending is [`ledger`]: each message
 //! answers the freshest incoming message of its chat that has a reply left,
@@ -310,7 +310,7 @@ impl QqBot {
             };
             self.kinds.note(&msg.chat_id, msg.chat_kind);
             let update = msg.update_id.clone();
-            let answer = self.engine.enqueue(*msg);
+            let answer = self.engine.submit(*msg);
             let done = inbound.done;
             tokio::spawn(async move {
                 let ok = match answer.await {

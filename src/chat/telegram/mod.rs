@@ -577,7 +577,7 @@ impl Telegram {
 
     /// Take the update's place in the group-commit writer now (an import
     /// whose file must be downloaded first takes a later one: see
-    /// `Engine::enqueue`); the future answers whether it was handled (and
+    /// `Engine::submit`); the future answers whether it was handled (and
     /// answers a button press, so the client's spinner stops, whatever
     /// became of it).
     fn queue(
@@ -585,7 +585,7 @@ impl Telegram {
         incoming: Incoming,
         callback: Option<teloxide::types::CallbackQueryId>,
     ) -> BoxFuture<'static, bool> {
-        let answer = self.engine.enqueue(incoming.clone());
+        let answer = self.engine.submit(incoming.clone());
         let bot = self.bot.clone();
         Box::pin(async move {
             let handled = match answer.await {

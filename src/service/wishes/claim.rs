@@ -1,6 +1,9 @@
 //! The claim rush: claims decided together, results gathered per chat.
 
 use super::*;
+use crate::command::{Command, Parsed};
+use crate::service::{BatchKind, Batched};
+use crate::store::{people, updates};
 
 /// Claim results for a chat are gathered this long before they go out.
 const CLAIM_WINDOW_MS: i64 = 2_000;
@@ -29,9 +32,106 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
         locale: ctx.locale,
         numbers,
     };
-    let mut out = claim_many(ctx.engine, &mut *ctx.tx, &[req]).await?;
-    ctx.out.append(&mut out[0]);
+    for out in claim_many(ctx.env, &mut *ctx.tx, &[req]).await? {
+        ctx.out.append(out);
+    }
     Ok(())
+}
+
+/// The wish numbers of a message that is nothing but a claim
+/// (`认领 12、15`) and that may be handled with others ([`claim_run`]): no
+/// reply, attachment or button, from an account the settings don't promote
+/// (that happens in `service::dispatch`).
+pub(in crate::service) fn plain_claim(
+    env: &Env,
+    msg: &Incoming,
+    parsed: &Parsed,
+) -> Option<Vec<u32>> {
+    if msg.reply_to.is_some()
+        || !msg.attachments.is_empty()
+        || msg.callback_id.is_some()
+        || env.settings.is_admin(msg.platform, &msg.sender_id)
+    {
+        return None;
+    }
+    match parsed {
+        Parsed::Command(Command::Claim(n)) if !n.is_empty() => Some(n.clone()),
+        _ => None,
+    }
+}
+
+/// A run of plain claim messages (the engine's batch of them, see
+/// `service::run_batch`) with the effects of `service::dispatch` one after
+/// another, in a few statements for all of them: the update ids, the
+/// senders and the chats in one go each, then [`claim_many`]. `None` for an
+/// update handled before; else its replies.
+pub(in crate::service) async fn claim_run(
+    env: &Env,
+    tx: &mut impl Db,
+    run: &[(&Incoming, &Batched)],
+) -> Result<Vec<Option<Out>>> {
+    let ids: Vec<_> = run
+        .iter()
+        .map(|(m, _)| (m.platform, m.update_id.as_str(), store::ms(m.at)))
+        .collect();
+    let fresh = updates::mark_many(&mut *tx, &ids).await?;
+    // Senders (latest name wins) and chats, each once.
+    let mut people_by: HashMap<(Platform, String), Person> = Default::default();
+    let mut platforms: Vec<Platform> = run.iter().map(|(m, _)| m.platform).collect();
+    platforms.sort_unstable_by_key(|p| p.as_str());
+    platforms.dedup();
+    for platform in platforms {
+        let mut accounts: Vec<(&str, &str)> = Vec::new();
+        for (m, _) in run.iter().rev().filter(|(m, _)| m.platform == platform) {
+            if !accounts.iter().any(|(u, _)| *u == m.sender_id) {
+                accounts.push((&m.sender_id, &m.sender_name));
+            }
+        }
+        let now_ms = run.iter().map(|(m, _)| store::ms(m.at)).max().unwrap_or(0);
+        for (user, p) in people::seen_many(&mut *tx, platform, &accounts, now_ms).await? {
+            people_by.insert((platform, user), p);
+        }
+    }
+    let mut seen_chats: Vec<(Platform, &str)> = Vec::new();
+    for (m, _) in run.iter().rev() {
+        if !seen_chats.contains(&(m.platform, m.chat_id.as_str())) {
+            seen_chats.push((m.platform, m.chat_id.as_str()));
+            let at = store::ms(m.at);
+            chats::upsert_seen(
+                &mut *tx,
+                m.platform,
+                &m.chat_id,
+                m.chat_kind,
+                m.chat_title.as_deref(),
+                at,
+            )
+            .await?;
+        }
+    }
+    let mut reqs = Vec::with_capacity(run.len());
+    for (&(m, batched), new) in run.iter().zip(&fresh) {
+        let (true, BatchKind::Claim(numbers)) = (*new, &batched.0) else {
+            continue;
+        };
+        let person = people_by
+            .get(&(m.platform, m.sender_id.clone()))
+            .ok_or_else(|| StoreError::Corrupt(format!("sender {} not stored", m.sender_id)))?;
+        reqs.push(ClaimRequest {
+            msg: m,
+            person,
+            locale: crate::i18n::pick(
+                person.locale.as_deref(),
+                m.sender_language.as_deref(),
+                &env.settings.locale,
+            ),
+            numbers,
+        });
+    }
+    let mut replies = claim_many(env, &mut *tx, &reqs).await?.into_iter();
+    Ok(fresh
+        .iter()
+        .map(|&new| if new { replies.next() } else { None })
+        .collect())
 }
 
 /// What became of each number of one claim message.
@@ -104,11 +204,11 @@ struct Book {
 /// costs a handful of statements per group instead of a dozen per message.
 /// Returns each request's replies.
 pub async fn claim_many(
-    engine: &Engine,
+    env: &Env,
     conn: &mut impl Db,
     reqs: &[ClaimRequest<'_>],
-) -> Result<Vec<Vec<Queued>>> {
-    let mut out: Vec<Vec<Queued>> = reqs.iter().map(|_| Vec::new()).collect();
+) -> Result<Vec<Out>> {
+    let mut out: Vec<Out> = reqs.iter().map(|_| Out::new()).collect();
     // The batch each chat claims from.
     let mut chat_batch: HashMap<(Platform, &str), Option<i64>> = HashMap::new();
     let mut books: BTreeMap<i64, Book> = BTreeMap::new();
@@ -175,7 +275,7 @@ pub async fn claim_many(
         }
     }
     // Decide, in arrival order.
-    let cadre_only = engine.settings.wishes.claim_role == "cadre";
+    let cadre_only = env.settings.wishes.claim_role == "cadre";
     let mut results: Vec<Option<(i64, Vec<String>)>> = Vec::with_capacity(reqs.len());
     for (i, r) in reqs.iter().enumerate() {
         let l = r.locale;
@@ -185,7 +285,7 @@ pub async fn claim_many(
             .flatten();
         let decided = match (batch_id, r.person.org_id.and_then(|o| orgs.get(&o))) {
             (None, _) => Err(no_batch_text(
-                engine,
+                env,
                 l,
                 not_yet.get(&(r.msg.platform, r.msg.chat_id.as_str())),
             )),
@@ -201,7 +301,7 @@ pub async fn claim_many(
         let (batch_id, org) = match decided {
             Ok(found) => found,
             Err(text) => {
-                out[i].push(direct_reply(r.msg, text));
+                out[i].reply(r.msg, text);
                 results.push(None);
                 continue;
             }
@@ -278,9 +378,17 @@ pub async fn claim_many(
         book.batch = db::bump(&mut *conn, book.batch.id, -k, k, 0, book.last.as_deref()).await?;
         let (last_i, ..) = book.taken[book.taken.len() - 1];
         let last = &reqs[last_i];
-        if board_editable(engine, &book.batch) {
+        if board_editable(env, &book.batch) {
             let at = store::ms(last.msg.at);
-            update_board(&mut *conn, engine, &book.batch, at, last.locale).await?;
+            update_board(
+                &mut *conn,
+                &mut out[last_i],
+                env,
+                &book.batch,
+                at,
+                last.locale,
+            )
+            .await?;
         } else {
             // Text fallback: the gathered result of each chat that claimed
             // carries the progress line, after that chat's last success.
@@ -321,21 +429,10 @@ pub async fn claim_many(
             })
             .collect();
         if !parts.is_empty() {
-            gather(engine, conn, reqs, &parts, &mut out).await?;
+            gather(env, conn, reqs, &parts, &mut out).await?;
         }
     }
     Ok(out)
-}
-
-/// A reply quoting the request's message.
-fn direct_reply(msg: &Incoming, text: String) -> Queued {
-    let mut m = Outgoing::new(msg.platform, msg.chat_id.clone(), text);
-    m.reply_to = msg.message_id.clone();
-    Queued {
-        message: m,
-        not_before: None,
-        coalesce_key: None,
-    }
 }
 
 /// Fold the result lines of one chat's requests (`parts`: request index and
@@ -343,22 +440,22 @@ fn direct_reply(msg: &Incoming, text: String) -> Queued {
 /// not fit, or finds none, goes into a new one that waits
 /// [`CLAIM_WINDOW_MS`] for more.
 async fn gather(
-    engine: &Engine,
+    env: &Env,
     conn: &mut impl Db,
     reqs: &[ClaimRequest<'_>],
     parts: &[(usize, &[String])],
-    out: &mut [Vec<Queued>],
+    out: &mut [Out],
 ) -> Result {
     let first = reqs[parts[0].0].msg;
     let (platform, chat_id) = (first.platform, first.chat_id.clone());
     let key = format!("wishes:claims:{platform}:{chat_id}");
-    let max = engine.capabilities(platform).max_text_chars;
+    let max = env.capabilities(platform).max_text_chars;
     // The message being filled: the pending row (if any), its text, and the
     // lines added to it here.
-    let mut pending = outbox::pending_coalesced(&mut *conn, &key).await?;
+    let mut pending = Out::pending(&mut *conn, &key).await?;
     // Usually everything fits into one message: merge once.
     let all: Vec<String> = parts.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
-    let base = pending.as_ref().map_or("", |r| r.message.text.as_str());
+    let base = pending.as_ref().map_or("", |p| p.message.text.as_str());
     let merged = merge_lines(base, &all);
     if merged.chars().count() <= max {
         let fill = Fill {
@@ -369,7 +466,7 @@ async fn gather(
         };
         return flush(conn, reqs, fill, &key, out).await;
     }
-    let mut text = pending.as_ref().map(|r| r.message.text.clone());
+    let mut text = pending.as_ref().map(|p| p.message.text.clone());
     let mut added: Vec<String> = Vec::new();
     let mut owner = parts[0].0;
     for &(i, lines) in parts {
@@ -406,7 +503,7 @@ struct Fill<'a> {
     /// The request a new row is written for.
     owner: usize,
     /// The pending row to fold into, if any.
-    pending: Option<outbox::OutboxRow>,
+    pending: Option<Pending>,
     /// The pending row's text with `added` merged in, when already known.
     merged: Option<String>,
     added: &'a [String],
@@ -419,7 +516,7 @@ async fn flush(
     reqs: &[ClaimRequest<'_>],
     fill: Fill<'_>,
     key: &str,
-    out: &mut [Vec<Queued>],
+    out: &mut [Out],
 ) -> Result {
     let Fill {
         owner,
@@ -430,20 +527,19 @@ async fn flush(
     if added.is_empty() {
         return Ok(());
     }
-    if let Some(row) = pending {
-        let mut msg = row.message;
-        msg.text = merged.unwrap_or_else(|| merge_lines(&msg.text, added));
-        if outbox::replace_pending(&mut *conn, row.id, &msg).await? {
+    if let Some(pending) = pending {
+        let folded = out[owner].fold(&mut *conn, pending, |mut msg| {
+            msg.text = merged.unwrap_or_else(|| merge_lines(&msg.text, added));
+            msg
+        });
+        if folded.await? {
             return Ok(());
         }
     }
     let r = reqs[owner].msg;
     let msg = Outgoing::new(r.platform, r.chat_id.clone(), merge_lines("", added));
-    out[owner].push(Queued {
-        message: msg,
-        not_before: Some(r.at + Duration::milliseconds(CLAIM_WINDOW_MS)),
-        coalesce_key: Some(key.to_string()),
-    });
+    let at = r.at + Duration::milliseconds(CLAIM_WINDOW_MS);
+    out[owner].send_keyed(msg, at, key);
     Ok(())
 }
 

@@ -92,7 +92,7 @@ pub async fn release(ctx: &mut Ctx<'_>, no: u32) -> Result {
     .await?;
     let fresh = db::bump(ctx.tx, batch.id, 1, -1, 0, None).await?;
     let now_ms = ctx.now_ms();
-    update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+    update_board(ctx.tx, &mut ctx.out, ctx.env, &fresh, now_ms, ctx.locale).await?;
     let text = t!("wishes.released", locale = ctx.locale, no = w.no);
     ctx.reply(text);
     Ok(())
@@ -132,7 +132,7 @@ pub async fn done(ctx: &mut Ctx<'_>, no: u32) -> Result {
     )
     .await?;
     let fresh = db::bump(ctx.tx, batch.id, 0, -1, 1, None).await?;
-    update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+    update_board(ctx.tx, &mut ctx.out, ctx.env, &fresh, now_ms, ctx.locale).await?;
     let text = t!(
         "wishes.delivered",
         locale = ctx.locale,
@@ -178,7 +178,7 @@ pub async fn revoke(ctx: &mut Ctx<'_>, no: u32, reason: &str) -> Result {
         _ => (-1, 0),
     };
     let fresh = db::bump(ctx.tx, batch.id, open, claimed, 0, None).await?;
-    update_board(ctx.tx, ctx.engine, &fresh, now_ms, ctx.locale).await?;
+    update_board(ctx.tx, &mut ctx.out, ctx.env, &fresh, now_ms, ctx.locale).await?;
     if let (WishStatus::Claimed, Some(org)) = (w.status, w.org_id) {
         for g in chats::groups_of_org(ctx.tx, org).await? {
             let text = t!(
@@ -188,7 +188,7 @@ pub async fn revoke(ctx: &mut Ctx<'_>, no: u32, reason: &str) -> Result {
                 item = w.item.as_str(),
                 reason = reason.as_str()
             );
-            ctx.queue(Outgoing::new(g.platform, g.chat_id, text));
+            ctx.out.send(Outgoing::new(g.platform, g.chat_id, text));
         }
     }
     let text = t!(
@@ -206,11 +206,11 @@ pub async fn revoke(ctx: &mut Ctx<'_>, no: u32, reason: &str) -> Result {
 /// Claimed wishes not delivered after `overdue_days`, by org.
 async fn overdue_by_org(
     conn: &mut Conn,
-    engine: &Engine,
+    env: &Env,
     now: DateTime<Utc>,
     reminded_before_ms: i64,
 ) -> Result<BTreeMap<i64, Vec<Wish>>> {
-    let days = engine.settings.wishes.overdue_days;
+    let days = env.settings.wishes.overdue_days;
     let before = store::ms(now - Duration::days(days));
     let mut by_org: BTreeMap<i64, Vec<Wish>> = BTreeMap::new();
     for w in db::overdue(conn, before, reminded_before_ms).await? {
@@ -228,8 +228,8 @@ pub async fn overdue(ctx: &mut Ctx<'_>) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let by_org = overdue_by_org(ctx.tx, ctx.engine, ctx.now, i64::MAX).await?;
-    let days = ctx.engine.settings.wishes.overdue_days;
+    let by_org = overdue_by_org(ctx.tx, ctx.env, ctx.now, i64::MAX).await?;
+    let days = ctx.env.settings.wishes.overdue_days;
     if by_org.is_empty() {
         let text = t!("wishes.overdue.none", locale = ctx.locale, days = days);
         ctx.reply(text);
@@ -257,17 +257,17 @@ pub async fn overdue(ctx: &mut Ctx<'_>) -> Result {
 /// Remind each org holding overdue wishes, in its bound groups, at most once
 /// a week per wish. Idempotent within the week. Returns the reminders queued.
 /// For the scheduler.
-pub async fn remind_overdue(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
+pub async fn remind_overdue(ctx: &mut Ctx<'_, Scheduled>) -> Result<usize> {
+    let (env, now) = (ctx.env, ctx.now);
     let now_ms = store::ms(now);
     let week_ago = store::ms(now - Duration::days(7));
-    let locale = engine.settings.locale.as_str();
-    let days = engine.settings.wishes.overdue_days;
-    let mut tx = engine.store.begin().await?;
-    let by_org = overdue_by_org(&mut tx, engine, now, week_ago).await?;
+    let locale = env.settings.locale.as_str();
+    let days = env.settings.wishes.overdue_days;
+    let by_org = overdue_by_org(ctx.tx, env, now, week_ago).await?;
     let mut sent = 0;
     for (org, ws) in &by_org {
         let items: Vec<String> = ws.iter().map(|w| format!("{} {}", w.no, w.item)).collect();
-        let groups = chats::groups_of_org(&mut tx, *org).await?;
+        let groups = chats::groups_of_org(ctx.tx, *org).await?;
         for g in &groups {
             let text = t!(
                 "wishes.overdue.reminder",
@@ -275,21 +275,22 @@ pub async fn remind_overdue(engine: &Engine, now: DateTime<Utc>) -> Result<usize
                 days = days,
                 list = items.join("、")
             );
-            outbox::enqueue(
-                &mut tx,
-                &Outgoing::new(g.platform, g.chat_id.clone(), text),
-                now_ms,
-                None,
-                now_ms,
-            )
-            .await?;
+            ctx.out
+                .enqueue(
+                    ctx.tx,
+                    &Outgoing::new(g.platform, g.chat_id.clone(), text),
+                    now_ms,
+                    None,
+                    now_ms,
+                )
+                .await?;
             sent += 1;
         }
         for w in ws {
-            db::mark_reminded(&mut tx, w.id, now_ms).await?;
+            db::mark_reminded(ctx.tx, w.id, now_ms).await?;
         }
         audit::record(
-            &mut tx,
+            ctx.tx,
             &audit::Entry {
                 at_ms: now_ms,
                 platform: groups.first().map(|g| g.platform).unwrap_or(Platform::Console),
@@ -301,10 +302,6 @@ pub async fn remind_overdue(engine: &Engine, now: DateTime<Utc>) -> Result<usize
             },
         )
         .await?;
-    }
-    tx.commit().await?;
-    if sent > 0 {
-        engine.outbox_ready.notify_waiters();
     }
     Ok(sent)
 }

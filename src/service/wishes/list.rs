@@ -18,7 +18,7 @@ pub async fn list(ctx: &mut Ctx<'_>, arg: &str) -> Result {
     if let Some(page_no) = page_no {
         let open = db::list(ctx.tx, batch.id, Some(WishStatus::Open), None, None).await?;
         let lines: Vec<String> = open.iter().map(|w| line(w, false)).collect();
-        let pages = pages(&lines, page_budget(ctx.engine, ctx.msg.platform));
+        let pages = pages(&lines, page_budget(ctx.env, ctx.msg.platform));
         if pages.is_empty() {
             let text = t!(
                 "wishes.list.none_open",
@@ -69,7 +69,7 @@ pub async fn list(ctx: &mut Ctx<'_>, arg: &str) -> Result {
         return Ok(());
     }
     let lines: Vec<String> = found.iter().map(|w| line(w, false)).collect();
-    let pages = pages(&lines, page_budget(ctx.engine, ctx.msg.platform));
+    let pages = pages(&lines, page_budget(ctx.env, ctx.msg.platform));
     let mut text = t!(
         "wishes.list.match_title",
         locale = l,

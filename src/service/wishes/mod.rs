@@ -24,6 +24,7 @@ mod list;
 mod publish;
 
 pub use claim::{ClaimRequest, claim, claim_many};
+pub(super) use claim::{claim_run, plain_claim};
 pub use holdings::{done, overdue, release, remind_overdue, revoke};
 pub use import::{import, import_file, import_in_chat, validate};
 pub use list::{list, mine, show};
@@ -42,11 +43,12 @@ use super::{Ctx, Result, clip};
 use crate::chat::{Incoming, Outgoing};
 use crate::domain::wish::{MAX_WISHES, WishStatus, mask_name};
 use crate::domain::{Platform, Role};
-use crate::engine::{Engine, Queued};
+use crate::service::out::Pending;
+use crate::service::{Env, Out, Scheduled};
 use crate::store::db::Db;
 use crate::store::people::Person;
 use crate::store::wishes::{self as db, Batch, NewWish, Wish};
-use crate::store::{self, Conn, StoreError, audit, chats, orgs, outbox};
+use crate::store::{self, Conn, StoreError, audit, chats, orgs};
 use crate::table::{Table, cell};
 use rust_i18n::t;
 
@@ -101,7 +103,7 @@ async fn current(ctx: &mut Ctx<'_>) -> Result<Option<Batch>> {
     match batch_for(ctx.tx, platform, &ctx.msg.chat_id).await? {
         Ok(b) => Ok(Some(b)),
         Err(soon) => {
-            let text = no_batch_text(ctx.engine, ctx.locale, soon.as_ref());
+            let text = no_batch_text(ctx.env, ctx.locale, soon.as_ref());
             ctx.reply(text);
             Ok(None)
         }
@@ -128,13 +130,13 @@ async fn batch_for(
 
 /// Why there is nothing to claim here: a batch whose list is out but whose
 /// claiming opens later (`soon`), else none at all.
-fn no_batch_text(engine: &Engine, locale: &str, soon: Option<&Batch>) -> String {
+fn no_batch_text(env: &Env, locale: &str, soon: Option<&Batch>) -> String {
     match soon {
         Some(b) => t!(
             "wishes.claim.not_yet",
             locale = locale,
             name = b.name.as_str(),
-            at = local_time(engine, b.publish_at.unwrap_or_default())
+            at = local_time(env, b.publish_at.unwrap_or_default())
         )
         .into_owned(),
         None => tr(locale, "wishes.no_batch"),
@@ -142,10 +144,10 @@ fn no_batch_text(engine: &Engine, locale: &str, soon: Option<&Batch>) -> String 
 }
 
 /// A time in the configured zone, as the chat shows it (`05-20 20:00`).
-fn local_time(engine: &Engine, ms: i64) -> String {
+fn local_time(env: &Env, ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .with_timezone(&engine.tz)
+        .with_timezone(&env.tz)
         .format("%m-%d %H:%M")
         .to_string()
 }

@@ -30,9 +30,8 @@ pub(super) fn pages(lines: &[String], budget: usize) -> Vec<Vec<String>> {
     out
 }
 
-pub(super) fn page_budget(engine: &Engine, platform: Platform) -> usize {
-    engine
-        .capabilities(platform)
+pub(super) fn page_budget(env: &Env, platform: Platform) -> usize {
+    env.capabilities(platform)
         .max_text_chars
         .saturating_sub(300)
         .max(500)
@@ -61,11 +60,11 @@ fn board_text(locale: &str, b: &Batch) -> String {
 }
 
 /// Whether the board of `b` lives in a chat whose platform can edit.
-pub(super) fn board_editable(engine: &Engine, b: &Batch) -> bool {
+pub(super) fn board_editable(env: &Env, b: &Batch) -> bool {
     b.platform
         .as_deref()
         .and_then(|p| p.parse::<Platform>().ok())
-        .is_some_and(|p| engine.capabilities(p).edit)
+        .is_some_and(|p| env.capabilities(p).edit)
 }
 
 /// The one-line progress that stands in for the board where messages cannot
@@ -90,7 +89,8 @@ pub(super) fn board_summary(locale: &str, b: &Batch) -> String {
 /// the gathered claim results instead (see [`claim`]).
 pub(super) async fn update_board(
     conn: &mut impl Db,
-    engine: &Engine,
+    out: &mut Out,
+    env: &Env,
     b: &Batch,
     now_ms: i64,
     locale: &str,
@@ -107,10 +107,10 @@ pub(super) async fn update_board(
     let key = format!("wishes:board:{}", b.id);
     let text = board_text(locale, b);
     // The board post itself or an edit of it, still waiting: new text only.
-    if outbox::set_pending_text(&mut *conn, &key, &text).await? {
+    if out.board(&mut *conn, &key, &text).await? {
         return Ok(());
     }
-    if !engine.capabilities(platform).edit {
+    if !env.capabilities(platform).edit {
         return Ok(());
     }
     let mut msg = Outgoing::new(platform, chat, text);
@@ -118,24 +118,30 @@ pub(super) async fn update_board(
     let at = b
         .board_edit_at
         .map_or(now_ms, |last| (last + BOARD_EDIT_MS).max(now_ms));
-    outbox::enqueue(&mut *conn, &msg, at, Some(&key), now_ms).await?;
+    out.enqueue(&mut *conn, &msg, at, Some(&key), now_ms)
+        .await?;
     db::set_board(conn, b.id, None, at).await?;
     Ok(())
 }
 
 /// Post a batch into a chat and open it for claims: an intro, the numbered
 /// pages, then the board.
+#[allow(clippy::too_many_arguments)]
 async fn post_batch(
     conn: &mut Conn,
-    engine: &Engine,
+    out: &mut Out,
+    env: &Env,
     batch: &Batch,
     quota: Option<i64>,
     chat: (Platform, &str),
     now_ms: i64,
     locale: &str,
 ) -> Result<()> {
-    post_pages(&mut *conn, engine, batch, quota, chat, now_ms, locale, None).await?;
-    open_batch(conn, engine, batch, quota, chat, now_ms, locale, false).await
+    post_pages(
+        &mut *conn, out, env, batch, quota, chat, now_ms, locale, None,
+    )
+    .await?;
+    open_batch(conn, out, batch, quota, chat, now_ms, locale, false).await
 }
 
 /// Post the numbered pages of a batch, the first with the intro. `opens`:
@@ -144,7 +150,8 @@ async fn post_batch(
 #[allow(clippy::too_many_arguments)]
 async fn post_pages(
     conn: &mut Conn,
-    engine: &Engine,
+    out: &mut Out,
+    env: &Env,
     batch: &Batch,
     quota: Option<i64>,
     (platform, chat_id): (Platform, &str),
@@ -158,7 +165,7 @@ async fn post_pages(
         .filter(|w| w.status == WishStatus::Open)
         .map(|w| line(w, false))
         .collect();
-    let pages = pages(&lines, page_budget(engine, platform));
+    let pages = pages(&lines, page_budget(env, platform));
     let quota_text = match quota {
         Some(q) => t!("wishes.publish.quota", locale = locale, n = q).into_owned(),
         None => String::new(),
@@ -187,7 +194,7 @@ async fn post_pages(
             page = i + 1,
             pages = pages.len()
         ));
-        outbox::enqueue(
+        out.enqueue(
             &mut *conn,
             &Outgoing::new(platform, chat_id, text),
             now_ms,
@@ -196,7 +203,6 @@ async fn post_pages(
         )
         .await?;
     }
-    engine.outbox_ready.notify_waiters();
     Ok(())
 }
 
@@ -205,7 +211,7 @@ async fn post_pages(
 #[allow(clippy::too_many_arguments)]
 async fn open_batch(
     conn: &mut Conn,
-    engine: &Engine,
+    out: &mut Out,
     batch: &Batch,
     quota: Option<i64>,
     (platform, chat_id): (Platform, &str),
@@ -237,9 +243,10 @@ async fn open_batch(
     text.push_str(&board_text(locale, &fresh));
     let key = format!("wishes:board:{}", batch.id);
     let board = Outgoing::new(platform, chat_id, text);
-    let id = outbox::enqueue(&mut *conn, &board, now_ms, Some(&key), now_ms).await?;
+    let id = out
+        .enqueue(&mut *conn, &board, now_ms, Some(&key), now_ms)
+        .await?;
     db::set_board(conn, batch.id, Some(id), now_ms).await?;
-    engine.outbox_ready.notify_waiters();
     Ok(())
 }
 
@@ -326,14 +333,14 @@ pub async fn publish(
     let quota = quota.map(i64::from);
     let (platform, chat_id) = (ctx.msg.platform, ctx.msg.chat_id.clone());
     let now_ms = ctx.now_ms();
-    let engine = ctx.engine;
+    let env = ctx.env;
     let locale = ctx.locale;
     // Its list already went out here (`at TIME` earlier): don't post it again.
     let listed_here = batch.status == "scheduled"
         && batch.platform.as_deref() == Some(platform.as_str())
         && batch.chat_id.as_deref() == Some(chat_id.as_str());
     if let Some(at) = at {
-        let Some(when) = parse_at(at, ctx.today, ctx.now, ctx.engine.tz) else {
+        let Some(when) = parse_at(at, ctx.today, ctx.now, ctx.env.tz) else {
             let text = tr(ctx.locale, "wishes.usage.publish");
             ctx.reply(text);
             return Ok(());
@@ -347,11 +354,12 @@ pub async fn publish(
             store::ms(when),
         )
         .await?;
-        let local = local_time(engine, store::ms(when));
+        let local = local_time(env, store::ms(when));
         if !listed_here {
             post_pages(
                 ctx.tx,
-                engine,
+                &mut ctx.out,
+                env,
                 &batch,
                 quota,
                 (platform, &chat_id),
@@ -380,7 +388,7 @@ pub async fn publish(
     if listed_here {
         open_batch(
             ctx.tx,
-            engine,
+            &mut ctx.out,
             &batch,
             quota,
             (platform, &chat_id),
@@ -392,7 +400,8 @@ pub async fn publish(
     } else {
         post_batch(
             ctx.tx,
-            engine,
+            &mut ctx.out,
+            env,
             &batch,
             quota,
             (platform, &chat_id),
@@ -414,11 +423,10 @@ pub async fn publish(
 /// Publish every scheduled batch whose time has come. Idempotent: a batch is
 /// published once (its status moves to `published` in the same transaction).
 /// Returns how many batches were published. For the scheduler.
-pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
-    let now_ms = store::ms(now);
-    let mut tx = engine.store.begin().await?;
-    let due = db::due_scheduled(&mut tx, now_ms).await?;
-    let locale = engine.settings.locale.as_str();
+pub async fn publish_due(ctx: &mut Ctx<'_, Scheduled>) -> Result<usize> {
+    let (env, now_ms) = (ctx.env, ctx.now_ms());
+    let due = db::due_scheduled(ctx.tx, now_ms).await?;
+    let locale = env.settings.locale.as_str();
     let mut n = 0;
     for b in due {
         let (Some(platform), Some(chat)) = (
@@ -431,8 +439,8 @@ pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
         };
         // The list went out when it was scheduled; now claims open.
         open_batch(
-            &mut tx,
-            engine,
+            ctx.tx,
+            &mut ctx.out,
             &b,
             b.quota,
             (platform, &chat),
@@ -442,7 +450,7 @@ pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
         )
         .await?;
         audit::record(
-            &mut tx,
+            ctx.tx,
             &audit::Entry {
                 at_ms: now_ms,
                 platform,
@@ -456,7 +464,6 @@ pub async fn publish_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize> {
         .await?;
         n += 1;
     }
-    tx.commit().await?;
     Ok(n)
 }
 
