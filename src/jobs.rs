@@ -46,13 +46,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::chat::{BoxFuture, Outgoing};
+use crate::chat::BoxFuture;
 use crate::service::{Ctx, Env, Scheduled};
 use crate::store::jobs::Job;
-use crate::store::{self, Conn, StoreError};
+use crate::store::{self, StoreError};
 
 pub use crate::store::jobs::{cancel, pending, schedule as schedule_raw};
 
@@ -65,35 +64,7 @@ const PRUNE_BATCH: i64 = 2000;
 /// Jobs run per [`run_due`] call at most, so one call cannot run forever.
 const MAX_PER_PASS: usize = 1000;
 
-/// A job handler: performs the job's effect in `ctx.tx`. An error rolls the
-/// whole job back and schedules a retry.
-pub type Handler =
-    for<'a, 'b> fn(&'a mut Ctx<'b, Scheduled>, &'a Job) -> BoxFuture<'a, Result<(), StoreError>>;
-
-/// The registered handlers, by kind. A kind not listed here is given up at
-/// once (and logged), never retried forever.
-const HANDLERS: &[(&str, Handler)] = &[
-    ("message", |c, j| Box::pin(send_message(c, j))),
-    ("notice.send", |c, j| {
-        Box::pin(crate::service::notices::job_send(c, j))
-    }),
-    ("notice.remind", |c, j| {
-        Box::pin(crate::service::notices::job_remind(c, j))
-    }),
-    ("notice.summary", |c, j| {
-        Box::pin(crate::service::notices::job_summary(c, j))
-    }),
-    ("event.close", |c, j| {
-        Box::pin(crate::service::events::job_close(c, j))
-    }),
-    ("event.remind", |c, j| {
-        Box::pin(crate::service::events::job_remind(c, j))
-    }),
-];
-
-fn handler(kind: &str) -> Option<Handler> {
-    HANDLERS.iter().find(|(k, _)| *k == kind).map(|(_, h)| *h)
-}
+pub use crate::service::schedule::{Handler, payload, schedule};
 
 /// A handler for slow work outside the database (a backup): it runs
 /// outside any transaction, so SQLite's one write lock is not held
@@ -110,42 +81,6 @@ const DETACHED: &[(&str, Detached)] = &[(crate::store::maintenance::BACKUP_JOB, 
 
 fn detached(kind: &str) -> Option<Detached> {
     DETACHED.iter().find(|(k, _)| *k == kind).map(|(_, h)| *h)
-}
-
-/// Schedule a job of `kind` with a serialisable payload, in the caller's
-/// transaction (so the job exists exactly when the change that wants it does).
-pub async fn schedule(
-    conn: &mut Conn,
-    kind: &str,
-    payload: &serde_json::Value,
-    run_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    store::jobs::schedule(
-        conn,
-        kind,
-        &payload.to_string(),
-        store::ms(run_at),
-        store::ms(now),
-    )
-    .await
-}
-
-/// Read a job's payload, or fail the job as corrupt.
-pub fn payload<T: for<'de> Deserialize<'de>>(job: &Job) -> Result<T, StoreError> {
-    serde_json::from_str(&job.payload)
-        .map_err(|e| StoreError::Corrupt(format!("job {} payload: {e}", job.id)))
-}
-
-/// The built-in `message` kind: send `{"message": Outgoing}` at `run_at`.
-async fn send_message(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result<(), StoreError> {
-    #[derive(Deserialize)]
-    struct P {
-        message: Outgoing,
-    }
-    let p: P = payload(job)?;
-    ctx.out.send(p.message);
-    Ok(())
 }
 
 /// What one [`run_due`] call did.
@@ -187,7 +122,7 @@ pub async fn run_due(env: &Env, now: DateTime<Utc>) -> Result<Ran, StoreError> {
             }
             continue;
         }
-        let result = match handler(&job.kind) {
+        let result = match crate::service::schedule::handler(&job.kind) {
             Some(h) => {
                 let mut ctx = Ctx::scheduled(env, &mut tx, now);
                 match h(&mut ctx, &job).await {
@@ -213,7 +148,8 @@ pub async fn run_due(env: &Env, now: DateTime<Utc>) -> Result<Ran, StoreError> {
             Err(error) => {
                 tx.rollback().await?;
                 // `take_due` counted this attempt in the rolled-back transaction.
-                let give_up = job.attempts >= MAX_ATTEMPTS || handler(&job.kind).is_none();
+                let give_up = job.attempts >= MAX_ATTEMPTS
+                    || crate::service::schedule::handler(&job.kind).is_none();
                 tracing::warn!(job = job.id, kind = %job.kind, %error, give_up, "job failed");
                 let retry = now_ms + crate::outbox::backoff_ms(job.attempts) * 30;
                 let mut tx = env.store.begin().await?;

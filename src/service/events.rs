@@ -14,12 +14,12 @@ use serde_json::json;
 
 use super::Env;
 use super::notices::show_time;
+use super::schedule;
 use super::{Ctx, Out, Result, Scheduled, clip};
 use crate::chat::{Button, Outgoing};
 use crate::command::deadline::parse_deadline;
 use crate::command::notices::EventArgs;
 use crate::domain::Role;
-use crate::jobs;
 use crate::store::events::{self as store_events, Entry, Event};
 use crate::store::jobs::Job;
 use crate::store::notices::Target;
@@ -202,12 +202,12 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
     let now = ctx.now;
     let payload = json!({ "event": e.id });
     if let Some(d) = deadline_at {
-        jobs::schedule(ctx.tx, "event.close", &payload, store::from_ms(d), now).await?;
+        schedule::schedule(ctx.tx, "event.close", &payload, store::from_ms(d), now).await?;
     }
     if let Some(s) = starts_at {
         let at = store::from_ms(s) - Duration::hours(REMIND_BEFORE_HOURS);
         if at > now {
-            jobs::schedule(ctx.tx, "event.remind", &payload, at, now).await?;
+            schedule::schedule(ctx.tx, "event.remind", &payload, at, now).await?;
         }
     }
     let targets = store_events::targets(ctx.tx, e.id).await?;
@@ -498,7 +498,7 @@ struct EventJob {
 
 /// Job `event.close`: the deadline has come.
 pub async fn job_close(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
-    let p: EventJob = jobs::payload(job)?;
+    let p: EventJob = schedule::payload(job)?;
     let Some(mut e) = store_events::get(ctx.tx, p.event).await? else {
         return Ok(());
     };
@@ -535,7 +535,7 @@ pub async fn job_close(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
 
 /// Job `event.remind`: a day before the start, remind those signed up.
 pub async fn job_remind(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
-    let p: EventJob = jobs::payload(job)?;
+    let p: EventJob = schedule::payload(job)?;
     let Some(e) = store_events::get(ctx.tx, p.event).await? else {
         return Ok(());
     };

@@ -18,6 +18,7 @@ pub mod out;
 pub mod privacy;
 pub mod proof;
 pub mod reports;
+pub mod schedule;
 pub mod web;
 pub mod wish_export;
 pub mod wishes;

@@ -12,13 +12,13 @@ use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::schedule;
 use super::{Ctx, Result, clip};
 use super::{Env, Out, Scheduled};
 use crate::chat::{Attachment, Button, Outgoing};
 use crate::command::deadline::parse_deadline;
 use crate::command::notices::NoticeArgs;
 use crate::domain::{OrgKind, Platform, Role};
-use crate::jobs;
 use crate::service::orgs::{OrgMatch, core_name, resolve};
 use crate::store::jobs::Job;
 use crate::store::notices::{self as store_notices, Notice, Target};
@@ -469,9 +469,9 @@ async fn schedule_deadline_jobs(conn: &mut Conn, n: &Notice, now: DateTime<Utc>)
     };
     let remind_at = deadline - Duration::hours(REMIND_BEFORE_HOURS);
     if remind_at > now {
-        jobs::schedule(conn, "notice.remind", &job_payload(n.id), remind_at, now).await?;
+        schedule::schedule(conn, "notice.remind", &job_payload(n.id), remind_at, now).await?;
     }
-    jobs::schedule(conn, "notice.summary", &job_payload(n.id), deadline, now).await?;
+    schedule::schedule(conn, "notice.summary", &job_payload(n.id), deadline, now).await?;
     Ok(())
 }
 
@@ -521,7 +521,7 @@ pub async fn confirm(ctx: &mut Ctx<'_>) -> Result {
     .await?;
     if let (true, Some(at)) = (scheduled, draft.at) {
         let now = ctx.now;
-        jobs::schedule(
+        schedule::schedule(
             ctx.tx,
             "notice.send",
             &job_payload(n.id),
@@ -1005,7 +1005,7 @@ async fn job_audit(
 
 /// Job `notice.send`: a scheduled notice is due. Cancelled ones are skipped.
 pub async fn job_send(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
-    let p: NoticeJob = jobs::payload(job)?;
+    let p: NoticeJob = schedule::payload(job)?;
     let Some(mut n) = store_notices::get(ctx.tx, p.notice).await? else {
         return Ok(());
     };
@@ -1042,7 +1042,7 @@ pub async fn job_send(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
 
 /// Job `notice.remind`: before the deadline, chase the orgs still silent.
 pub async fn job_remind(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
-    let p: NoticeJob = jobs::payload(job)?;
+    let p: NoticeJob = schedule::payload(job)?;
     let Some(n) = store_notices::get(ctx.tx, p.notice).await? else {
         return Ok(());
     };
@@ -1071,7 +1071,7 @@ pub async fn job_remind(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
 
 /// Job `notice.summary`: at the deadline, tell the sender how it went.
 pub async fn job_summary(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
-    let p: NoticeJob = jobs::payload(job)?;
+    let p: NoticeJob = schedule::payload(job)?;
     let Some(n) = store_notices::get(ctx.tx, p.notice).await? else {
         return Ok(());
     };

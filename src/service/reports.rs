@@ -21,6 +21,39 @@ pub fn is_county(word: &str) -> bool {
     matches!(word, "全县" | "全部" | "county" | "all")
 }
 
+/// `tuanbot report`: the report for `org` (name, alias, `全县`, or none
+/// for the county) written to `path`, and its chart beside it
+/// ([`report::export_file`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn export_file(
+    store: &crate::store::Store,
+    tz: chrono_tz::Tz,
+    locale: &str,
+    org: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+    format: report::FileFormat,
+    path: &std::path::Path,
+    at: report::Judged,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let scope = match org.filter(|o| !is_county(o)) {
+        None => Scope::County,
+        Some(name) => {
+            let mut conn = store.conn().await?;
+            let all = orgs::all(&mut conn).await?;
+            let aliases = orgs::aliases(&mut conn).await?;
+            match resolve(name, &all, &aliases) {
+                OrgMatch::One(o) => Scope::Org(o),
+                _ => anyhow::bail!(
+                    "{}",
+                    crate::i18n::tr(locale, "org.not_found", &[("query", &name)])
+                ),
+            }
+        }
+    };
+    report::export_file(store, tz, locale, &scope, from, to, format, path, at).await
+}
+
 /// Period and scope read from the arguments, after the permission checks;
 /// `None` when a reply has already been queued. `year`: default to this year
 /// so far instead of this month.
