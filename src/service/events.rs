@@ -214,7 +214,7 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
     let locale = ctx.env.default_locale();
     for t in &targets {
         let m = list_message(ctx.env, locale, &e, &[], t);
-        post(ctx.tx, &mut ctx.out, e.id, &m, now_ms, None).await?;
+        post(ctx.tx, &mut ctx.out, e.id, &m, now_ms).await?;
     }
     if !(targets.len() == 1 && targets[0].chat == ctx.chat.id) {
         let text = t!(
@@ -228,21 +228,10 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
     Ok(())
 }
 
-/// Queue a message that shows list `id` (optionally delayed and coalesced)
-/// and remember its outbox row, so a `+1` replying to it joins this list.
-async fn post(
-    conn: &mut Conn,
-    out: &mut Out,
-    id: i64,
-    m: &Outgoing,
-    now_ms: i64,
-    delayed: Option<(i64, &str)>,
-) -> Result<()> {
-    let (at, key) = match delayed {
-        Some((at, key)) => (at, Some(key)),
-        None => (now_ms, None),
-    };
-    let row = out.enqueue(&mut *conn, m, at, key, now_ms).await?;
+/// Enqueue a message that shows list `id` and remember its outbox row, so
+/// a `+1` replying to it joins this list.
+async fn post(conn: &mut Conn, out: &mut Out, id: i64, m: &Outgoing, now_ms: i64) -> Result<()> {
+    let row = out.enqueue(&mut *conn, m, now_ms, None, now_ms).await?;
     store_events::add_post(conn, id, row).await
 }
 
@@ -269,7 +258,7 @@ pub async fn show(ctx: &mut Ctx<'_>, id: i64) -> Result {
     m.reply_to = ctx.msg.message_id.clone();
     buttons(ctx.env, ctx.locale, &e, &mut m);
     let now_ms = ctx.now_ms();
-    post(ctx.tx, &mut ctx.out, id, &m, now_ms, None).await
+    post(ctx.tx, &mut ctx.out, id, &m, now_ms).await
 }
 
 /// Re-post the list in this group once per window (coalesced), instead of
@@ -283,14 +272,12 @@ async fn gathered_update(ctx: &mut Ctx<'_>, e: &Event) -> Result {
     );
     buttons(ctx.env, ctx.locale, e, &mut m);
     let key = format!("event-list:{}:{}", e.id, ctx.chat.id);
-    if let Some(pending) = Out::pending(ctx.tx, &key).await?
-        && ctx.out.fold(ctx.tx, pending, |_| m.clone()).await?
-    {
-        return Ok(());
-    }
     let at = store::ms(ctx.now + Duration::seconds(JOIN_WINDOW_SECS));
     let now_ms = ctx.now_ms();
-    post(ctx.tx, &mut ctx.out, e.id, &m, now_ms, Some((at, &key))).await
+    match ctx.out.coalesce_now(ctx.tx, &key, &m, at, now_ms).await? {
+        Some(row) => store_events::add_post(ctx.tx, e.id, row).await,
+        None => Ok(()),
+    }
 }
 
 /// 报名 N [NOTE] / 接龙 N / `+1` / the button.
@@ -482,7 +469,7 @@ pub async fn close(ctx: &mut Ctx<'_>, id: i64) -> Result {
     let locale = ctx.env.default_locale();
     for t in store_events::targets(ctx.tx, id).await? {
         let m = list_message(ctx.env, locale, &e, &entries, &t);
-        post(ctx.tx, &mut ctx.out, id, &m, now_ms, None).await?;
+        post(ctx.tx, &mut ctx.out, id, &m, now_ms).await?;
     }
     if !ctx.in_group() {
         let text = t!("event.closed_ok", locale = ctx.locale, id = id);
@@ -513,7 +500,7 @@ pub async fn job_close(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
     let now_ms = ctx.now_ms();
     for t in &targets {
         let m = list_message(ctx.env, locale, &e, &entries, t);
-        post(ctx.tx, &mut ctx.out, e.id, &m, now_ms, None).await?;
+        post(ctx.tx, &mut ctx.out, e.id, &m, now_ms).await?;
     }
     audit::record(
         ctx.tx,

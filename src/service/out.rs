@@ -103,6 +103,20 @@ impl Out {
         outbox::replace_pending(conn, pending.id, &message).await
     }
 
+    /// Replace the message pending under `key` (not leased yet) by
+    /// `message`; `false` when there is none.
+    async fn replace_pending(
+        &mut self,
+        conn: &mut impl Db,
+        key: &str,
+        message: &Outgoing,
+    ) -> Result<bool, StoreError> {
+        Ok(match Out::pending(&mut *conn, key).await? {
+            Some(pending) => self.fold(conn, pending, |_| message.clone()).await?,
+            None => false,
+        })
+    }
+
     /// Coalesce into the message pending under `key`: replace it by
     /// `message` while it is not leased; otherwise queue `message` to go
     /// out at `at` under `key`, so that later ones fold into it.
@@ -113,13 +127,30 @@ impl Out {
         message: Outgoing,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        if let Some(pending) = Out::pending(&mut *conn, key).await?
-            && self.fold(&mut *conn, pending, |_| message.clone()).await?
-        {
-            return Ok(());
+        if !self.replace_pending(&mut *conn, key, &message).await? {
+            self.send_keyed(message, at, key);
         }
-        self.send_keyed(message, at, key);
         Ok(())
+    }
+
+    /// [`Out::coalesce`], but a new message is written at once, to go out
+    /// at `at_ms`: its row id, or `None` when it was folded into the
+    /// pending one.
+    pub async fn coalesce_now(
+        &mut self,
+        conn: &mut impl Db,
+        key: &str,
+        message: &Outgoing,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        if self.replace_pending(&mut *conn, key, message).await? {
+            return Ok(None);
+        }
+        let row = self
+            .enqueue(conn, message, at_ms, Some(key), now_ms)
+            .await?;
+        Ok(Some(row))
     }
 
     /// Queue `message` to go out at `at` under `key` (a message others are
