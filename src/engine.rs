@@ -83,7 +83,7 @@ struct Submitted {
     msg: Incoming,
     done: oneshot::Sender<Result<Outcome, StoreError>>,
     /// When it was handed to the writer (claim latency for `/metrics`).
-    queued_at: std::time::Instant,
+    submitted_at: std::time::Instant,
     /// Its text as parsed by the sender, so the writer's serial work stays
     /// small.
     read: Read,
@@ -281,7 +281,7 @@ impl Engine {
             read,
             msg,
             done,
-            queued_at: std::time::Instant::now(),
+            submitted_at: std::time::Instant::now(),
         };
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let sent = tx.send(Work::Update(job)).is_ok();
@@ -383,7 +383,7 @@ impl Engine {
                 for ((job, result), batch) in jobs.into_iter().zip(results).zip(&batches) {
                     log_update(&job.msg, &job.read.parsed, &Ok(result));
                     if batch.is_some() && matches!(result, Outcome::Handled { .. }) {
-                        crate::metrics::record_claim(job.queued_at.elapsed().as_secs_f64());
+                        crate::metrics::record_claim(job.submitted_at.elapsed().as_secs_f64());
                     }
                     self.answer(job, Ok(result));
                 }

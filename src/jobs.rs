@@ -13,7 +13,7 @@
 //! them. A handler that fails rolls back, and the job is retried with
 //! back-off up to [`MAX_ATTEMPTS`] times.
 //!
-//! Time comes from the engine's clock, so tests drive it with `ManualClock`.
+//! Time comes from the Env's clock, so tests drive it with `ManualClock`.
 //!
 //! # Worked example
 //!

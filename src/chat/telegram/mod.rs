@@ -508,7 +508,7 @@ impl Telegram {
                 UpdateKind::CallbackQuery(q) => Some(q.id.clone()),
                 _ => None,
             };
-            return Prepared::Queued(self.queue(incoming, callback));
+            return Prepared::Queued(self.submit(incoming, callback));
         }
         match &update.kind {
             // Not for us (our own, a service message …).
@@ -580,7 +580,7 @@ impl Telegram {
     /// `Engine::submit`); the future answers whether it was handled (and
     /// answers a button press, so the client's spinner stops, whatever
     /// became of it).
-    fn queue(
+    fn submit(
         &self,
         incoming: Incoming,
         callback: Option<teloxide::types::CallbackQueryId>,
