@@ -1,9 +1,12 @@
 //! The engine: one `Incoming` in, one transaction, replies out through the
-//! outbox.
+//! outbox. It knows no platform and names no feature: it parses, records
+//! the update id, and hands the rest to the service hooks.
 //!
 //! ```text
-//! Incoming ─> mark update handled ─> upsert person + chat ─> command::parse
-//!          ─> service::* (rules, permissions, audit) ─> outbox rows ─> COMMIT
+//! Incoming ─> command::parse ─> mark update handled
+//!          ─> service::dispatch (sender, chat, the feature; replies in Out)
+//!             or, for a batch of updates, service::run_batch
+//!          ─> Out::write (outbox rows) ─> COMMIT ─> wake the dispatcher
 //! ```
 //!
 //! All of it runs in one transaction: a crash leaves either nothing or the
@@ -181,7 +184,7 @@ impl Engine {
     }
 
     /// For tests of failure handling: `hook` is called with every update
-    /// right before its service runs (on its own or in a run of claims);
+    /// right before its service runs (on its own or in a batch);
     /// a panic there is the handler's panic. Nothing else sets it.
     #[doc(hidden)]
     pub fn inject_fault(&self, hook: Option<FaultHook>) {
@@ -383,6 +386,7 @@ impl Engine {
                 for ((job, result), batch) in jobs.into_iter().zip(results).zip(&batches) {
                     log_update(&job.msg, &job.read.parsed, &Ok(result));
                     if batch.is_some() && matches!(result, Outcome::Handled { .. }) {
+                        // Batched updates are the claim rush.
                         crate::metrics::record_claim(job.submitted_at.elapsed().as_secs_f64());
                     }
                     self.answer(job, Ok(result));
