@@ -642,7 +642,10 @@ impl Engine {
             rust_i18n::t!("failed.apology", locale = locale),
         );
         apology.reply_to = msg.message_id.clone();
-        outbox::enqueue(&mut *conn, &apology, now, None, now).await?;
+        // A platform event was sent by no one who could read an apology.
+        if msg.event.is_none() {
+            outbox::enqueue(&mut *conn, &apology, now, None, now).await?;
+        }
         audit::record(
             &mut *conn,
             &audit::Entry {
@@ -900,7 +903,10 @@ impl Engine {
         if out.wakes() {
             self.wake.store(true, Ordering::Relaxed);
         }
-        crate::metrics::message_handled();
+        // A platform event about a chat is not a message.
+        if msg.event.is_none() {
+            crate::metrics::message_handled();
+        }
         Ok(Outcome::Handled { replies })
     }
 }
@@ -972,6 +978,7 @@ fn log_update(msg: &Incoming, parsed: &command::Parsed, result: &Result<Outcome,
         return;
     }
     let kind = match parsed {
+        _ if msg.event.is_some() => "chat_event".into(),
         command::Parsed::Command(c) => {
             let name = format!("{c:?}");
             let end = name

@@ -42,15 +42,18 @@ pub struct ConsoleSender {
     sink: Sink,
     json: bool,
     bot_name: String,
+    /// The language of the lines that stand for files.
+    locale: String,
     next_id: Mutex<u64>,
 }
 
 impl ConsoleSender {
-    pub fn new(sink: Sink, json: bool, bot_name: &str) -> Self {
+    pub fn new(sink: Sink, json: bool, bot_name: &str, locale: &str) -> Self {
         ConsoleSender {
             sink,
             json,
             bot_name: bot_name.to_string(),
+            locale: locale.to_string(),
             next_id: Mutex::new(1),
         }
     }
@@ -63,8 +66,11 @@ impl ConsoleSender {
                 .flatten()
                 .map(|b| json!({"label": b.label, "data": b.data}))
                 .collect();
-            json!({"id": id, "chat": msg.chat_id, "text": msg.text, "buttons": buttons, "edit_of": edit_of})
-                .to_string()
+            let mut line = json!({"id": id, "chat": msg.chat_id, "text": msg.text, "buttons": buttons, "edit_of": edit_of});
+            if !msg.attachments.is_empty() {
+                line["files"] = msg.attachments.iter().map(|f| self.file_line(f)).collect();
+            }
+            line.to_string()
         } else {
             let head = match edit_of {
                 Some(e) => format!("[{} ✎#{e} → {}]", self.bot_name, msg.chat_id),
@@ -80,11 +86,35 @@ impl ConsoleSender {
             if !buttons.is_empty() {
                 text.push_str(&format!("\n  {}", buttons.join(" ")));
             }
+            for file in &msg.attachments {
+                text.push_str(&format!("\n  {}", self.file_line(file)));
+            }
             text
         };
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(sink, "{line}");
         let _ = sink.flush();
+    }
+}
+
+impl ConsoleSender {
+    /// The line that stands for a photo or file sent along: its name, or
+    /// what it is when it has none.
+    fn file_line(&self, file: &super::OutFile) -> String {
+        let name = match (&file.file_name, &file.source) {
+            (Some(name), _) => name.clone(),
+            (None, super::FileSource::Path(p)) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            (None, super::FileSource::Url(s) | super::FileSource::PlatformId(s)) => s.clone(),
+            (None, super::FileSource::Bytes(b)) => format!("{} B", b.len()),
+        };
+        let key = match file.kind {
+            super::AttachmentKind::Photo => "chats.photo",
+            super::AttachmentKind::Document => "chats.file",
+        };
+        t!(key, locale = self.locale.as_str(), name = name).into_owned()
     }
 }
 
@@ -172,6 +202,7 @@ impl Console {
             sink.clone(),
             json,
             &engine.settings.bot_name,
+            &engine.settings.locale,
         ));
         // Services pick buttons and edits from the adapter's capabilities.
         engine.set_capabilities(Platform::Console, sender.capabilities());

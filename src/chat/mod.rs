@@ -51,6 +51,34 @@ pub struct Incoming {
     /// The platform's id of this message, for replies that quote it.
     pub message_id: Option<String>,
     pub at: DateTime<Utc>,
+    /// Set when this is not a message but a platform event that changes a
+    /// chat (the bot added or removed, a group migrated): `service::chats`
+    /// handles it, and `text` is empty. `sender_id` is who caused it, where
+    /// the platform says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<ChatEvent>,
+}
+
+/// A platform event that changes what tuanbot knows of a chat. Adapters
+/// convert (each platform's own form), `service::chats` applies one rule
+/// for every platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// The bot was added to the group. `needs_at`: group messages reach it
+    /// only when they @-mention it (the QQ Bot API until the group's owner
+    /// turns on all messages), which the greeting then says.
+    BotAdded { needs_at: bool },
+    /// The bot was removed from the group (or left it).
+    BotRemoved,
+    /// Someone else joined or left the group: the chat is alive.
+    MembersChanged,
+    /// The group now goes by the id `to` (Telegram: a group that became a
+    /// supergroup).
+    Migrated { to: String },
+    /// The chat's owner allows (or no longer allows) the bot to send
+    /// messages unprompted (the QQ Bot API's switch).
+    Unprompted { allowed: bool },
 }
 
 impl Incoming {
@@ -84,7 +112,25 @@ impl Incoming {
             callback_id: None,
             message_id: None,
             at,
+            event: None,
         }
+    }
+
+    /// A platform event about chat `chat_id`, caused by `actor` (empty when
+    /// the platform does not say). `update_id` must be stable: derived from
+    /// the platform's event, so a redelivery is recognised.
+    pub fn event(
+        platform: Platform,
+        update_id: impl Into<String>,
+        chat_id: impl Into<String>,
+        chat_kind: ChatKind,
+        actor: impl Into<String>,
+        event: ChatEvent,
+        at: DateTime<Utc>,
+    ) -> Incoming {
+        let mut msg = Incoming::text(platform, update_id, chat_id, chat_kind, actor, "", at);
+        msg.event = Some(event);
+        msg
     }
 
     /// Set the sender's display name.
@@ -125,6 +171,135 @@ pub struct Attachment {
     pub file_name: Option<String>,
 }
 
+/// Where the content of a file to send comes from. Each adapter decides how
+/// to hand each form to its platform.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileSource {
+    /// The content itself (a drawn chart), stored base64 in the outbox row.
+    Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
+    /// A file on this machine.
+    Path(std::path::PathBuf),
+    /// An http(s) URL the platform may fetch itself.
+    Url(String),
+    /// The platform's own reference to a file it holds (a Telegram
+    /// `file_id`, a OneBot file), passed back as it was received.
+    PlatformId(String),
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            FileSource::Path(p) => write!(f, "Path({})", p.display()),
+            FileSource::Url(u) => write!(f, "Url({u})"),
+            FileSource::PlatformId(id) => write!(f, "PlatformId({id})"),
+        }
+    }
+}
+
+impl FileSource {
+    /// A reference read from a platform (an incoming attachment, a row
+    /// written before sources were typed): an http(s) URL, inline
+    /// `base64://` data, else the platform's id.
+    pub fn from_ref(file_ref: &str) -> FileSource {
+        use base64::Engine as _;
+        if let Some(data) = file_ref.strip_prefix("base64://")
+            && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data)
+        {
+            return FileSource::Bytes(bytes);
+        }
+        if files::is_http(file_ref) {
+            return FileSource::Url(file_ref.to_string());
+        }
+        FileSource::PlatformId(file_ref.to_string())
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A photo or document to send along with a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "OutFileRow")]
+pub struct OutFile {
+    pub kind: AttachmentKind,
+    pub source: FileSource,
+    pub file_name: Option<String>,
+}
+
+impl OutFile {
+    /// A photo whose content is `bytes` (a PNG), named `name`.
+    pub fn photo_bytes(bytes: Vec<u8>, name: impl Into<String>) -> OutFile {
+        OutFile {
+            kind: AttachmentKind::Photo,
+            source: FileSource::Bytes(bytes),
+            file_name: Some(name.into()),
+        }
+    }
+
+    /// What a log line may say about the file (never its content).
+    pub fn describe(&self) -> String {
+        match (&self.file_name, &self.source) {
+            (Some(name), _) => name.clone(),
+            (None, FileSource::Bytes(b)) => format!("{} bytes", b.len()),
+            (None, FileSource::Path(p)) => p.display().to_string(),
+            (None, FileSource::Url(s) | FileSource::PlatformId(s)) => s.clone(),
+        }
+    }
+}
+
+/// An incoming attachment sent on (a notice's photo): the platform's
+/// reference, as received.
+impl From<Attachment> for OutFile {
+    fn from(a: Attachment) -> OutFile {
+        OutFile {
+            kind: a.kind,
+            source: FileSource::from_ref(&a.file_ref),
+            file_name: a.file_name,
+        }
+    }
+}
+
+/// An [`OutFile`] as stored in an outbox row: typed (`source`), or as rows
+/// written before sources were typed (`file_ref`, see
+/// [`FileSource::from_ref`]).
+#[derive(Deserialize)]
+struct OutFileRow {
+    kind: AttachmentKind,
+    #[serde(default)]
+    source: Option<FileSource>,
+    #[serde(default)]
+    file_ref: Option<String>,
+    #[serde(default)]
+    file_name: Option<String>,
+}
+
+impl From<OutFileRow> for OutFile {
+    fn from(row: OutFileRow) -> OutFile {
+        OutFile {
+            kind: row.kind,
+            source: row
+                .source
+                .unwrap_or_else(|| FileSource::from_ref(row.file_ref.as_deref().unwrap_or(""))),
+            file_name: row.file_name,
+        }
+    }
+}
+
 /// One message to send, as stored in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outgoing {
@@ -143,10 +318,9 @@ pub struct Outgoing {
     /// Accounts to @-mention (platforms that support it render a mention).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mention_users: Vec<String>,
-    /// Photos or documents sent along (a notice's attachment), as the
-    /// platform's file references.
+    /// Photos or documents sent along (a notice's attachment, a chart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<OutFile>,
     /// The text carries children's personal data (a wish's full details).
     /// The outbox row is marked, and its text blanked once
     /// `privacy.outbox_retention_days` have passed.
@@ -296,5 +470,72 @@ pub trait ChatSender: Send + Sync {
     ) -> BoxFuture<'a, Result<Sent, SendError>> {
         let _ = outbox_id;
         self.send(msg, edit_target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_rows_of_either_form_read_back() {
+        let mut msg = Outgoing::new(Platform::Telegram, "-1", "图表");
+        msg.attachments = vec![
+            OutFile::photo_bytes(vec![0x89, b'P', b'N', b'G'], "chart.png"),
+            OutFile {
+                kind: AttachmentKind::Document,
+                source: FileSource::Path("/tmp/名单.xlsx".into()),
+                file_name: None,
+            },
+        ];
+        let row = serde_json::to_string(&msg).unwrap();
+        assert!(row.contains(r#""bytes":"iVBORw==""#), "{row}");
+        assert_eq!(serde_json::from_str::<Outgoing>(&row).unwrap(), msg);
+        // Rows written before sources were typed carry `file_ref`.
+        let old = r#"{"platform":"qq","chat_id":"1","text":"t","attachments":[
+            {"kind":"Photo","file_ref":"base64://iVBORw==","file_name":"chart.png"},
+            {"kind":"Photo","file_ref":"https://x.example/a.jpg","file_name":null},
+            {"kind":"Document","file_ref":"/abc-123","file_name":"名单.xlsx"}]}"#;
+        let read: Outgoing = serde_json::from_str(old).unwrap();
+        let sources: Vec<FileSource> = read.attachments.into_iter().map(|a| a.source).collect();
+        assert_eq!(
+            sources,
+            vec![
+                FileSource::Bytes(vec![0x89, b'P', b'N', b'G']),
+                FileSource::Url("https://x.example/a.jpg".into()),
+                FileSource::PlatformId("/abc-123".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_survive_a_failed_update_row() {
+        let at = chrono::Utc::now();
+        let msg = Incoming::event(
+            Platform::Telegram,
+            "migrate:-1:-100",
+            "-1",
+            ChatKind::Group,
+            "",
+            ChatEvent::Migrated { to: "-100".into() },
+            at,
+        );
+        let row = serde_json::to_string(&msg).unwrap();
+        let back: Incoming = serde_json::from_str(&row).unwrap();
+        assert_eq!(back.event, msg.event);
+        // Rows kept before events existed have none.
+        let plain = serde_json::to_string(&Incoming::text(
+            Platform::Qq,
+            "1",
+            "2",
+            ChatKind::Group,
+            "3",
+            "你好",
+            at,
+        ))
+        .unwrap();
+        assert!(!plain.contains("event"), "{plain}");
+        let back: Incoming = serde_json::from_str(&plain).unwrap();
+        assert_eq!(back.event, None);
     }
 }

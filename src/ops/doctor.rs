@@ -5,8 +5,7 @@
 //! Checks: the settings, the database (reachable, sound, migrated, in use
 //! by a running bot), backups, each configured platform, the dashboard's
 //! listen address and public URL, a CJK font for charts, free disk, and
-//! the clock. A platform adds its checks to [`PLATFORMS`] (the official QQ
-//! Bot API adapter will add its token check there).
+//! the clock. A platform adds its checks to [`PLATFORMS`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -112,6 +111,10 @@ pub const PLATFORMS: &[PlatformChecks] = &[
     PlatformChecks {
         enabled: Settings::onebot_enabled,
         run: |c| Box::pin(onebot(c)),
+    },
+    PlatformChecks {
+        enabled: Settings::qqbot_enabled,
+        run: |c| Box::pin(qqbot(c)),
     },
 ];
 
@@ -694,6 +697,64 @@ async fn onebot_login(ctx: &Ctx<'_>, url: &str) -> Result<(String, String), Stri
         .into_owned()),
         _ => Err(t!("doctor.ob_no_answer", locale = l, url = url).into_owned()),
     }
+}
+
+/// The official QQ Bot API: an access token for `app_id` + `secret`, then
+/// the OpenAPI with it (the gateway address, which also shows whether this
+/// machine's IP is on the bot's allow-list); for the webhook transport, the
+/// listen address.
+async fn qqbot(ctx: &Ctx<'_>) -> Vec<Check> {
+    use crate::chat::qqbot::api::{Api, ApiError};
+    let (s, l) = (ctx.settings, ctx.locale);
+    let topic = "QQ (开放平台)";
+    let mut out = Vec::new();
+    let mut cfg = s.qqbot.clone();
+    cfg.request_timeout_ms = ctx.timeout.as_millis() as u64;
+    let api = match Api::new(&cfg) {
+        Ok(api) => api,
+        Err(e) => {
+            let error = e.to_string();
+            return vec![Check::new(
+                Level::Fail,
+                topic,
+                t!("doctor.qb_unreachable", locale = l, error = error),
+            )];
+        }
+    };
+    let app_id = api.app_id().to_string();
+    let said = |e: &ApiError| match e {
+        ApiError::Network(e) => t!("doctor.qb_unreachable", locale = l, error = e).into_owned(),
+        // 11298: this machine's address is not on the allow-list.
+        ApiError::Http { code: 11298, .. } => t!("doctor.qb_ip", locale = l).into_owned(),
+        ApiError::Http {
+            status, message, ..
+        } if *status == 401 || message.contains("secret") || message.contains("appid") => {
+            t!("doctor.qb_secret", locale = l, app_id = app_id).into_owned()
+        }
+        e => t!("doctor.qb_error", locale = l, error = e.to_string()).into_owned(),
+    };
+    match api.token().await {
+        Err(e) => out.push(Check::new(Level::Fail, topic, said(&e))),
+        Ok(_) => out.push(match api.gateway_url().await {
+            Ok(_) => Check::new(
+                Level::Ok,
+                topic,
+                t!(
+                    "doctor.qb_ok",
+                    locale = l,
+                    app_id = app_id,
+                    mode = if cfg.sandbox { "sandbox" } else { "production" }
+                ),
+            ),
+            Err(e) => Check::new(Level::Fail, topic, said(&e)),
+        }),
+    }
+    if cfg.transport == "webhook"
+        && let Some(listen) = &cfg.webhook_listen
+    {
+        out.push(listen_check(ctx, topic, listen, "doctor.qb_listen").await);
+    }
+    out
 }
 
 /// A listen address: free (the bot will take it), taken by the running

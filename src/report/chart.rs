@@ -195,24 +195,14 @@ fn bars(
     Ok(())
 }
 
-/// The chart as a photo attachment: PNG bytes inline as `base64://…`, the
-/// form OneBot v11 implementations accept for images, so nothing has to be
-/// stored on disk or uploaded first.
-pub fn png_attachment(r: &Report, locale: &str) -> Result<crate::chat::Attachment, ChartError> {
-    use base64::Engine as _;
+/// The chart as a photo to send: the PNG's bytes, which each adapter hands
+/// to its platform in its own way.
+pub fn png_attachment(r: &Report, locale: &str) -> Result<crate::chat::OutFile, ChartError> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("tuanbot-chart-{}-{n}.png", std::process::id()));
     let drawn = write_png(r, locale, &path);
     let bytes = drawn.and_then(|()| Ok(std::fs::read(&path)?));
     let _ = std::fs::remove_file(&path);
-    let bytes = bytes?;
-    Ok(crate::chat::Attachment {
-        kind: crate::chat::AttachmentKind::Photo,
-        file_ref: format!(
-            "base64://{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        ),
-        file_name: Some("chart.png".into()),
-    })
+    Ok(crate::chat::OutFile::photo_bytes(bytes?, "chart.png"))
 }

@@ -4,6 +4,7 @@
 //! They never know which platform they serve.
 
 pub mod activities;
+pub mod chats;
 pub mod env;
 pub mod events;
 pub mod faq;
@@ -187,12 +188,21 @@ pub struct Update<'a> {
 }
 
 /// The dispatch hook: one update inside the engine's transaction (its id
-/// already recorded as handled). The sender and the chat are seen (an
+/// already recorded as handled). A platform event about a chat goes to
+/// [`chats::on_event`]; for a message, the sender and the chat are seen (an
 /// account the settings name is made staff), an attachment is remembered,
 /// then the message goes to its service. Returns what it says, for the
 /// engine to write before it commits.
 pub async fn dispatch(env: &Env, tx: &mut Conn, update: Update<'_>) -> Result<Out> {
     let msg = update.msg;
+    let mut out = Out::new();
+    if let Some(event) = &msg.event {
+        // A platform event about a chat, not a message.
+        for m in chats::on_event(&mut *tx, &env.settings, msg, event).await? {
+            out.send(m);
+        }
+        return Ok(out);
+    }
     let now = msg.at;
     let now_ms = store::ms(now);
     let (mut person, _new) = crate::store::people::upsert_seen(
@@ -243,7 +253,7 @@ pub async fn dispatch(env: &Env, tx: &mut Conn, update: Update<'_>) -> Result<Ou
         now,
         today: env.local_date(now),
         locale,
-        out: Out::new(),
+        out,
     };
     route(&mut ctx, update.parsed.clone()).await?;
     Ok(ctx.out)

@@ -439,7 +439,7 @@ fn copies(env: &Env, locale: &str, n: &Notice, targets: &[Target]) -> Vec<Outgoi
         .iter()
         .map(|t| {
             let mut m = Outgoing::new(t.platform, t.chat_id.clone(), text.clone());
-            m.attachments = n.attachments.clone();
+            m.attachments = n.attachments.iter().cloned().map(Into::into).collect();
             if env.capabilities(t.platform).buttons {
                 m.buttons = vec![vec![Button {
                     label: t!("notice.button_ack", locale = locale).into_owned(),

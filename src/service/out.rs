@@ -193,6 +193,28 @@ impl Out {
         outbox::redact_personal(conn, before_ms, now_ms, limit).await
     }
 
+    /// Drop every unsent message to a chat the bot can no longer write to
+    /// (`reason` recorded with each). Returns how many.
+    pub async fn drop_chat(
+        conn: &mut crate::store::Conn,
+        platform: crate::domain::Platform,
+        chat_id: &str,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        outbox::drop_chat(conn, platform, chat_id, reason).await
+    }
+
+    /// Send every unsent message to chat `old` to `new` instead (a group
+    /// that moved). Returns how many.
+    pub async fn retarget_chat(
+        conn: &mut crate::store::Conn,
+        platform: crate::domain::Platform,
+        old: &str,
+        new: &str,
+    ) -> Result<u64, StoreError> {
+        outbox::retarget_pending(conn, platform, old, new).await
+    }
+
     /// Messages queued and not written yet.
     pub fn len(&self) -> usize {
         self.queued.len()

@@ -194,3 +194,20 @@ pub async fn rename_id(
     .await?;
     Ok(())
 }
+
+/// The chat's owner allows (or no longer allows) the bot to send messages
+/// unprompted, where the platform has such a switch: the QQ Bot API, whose
+/// reply ledger keeps it (`store::qqbot`). Elsewhere the bot may always
+/// speak, and nothing is written.
+pub async fn set_unprompted(
+    conn: &mut Conn,
+    platform: Platform,
+    chat_id: &str,
+    allowed: bool,
+    now_ms: i64,
+) -> Result<()> {
+    if platform == Platform::QqBot {
+        crate::store::qqbot::set_active_allowed(conn, chat_id, allowed, now_ms).await?;
+    }
+    Ok(())
+}

@@ -11,6 +11,7 @@ use tuanbot::ops::doctor::{self, Check, Level};
 use tuanbot::ops::lock;
 
 use crate::helpers::{TestDb, output_within};
+use crate::qqbot_fake::Fake as QqBotFake;
 use crate::{onebot, telegram};
 
 async fn run(settings: &Settings) -> Vec<Check> {
@@ -306,4 +307,58 @@ async fn the_binary_exits_non_zero_on_a_failure() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("❌ Telegram：连不上"));
+}
+
+/// The official QQ Bot API: a token and the OpenAPI pass; a wrong secret,
+/// an address off the IP allow-list, an unreachable platform and a taken
+/// webhook address each get a ❌ line saying what to do.
+#[tokio::test]
+async fn qqbot_token_allow_list_and_webhook() {
+    let db = TestDb::sqlite().await;
+    db.store().await.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = QqBotFake::start().await;
+    let mut base = healthy(&db, dir.path()).await;
+    fake.configure(&mut base);
+    let checks = run(&base).await;
+    let lines: Vec<String> = checks.iter().map(|c| c.line("zh-CN")).collect();
+    assert!(!doctor::failed(&checks), "{lines:#?}");
+    assert!(
+        about(&checks, "QQ (开放平台)")
+            .iter()
+            .any(|c| c.level == Level::Ok && c.text.contains("取得了令牌")),
+        "{lines:#?}"
+    );
+
+    let mut s = base.clone();
+    s.qqbot.secret = Some("wrong-secret".into());
+    fails(&run(&s).await, "QQ (开放平台)", "AppSecret");
+
+    fake.state
+        .ip_blocked
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    fails(&run(&base).await, "QQ (开放平台)", "IP 白名单");
+    fake.state
+        .ip_blocked
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let mut s = base.clone();
+    let closed = closed_port();
+    s.qqbot.api_url = Some(format!("http://{closed}"));
+    s.qqbot.auth_url = Some(format!("http://{closed}/app/getAppAccessToken"));
+    fails(&run(&s).await, "QQ (开放平台)", "连不上");
+
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut s = base.clone();
+    s.qqbot.transport = "webhook".into();
+    s.qqbot.webhook_listen = Some(taken.local_addr().unwrap().to_string());
+    fails(&run(&s).await, "QQ (开放平台)", "被别的程序占用");
+    s.qqbot.webhook_listen = Some(closed_port().to_string());
+    let checks = run(&s).await;
+    assert!(
+        about(&checks, "QQ (开放平台)")
+            .iter()
+            .any(|c| c.level == Level::Ok && c.text.contains("回调地址")),
+        "{checks:#?}"
+    );
 }

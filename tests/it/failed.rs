@@ -395,3 +395,49 @@ async fn cli_lists_retries_and_drops() {
         store.close().await;
     }
 }
+
+/// A chat event that fails every try is kept as failed like a message, but
+/// nobody is apologised to (no one sent it); `tuanbot failed retry` then
+/// applies it, greeting included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_chat_event_is_kept_without_an_apology() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let Scene {
+            engine: e, store, ..
+        } = scene(&db, t0(), "qq:staff", true).await;
+        let tries = panics_on(&e, "notice:group_increase:g-new:10001:1");
+        let added = Incoming::event(
+            Platform::Qq,
+            "notice:group_increase:g-new:10001:1",
+            "g-new",
+            ChatKind::Group,
+            "48",
+            tuanbot::chat::ChatEvent::BotAdded { needs_at: false },
+            t0(),
+        );
+        let outcome = bounded(e.handle(&added), "the event")
+            .await
+            .expect("handled");
+        assert!(
+            matches!(outcome, Outcome::Failed { .. }),
+            "{b}: {outcome:?}"
+        );
+        assert_eq!(tries.load(Ordering::SeqCst), 3, "{b}");
+        assert!(
+            outbox_to(&store, "g-new").await.is_empty(),
+            "{b}: no apology"
+        );
+        let rows = kept(&store).await;
+        assert_eq!(rows.len(), 1, "{b}");
+        e.inject_fault(None);
+        let retried = bounded(e.retry_failed(rows[0].id), "the retry")
+            .await
+            .expect("retried");
+        assert_eq!(retried, Retried::Handled { replies: 1 }, "{b}");
+        let sent = outbox_to(&store, "g-new").await;
+        assert_eq!(sent.len(), 1, "{b}");
+        assert!(sent[0].text.contains("/bind"), "{b}: {}", sent[0].text);
+        store.close().await;
+    }
+}

@@ -868,6 +868,16 @@ async fn attachment_goes_with_every_copy() {
             .filter(|m| m.text.starts_with("📢 通知 #1"))
             .collect();
         assert_eq!(copies.len(), 2);
-        assert!(copies.iter().all(|m| m.attachments == vec![file.clone()]));
+        // Sent on as received: the platform's own reference.
+        let sent_on = tuanbot::chat::OutFile::from(file.clone());
+        assert_eq!(
+            sent_on.source,
+            tuanbot::chat::FileSource::PlatformId("file-123".into())
+        );
+        assert!(
+            copies
+                .iter()
+                .all(|m| m.attachments == vec![sent_on.clone()])
+        );
     }
 }

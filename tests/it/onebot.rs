@@ -653,6 +653,98 @@ async fn notices_upload_and_leaving_a_group() {
     }
 }
 
+/// The bot itself added to a group (a `group_increase` naming it): the chat
+/// is recorded and greeted with the /bind hint once, however often the
+/// notice comes; removed: the chat goes inactive and its unsent messages
+/// are dropped. Both audited, as on every platform (`service::chats`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_added_greets_once_and_removed_drops_the_queue() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (bot, fake) = connected(&db, |_| {}).await;
+        let added = json!({
+            "time": 1_700_000_100, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_increase", "sub_type": "invite",
+            "group_id": 570, "user_id": BOT, "operator_id": 48
+        });
+        fake.push(added.clone());
+        fake.push(added);
+        let greeting = until_sent_text(&fake, |t| t.contains("/bind")).await;
+        assert!(!greeting.contains("@"), "{b}: {greeting}");
+        // A message for later, still queued when the bot is removed.
+        let store = bot.engine.store.clone();
+        let later = {
+            let now = store::ms(chrono::Utc::now());
+            let mut tx = store.begin().await.expect("begin");
+            let msg = Outgoing::new(Platform::Qq, "570", "明天的通知");
+            let id = outbox::enqueue(&mut tx, &msg, now + 3_600_000, None, now)
+                .await
+                .expect("enqueue");
+            tx.commit().await.expect("commit");
+            id
+        };
+        fake.push(json!({
+            "time": 1_700_000_200, "self_id": BOT, "post_type": "notice",
+            "notice_type": "group_decrease", "sub_type": "kick_me",
+            "group_id": 570, "user_id": BOT, "operator_id": 48
+        }));
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut conn = store.conn().await.expect("conn");
+            let c = chats::find(&mut conn, Platform::Qq, "570")
+                .await
+                .expect("find");
+            if c.is_some_and(|c| !c.active) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{b}: chat not deactivated");
+            drop(conn);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut conn = store.conn().await.expect("conn");
+        assert_eq!(
+            outbox::status(&mut conn, later)
+                .await
+                .expect("status")
+                .as_deref(),
+            Some("dropped"),
+            "{b}"
+        );
+        // Events are handled in order: the second notice came before the
+        // removal, and greeted no one.
+        let greetings: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE chat_id = '570' AND payload LIKE '%/bind%'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+        assert_eq!(greetings, 1, "{b}");
+        for action in ["chat.joined", "chat.left"] {
+            assert_eq!(
+                tuanbot::store::audit::count_action(&mut conn, action)
+                    .await
+                    .expect("count"),
+                1,
+                "{b}: {action}"
+            );
+        }
+        drop(conn);
+        bot.stop().await;
+    }
+}
+
+/// The text of the first send whose text satisfies `ok`.
+async fn until_sent_text(fake: &FakeState, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(t) = fake.sends().iter().map(Got::text).find(|t| ok(t)) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "nothing sent that fits");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_run_connects_to_configured_onebot() {
     let db = TestDb::sqlite().await;
@@ -750,17 +842,19 @@ async fn junk_frames_and_chatter_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachments_go_out_as_image_and_group_file() {
+    use tuanbot::chat::{AttachmentKind, FileSource, OutFile};
     let db = TestDb::sqlite().await;
     let mut msg = Outgoing::new(Platform::Qq, "9200", "通知：见附件");
     msg.attachments = vec![
-        tuanbot::chat::Attachment {
-            kind: tuanbot::chat::AttachmentKind::Photo,
-            file_ref: "http://img.example/a.jpg".into(),
+        OutFile {
+            kind: AttachmentKind::Photo,
+            source: FileSource::Url("http://img.example/a.jpg".into()),
             file_name: None,
         },
-        tuanbot::chat::Attachment {
-            kind: tuanbot::chat::AttachmentKind::Document,
-            file_ref: "/abc-123".into(),
+        OutFile::photo_bytes(b"\x89PNG chart".to_vec(), "chart.png"),
+        OutFile {
+            kind: AttachmentKind::Document,
+            source: FileSource::PlatformId("/abc-123".into()),
             file_name: Some("名单.xlsx".into()),
         },
     ];
@@ -780,6 +874,12 @@ async fn attachments_go_out_as_image_and_group_file() {
     assert_eq!(
         sends[0].message[1]["data"]["file"],
         "http://img.example/a.jpg"
+    );
+    // Bytes go inline, as OneBot v11 takes them.
+    assert_eq!(sends[0].message[2]["type"], "image");
+    assert_eq!(
+        sends[0].message[2]["data"]["file"],
+        "base64://iVBORyBjaGFydA=="
     );
     assert_eq!(sends[1].action, "upload_group_file");
     assert_eq!(

@@ -397,6 +397,13 @@ async fn added_greets_and_removed_goes_quiet() {
             1,
             "{b}"
         );
+        assert_eq!(
+            tuanbot::store::audit::count_action(&mut conn, "chat.left")
+                .await
+                .expect("count"),
+            1,
+            "{b}"
+        );
         drop(conn);
         bot.stop().await;
     }
@@ -441,7 +448,9 @@ async fn gateway_intents_resume_reconnect() {
     })
     .await;
     until("the gateway session", || fake.connected()).await;
-    fake.push(fake.group_msg("m-r2", "G4", "M1", "/help", true));
+    // Another command: the same one again within 30 s would be a repeat
+    // the flood rule answers once.
+    fake.push(fake.group_msg("m-r2", "G4", "M1", "/whoami", true));
     until("a second reply", || sent_to(&fake, "G4").len() >= 2).await;
     bot.stop().await;
 }
@@ -913,17 +922,13 @@ async fn media_messages_and_token_renewal() {
             let now = store::ms(bot.engine.now());
             let mut tx = store.begin().await.expect("begin");
             let mut msg = Outgoing::new(Platform::QqBot, STAFF, "名单见附件");
-            msg.attachments.push(tuanbot::chat::Attachment {
-                kind: tuanbot::chat::AttachmentKind::Photo,
-                file_ref: format!(
-                    "base64://{}",
-                    base64::engine::general_purpose::STANDARD.encode(b"png")
-                ),
-                file_name: Some("chart.png".into()),
-            });
-            msg.attachments.push(tuanbot::chat::Attachment {
+            msg.attachments.push(tuanbot::chat::OutFile::photo_bytes(
+                b"png".to_vec(),
+                "chart.png",
+            ));
+            msg.attachments.push(tuanbot::chat::OutFile {
                 kind: tuanbot::chat::AttachmentKind::Document,
-                file_ref: file.display().to_string(),
+                source: tuanbot::chat::FileSource::Path(file.clone()),
                 file_name: Some("名单.xlsx".into()),
             });
             outbox::enqueue(&mut tx, &msg, now, None, now)

@@ -77,6 +77,9 @@ pub struct FakeState {
     pub token_ttl_s: AtomicI64,
     tokens: Mutex<HashMap<String, i64>>,
     pub token_requests: AtomicUsize,
+    /// This machine's address is off the bot's IP allow-list: the OpenAPI
+    /// refuses every call with 11298 (the token endpoint still answers).
+    pub ip_blocked: std::sync::atomic::AtomicBool,
     /// Intents the bot may have.
     pub permitted: AtomicU32,
     pub identifies: Mutex<Vec<u32>>,
@@ -128,6 +131,13 @@ impl FakeState {
 
     /// The platform's answer to a request without a valid token, if so.
     fn refuse_token(&self, headers: &HeaderMap) -> Option<Response> {
+        if self.ip_blocked.load(Ordering::SeqCst) {
+            return Some(error(
+                StatusCode::UNAUTHORIZED,
+                11298,
+                "接口访问源IP不在白名单",
+            ));
+        }
         (!self.token_ok(headers))
             .then(|| error(StatusCode::UNAUTHORIZED, 11244, "token not exist or expire"))
     }

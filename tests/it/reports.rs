@@ -591,6 +591,8 @@ async fn chart_series_png_and_chat() {
             "{last}"
         );
         if last.starts_with("📈") {
+            // The console says what it would have sent along.
+            assert!(out.contains("[图片：chart.png]"), "{}: {out}", db.backend);
             let store = db.store().await;
             let payload: String = {
                 let mut conn = store.conn().await.unwrap();
@@ -602,7 +604,7 @@ async fn chart_series_png_and_chat() {
                     .unwrap()
             };
             assert!(
-                payload.contains("base64://iVBORw0KGgo"),
+                payload.contains("\"bytes\":\"iVBORw0KGgo"),
                 "{}",
                 &payload[..200.min(payload.len())]
             );

@@ -57,6 +57,17 @@ pub struct FakeApi {
     /// Users who wrote to the bot privately: as on Telegram, a bot can't
     /// start a private conversation with anyone else (403).
     started: Mutex<HashSet<i64>>,
+    /// Files uploaded with sendPhoto / sendDocument (multipart).
+    pub uploads: Mutex<Vec<Upload>>,
+}
+
+/// A file uploaded in a multipart request.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub method: String,
+    pub field: String,
+    pub file_name: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 impl FakeApi {
@@ -159,6 +170,7 @@ const WISHES_CSV: &str = include_str!("../fixtures/wishes.csv");
 async fn api(
     State(fake): State<Arc<FakeApi>>,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     let segs: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
@@ -175,7 +187,13 @@ async fn api(
     if *bot != format!("bot{TOKEN}") {
         return err(401, "Unauthorized", None);
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| multipart_fields(&body));
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let parts = multipart_parts(&content_type, &body);
+    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| multipart_fields(&parts));
     // Bot API method names are case-insensitive (teloxide sends `GetMe`).
     let method = [
         "getMe",
@@ -271,7 +289,67 @@ async fn api(
             ok(m)
         }
         "sendPhoto" | "sendDocument" => {
+            // As the Bot API: the file is a `file_id` or an http(s) URL as a
+            // string, or uploaded as a multipart file part; a photo upload
+            // must be an image.
+            let field = if method == "sendPhoto" {
+                "photo"
+            } else {
+                "document"
+            };
+            // A file part named after the field, or `attach://NAME` naming
+            // one (what teloxide sends).
+            let part_name = body[field]
+                .as_str()
+                .and_then(|s| s.strip_prefix("attach://"))
+                .unwrap_or(field);
+            let upload = parts
+                .iter()
+                .find(|p| p.name == part_name && p.file_name.is_some());
+            if upload.is_none()
+                && body[field]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("attach://"))
+            {
+                return err(400, "Bad Request: failed to get HTTP URL content", None);
+            }
+            match (upload, body[field].as_str()) {
+                (Some(part), _) => {
+                    let image = part.bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+                        || part.bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
+                    if method == "sendPhoto" && !image {
+                        return err(400, "Bad Request: IMAGE_PROCESS_FAILED", None);
+                    }
+                    fake.uploads.lock().unwrap().push(Upload {
+                        method: method.to_string(),
+                        field: field.to_string(),
+                        file_name: part.file_name.clone(),
+                        bytes: part.bytes.clone(),
+                    });
+                }
+                (None, Some(s)) if s.contains("://") => {
+                    if !(s.starts_with("http://") || s.starts_with("https://")) {
+                        return err(400, "Bad Request: wrong HTTP URL specified", None);
+                    }
+                }
+                (None, Some(s)) if !s.is_empty() && !s.contains(char::is_whitespace) => {}
+                (None, Some(_)) => {
+                    return err(
+                        400,
+                        "Bad Request: wrong remote file identifier specified",
+                        None,
+                    );
+                }
+                (None, None) => {
+                    return err(
+                        400,
+                        &format!("Bad Request: there is no {field} in the request"),
+                        None,
+                    );
+                }
+            }
             let chat = body["chat_id"].as_i64().unwrap_or(0);
+            fake.record(&format!("{method}:ok"), &body);
             ok(fake.message(chat, ""))
         }
         "getFile" if body["file_id"] == "wishes-doc" => ok(json!({
@@ -295,24 +373,78 @@ async fn api(
     }
 }
 
-/// The text fields of a multipart/form-data body (teloxide sends
-/// `setWebhook` and file uploads that way), as a JSON object.
-fn multipart_fields(body: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(body);
+/// One part of a multipart/form-data body.
+#[derive(Debug, Clone)]
+struct Part {
+    name: String,
+    /// Set for a file part (`filename="…"`).
+    file_name: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// The parts of a multipart/form-data body (teloxide sends `setWebhook`
+/// and file uploads that way), bytes kept as sent; none when the body is
+/// not multipart.
+fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<Part> {
+    let Some(boundary) = content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"'))
+        .filter(|_| content_type.starts_with("multipart/form-data"))
+    else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{boundary}").into_bytes();
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let mut parts = Vec::new();
+    let mut at = match find(body, &delimiter, 0) {
+        Some(i) => i + delimiter.len(),
+        None => return parts,
+    };
+    while let Some(next) = find(body, &delimiter, at) {
+        // Each part: CRLF, headers, CRLF CRLF, content, CRLF, delimiter.
+        let chunk = &body[at..next];
+        at = next + delimiter.len();
+        let Some(split) = find(chunk, b"\r\n\r\n", 0) else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&chunk[..split]);
+        let content = &chunk[split + 4..];
+        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
+        let attr = |key: &str| {
+            let start = head.find(&format!("{key}=\""))? + key.len() + 2;
+            let end = head[start..].find('"')? + start;
+            Some(head[start..end].to_string())
+        };
+        let Some(name) = attr(" name") else { continue };
+        parts.push(Part {
+            name,
+            file_name: attr("filename"),
+            bytes: content.to_vec(),
+        });
+    }
+    parts
+}
+
+/// The text fields of a multipart body as a JSON object (a file part as
+/// its file name).
+fn multipart_fields(parts: &[Part]) -> Value {
     let mut fields = serde_json::Map::new();
-    for part in text
-        .split("Content-Disposition: form-data; name=\"")
-        .skip(1)
-    {
-        let Some((name, rest)) = part.split_once('"') else {
-            continue;
+    for part in parts {
+        let value = match &part.file_name {
+            Some(name) => json!({"upload": name}),
+            None => {
+                let text = String::from_utf8_lossy(&part.bytes);
+                serde_json::from_str(&text).unwrap_or_else(|_| json!(text))
+            }
         };
-        let Some((_, value)) = rest.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let value = value.split("\r\n--").next().unwrap_or_default();
-        let parsed = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
-        fields.insert(name.to_string(), parsed);
+        fields.insert(part.name.clone(), value);
     }
     Value::Object(fields)
 }
@@ -676,6 +808,20 @@ async fn added_to_group_greets_and_removed_goes_inactive() {
             drop(conn);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Each event applied once, audited, by the service the adapter
+        // submitted it to.
+        let mut conn = bot.engine.store.conn().await.expect("conn");
+        for action in ["chat.joined", "chat.left", "chat.migrate"] {
+            assert_eq!(
+                tuanbot::store::audit::count_action(&mut conn, action)
+                    .await
+                    .expect("count"),
+                1,
+                "{}: {action}",
+                db.backend
+            );
+        }
+        drop(conn);
         bot.stop().await;
     }
 }
@@ -899,14 +1045,14 @@ async fn buttons_edits_and_attachments() {
                 .expect("enqueue");
             let mut notice = Outgoing::new(Platform::Telegram, chat.to_string(), "📢 通知 #1");
             notice.attachments = vec![
-                tuanbot::chat::Attachment {
+                tuanbot::chat::OutFile {
                     kind: tuanbot::chat::AttachmentKind::Photo,
-                    file_ref: "photo-1".into(),
+                    source: tuanbot::chat::FileSource::PlatformId("photo-1".into()),
                     file_name: None,
                 },
-                tuanbot::chat::Attachment {
+                tuanbot::chat::OutFile {
                     kind: tuanbot::chat::AttachmentKind::Document,
-                    file_ref: "doc-1".into(),
+                    source: tuanbot::chat::FileSource::PlatformId("doc-1".into()),
                     file_name: Some("名单.xlsx".into()),
                 },
             ];
@@ -1445,4 +1591,196 @@ async fn telegram_waits_out_a_database_outage() {
         webhook_outage(TestDb::sqlite().await),
         webhook_outage(TestDb::postgres().await),
     );
+}
+
+/// `/report chart` on Telegram: the PNG goes out with sendPhoto as a
+/// multipart upload of its bytes (the fake refuses what the Bot API
+/// refuses: a `base64://` string, a photo that is not an image).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_chart_is_sent_as_an_uploaded_photo() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (addr, fake) = fake_api().await;
+        let mut s = settings(&db, addr);
+        s.admins = vec!["telegram:1".into()];
+        let bot = Bot::start(s).await;
+        fake.push(private_text(1, 1, "/report chart"));
+        until("the chart or its refusal", || {
+            !fake.calls("sendPhoto").is_empty()
+                || fake.sent().iter().any(|m| {
+                    m["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("字体") || t.contains("font"))
+                })
+        })
+        .await;
+        if tuanbot::report::chart::font_path().is_none() {
+            // No font on this machine: no chart to send, said in one line.
+            bot.stop().await;
+            continue;
+        }
+        until("the photo accepted", || {
+            !fake.calls("sendPhoto:ok").is_empty()
+        })
+        .await;
+        let photo = &fake.calls("sendPhoto:ok")[0];
+        assert_eq!(photo["chat_id"], 1, "{b}");
+        let attached = photo["photo"].as_str().unwrap_or_default();
+        let part = attached.strip_prefix("attach://").unwrap_or(attached);
+        assert_eq!(photo[part]["upload"], "chart.png", "{b}: {photo}");
+        let uploads = fake.uploads.lock().unwrap().clone();
+        assert_eq!(uploads.len(), 1, "{b}");
+        assert_eq!(uploads[0].method, "sendPhoto", "{b}");
+        assert_eq!(uploads[0].field, "photo", "{b}");
+        assert_eq!(uploads[0].file_name.as_deref(), Some("chart.png"), "{b}");
+        assert!(
+            uploads[0].bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{b}: the PNG's bytes"
+        );
+        bot.settled().await;
+        // The caption went first, as a message of its own.
+        assert!(
+            fake.sent()
+                .iter()
+                .any(|m| m["text"].as_str().is_some_and(|t| t.starts_with("📈"))),
+            "{b}"
+        );
+        bot.stop().await;
+    }
+}
+
+/// The fake refuses a photo given as something that is neither a file id
+/// nor an http(s) URL, as the Bot API does; the row is rejected, not
+/// retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_refuses_a_photo_that_is_not_a_file() {
+    let db = TestDb::sqlite().await;
+    {
+        let store = db.store().await;
+        let now = store::ms(chrono::Utc::now());
+        let mut tx = store.begin().await.expect("begin");
+        let mut msg = Outgoing::new(Platform::Telegram, "-7001", "");
+        msg.attachments = vec![tuanbot::chat::OutFile {
+            kind: tuanbot::chat::AttachmentKind::Photo,
+            source: tuanbot::chat::FileSource::PlatformId("base64://iVBORw0KGgo=".into()),
+            file_name: None,
+        }];
+        outbox::enqueue(&mut tx, &msg, now, None, now)
+            .await
+            .expect("enqueue");
+        tx.commit().await.expect("commit");
+        store.close().await;
+    }
+    let (addr, fake) = fake_api().await;
+    let bot = Bot::start(settings(&db, addr)).await;
+    until("the refusal", || !fake.calls("sendPhoto").is_empty()).await;
+    bot.settled().await;
+    assert!(fake.calls("sendPhoto:ok").is_empty());
+    bot.stop().await;
+}
+
+/// Chat events through the webhook, each delivered twice: the bot added
+/// (the group greeted once), the group's move to a supergroup (the chat and
+/// its queue follow), the bot removed (its queue dropped); each applied
+/// and audited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_events_by_webhook_are_handled_once() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let (addr, _fake) = fake_api().await;
+        let bot = Bot::start(webhook_settings(&db, addr)).await;
+        let hook = bot.tg.adapter.webhook_addr.expect("webhook address");
+        let member = |update: i64, chat: Value, old: &str, new: &str| {
+            json!({"update_id": update, "my_chat_member": {
+                "chat": chat,
+                "from": {"id": 42, "is_bot": false, "first_name": "小王", "language_code": "zh-hans"},
+                "date": 1_700_000_000,
+                "old_chat_member": {"user": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手"}, "status": old},
+                "new_chat_member": {"user": {"id": BOT_ID, "is_bot": true, "first_name": "团务助手"}, "status": new, "until_date": 0}
+            }})
+            .to_string()
+        };
+        let group = json!({"id": -5002, "type": "group", "title": "城关团支部"});
+        let added = member(700, group.clone(), "left", "member");
+        for _ in 0..2 {
+            assert_eq!(post(hook, Some(SECRET), &added).await, 200, "{b}");
+        }
+        // A message for later, queued to the group's old id.
+        let store = bot.engine.store.clone();
+        let later = {
+            let now = store::ms(chrono::Utc::now());
+            let mut tx = store.begin().await.expect("begin");
+            let msg = Outgoing::new(Platform::Telegram, "-5002", "明天的通知");
+            let id = outbox::enqueue(&mut tx, &msg, now + 3_600_000, None, now)
+                .await
+                .expect("enqueue");
+            tx.commit().await.expect("commit");
+            id
+        };
+        let migrated = json!({"update_id": 701, "message": {
+            "message_id": 3, "date": 1_700_000_000, "chat": group,
+            "from": {"id": 42, "is_bot": false, "first_name": "小王"},
+            "migrate_to_chat_id": -1005002
+        }})
+        .to_string();
+        for _ in 0..2 {
+            assert_eq!(post(hook, Some(SECRET), &migrated).await, 200, "{b}");
+        }
+        let mut conn = store.conn().await.expect("conn");
+        let chat = chats::find(&mut conn, Platform::Telegram, "-1005002")
+            .await
+            .expect("find")
+            .expect("the chat under its new id");
+        assert_eq!(chat.title.as_deref(), Some("城关团支部"), "{b}");
+        assert!(
+            chats::find(&mut conn, Platform::Telegram, "-5002")
+                .await
+                .expect("find")
+                .is_none(),
+            "{b}"
+        );
+        let to: String = sqlx::query_scalar("SELECT chat_id FROM outbox WHERE id = $1")
+            .bind(later)
+            .fetch_one(&mut *conn)
+            .await
+            .expect("row");
+        assert_eq!(to, "-1005002", "{b}: the queue follows");
+        drop(conn);
+        let removed = member(702, chat_json(-1005002), "member", "left");
+        for _ in 0..2 {
+            assert_eq!(post(hook, Some(SECRET), &removed).await, 200, "{b}");
+        }
+        let mut conn = store.conn().await.expect("conn");
+        let chat = chats::find(&mut conn, Platform::Telegram, "-1005002")
+            .await
+            .expect("find")
+            .expect("chat");
+        assert!(!chat.active, "{b}");
+        assert_eq!(
+            outbox::status(&mut conn, later)
+                .await
+                .expect("status")
+                .as_deref(),
+            Some("dropped"),
+            "{b}"
+        );
+        let greetings: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE platform = 'telegram' AND payload LIKE '%/bind%'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+        assert_eq!(greetings, 1, "{b}: greeted once");
+        for action in ["chat.joined", "chat.migrate", "chat.left"] {
+            assert_eq!(
+                tuanbot::store::audit::count_action(&mut conn, action)
+                    .await
+                    .expect("count"),
+                1,
+                "{b}: {action}"
+            );
+        }
+        drop(conn);
+        bot.stop().await;
+    }
 }

@@ -37,15 +37,14 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 use self::segments::Segment;
 use super::{
-    Attachment, AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Mention, Outgoing,
-    ReplyRef, SendError, Sent,
+    Attachment, AttachmentKind, BoxFuture, Capabilities, ChatEvent, ChatSender, FileSource,
+    Incoming, Mention, OutFile, Outgoing, ReplyRef, SendError, Sent,
 };
 use crate::chat::files::FetchError;
 use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::OneBotSettings;
 use crate::domain::{ChatKind, Platform};
 use crate::engine::Engine;
-use crate::store::{self, chats};
 
 /// How many of our own message ids we remember, to tell replies to the bot.
 const SENT_IDS_KEPT: usize = 4096;
@@ -652,8 +651,9 @@ impl OneBot {
         });
     }
 
-    /// Membership notices refresh the chat quietly; a group upload becomes
-    /// a message with a document attachment (for imports).
+    /// Membership notices become chat events (the bot added or removed,
+    /// someone else joining or leaving); a group upload becomes a message
+    /// with a document attachment (for imports).
     async fn on_notice(
         &self,
         ev: &Value,
@@ -662,15 +662,7 @@ impl OneBot {
     ) -> Option<Incoming> {
         let group = ev.get("group_id").map(id_string)?;
         match ev["notice_type"].as_str() {
-            Some("group_increase") | Some("group_decrease") => {
-                let user = ev.get("user_id").map(id_string);
-                let bot_left = ev["notice_type"] == "group_decrease"
-                    && (user.as_deref() == me || ev["sub_type"] == "kick_me");
-                if let Err(e) = self.touch_chat(&group, !bot_left, now).await {
-                    tracing::warn!(error = %e, %group, "recording a group notice failed");
-                }
-                None
-            }
+            Some("group_increase") | Some("group_decrease") => Some(membership(ev, group, me, now)),
             Some("group_upload") => {
                 let file = ev.get("file")?;
                 let user = ev.get("user_id").map(id_string)?;
@@ -699,28 +691,6 @@ impl OneBot {
             }
             _ => None,
         }
-    }
-
-    /// Record a group's membership change, waiting out a database outage
-    /// (the event worker waits with it, so later events keep their order).
-    async fn touch_chat(
-        &self,
-        group: &str,
-        active: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(), store::StoreError> {
-        let now_ms = store::ms(now);
-        crate::outage::retry("QQ group changes", || async {
-            let mut tx = self.engine.store.begin().await?;
-            if active {
-                chats::upsert_seen(&mut tx, Platform::Qq, group, ChatKind::Group, None, now_ms)
-                    .await?;
-            } else {
-                chats::set_active(&mut tx, Platform::Qq, group, false, now_ms).await?;
-            }
-            tx.commit().await
-        })
-        .await
     }
 
     /// Group or private: from events seen, else the store, else group.
@@ -785,15 +755,16 @@ impl OneBot {
                 }
             }
             // Photos ride in the last part, after the text they belong to.
-            let images: Vec<&str> = if i + 1 == parts.len() {
+            let images: Vec<String> = if i + 1 == parts.len() {
                 msg.attachments
                     .iter()
                     .filter(|a| a.kind == AttachmentKind::Photo)
-                    .map(|a| a.file_ref.as_str())
+                    .map(|a| file_param(&a.source))
                     .collect()
             } else {
                 Vec::new()
             };
+            let images: Vec<&str> = images.iter().map(String::as_str).collect();
             let body = if i == 0 {
                 segments::outgoing(msg.reply_to.as_deref(), &msg.mention_users, part, &images)
             } else {
@@ -832,7 +803,7 @@ impl OneBot {
             // The text is out; a document that fails now is logged, not
             // retried, so the text is never sent twice.
             if let Err(e) = self.upload(kind, target, doc).await {
-                tracing::warn!(chat = %msg.chat_id, file = %doc.file_ref, error = ?e, "file upload failed");
+                tracing::warn!(chat = %msg.chat_id, file = %doc.describe(), error = ?e, "file upload failed");
             }
             pacer.record_in(&msg.chat_id, Instant::now(), windowed);
         }
@@ -842,22 +813,20 @@ impl OneBot {
     /// Post a document with `upload_group_file` / `upload_private_file`
     /// (go-cqhttp extensions that NapCat, Lagrange and LLOneBot share). A
     /// QQ file id is first turned into a path or URL with `get_file`.
-    async fn upload(
-        &self,
-        kind: ChatKind,
-        target: i64,
-        doc: &Attachment,
-    ) -> Result<(), ActionError> {
-        // Group file ids look like paths (`/a1b2-…`), so only a URL is
-        // taken as is; an implementation without `get_file` gets the id.
-        let file = if doc.file_ref.contains("://") {
-            doc.file_ref.clone()
-        } else {
-            match self.file_location(&doc.file_ref).await {
-                Ok(f) => f,
-                Err(ActionError::Disconnected) => return Err(ActionError::Disconnected),
-                Err(_) => doc.file_ref.clone(),
+    async fn upload(&self, kind: ChatKind, target: i64, doc: &OutFile) -> Result<(), ActionError> {
+        // A QQ file id is turned into a path or URL with `get_file` (group
+        // file ids look like paths, `/a1b2-…`); an implementation without
+        // `get_file` gets the id.
+        let file = match &doc.source {
+            FileSource::PlatformId(id) if !id.contains("://") => {
+                match self.file_location(id).await {
+                    Ok(f) => f,
+                    Err(ActionError::Disconnected) => return Err(ActionError::Disconnected),
+                    Err(_) => id.clone(),
+                }
             }
+            FileSource::Path(path) => path.display().to_string(),
+            source => file_param(source),
         };
         let name = doc.file_name.clone().unwrap_or_else(|| {
             file.rsplit(['/', '\\'])
@@ -886,6 +855,54 @@ impl OneBot {
             ActionError::Failed { retcode, message } => failure(retcode, &message),
         }
     }
+}
+
+/// A file as OneBot v11 takes it in an image segment or an upload: content
+/// inline as `base64://…` (nothing to store on disk or upload first), a
+/// local file as a `file://` URI, a URL or the implementation's own file
+/// reference as is.
+fn file_param(source: &FileSource) -> String {
+    use base64::Engine as _;
+    match source {
+        FileSource::Bytes(bytes) => format!(
+            "base64://{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ),
+        FileSource::Path(path) => match url::Url::from_file_path(path) {
+            Ok(u) => u.to_string(),
+            Err(()) => path.display().to_string(),
+        },
+        FileSource::Url(s) | FileSource::PlatformId(s) => s.clone(),
+    }
+}
+
+/// A membership notice as a chat event: the bot itself added or removed
+/// (`kick_me`, or its own id), or someone else coming or going. Its update
+/// id is derived from the notice (OneBot gives notices no id).
+fn membership(ev: &Value, group: String, me: Option<&str>, now: DateTime<Utc>) -> Incoming {
+    let user = ev.get("user_id").map(id_string).unwrap_or_default();
+    let kind = ev["notice_type"].as_str().unwrap_or_default();
+    let is_me = me == Some(user.as_str()) || ev["sub_type"] == "kick_me";
+    let event = match (kind, is_me) {
+        ("group_increase", true) => ChatEvent::BotAdded { needs_at: false },
+        ("group_decrease", true) => ChatEvent::BotRemoved,
+        _ => ChatEvent::MembersChanged,
+    };
+    let time = ev.get("time").map(id_string).unwrap_or_default();
+    let actor = ev
+        .get("operator_id")
+        .map(id_string)
+        .filter(|o| !o.is_empty() && o != "0")
+        .unwrap_or_else(|| user.clone());
+    Incoming::event(
+        Platform::Qq,
+        format!("notice:{kind}:{group}:{user}:{time}"),
+        group,
+        ChatKind::Group,
+        actor,
+        event,
+        now,
+    )
 }
 
 /// Sort a failed send: the bot out of the group ends that chat's queue; a
@@ -1149,6 +1166,32 @@ mod tests {
         assert_eq!(msg.attachments[0].file_ref, "http://img/a.jpg");
         assert_eq!(msg.update_id, "g555:9:");
         assert_eq!(msg.message_id.as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn membership_notices_become_chat_events() {
+        let notice = |kind: &str, sub: &str, user: i64| {
+            json!({"time": 1_700_000_000, "self_id": 10001, "post_type": "notice",
+                   "notice_type": kind, "sub_type": sub, "group_id": 5, "user_id": user,
+                   "operator_id": 7})
+        };
+        let of = |ev: Value| membership(&ev, "5".into(), Some("10001"), at());
+        let added = of(notice("group_increase", "invite", 10001));
+        assert_eq!(added.event, Some(ChatEvent::BotAdded { needs_at: false }));
+        assert_eq!(added.sender_id, "7", "who invited the bot");
+        assert_eq!(added.update_id, "notice:group_increase:5:10001:1700000000");
+        assert_eq!(
+            of(notice("group_decrease", "kick_me", 10001)).event,
+            Some(ChatEvent::BotRemoved)
+        );
+        assert_eq!(
+            of(notice("group_increase", "approve", 46)).event,
+            Some(ChatEvent::MembersChanged)
+        );
+        assert_eq!(
+            of(notice("group_decrease", "leave", 46)).event,
+            Some(ChatEvent::MembersChanged)
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::QqBot;
 use super::api::{Failure, classify};
-use crate::chat::{Attachment, AttachmentKind, Outgoing, SendError, Sent, split_text};
+use crate::chat::{AttachmentKind, FileSource, OutFile, Outgoing, SendError, Sent, split_text};
 use crate::domain::{ChatKind, Platform};
 use crate::store::qqbot::{self as db, AnchorKind, Slot};
 use crate::store::{self, StoreError};
@@ -40,7 +40,7 @@ const TRIES: usize = 8;
 /// One request's worth of a message.
 enum Part<'a> {
     Text(&'a str),
-    Media(&'a Attachment),
+    Media(&'a OutFile),
 }
 
 fn store_err(e: StoreError) -> SendError {
@@ -282,25 +282,29 @@ impl QqBot {
     }
 
     /// Upload a photo or file for sending (`srv_send_msg: false`): a URL as
-    /// is, inline `base64://` data or a local file as `file_data`. Answers
-    /// the `file_info` to send.
-    async fn upload(&self, route: &str, chat: &str, a: &Attachment) -> Result<String, SendError> {
+    /// is, the content or a local file as `file_data`. Answers the
+    /// `file_info` to send.
+    async fn upload(&self, route: &str, chat: &str, a: &OutFile) -> Result<String, SendError> {
         use base64::Engine as _;
         let file_type = match a.kind {
             AttachmentKind::Photo => 1,
             AttachmentKind::Document => 4,
         };
         let mut body = json!({"file_type": file_type, "srv_send_msg": false});
-        if let Some(data) = a.file_ref.strip_prefix("base64://") {
-            body["file_data"] = Value::String(data.to_string());
-        } else if crate::chat::files::is_http(&a.file_ref) {
-            body["url"] = Value::String(a.file_ref.clone());
-        } else {
-            let bytes = crate::chat::files::read_local(&a.file_ref)
-                .await
-                .map_err(|e| SendError::Rejected(format!("file to send: {e}")))?;
-            body["file_data"] =
-                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        let b64 =
+            |bytes: &[u8]| Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        match &a.source {
+            FileSource::Bytes(bytes) => body["file_data"] = b64(bytes),
+            FileSource::Url(u) => body["url"] = Value::String(u.clone()),
+            // The platform keeps no files of ours to name: an id is a URL
+            // or a file here.
+            FileSource::PlatformId(id) if crate::chat::files::is_http(id) => {
+                body["url"] = Value::String(id.clone())
+            }
+            FileSource::PlatformId(path) => body["file_data"] = b64(&read_local(path).await?),
+            FileSource::Path(path) => {
+                body["file_data"] = b64(&read_local(&path.display().to_string()).await?)
+            }
         }
         if let Some(name) = &a.file_name {
             body["file_name"] = Value::String(name.clone());
@@ -320,6 +324,13 @@ impl QqBot {
             }),
         }
     }
+}
+
+/// A local file to send.
+async fn read_local(path: &str) -> Result<Vec<u8>, SendError> {
+    crate::chat::files::read_local(path)
+        .await
+        .map_err(|e| SendError::Rejected(format!("file to send: {e}")))
 }
 
 /// An openid as one path segment (they are URL-safe; anything else is

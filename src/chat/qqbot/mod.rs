@@ -65,8 +65,10 @@
 //! # How it fits
 //!
 //! Events become [`Incoming`](crate::chat::Incoming)s for `Engine::submit` (group-commit writer),
-//! in arrival order; the bot's membership and the owner's switch are
-//! recorded here ([`QqBot::on_event`]). Sending is [`ledger`]: each message
+//! in arrival order; the bot's membership and the owner's switch go there
+//! too, as chat events (`service::chats` applies them), after this adapter
+//! records the event as something to reply to ([`QqBot::on_event`]).
+//! Sending is [`ledger`]: each message
 //! answers the freshest incoming message of its chat that has a reply left,
 //! else goes unprompted where the owner allows it, else waits in the outbox
 //! (`SendError::WaitForChat`) until the chat speaks.
@@ -86,13 +88,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use self::convert::Event;
-use super::{BoxFuture, Capabilities, ChatSender, Outgoing, SendError, Sent};
+use super::{BoxFuture, Capabilities, ChatEvent, ChatSender, Incoming, Outgoing, SendError, Sent};
 use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::QqBotSettings;
 use crate::domain::{ChatKind, Platform};
 use crate::engine::Engine;
 use crate::store::qqbot::{self as ledger_db, AnchorKind};
-use crate::store::{self, StoreError, audit, chats, outbox, updates};
+use crate::store::{self, StoreError, outbox};
 
 /// Most events handled in one anchor transaction.
 const BATCH: usize = 256;
@@ -238,8 +240,8 @@ impl QqBot {
     /// Events are handled in arrival order, as many as are waiting at once:
     /// the anchors of their messages are written in one transaction (and
     /// the chats' waiting messages woken), then the messages go to the
-    /// engine's writer in order; membership and switch events are handled
-    /// in their own transaction, in their place.
+    /// engine's writer in order; membership and switch events follow them
+    /// there as chat events, in their place.
     async fn worker(
         self: Arc<Self>,
         mut rx: mpsc::UnboundedReceiver<Inbound>,
@@ -265,13 +267,7 @@ impl QqBot {
                     continue;
                 }
                 self.messages(std::mem::take(&mut run)).await;
-                let ok = match self.on_event(&inbound.event).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::error!(error = %e, "recording a QQ Bot event failed");
-                        false
-                    }
-                };
+                let ok = self.on_event(&inbound.event).await;
                 if let Some(done) = inbound.done {
                     let _ = done.send(ok);
                 }
@@ -350,103 +346,95 @@ impl QqBot {
         Ok(())
     }
 
-    /// The bot added to or removed from a group, or an owner's switch: one
-    /// transaction with the event's id recorded, so a redelivery changes
-    /// nothing. Added: the chat is recorded and greeted with the `/bind`
-    /// hint, in reply to the event. Removed: the chat goes inactive and its
-    /// queue is dropped. Switch on: unprompted messages allowed and waiting
-    /// ones woken (the event may be answered too); off: they wait.
-    async fn on_event(&self, event: &Event) -> Result<(), StoreError> {
+    /// The bot added to or removed from a group, or an owner's switch, as
+    /// a chat event for the engine's writer (in its place after the
+    /// messages before it), its update id the event's (`e:ID`), so a
+    /// redelivery changes nothing; `service::chats` applies it. Before
+    /// that, as for a message, the event is recorded as something to reply
+    /// to (the greeting answers the bot's addition) and, when the owner
+    /// allows unprompted messages, the chat's waiting messages are woken.
+    /// Answers whether it was handled.
+    async fn on_event(&self, event: &Event) -> bool {
         let now = self.engine.now();
-        let now_ms = store::ms(now);
-        let (event_id, chat, kind) = match event {
+        let (msg, anchor) = match event {
             Event::Membership {
-                event_id, group, ..
-            } => (event_id, group, ChatKind::Group),
+                event_id,
+                group,
+                by,
+                joined,
+            } => {
+                let chat_event = if *joined {
+                    ChatEvent::BotAdded { needs_at: true }
+                } else {
+                    ChatEvent::BotRemoved
+                };
+                let msg = Incoming::event(
+                    Platform::QqBot,
+                    format!("e:{event_id}"),
+                    group,
+                    ChatKind::Group,
+                    by,
+                    chat_event,
+                    now,
+                );
+                (msg, joined.then_some(event_id))
+            }
             Event::Switch {
                 event_id,
                 chat,
                 kind,
-                ..
-            } => (event_id, chat, *kind),
-            _ => return Ok(()),
-        };
-        self.kinds.note(chat, kind);
-        let mut tx = self.engine.store.begin().await?;
-        if !updates::mark(&mut tx, Platform::QqBot, &format!("e:{event_id}"), now_ms).await? {
-            return tx.rollback().await;
-        }
-        let mut notify = false;
-        let (actor, action, detail) = match event {
-            Event::Membership {
-                by, joined: true, ..
+                on,
             } => {
-                chats::upsert_seen(
-                    &mut tx,
+                let msg = Incoming::event(
                     Platform::QqBot,
+                    format!("e:{event_id}"),
                     chat,
-                    ChatKind::Group,
-                    None,
-                    now_ms,
-                )
-                .await?;
-                chats::set_active(&mut tx, Platform::QqBot, chat, true, now_ms).await?;
-                ledger_db::record_anchor(&mut tx, chat, event_id, AnchorKind::Event, now_ms)
-                    .await?;
-                let text = rust_i18n::t!(
-                    "qqbot.greeting",
-                    locale = self.engine.settings.locale.as_str(),
-                    name = self.engine.settings.bot_name.as_str()
+                    *kind,
+                    "",
+                    ChatEvent::Unprompted { allowed: *on },
+                    now,
                 );
-                let msg = Outgoing::new(Platform::QqBot, chat.clone(), text);
-                outbox::enqueue(&mut tx, &msg, now_ms, None, now_ms).await?;
-                notify = true;
-                (
-                    by.as_str(),
-                    "chat.joined",
-                    serde_json::json!({"event": event_id}),
-                )
+                (msg, on.then_some(event_id))
             }
-            Event::Membership { by, .. } => {
-                chats::set_active(&mut tx, Platform::QqBot, chat, false, now_ms).await?;
-                outbox::drop_chat(&mut tx, Platform::QqBot, chat, "bot removed from the group")
-                    .await?;
-                (
-                    by.as_str(),
-                    "chat.left",
-                    serde_json::json!({"event": event_id}),
-                )
-            }
-            Event::Switch { on, .. } => {
-                ledger_db::set_active_allowed(&mut tx, chat, *on, now_ms).await?;
-                if *on {
-                    ledger_db::record_anchor(&mut tx, chat, event_id, AnchorKind::Event, now_ms)
-                        .await?;
-                    notify = outbox::wake_waiting(&mut tx, Platform::QqBot, chat).await? > 0;
-                }
-                (
-                    "qqbot",
-                    "chat.active_messages",
-                    serde_json::json!({"event": event_id, "allowed": on}),
-                )
-            }
-            _ => return tx.rollback().await,
+            _ => return true,
         };
-        audit::record(
-            &mut tx,
-            &audit::Entry {
-                at_ms: now_ms,
-                platform: Platform::QqBot,
-                actor,
-                action,
-                entity: "chat",
-                entity_id: Some(chat.clone()),
-                detail,
-            },
-        )
-        .await?;
+        self.kinds.note(&msg.chat_id, msg.chat_kind);
+        let wake = matches!(event, Event::Switch { .. });
+        if let Some(anchor) = anchor
+            && let Err(e) = self.record_event_anchor(&msg.chat_id, anchor, wake).await
+        {
+            // Replies then wait for the chat's next message; nothing is lost.
+            tracing::error!(error = %e, "recording a QQ Bot event anchor failed");
+        }
+        let update = msg.update_id.clone();
+        match self.engine.submit(msg).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, update = %update, "handling a QQ Bot event failed");
+                false
+            }
+        }
+    }
+
+    /// Record event `anchor` as something the chat's messages may reply
+    /// to, and with `wake` (the owner allows unprompted messages) wake the
+    /// chat's waiting messages.
+    async fn record_event_anchor(
+        &self,
+        chat: &str,
+        anchor: &str,
+        wake: bool,
+    ) -> Result<(), StoreError> {
+        let now_ms = store::ms(self.engine.now());
+        let mut tx = self.engine.store.begin().await?;
+        ledger_db::record_anchor(&mut tx, chat, anchor, AnchorKind::Event, now_ms).await?;
+        let woke = if wake {
+            outbox::wake_waiting(&mut tx, Platform::QqBot, chat).await?
+        } else {
+            0
+        };
         tx.commit().await?;
-        if notify {
+        if woke > 0 {
             self.engine.outbox_ready.notify_waiters();
         }
         Ok(())

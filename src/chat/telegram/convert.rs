@@ -2,9 +2,9 @@
 //! unit-tested on JSON taken from the Bot API documentation.
 
 use chrono::{DateTime, Utc};
-use teloxide::types::{CallbackQuery, Message, MessageEntityKind, User, UserId};
+use teloxide::types::{CallbackQuery, ChatMemberUpdated, Message, MessageEntityKind, User, UserId};
 
-use crate::chat::{Attachment, AttachmentKind, Incoming, Mention, ReplyRef};
+use crate::chat::{Attachment, AttachmentKind, ChatEvent, Incoming, Mention, ReplyRef};
 use crate::domain::{ChatKind, Platform};
 
 /// Who the bot is, from `getMe`: to tell mentions of it and replies to it.
@@ -35,6 +35,64 @@ pub fn display_name(user: &User) -> String {
     } else {
         name
     }
+}
+
+/// The update id of a group's move to a supergroup: the same whether it
+/// comes as a service message or as a refused send, so it is applied once.
+pub fn migration_id(old: &str, new: &str) -> String {
+    format!("migrate:{old}:{new}")
+}
+
+/// A group that became supergroup `new` (a refused send tells, or the
+/// group's last service message), as an [`Incoming`] event.
+pub fn incoming_from_migration(old: &str, new: &str, at: DateTime<Utc>) -> Incoming {
+    Incoming::event(
+        Platform::Telegram,
+        migration_id(old, new),
+        old,
+        ChatKind::Group,
+        "",
+        ChatEvent::Migrated { to: new.into() },
+        at,
+    )
+}
+
+/// The bot's own membership of a group changed (`my_chat_member`): added
+/// or removed, as an [`Incoming`] event caused by whoever did it. Private
+/// chats, channels and changes that keep the bot in (or out of) the group
+/// give `None`.
+pub fn incoming_from_membership(
+    update_id: u32,
+    change: &ChatMemberUpdated,
+    at: DateTime<Utc>,
+) -> Option<Incoming> {
+    let chat = &change.chat;
+    if !(chat.is_group() || chat.is_supergroup()) {
+        return None;
+    }
+    let joined = change.new_chat_member.is_present();
+    if joined == change.old_chat_member.is_present() {
+        return None;
+    }
+    let event = if joined {
+        ChatEvent::BotAdded { needs_at: false }
+    } else {
+        ChatEvent::BotRemoved
+    };
+    let mut msg = Incoming::event(
+        Platform::Telegram,
+        update_id.to_string(),
+        chat.id.0.to_string(),
+        ChatKind::Group,
+        change.from.id.0.to_string(),
+        event,
+        at,
+    )
+    .from_name(display_name(&change.from));
+    msg.chat_title = chat.title().map(String::from);
+    msg.sender_language = change.from.language_code.clone();
+    msg.sender_username = change.from.username.clone();
+    Some(msg)
 }
 
 /// A message (text, or a photo/document with its caption) as an

@@ -16,9 +16,12 @@
 //! while the engine keeps it queued in arrival order. A poison update that
 //! takes the whole process down is found and given up by [`inflight`].
 //!
-//! The adapter only translates ([`convert`]): updates become [`Incoming`]s,
-//! outbox messages become `sendMessage` / `editMessageText` / `sendPhoto` /
-//! `sendDocument`. Pacing (~30/s overall, 20/min per group, 1/s per chat)
+//! The adapter only translates ([`convert`]): updates become [`Incoming`]s
+//! (the bot's membership and a group's move to a supergroup as chat
+//! events, and so does a send refused because the group moved), outbox
+//! messages become `sendMessage` / `editMessageText` / `sendPhoto` /
+//! `sendDocument` (a file's bytes or a local file uploaded as multipart, a
+//! URL or `file_id` as a string). Pacing (~30/s overall, 20/min per group, 1/s per chat)
 //! uses the shared [`Pacer`]; teloxide's `Throttle` is not used because it
 //! queues in memory, while the persisted outbox must learn each send's
 //! outcome (and serve other chats while one waits).
@@ -37,9 +40,8 @@ use teloxide::ApiError;
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{
-    AllowedUpdate, BotCommand, BotCommandScope, ChatMemberUpdated, FileId, InlineKeyboardButton,
-    InlineKeyboardMarkup, InputFile, MessageEntity, MessageId, ReplyParameters, UpdateKind, User,
-    UserId,
+    AllowedUpdate, BotCommand, BotCommandScope, FileId, InlineKeyboardButton, InlineKeyboardMarkup,
+    InputFile, MessageEntity, MessageId, ReplyParameters, UpdateKind, User, UserId,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -49,14 +51,15 @@ use tokio::time::Instant;
 use self::convert::BotIdentity;
 use self::inflight::InFlight;
 use super::{
-    AttachmentKind, BoxFuture, Capabilities, ChatSender, Incoming, Outgoing, SendError, Sent,
+    AttachmentKind, BoxFuture, Capabilities, ChatSender, FileSource, Incoming, OutFile, Outgoing,
+    SendError, Sent,
 };
 use crate::chat::files::FetchError;
 use crate::chat::pacing::{PaceLimits, Pacer};
 use crate::config::TelegramSettings;
-use crate::domain::{ChatKind, Platform};
+use crate::domain::Platform;
 use crate::engine::Engine;
-use crate::store::{self, audit, chats, kv, outbox, people, updates};
+use crate::store::{self, kv, people};
 
 /// Telegram refuses texts longer than this many UTF-16 units (a Chinese
 /// character is one, most emoji two).
@@ -471,8 +474,8 @@ impl Telegram {
     }
 
     /// Handle a polled batch in order, advancing `offset` past every update
-    /// done with. Messages and button presses are queued in the
-    /// group-commit writer one after another and answered together, so a
+    /// done with. Messages, button presses and chat events are queued in
+    /// the group-commit writer one after another and answered together, so a
     /// rush polled in one batch shares transactions as webhook requests do;
     /// anything else waits for the updates before it. `false` at the first
     /// update not done (shutting down): the rest is fetched again (update
@@ -496,8 +499,8 @@ impl Telegram {
         settle(&mut queued, offset, next).await
     }
 
-    /// Sort an update into what goes through the writer (messages and
-    /// button presses, queued now) and what is handled on its own.
+    /// Sort an update into what goes through the writer (messages, button
+    /// presses and chat events, queued now) and what is handled on its own.
     fn prepare(&self, update: Update) -> Prepared {
         if self.identity().is_none() {
             tracing::warn!("update before getMe; ignored");
@@ -511,68 +514,43 @@ impl Telegram {
             return Prepared::Queued(self.submit(incoming, callback));
         }
         match &update.kind {
-            // Not for us (our own, a service message …).
-            UpdateKind::Message(msg) if msg.migrate_to_chat_id().is_none() => Prepared::Done(true),
-            UpdateKind::Message(_) | UpdateKind::CallbackQuery(_) | UpdateKind::MyChatMember(_) => {
-                Prepared::Inline(Box::new(update))
-            }
+            // A button press we can't read: answered all the same.
+            UpdateKind::CallbackQuery(_) => Prepared::Inline(Box::new(update)),
+            // Not for us (our own, a service message, a membership change
+            // that changes nothing …).
             _ => Prepared::Done(true),
         }
     }
 
-    /// A message or a readable button press as an [`Incoming`].
+    /// A message, a readable button press, or a platform event about a
+    /// chat (the bot added or removed, a group moved to a supergroup) as
+    /// an [`Incoming`].
     fn incoming(&self, update: &Update) -> Option<Incoming> {
         let me = self.identity()?;
         let now = self.engine.now();
         let id = update.id.0;
         match &update.kind {
-            UpdateKind::Message(msg) if msg.migrate_to_chat_id().is_none() => {
-                convert::incoming_from_message(id, msg, &me, now)
-            }
+            UpdateKind::Message(msg) => match msg.migrate_to_chat_id() {
+                Some(new) => Some(convert::incoming_from_migration(
+                    &msg.chat.id.0.to_string(),
+                    &new.0.to_string(),
+                    now,
+                )),
+                None => convert::incoming_from_message(id, msg, &me, now),
+            },
             UpdateKind::CallbackQuery(q) => convert::incoming_from_callback(id, q, now),
+            UpdateKind::MyChatMember(change) => convert::incoming_from_membership(id, change, now),
             _ => None,
         }
     }
 
-    /// Updates handled outside the writer: a group's move to a supergroup,
-    /// a button press we can't read (answered all the same), membership.
-    /// An outage is waited out; another failure is tried again, and after
-    /// [`MAX_TRIES`](crate::engine::MAX_TRIES) logged and passed over (it
-    /// changes no one's records). `false` when shutting down.
+    /// Updates handled outside the writer: a button press we can't read,
+    /// answered so the client's spinner stops. Always done.
     async fn inline(&self, update: Update) -> bool {
-        let mut tries = 0;
-        loop {
-            let done = crate::outage::retry("Telegram chat changes", || async {
-                match &update.kind {
-                    UpdateKind::Message(msg) => match msg.migrate_to_chat_id() {
-                        Some(new) => {
-                            self.migrate_once(&msg.chat.id.0.to_string(), &new.0.to_string())
-                                .await
-                        }
-                        None => Ok(()),
-                    },
-                    UpdateKind::CallbackQuery(q) => {
-                        answer_callback(&self.bot, q.id.clone()).await;
-                        Ok(())
-                    }
-                    UpdateKind::MyChatMember(change) => self.membership(update.id.0, change).await,
-                    _ => Ok(()),
-                }
-            })
-            .await;
-            match done {
-                Ok(()) => return true,
-                Err(store::StoreError::Stopped(_)) => return false,
-                Err(e) => {
-                    tries += 1;
-                    let give_up = tries >= crate::engine::MAX_TRIES;
-                    tracing::error!(update = update.id.0, error = %e, tries, give_up, "recording a Telegram chat change failed");
-                    if give_up {
-                        return true;
-                    }
-                }
-            }
+        if let UpdateKind::CallbackQuery(q) = &update.kind {
+            answer_callback(&self.bot, q.id.clone()).await;
         }
+        true
     }
 
     /// Take the update's place in the group-commit writer now (an import
@@ -610,106 +588,23 @@ impl Telegram {
         })
     }
 
-    /// Group → supergroup: the chat keeps its binding under the new id.
-    async fn migrate(&self, old: &str, new: &str) -> bool {
-        match self.migrate_once(old, new).await {
-            Ok(()) => true,
+    /// Group → supergroup, learnt from a refused send of outbox row `row`:
+    /// submitted as an event (its id names the row, so each refused row is
+    /// one event: see [`convert::migration_id`]), and the chat and its
+    /// queue, this message included, follow it. `true` once it is applied.
+    async fn migrate(&self, old: &str, new: &str, row: Option<i64>) -> bool {
+        let mut event = convert::incoming_from_migration(old, new, self.engine.now());
+        if let Some(row) = row {
+            event.update_id = format!("{}:row:{row}", event.update_id);
+        }
+        match self.engine.submit(event).await {
+            Ok(crate::engine::Outcome::Failed { .. }) => false,
+            Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = %e, %old, %new, "chat migration not recorded");
                 false
             }
         }
-    }
-
-    async fn migrate_once(&self, old: &str, new: &str) -> Result<(), store::StoreError> {
-        let now = store::ms(self.engine.now());
-        let mut tx = self.engine.store.begin().await?;
-        chats::rename_id(&mut tx, Platform::Telegram, old, new, now).await?;
-        outbox::retarget_pending(&mut tx, Platform::Telegram, old, new).await?;
-        audit::record(
-            &mut tx,
-            &audit::Entry {
-                at_ms: now,
-                platform: Platform::Telegram,
-                actor: "telegram",
-                action: "chat.migrate",
-                entity: "chat",
-                entity_id: Some(new.to_string()),
-                detail: serde_json::json!({"from": old}),
-            },
-        )
-        .await?;
-        tx.commit().await
-    }
-
-    /// The bot added to a group: record the chat and greet with the
-    /// `/bind` hint. Removed: the chat goes inactive. One transaction, and
-    /// the update id is recorded, so a redelivery greets nobody twice.
-    async fn membership(
-        &self,
-        update_id: u32,
-        change: &ChatMemberUpdated,
-    ) -> Result<(), store::StoreError> {
-        let chat = &change.chat;
-        if !(chat.is_group() || chat.is_supergroup()) {
-            return Ok(());
-        }
-        let joined = change.new_chat_member.is_present();
-        let was_in = change.old_chat_member.is_present();
-        if joined == was_in {
-            return Ok(());
-        }
-        let now = self.engine.now();
-        let now_ms = store::ms(now);
-        let chat_id = chat.id.0.to_string();
-        let mut tx = self.engine.store.begin().await?;
-        if !updates::mark(&mut tx, Platform::Telegram, &update_id.to_string(), now_ms).await? {
-            return tx.rollback().await;
-        }
-        let actor = change.from.id.0.to_string();
-        if joined {
-            chats::upsert_seen(
-                &mut tx,
-                Platform::Telegram,
-                &chat_id,
-                ChatKind::Group,
-                chat.title(),
-                now_ms,
-            )
-            .await?;
-            let locale = crate::i18n::pick(
-                None,
-                change.from.language_code.as_deref(),
-                &self.engine.settings.locale,
-            );
-            let text = rust_i18n::t!(
-                "telegram.greeting",
-                locale = locale,
-                name = self.engine.settings.bot_name.as_str()
-            );
-            let msg = Outgoing::new(Platform::Telegram, chat_id.clone(), text);
-            outbox::enqueue(&mut tx, &msg, now_ms, None, now_ms).await?;
-        } else {
-            chats::set_active(&mut tx, Platform::Telegram, &chat_id, false, now_ms).await?;
-        }
-        audit::record(
-            &mut tx,
-            &audit::Entry {
-                at_ms: now_ms,
-                platform: Platform::Telegram,
-                actor: &actor,
-                action: if joined { "chat.joined" } else { "chat.left" },
-                entity: "chat",
-                entity_id: Some(chat_id),
-                detail: serde_json::json!({"title": chat.title()}),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        if joined {
-            self.engine.outbox_ready.notify_waiters();
-        }
-        Ok(())
     }
 
     /// The bytes of a file users sent (imports): `getFile`, then download.
@@ -745,6 +640,7 @@ impl Telegram {
         &self,
         msg: &Outgoing,
         edit_target: Option<&str>,
+        row: Option<i64>,
     ) -> Result<Sent, SendError> {
         let chat: i64 = msg
             .chat_id
@@ -775,7 +671,7 @@ impl Telegram {
                 Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(Sent {
                     message_id: Some(target.to_string()),
                 }),
-                Err(e) => Err(self.classify(&msg.chat_id, e).await),
+                Err(e) => Err(self.classify(&msg.chat_id, e, row).await),
             };
         }
         let (prefix, entities) = self.mentions(&msg.mention_users).await;
@@ -820,7 +716,7 @@ impl Telegram {
             pacer.record_in(&msg.chat_id, Instant::now(), windowed);
             let sent = match result {
                 Ok(m) => m,
-                Err(e) => return Err(self.classify(&msg.chat_id, e).await),
+                Err(e) => return Err(self.classify(&msg.chat_id, e, row).await),
             };
             first.get_or_insert_with(|| sent.id.0.to_string());
         }
@@ -828,14 +724,7 @@ impl Telegram {
             if i > 0 || !parts.is_empty() {
                 let _ = self.slot(&mut pacer, &msg.chat_id, 1, false).await;
             }
-            let input = if file.file_ref.contains("://") {
-                match url::Url::parse(&file.file_ref) {
-                    Ok(u) => InputFile::url(u),
-                    Err(_) => InputFile::file_id(FileId(file.file_ref.clone())),
-                }
-            } else {
-                InputFile::file_id(FileId(file.file_ref.clone()))
-            };
+            let input = input_file(file);
             let result = match file.kind {
                 AttachmentKind::Photo => self.bot.send_photo(chat_id, input).await,
                 AttachmentKind::Document => self.bot.send_document(chat_id, input).await,
@@ -848,9 +737,9 @@ impl Telegram {
                 // With the text already out, a file that fails now is
                 // logged, not retried, so the text is never sent twice.
                 Err(e) if first.is_some() => {
-                    tracing::warn!(chat = %msg.chat_id, file = %file.file_ref, error = %e, "attachment not sent");
+                    tracing::warn!(chat = %msg.chat_id, file = %file.describe(), error = %e, "attachment not sent");
                 }
-                Err(e) => return Err(self.classify(&msg.chat_id, e).await),
+                Err(e) => return Err(self.classify(&msg.chat_id, e, row).await),
             }
         }
         Ok(Sent { message_id: first })
@@ -913,15 +802,33 @@ impl Telegram {
     }
 
     /// What the dispatcher should do about a failed request.
-    async fn classify(&self, chat: &str, e: RequestError) -> SendError {
+    async fn classify(&self, chat: &str, e: RequestError, row: Option<i64>) -> SendError {
         if let RequestError::MigrateToChatId(new) = &e
-            && self.migrate(chat, &new.0.to_string()).await
+            && self.migrate(chat, &new.0.to_string(), row).await
         {
             // The group became a supergroup and its queue, this message
             // included, now names the new id: send again at once.
             return SendError::RetryAfter(Duration::from_millis(1));
         }
         to_send_error(e)
+    }
+}
+
+/// How a file goes to the Bot API: content and local files are uploaded
+/// (multipart), a URL is fetched by Telegram itself, a `file_id` is reused.
+fn input_file(file: &OutFile) -> InputFile {
+    let named = |input: InputFile| match &file.file_name {
+        Some(name) => input.file_name(name.clone()),
+        None => input,
+    };
+    match &file.source {
+        FileSource::Bytes(bytes) => named(InputFile::memory(bytes.clone())),
+        FileSource::Path(path) => named(InputFile::file(path.clone())),
+        FileSource::Url(u) => match url::Url::parse(u) {
+            Ok(u) => InputFile::url(u),
+            Err(_) => InputFile::file_id(FileId(u.clone())),
+        },
+        FileSource::PlatformId(id) => InputFile::file_id(FileId(id.clone())),
     }
 }
 
@@ -1104,7 +1011,16 @@ impl ChatSender for Telegram {
         msg: &'a Outgoing,
         edit_target: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Sent, SendError>> {
-        Box::pin(self.send_message(msg, edit_target))
+        Box::pin(self.send_message(msg, edit_target, None))
+    }
+
+    fn send_row<'a>(
+        &'a self,
+        outbox_id: i64,
+        msg: &'a Outgoing,
+        edit_target: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+        Box::pin(self.send_message(msg, edit_target, Some(outbox_id)))
     }
 }
 
