@@ -236,7 +236,7 @@ pub async fn run_platforms(settings: Settings) -> anyhow::Result<()> {
     // Scheduled jobs (notice reminders, deadlines, backups) run beside the
     // adapters.
     crate::ops::backup::ensure_scheduled(&engine).await?;
-    let jobs = tokio::spawn(crate::jobs::run(engine.clone(), shutdown));
+    let jobs = tokio::spawn(crate::jobs::run(engine.env(), shutdown));
     stop_signal().await?;
     let _ = stop.send(true);
     for d in dispatchers {

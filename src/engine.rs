@@ -1,9 +1,12 @@
 //! The engine: one `Incoming` in, one transaction, replies out through the
-//! outbox.
+//! outbox. It knows no platform and names no feature: it parses, records
+//! the update id, and hands the rest to the service hooks.
 //!
 //! ```text
-//! Incoming ─> mark update handled ─> upsert person + chat ─> command::parse
-//!          ─> service::* (rules, permissions, audit) ─> outbox rows ─> COMMIT
+//! Incoming ─> command::parse ─> mark update handled
+//!          ─> service::dispatch (sender, chat, the feature; replies in Out)
+//!             or, for a batch of updates, service::run_batch
+//!          ─> Out::write (outbox rows) ─> COMMIT ─> wake the dispatcher
 //! ```
 //!
 //! All of it runs in one transaction: a crash leaves either nothing or the
@@ -24,86 +27,72 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use futures_util::FutureExt;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::chat::{Capabilities, Incoming, Outgoing};
+use crate::chat::{Incoming, Outgoing};
 use crate::clock::Clock;
-use crate::command::activity::ActivityRules;
 use crate::command::{self, ParseOptions};
 use crate::config::Settings;
-use crate::domain::Role;
 use crate::outage::Outage;
-use crate::service::{self, Ctx};
+use crate::service::{self, Env};
 use crate::store::db::Db;
-use crate::store::{self, Store, StoreError, audit, chats, failed, outbox, people, updates};
+use crate::store::{self, Store, StoreError, audit, failed, outbox, updates};
+use chrono::{DateTime, Utc};
 
-/// Everything a service needs that outlives one message.
+/// The engine: the [`Env`] every service call sees, plus the group-commit
+/// writer. Derefs to its [`Env`] (store, settings, zone, clock, ...).
 pub struct Engine {
-    pub store: Store,
-    pub settings: Settings,
-    pub tz: Tz,
-    pub clock: Arc<dyn Clock>,
+    env: Arc<Env>,
     /// Platform usernames of the bot, learned at adapter start-up (`getMe`).
     bot_usernames: std::sync::RwLock<Vec<(crate::domain::Platform, String)>>,
-    /// What each running adapter can render (edit, buttons, length).
-    capabilities: std::sync::RwLock<Vec<(crate::domain::Platform, Capabilities)>>,
-    /// Woken whenever new outbox rows are committed.
-    pub outbox_ready: Arc<Notify>,
-    /// Keyword rules of the `/log` parser (built in, plus the county's file).
-    pub activity_rules: ActivityRules,
-    /// Per platform, how to download an attachment (documents for imports).
-    files: std::sync::RwLock<Vec<(crate::domain::Platform, Arc<dyn FileFetcher>)>>,
     /// The group-commit writer behind [`Engine::submit`], started on first use.
     writer: std::sync::OnceLock<mpsc::UnboundedSender<Work>>,
     /// Updates handed to the writer and not answered yet.
     waiting: AtomicUsize,
-    /// Per-person and per-chat flood limits (`service::flood`).
-    pub flood: service::flood::Limiter,
+    /// A service wrote outbox rows of its own (`Out::enqueue`): the
+    /// dispatcher is woken after the commit even if nothing was queued.
+    wake: AtomicBool,
     /// A test seam: see [`Engine::inject_fault`].
     fault: std::sync::RwLock<Option<FaultHook>>,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
 }
 
 /// Called with each update right before its service runs ([`Engine::inject_fault`]).
 pub type FaultHook = Arc<dyn Fn(&Incoming) + Send + Sync>;
 
-/// Downloads an attachment by its platform file reference. Adapters register
-/// one; services ask [`Engine::file_fetcher`] and never know the platform.
-/// A fetcher refuses files over
-/// [`MAX_FILE_BYTES`](crate::chat::files::MAX_FILE_BYTES) rather than
-/// reading them whole.
-pub trait FileFetcher: Send + Sync {
-    fn fetch<'a>(
-        &'a self,
-        file_ref: &'a str,
-    ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, crate::chat::files::FetchError>>;
-}
+pub use crate::service::FileFetcher;
 
 /// What the group-commit writer is given, in arrival order.
 // Almost every item is an update; boxing them would cost an allocation per
 // claim in a rush to save memory only on the rare barrier.
 #[allow(clippy::large_enum_variant)]
 enum Work {
-    Update(Job),
+    Update(Submitted),
     /// Answered once every update queued before it is committed.
     Barrier(oneshot::Sender<()>),
 }
 
-/// One update waiting for the group-commit writer, and who to answer.
-struct Job {
+/// One update submitted to the group-commit writer, and who to answer.
+struct Submitted {
     msg: Incoming,
     done: oneshot::Sender<Result<Outcome, StoreError>>,
     /// When it was handed to the writer (claim latency for `/metrics`).
-    queued_at: std::time::Instant,
+    submitted_at: std::time::Instant,
     /// Its text as parsed by the sender, so the writer's serial work stays
     /// small.
     read: Read,
-    /// Its wish numbers when it is a plain claim ([`Engine::plain_claim`]).
-    claim: Option<Vec<u32>>,
+    /// Its batch key, when a service may handle it with its neighbours
+    /// (`service::batch_key`).
+    batch: Option<service::Batched>,
 }
 
 /// A message's text as the parser sees it (normalised), what it says, and
@@ -111,7 +100,7 @@ struct Job {
 struct Read {
     text: String,
     parsed: command::Parsed,
-    document: Option<service::files::Fetched>,
+    document: Option<service::Fetched>,
 }
 
 /// The group-commit writer is gone (the engine is shutting down).
@@ -132,22 +121,13 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     format!("panicked: {text}")
 }
 
-/// Whether a message's command imports a document, which is then
-/// downloaded before its transaction begins.
-fn needs_document(parsed: &command::Parsed) -> bool {
-    matches!(
-        parsed,
-        command::Parsed::Command(command::Command::WishImport(_) | command::Command::RosterImport)
-    )
-}
-
 /// Why a group's transaction did not commit.
 #[derive(Debug, thiserror::Error)]
 enum GroupError {
-    /// A run of claims failed as a whole (an error or a panic, not an
-    /// outage): worth doing again one by one.
+    /// A batch failed as a whole (an error or a panic, not an outage):
+    /// worth doing again one by one.
     #[error("{0}")]
-    ClaimRun(String),
+    Batch(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -163,12 +143,7 @@ const GROUP_COMMIT_MAX: usize = 256;
 /// Times the writer yields before collecting a group.
 const GROUP_COMMIT_YIELDS: usize = 4;
 
-/// Days an update id is remembered (`processed_updates`) so that a
-/// redelivered update is not handled twice. Telegram keeps undelivered
-/// updates for 24 hours, and a OneBot implementation replays only what it
-/// holds across a reconnect; the scheduler's slow sweep forgets older ids,
-/// or the table would grow by every message of every group forever.
-pub const KEEP_UPDATE_IDS_DAYS: i64 = 7;
+pub use crate::store::updates::KEEP_UPDATE_IDS_DAYS;
 
 /// What became of `tuanbot failed retry ID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,27 +173,18 @@ pub enum Outcome {
 
 impl Engine {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
-        let tz = settings.tz()?;
-        let activity_rules = settings.activity_rules()?;
         Ok(Engine {
-            store,
-            tz,
-            clock,
+            env: Arc::new(Env::new(store, settings, clock)?),
             bot_usernames: Default::default(),
-            capabilities: Default::default(),
-            outbox_ready: Arc::new(Notify::new()),
-            activity_rules,
-            files: Default::default(),
             writer: std::sync::OnceLock::new(),
             waiting: AtomicUsize::new(0),
-            flood: service::flood::Limiter::new(&settings.flood),
+            wake: AtomicBool::new(false),
             fault: Default::default(),
-            settings,
         })
     }
 
     /// For tests of failure handling: `hook` is called with every update
-    /// right before its service runs (on its own or in a run of claims);
+    /// right before its service runs (on its own or in a batch);
     /// a panic there is the handler's panic. Nothing else sets it.
     #[doc(hidden)]
     pub fn inject_fault(&self, hook: Option<FaultHook>) {
@@ -232,21 +198,6 @@ impl Engine {
         }
     }
 
-    /// Register how attachments on `platform` are downloaded.
-    pub fn set_file_fetcher(&self, platform: crate::domain::Platform, f: Arc<dyn FileFetcher>) {
-        let mut all = self.files.write().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(p, _)| *p != platform);
-        all.push((platform, f));
-    }
-
-    /// How to download attachments from `platform`, if its adapter said.
-    pub fn file_fetcher(&self, platform: crate::domain::Platform) -> Option<Arc<dyn FileFetcher>> {
-        let all = self.files.read().unwrap_or_else(|e| e.into_inner());
-        all.iter()
-            .find(|(p, _)| *p == platform)
-            .map(|(_, f)| f.clone())
-    }
-
     /// Handle one update through the group-commit writer: every update
     /// waiting when the writer is free goes into ONE transaction (up to
     /// [`GROUP_COMMIT_MAX`]), each inside its own SAVEPOINT so a failing
@@ -254,15 +205,12 @@ impl Engine {
     /// them all. Same effects and order as [`Engine::handle`] one by one (the
     /// order of arrival in the channel), at a fraction of the commits during
     /// a claim rush.
-    pub async fn submit(self: &Arc<Self>, msg: Incoming) -> Result<Outcome, StoreError> {
-        self.enqueue(msg).await
-    }
-
-    /// [`Engine::submit`] in two steps: the update takes its place in the
-    /// writer's queue now (so updates enqueued one after another are handled
-    /// in that order), and the returned future answers when it is handled.
-    /// Adapters enqueue each update as it arrives and await the answer
-    /// elsewhere, so a rush of claims fills the writer's groups.
+    ///
+    /// The update takes its place in the writer's queue now (so updates
+    /// submitted one after another are handled in that order), and the
+    /// returned future answers when it is handled. Adapters submit each
+    /// update as it arrives and await the answer elsewhere, so a rush of
+    /// claims fills the writer's groups.
     ///
     /// The answer is `Ok` once the update is handled, was handled before,
     /// or is kept as failed ([`Outcome`]): the adapter may acknowledge it.
@@ -270,12 +218,12 @@ impl Engine {
     /// back; `Err(StoreError::Stopped)` means the engine is shutting down
     /// and the update was not done.
     ///
-    /// An import whose document must be downloaded is the exception: it
-    /// waits until the updates before it are committed (the file it names
-    /// may be one of them), is downloaded outside any transaction
-    /// (`service::files`), and then joins the queue behind whatever came
-    /// meanwhile.
-    pub fn enqueue(
+    /// An import whose document must be downloaded is the exception: unless
+    /// the message carries its file, it waits until the updates before it
+    /// are committed (the file it names may be one of them), is downloaded
+    /// outside any transaction (`service::download`), and then joins the
+    /// queue behind whatever came meanwhile.
+    pub fn submit(
         self: &Arc<Self>,
         msg: Incoming,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send + 'static {
@@ -286,10 +234,10 @@ impl Engine {
             tx
         });
         let mut read = self.read(&msg);
-        if needs_document(&read.parsed) {
+        if let Some(download) = service::download_for(&read.parsed, &msg) {
             // Unless the message carries its file, the file it names may be
             // in an update queued before it: wait until those committed.
-            let barrier = service::files::carried_document(&msg).is_none().then(|| {
+            let barrier = (download == service::Download::Earlier).then(|| {
                 let (passed, barrier) = oneshot::channel();
                 tx.send(Work::Barrier(passed)).ok().map(|_| barrier)
             });
@@ -306,37 +254,37 @@ impl Engine {
                 // Reading who may import and which file waits out an
                 // outage like any update; a panic is a failed download.
                 let fetched = AssertUnwindSafe(crate::outage::retry("an import's file", || {
-                    service::files::fetch_document(&engine, &msg)
+                    service::download(&engine.env, &msg)
                 }))
                 .catch_unwind()
                 .await;
                 read.document = match fetched {
                     Ok(fetched) => fetched?,
-                    Err(panic) => Some(service::files::Fetched::Failed(
+                    Err(panic) => Some(service::Fetched::Failed(
                         crate::chat::files::FetchError::Failed(panic_text(&*panic)),
                     )),
                 };
-                engine.queue_job(&tx, msg, read).await
+                engine.to_writer(&tx, msg, read).await
             });
         }
-        Either::Right(self.queue_job(tx, msg, read))
+        Either::Right(self.to_writer(tx, msg, read))
     }
 
     /// Put an update in the writer's queue now; the future answers when it
     /// is handled.
-    fn queue_job(
+    fn to_writer(
         &self,
         tx: &mpsc::UnboundedSender<Work>,
         msg: Incoming,
         read: Read,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send + 'static + use<> {
         let (done, answer) = oneshot::channel();
-        let job = Job {
-            claim: self.plain_claim(&msg, &read.parsed),
+        let job = Submitted {
+            batch: service::batch_key(&self.env, &msg, &read.parsed),
             read,
             msg,
             done,
-            queued_at: std::time::Instant::now(),
+            submitted_at: std::time::Instant::now(),
         };
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let sent = tx.send(Work::Update(job)).is_ok();
@@ -351,6 +299,11 @@ impl Engine {
         }
     }
 
+    /// The [`Env`] services see, for the scheduler (`jobs::run`).
+    pub fn env(&self) -> Arc<Env> {
+        self.env.clone()
+    }
+
     /// Updates handed to the group-commit writer and not answered yet:
     /// during a database outage, those waiting for it.
     pub fn waiting(&self) -> usize {
@@ -358,14 +311,15 @@ impl Engine {
     }
 
     /// Handle what the writer collected (see [`Engine::submit`]), a group
-    /// per transaction: runs of consecutive plain claim messages (`认领 12`)
-    /// go to the wish service together ([`Engine::claim_run`]), everything
-    /// else one update per SAVEPOINT. Should a run fail as a whole, the
-    /// transaction is rolled back and the group handled again, every update
-    /// on its own. On a SQLite file each run of plain claims and each run of
-    /// other updates is a group of its own, so the claims can go through the
-    /// direct connection (see `store::db`); elsewhere all of it is one group.
-    async fn handle_jobs(&self, mut jobs: Vec<Job>) {
+    /// per transaction: runs of consecutive updates with the same batch key
+    /// (`service::batch_key`) go to their service together
+    /// ([`Engine::batch_run`]), everything else one update per SAVEPOINT.
+    /// Should a batch fail as a whole, the transaction is rolled back and
+    /// the group handled again, every update on its own. On a SQLite file
+    /// each batch and each run of other updates is a group of its own, so
+    /// the batch can go through the direct connection (see `store::db`);
+    /// elsewhere all of it is one group.
+    async fn handle_submitted(&self, mut jobs: Vec<Submitted>) {
         if jobs.is_empty() {
             return;
         }
@@ -373,10 +327,10 @@ impl Engine {
             return self.handle_group(jobs).await;
         }
         while !jobs.is_empty() {
-            let claim = jobs[0].claim.is_some();
+            let key = batch_key(&jobs[0].batch);
             let n = jobs
                 .iter()
-                .take_while(|j| j.claim.is_some() == claim)
+                .take_while(|j| batch_key(&j.batch) == key)
                 .count();
             let rest = jobs.split_off(n);
             self.handle_group(jobs).await;
@@ -384,20 +338,24 @@ impl Engine {
         }
     }
 
-    /// One group: try it as a whole; should a run of claims fail, again
-    /// one update at a time; during a database outage, wait and try the
-    /// same group again (nothing of it is counted against its updates, and
-    /// everything queued later waits behind it). Should the group fail to
-    /// commit for another reason, each update gets a transaction of its
-    /// own, so the one at fault fails alone. Then every update is answered.
-    async fn handle_group(&self, mut jobs: Vec<Job>) {
-        let claims: Vec<Option<Vec<u32>>> = jobs.iter_mut().map(|j| j.claim.take()).collect();
+    /// One group: try it as a whole; should a batch fail, again one update
+    /// at a time; during a database outage, wait and try the same group
+    /// again (nothing of it is counted against its updates, and everything
+    /// queued later waits behind it). Should the group fail to commit for
+    /// another reason, each update gets a transaction of its own, so the one
+    /// at fault fails alone. Then every update is answered.
+    async fn handle_group(&self, mut jobs: Vec<Submitted>) {
+        let batches: Vec<Option<service::Batched>> =
+            jobs.iter_mut().map(|j| j.batch.take()).collect();
         let mut results: Vec<Outcome> = Vec::with_capacity(jobs.len());
         let mut together = true;
         let mut outage: Option<Outage> = None;
         let committed = loop {
             results.clear();
-            match self.try_group(&jobs, &claims, together, &mut results).await {
+            match self
+                .try_group(&jobs, &batches, together, &mut results)
+                .await
+            {
                 Ok(()) => break Ok(()),
                 Err(GroupError::Store(e @ StoreError::Unavailable(_))) => {
                     outage
@@ -405,9 +363,9 @@ impl Engine {
                         .wait(self.waiting(), &e)
                         .await;
                 }
-                // Only a try with runs of claims (`together`) fails so.
-                Err(GroupError::ClaimRun(e)) => {
-                    tracing::warn!(error = %e, n = jobs.len(), "claim group failed; one by one");
+                // Only a try with batches (`together`) fails so.
+                Err(GroupError::Batch(e)) => {
+                    tracing::warn!(error = %e, n = jobs.len(), "batch failed; one by one");
                     together = false;
                 }
                 Err(GroupError::Store(e)) => break Err(e),
@@ -422,13 +380,14 @@ impl Engine {
                     matches!(r, Outcome::Handled { replies } if *replies > 0)
                         || matches!(r, Outcome::Failed { .. })
                 });
-                if any_replies {
+                if any_replies | self.wake.swap(false, Ordering::Relaxed) {
                     self.outbox_ready.notify_waiters();
                 }
-                for ((job, result), claim) in jobs.into_iter().zip(results).zip(&claims) {
+                for ((job, result), batch) in jobs.into_iter().zip(results).zip(&batches) {
                     log_update(&job.msg, &job.read.parsed, &Ok(result));
-                    if claim.is_some() && matches!(result, Outcome::Handled { .. }) {
-                        crate::metrics::record_claim(job.queued_at.elapsed().as_secs_f64());
+                    if batch.is_some() && matches!(result, Outcome::Handled { .. }) {
+                        // Batched updates are the claim rush.
+                        crate::metrics::record_claim(job.submitted_at.elapsed().as_secs_f64());
                     }
                     self.answer(job, Ok(result));
                 }
@@ -450,8 +409,8 @@ impl Engine {
             }
             Err(e) => {
                 tracing::warn!(error = %e, n = jobs.len(), "group not committed; one by one");
-                for (mut job, claim) in jobs.into_iter().zip(claims) {
-                    job.claim = claim;
+                for (mut job, batch) in jobs.into_iter().zip(batches) {
+                    job.batch = batch;
                     Box::pin(self.handle_group(vec![job])).await;
                 }
             }
@@ -459,33 +418,35 @@ impl Engine {
     }
 
     /// Answer whoever waits for `job`.
-    fn answer(&self, job: Job, result: Result<Outcome, StoreError>) {
+    fn answer(&self, job: Submitted, result: Result<Outcome, StoreError>) {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         let _ = job.done.send(result);
     }
 
-    /// One attempt at a group: one transaction, claim runs handled together
+    /// One attempt at a group: one transaction, batches handled together
     /// when `together`, each other update tried on its own
     /// ([`Engine::tries`]), its outcome pushed to `results`. Commits, or
     /// rolls back on any error.
     async fn try_group(
         &self,
-        jobs: &[Job],
-        claims: &[Option<Vec<u32>>],
+        jobs: &[Submitted],
+        batches: &[Option<service::Batched>],
         together: bool,
         results: &mut Vec<Outcome>,
     ) -> Result<(), GroupError> {
         let started = std::time::Instant::now();
+        let key = batch_key(&batches[0]);
         if together
-            && claims.iter().all(Option::is_some)
+            && key.is_some()
+            && batches.iter().all(|b| batch_key(b) == key)
             && let Some(mut tx) = self.store.begin_direct().await?
         {
-            // A run of claims on SQLite: on the direct connection, without
-            // a thread hop per statement (see `store::db`).
-            let run = AssertUnwindSafe(self.claim_run(&mut tx, jobs, claims))
+            // A batch on SQLite: on the direct connection, without a
+            // thread hop per statement (see `store::db`).
+            let run = AssertUnwindSafe(self.batch_run(&mut tx, jobs, batches))
                 .catch_unwind()
                 .await;
-            let outcomes = match claim_run_result(run) {
+            let outcomes = match batch_result(run) {
                 Ok(outcomes) => outcomes,
                 Err(e) => {
                     let _ = tx.rollback();
@@ -502,29 +463,28 @@ impl Engine {
         let handled = async {
             let mut i = 0;
             while i < jobs.len() {
-                let run = claims[i..]
-                    .iter()
-                    .take_while(|c| c.is_some())
-                    .count()
-                    .max(1);
-                if together && claims[i].is_some() {
-                    // No SAVEPOINT: if the run fails, the whole transaction
-                    // goes and the group is done again without runs.
-                    let done = AssertUnwindSafe(self.claim_run(
+                let key = batch_key(&batches[i]);
+                if together && key.is_some() {
+                    // No SAVEPOINT: if the batch fails, the whole
+                    // transaction goes and the group is done again without
+                    // batches.
+                    let run = batches[i..]
+                        .iter()
+                        .take_while(|b| batch_key(b) == key)
+                        .count();
+                    let done = AssertUnwindSafe(self.batch_run(
                         &mut tx,
                         &jobs[i..i + run],
-                        &claims[i..i + run],
+                        &batches[i..i + run],
                     ))
                     .catch_unwind()
                     .await;
-                    results.extend(claim_run_result(done)?);
+                    results.extend(batch_result(done)?);
                     i += run;
                     continue;
                 }
-                for job in &jobs[i..i + run] {
-                    results.push(self.tries(&mut tx, &job.msg, &job.read).await?);
-                }
-                i += run;
+                results.push(self.tries(&mut tx, &jobs[i].msg, &jobs[i].read).await?);
+                i += 1;
             }
             Ok::<(), GroupError>(())
         }
@@ -709,26 +669,6 @@ impl Engine {
         Ok(Some(id))
     }
 
-    /// The wish numbers of a message that is nothing but a claim
-    /// (`认领 12、15`) and that [`Engine::claim_run`] may handle with others:
-    /// no reply, attachment or button, from an account the settings don't
-    /// promote (that happens in [`Engine::handle_in`]).
-    fn plain_claim(&self, msg: &Incoming, parsed: &command::Parsed) -> Option<Vec<u32>> {
-        if msg.reply_to.is_some()
-            || !msg.attachments.is_empty()
-            || msg.callback_id.is_some()
-            || self.settings.is_admin(msg.platform, &msg.sender_id)
-        {
-            return None;
-        }
-        match parsed {
-            command::Parsed::Command(command::Command::Claim(n)) if !n.is_empty() => {
-                Some(n.clone())
-            }
-            _ => None,
-        }
-    }
-
     /// Normalise and parse a message's text (pure; no store access).
     fn read(&self, msg: &Incoming) -> Read {
         let text = command::normalize::normalize(&msg.text);
@@ -749,106 +689,39 @@ impl Engine {
         }
     }
 
-    /// A run of plain claim messages with the effects of [`Engine::handle_in`]
-    /// one after another, in a few statements for all of them: the update
-    /// ids, the senders and the chats in one go each, then
-    /// [`service::wishes::claim_many`], then the replies.
-    async fn claim_run(
+    /// A batch (consecutive updates with one batch key) through its
+    /// service in one go (`service::run_batch`), which records their ids
+    /// too; then each one's replies.
+    async fn batch_run(
         &self,
         tx: &mut impl Db,
-        jobs: &[Job],
-        numbers: &[Option<Vec<u32>>],
+        jobs: &[Submitted],
+        batches: &[Option<service::Batched>],
     ) -> Result<Vec<Outcome>, StoreError> {
-        let ids: Vec<_> = jobs
-            .iter()
-            .map(|j| {
-                (
-                    j.msg.platform,
-                    j.msg.update_id.as_str(),
-                    store::ms(j.msg.at),
-                )
-            })
-            .collect();
-        let fresh = updates::mark_many(&mut *tx, &ids).await?;
-        // Senders (latest name wins) and chats, each once.
-        let mut people_by: std::collections::HashMap<
-            (crate::domain::Platform, String),
-            people::Person,
-        > = Default::default();
-        let mut platforms: Vec<crate::domain::Platform> =
-            jobs.iter().map(|j| j.msg.platform).collect();
-        platforms.sort_unstable_by_key(|p| p.as_str());
-        platforms.dedup();
-        for platform in platforms {
-            let mut accounts: Vec<(&str, &str)> = Vec::new();
-            for j in jobs.iter().rev().filter(|j| j.msg.platform == platform) {
-                if !accounts.iter().any(|(u, _)| *u == j.msg.sender_id) {
-                    accounts.push((&j.msg.sender_id, &j.msg.sender_name));
-                }
-            }
-            let now_ms = jobs.iter().map(|j| store::ms(j.msg.at)).max().unwrap_or(0);
-            for (user, p) in people::seen_many(&mut *tx, platform, &accounts, now_ms).await? {
-                people_by.insert((platform, user), p);
+        let mut run = Vec::with_capacity(jobs.len());
+        for (job, batch) in jobs.iter().zip(batches) {
+            if let Some(batch) = batch {
+                run.push((&job.msg, batch));
             }
         }
-        let mut seen_chats: Vec<(crate::domain::Platform, &str)> = Vec::new();
-        for j in jobs.iter().rev() {
-            let m = &j.msg;
-            if !seen_chats.contains(&(m.platform, m.chat_id.as_str())) {
-                seen_chats.push((m.platform, m.chat_id.as_str()));
-                let at = store::ms(m.at);
-                chats::upsert_seen(
-                    &mut *tx,
-                    m.platform,
-                    &m.chat_id,
-                    m.chat_kind,
-                    m.chat_title.as_deref(),
-                    at,
-                )
-                .await?;
-            }
+        for (msg, _) in &run {
+            self.fault(msg);
         }
-        let mut reqs = Vec::with_capacity(jobs.len());
-        for ((job, nums), new) in jobs.iter().zip(numbers).zip(&fresh) {
-            let (true, Some(nums)) = (*new, nums) else {
+        let outs = service::run_batch(&self.env, &mut *tx, &run).await?;
+        let mut outcomes = Vec::with_capacity(outs.len());
+        for ((msg, _), out) in run.iter().zip(outs) {
+            let Some(out) = out else {
+                outcomes.push(Outcome::Duplicate);
                 continue;
             };
-            let m = &job.msg;
-            let person = people_by
-                .get(&(m.platform, m.sender_id.clone()))
-                .ok_or_else(|| StoreError::Corrupt(format!("sender {} not stored", m.sender_id)))?;
-            reqs.push(service::wishes::ClaimRequest {
-                msg: m,
-                person,
-                locale: crate::i18n::pick(
-                    person.locale.as_deref(),
-                    m.sender_language.as_deref(),
-                    &self.settings.locale,
-                ),
-                numbers: nums,
-            });
+            let replies = out.write(&mut *tx, msg.at).await?;
+            if out.wakes() {
+                self.wake.store(true, Ordering::Relaxed);
+            }
+            crate::metrics::message_handled();
+            outcomes.push(Outcome::Handled { replies });
         }
-        for req in &reqs {
-            self.fault(req.msg);
-        }
-        let replies = service::wishes::claim_many(self, &mut *tx, &reqs).await?;
-        let mut counts = replies.iter().map(Vec::len);
-        for (req, queued) in reqs.iter().zip(&replies) {
-            enqueue_replies(&mut *tx, queued, req.msg.at).await?;
-        }
-        Ok(fresh
-            .iter()
-            .map(|&new| {
-                if new {
-                    crate::metrics::message_handled();
-                    Outcome::Handled {
-                        replies: counts.next().unwrap_or(0),
-                    }
-                } else {
-                    Outcome::Duplicate
-                }
-            })
-            .collect())
+        Ok(outcomes)
     }
 
     /// Remember the bot's username on a platform (for `/cmd@bot`).
@@ -869,45 +742,14 @@ impl Engine {
             .map(|(_, n)| n.clone())
     }
 
-    /// Record what an adapter can render; services read it through
-    /// [`Engine::capabilities`] and never ask which platform they serve.
-    pub fn set_capabilities(&self, platform: crate::domain::Platform, caps: Capabilities) {
-        let mut all = self.capabilities.write().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(p, _)| *p != platform);
-        all.push((platform, caps));
-    }
-
-    /// What `platform` can render. Unknown platforms get the most
-    /// conservative answer: no edits, no buttons.
-    pub fn capabilities(&self, platform: crate::domain::Platform) -> Capabilities {
-        let all = self.capabilities.read().unwrap_or_else(|e| e.into_inner());
-        all.iter()
-            .find(|(p, _)| *p == platform)
-            .map(|(_, c)| *c)
-            .unwrap_or(Capabilities {
-                edit: false,
-                buttons: false,
-                max_text_chars: 4000,
-            })
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    /// The calendar date of `at` in the configured zone.
-    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
-        at.with_timezone(&self.tz).date_naive()
-    }
-
     /// Handle one update in one transaction, tried as in a group (see
     /// [`Engine::tries`]). A database outage is returned, not waited out.
     #[tracing::instrument(skip_all, fields(platform = %msg.platform, chat = %msg.chat_id, user = %msg.sender_id, update = %msg.update_id))]
     pub async fn handle(&self, msg: &Incoming) -> Result<Outcome, StoreError> {
         let started = std::time::Instant::now();
         let mut read = self.read(msg);
-        if needs_document(&read.parsed) {
-            read.document = service::files::fetch_document(self, msg).await?;
+        if service::download_for(&read.parsed, msg).is_some() {
+            read.document = service::download(&self.env, msg).await?;
         }
         let mut tx = self.store.begin().await?;
         let outcome = match self.tries(&mut tx, msg, &read).await {
@@ -926,10 +768,10 @@ impl Engine {
             Outcome::Duplicate => tx.rollback().await?,
             Outcome::Handled { replies } => {
                 tx.commit().await?;
-                if replies > 0 {
+                if (replies > 0) | self.wake.swap(false, Ordering::Relaxed) {
                     self.outbox_ready.notify_waiters();
                 }
-                if self.plain_claim(msg, &read.parsed).is_some() {
+                if service::batch_key(&self.env, msg, &read.parsed).is_some() {
                     crate::metrics::record_claim(started.elapsed().as_secs_f64());
                 }
             }
@@ -955,8 +797,8 @@ impl Engine {
         let msg: Incoming = serde_json::from_str(&row.incoming)
             .map_err(|e| StoreError::Corrupt(format!("failed update {id}: {e}")))?;
         let mut read = self.read(&msg);
-        if needs_document(&read.parsed) {
-            read.document = service::files::fetch_document(self, &msg).await?;
+        if service::download_for(&read.parsed, &msg).is_some() {
+            read.document = service::download(&self.env, &msg).await?;
         }
         let mut tx = self.store.begin().await?;
         updates::forget(&mut tx, msg.platform, &msg.update_id).await?;
@@ -1048,126 +890,46 @@ impl Engine {
         msg: &Incoming,
         read: &Read,
     ) -> Result<Outcome, StoreError> {
-        let now = msg.at;
-        let now_ms = store::ms(now);
-        if !updates::mark(&mut *tx, msg.platform, &msg.update_id, now_ms).await? {
+        if !updates::mark(&mut *tx, msg.platform, &msg.update_id, store::ms(msg.at)).await? {
             return Ok(Outcome::Duplicate);
         }
-        if let Some(event) = &msg.event {
-            // A platform event about a chat, not a message.
-            self.fault(msg);
-            let queued: Vec<Queued> = service::dispatch_event(&mut *tx, &self.settings, msg, event)
-                .await?
-                .into_iter()
-                .map(|message| Queued {
-                    message,
-                    not_before: None,
-                    coalesce_key: None,
-                })
-                .collect();
-            enqueue_replies(&mut *tx, &queued, now).await?;
-            return Ok(Outcome::Handled {
-                replies: queued.len(),
-            });
-        }
-        let (mut person, _new) = people::upsert_seen(
-            &mut *tx,
-            msg.platform,
-            &msg.sender_id,
-            &msg.sender_name,
-            now_ms,
-        )
-        .await?;
-        if person.role != Role::Staff && self.settings.is_admin(msg.platform, &msg.sender_id) {
-            people::set_role(&mut *tx, person.id, Role::Staff, now_ms).await?;
-            audit::record(
-                &mut *tx,
-                &audit::Entry {
-                    at_ms: now_ms,
-                    platform: msg.platform,
-                    actor: "config",
-                    action: "person.role",
-                    entity: "person",
-                    entity_id: Some(person.id.to_string()),
-                    detail: serde_json::json!({"role": "staff", "reason": "admins setting"}),
-                },
-            )
-            .await?;
-            person.role = Role::Staff;
-        }
-        let chat = chats::upsert_seen(
-            &mut *tx,
-            msg.platform,
-            &msg.chat_id,
-            msg.chat_kind,
-            msg.chat_title.as_deref(),
-            now_ms,
-        )
-        .await?;
-        // A photo or document is remembered before anything else, so that a
-        // later `/done 12` or `/wishes import` replying to it finds it by the
-        // quoted id alone.
-        service::files::remember(&mut *tx, msg).await?;
-        let locale = crate::i18n::pick(
-            person.locale.as_deref(),
-            msg.sender_language.as_deref(),
-            &self.settings.locale,
-        );
-        let mut ctx = Ctx {
-            engine: self,
-            tx: &mut *tx,
+        self.fault(msg);
+        let update = service::Update {
             msg,
             text: &read.text,
+            parsed: &read.parsed,
             document: read.document.as_ref(),
-            person,
-            chat,
-            now,
-            today: self.local_date(now),
-            locale,
-            out: Vec::new(),
         };
-        self.fault(msg);
-        service::dispatch(&mut ctx, read.parsed.clone()).await?;
-        let queued = std::mem::take(&mut ctx.out);
-        enqueue_replies(&mut *tx, &queued, now).await?;
-        crate::metrics::message_handled();
-        Ok(Outcome::Handled {
-            replies: queued.len(),
-        })
+        let out = service::dispatch(&self.env, &mut *tx, update).await?;
+        let replies = out.write(&mut *tx, msg.at).await?;
+        if out.wakes() {
+            self.wake.store(true, Ordering::Relaxed);
+        }
+        // A platform event about a chat is not a message.
+        if msg.event.is_none() {
+            crate::metrics::message_handled();
+        }
+        Ok(Outcome::Handled { replies })
     }
 }
 
-/// Write a message's replies to the outbox, in order.
-async fn enqueue_replies(
-    tx: &mut impl Db,
-    queued: &[Queued],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for q in queued {
-        outbox::enqueue(
-            &mut *tx,
-            &q.message,
-            store::ms(q.not_before.unwrap_or(now)),
-            q.coalesce_key.as_deref(),
-            store::ms(now),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// A run of claims' result with its panic caught: an outage stays one (the
-/// group waits and is tried again whole); an error or a panic makes the
-/// run worth doing again one update at a time.
-fn claim_run_result(
+/// A batch's result with its panic caught: an outage stays one (the group
+/// waits and is tried again whole); an error or a panic makes the batch
+/// worth doing again one update at a time.
+fn batch_result(
     run: std::thread::Result<Result<Vec<Outcome>, StoreError>>,
 ) -> Result<Vec<Outcome>, GroupError> {
     match run {
         Ok(Ok(outcomes)) => Ok(outcomes),
         Ok(Err(e)) if e.is_transient() => Err(GroupError::Store(e)),
-        Ok(Err(e)) => Err(GroupError::ClaimRun(e.to_string())),
-        Err(panic) => Err(GroupError::ClaimRun(panic_text(&*panic))),
+        Ok(Err(e)) => Err(GroupError::Batch(e.to_string())),
+        Err(panic) => Err(GroupError::Batch(panic_text(&*panic))),
     }
+}
+
+/// A batch key, compared.
+fn batch_key(batch: &Option<service::Batched>) -> Option<&'static str> {
+    batch.as_ref().map(service::Batched::key)
 }
 
 /// The group-commit writer: wait for one job, take every job already
@@ -1197,12 +959,12 @@ async fn writer(engine: std::sync::Weak<Engine>, mut rx: mpsc::UnboundedReceiver
                 Work::Update(job) => jobs.push(job),
                 Work::Barrier(passed) => {
                     // Everything before it is committed first.
-                    engine.handle_jobs(std::mem::take(&mut jobs)).await;
+                    engine.handle_submitted(std::mem::take(&mut jobs)).await;
                     let _ = passed.send(());
                 }
             }
         }
-        engine.handle_jobs(jobs).await;
+        engine.handle_submitted(jobs).await;
         // After the answers, not inside a commit that someone waits for.
         if let Err(e) = engine.store.checkpoint_if_due().await {
             tracing::warn!(error = %e, "WAL checkpoint failed");

@@ -13,7 +13,7 @@
 //! them. A handler that fails rolls back, and the job is retried with
 //! back-off up to [`MAX_ATTEMPTS`] times.
 //!
-//! Time comes from the engine's clock, so tests drive it with `ManualClock`.
+//! Time comes from the Env's clock, so tests drive it with `ManualClock`.
 //!
 //! # Worked example
 //!
@@ -46,13 +46,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::chat::{BoxFuture, Outgoing};
-use crate::engine::{Engine, Queued};
+use crate::chat::BoxFuture;
+use crate::service::{Ctx, Env, Scheduled};
 use crate::store::jobs::Job;
-use crate::store::{self, Conn, StoreError, outbox};
+use crate::store::{self, StoreError};
 
 pub use crate::store::jobs::{cancel, pending, schedule as schedule_raw};
 
@@ -65,60 +64,7 @@ const PRUNE_BATCH: i64 = 2000;
 /// Jobs run per [`run_due`] call at most, so one call cannot run forever.
 const MAX_PER_PASS: usize = 1000;
 
-/// What a handler gets: the engine, the job's open transaction, the time,
-/// and a place for messages to send (written as outbox rows in the same
-/// transaction).
-pub struct JobCtx<'a> {
-    pub engine: &'a Engine,
-    pub tx: &'a mut Conn,
-    pub now: DateTime<Utc>,
-    pub out: Vec<Queued>,
-}
-
-impl JobCtx<'_> {
-    pub fn now_ms(&self) -> i64 {
-        store::ms(self.now)
-    }
-
-    /// Queue a message to be sent as soon as possible.
-    pub fn queue(&mut self, message: Outgoing) {
-        self.out.push(Queued {
-            message,
-            not_before: None,
-            coalesce_key: None,
-        });
-    }
-}
-
-/// A job handler: performs the job's effect in `ctx.tx`. An error rolls the
-/// whole job back and schedules a retry.
-pub type Handler =
-    for<'a, 'b> fn(&'a mut JobCtx<'b>, &'a Job) -> BoxFuture<'a, Result<(), StoreError>>;
-
-/// The registered handlers, by kind. A kind not listed here is given up at
-/// once (and logged), never retried forever.
-const HANDLERS: &[(&str, Handler)] = &[
-    ("message", |c, j| Box::pin(send_message(c, j))),
-    ("notice.send", |c, j| {
-        Box::pin(crate::service::notices::job_send(c, j))
-    }),
-    ("notice.remind", |c, j| {
-        Box::pin(crate::service::notices::job_remind(c, j))
-    }),
-    ("notice.summary", |c, j| {
-        Box::pin(crate::service::notices::job_summary(c, j))
-    }),
-    ("event.close", |c, j| {
-        Box::pin(crate::service::events::job_close(c, j))
-    }),
-    ("event.remind", |c, j| {
-        Box::pin(crate::service::events::job_remind(c, j))
-    }),
-];
-
-fn handler(kind: &str) -> Option<Handler> {
-    HANDLERS.iter().find(|(k, _)| *k == kind).map(|(_, h)| *h)
-}
+pub use crate::service::schedule::{Handler, payload, schedule};
 
 /// A handler for slow work outside the database (a backup): it runs
 /// outside any transaction, so SQLite's one write lock is not held
@@ -126,7 +72,7 @@ fn handler(kind: &str) -> Option<Handler> {
 /// finishes the job itself ([`store::jobs::finish`]) in the transaction
 /// that records its outcome. An error counts as a failed attempt.
 pub type Detached =
-    for<'a> fn(&'a Engine, Job, DateTime<Utc>) -> BoxFuture<'a, Result<(), StoreError>>;
+    for<'a> fn(&'a Env, Job, DateTime<Utc>) -> BoxFuture<'a, Result<(), StoreError>>;
 
 /// The registered detached handlers, by kind.
 const DETACHED: &[(&str, Detached)] = &[(crate::store::maintenance::BACKUP_JOB, |e, j, now| {
@@ -135,42 +81,6 @@ const DETACHED: &[(&str, Detached)] = &[(crate::store::maintenance::BACKUP_JOB, 
 
 fn detached(kind: &str) -> Option<Detached> {
     DETACHED.iter().find(|(k, _)| *k == kind).map(|(_, h)| *h)
-}
-
-/// Schedule a job of `kind` with a serialisable payload, in the caller's
-/// transaction (so the job exists exactly when the change that wants it does).
-pub async fn schedule(
-    conn: &mut Conn,
-    kind: &str,
-    payload: &serde_json::Value,
-    run_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    store::jobs::schedule(
-        conn,
-        kind,
-        &payload.to_string(),
-        store::ms(run_at),
-        store::ms(now),
-    )
-    .await
-}
-
-/// Read a job's payload, or fail the job as corrupt.
-pub fn payload<T: for<'de> Deserialize<'de>>(job: &Job) -> Result<T, StoreError> {
-    serde_json::from_str(&job.payload)
-        .map_err(|e| StoreError::Corrupt(format!("job {} payload: {e}", job.id)))
-}
-
-/// The built-in `message` kind: send `{"message": Outgoing}` at `run_at`.
-async fn send_message(ctx: &mut JobCtx<'_>, job: &Job) -> Result<(), StoreError> {
-    #[derive(Deserialize)]
-    struct P {
-        message: Outgoing,
-    }
-    let p: P = payload(job)?;
-    ctx.queue(p.message);
-    Ok(())
 }
 
 /// What one [`run_due`] call did.
@@ -182,14 +92,13 @@ pub struct Ran {
 
 /// Run every job due at `now`, each in its own transaction together with
 /// its effect and its outbox rows.
-pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreError> {
+pub async fn run_due(env: &Env, now: DateTime<Utc>) -> Result<Ran, StoreError> {
     let now_ms = store::ms(now);
     let mut ran = Ran::default();
     for _ in 0..MAX_PER_PASS {
-        let mut tx = engine.store.begin().await?;
+        let mut tx = env.store.begin().await?;
         let Some(job) =
-            store::jobs::take_due(&mut tx, engine.store.backend(), now_ms, now_ms + LEASE_MS)
-                .await?
+            store::jobs::take_due(&mut tx, env.store.backend(), now_ms, now_ms + LEASE_MS).await?
         else {
             tx.rollback().await?;
             break;
@@ -197,13 +106,13 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
         if let Some(run) = detached(&job.kind) {
             // The lease taken above is committed; the work runs outside.
             tx.commit().await?;
-            match run(engine, job.clone(), now).await {
+            match run(env, job.clone(), now).await {
                 Ok(()) => ran.done += 1,
                 Err(error) => {
                     tracing::warn!(job = job.id, kind = %job.kind, %error, "job failed");
                     let give_up = job.attempts >= MAX_ATTEMPTS;
                     let retry = now_ms + crate::outbox::backoff_ms(job.attempts) * 30;
-                    let mut tx = engine.store.begin().await?;
+                    let mut tx = env.store.begin().await?;
                     let error = error.to_string();
                     store::jobs::failed_detached(&mut tx, job.id, &error, retry, give_up, now_ms)
                         .await?;
@@ -213,14 +122,9 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
             }
             continue;
         }
-        let result = match handler(&job.kind) {
+        let result = match crate::service::schedule::handler(&job.kind) {
             Some(h) => {
-                let mut ctx = JobCtx {
-                    engine,
-                    tx: &mut tx,
-                    now,
-                    out: Vec::new(),
-                };
+                let mut ctx = Ctx::scheduled(env, &mut tx, now);
                 match h(&mut ctx, &job).await {
                     Ok(()) => Ok(std::mem::take(&mut ctx.out)),
                     // The database went away: not the job's failure; it
@@ -233,20 +137,22 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
         };
         match result {
             Ok(out) => {
-                enqueue_all(&mut tx, &out, now).await?;
+                out.write(&mut tx, now).await?;
                 store::jobs::finish(&mut tx, job.id, now_ms).await?;
                 tx.commit().await?;
-                // Handlers may also write outbox rows themselves.
-                engine.outbox_ready.notify_waiters();
+                if out.wakes() {
+                    env.outbox_ready.notify_waiters();
+                }
                 ran.done += 1;
             }
             Err(error) => {
                 tx.rollback().await?;
                 // `take_due` counted this attempt in the rolled-back transaction.
-                let give_up = job.attempts >= MAX_ATTEMPTS || handler(&job.kind).is_none();
+                let give_up = job.attempts >= MAX_ATTEMPTS
+                    || crate::service::schedule::handler(&job.kind).is_none();
                 tracing::warn!(job = job.id, kind = %job.kind, %error, give_up, "job failed");
                 let retry = now_ms + crate::outbox::backoff_ms(job.attempts) * 30;
-                let mut tx = engine.store.begin().await?;
+                let mut tx = env.store.begin().await?;
                 store::jobs::failed(&mut tx, job.id, &error, retry, give_up, now_ms).await?;
                 tx.commit().await?;
                 ran.failed += 1;
@@ -264,22 +170,18 @@ pub async fn run_due(engine: &Engine, now: DateTime<Utc>) -> Result<Ran, StoreEr
 /// texts that carried children's data (`service::privacy`). All are idempotent and open
 /// their own transactions, so they run beside jobs rather than inside a job
 /// handler.
-pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Result<(), StoreError> {
-    let published = crate::service::wishes::publish_due(engine, now).await?;
-    let reminded = if overdue {
-        crate::service::wishes::remind_overdue(engine, now).await?
-    } else {
-        0
-    };
+pub async fn sweeps(env: &Env, now: DateTime<Utc>, overdue: bool) -> Result<(), StoreError> {
+    publish_due(env, now).await?;
     if overdue {
+        remind_overdue(env, now).await?;
         // The slow sweep also forgets old files (kept for replies) and the
         // ids of updates handled long ago.
-        let mut tx = engine.store.begin().await?;
+        let mut tx = env.store.begin().await?;
         crate::service::files::prune(&mut tx, now).await?;
         tx.commit().await?;
-        let before = now - chrono::Duration::days(crate::engine::KEEP_UPDATE_IDS_DAYS);
+        let before = now - chrono::Duration::days(store::updates::KEEP_UPDATE_IDS_DAYS);
         loop {
-            let mut tx = engine.store.begin().await?;
+            let mut tx = env.store.begin().await?;
             let gone = crate::store::updates::prune(&mut tx, crate::store::ms(before), PRUNE_BATCH)
                 .await?;
             tx.commit().await?;
@@ -288,39 +190,51 @@ pub async fn sweeps(engine: &Engine, now: DateTime<Utc>, overdue: bool) -> Resul
             }
         }
         // Sent texts that carried children's data, past their retention.
-        crate::service::privacy::redact_outbox(engine, now).await?;
-    }
-    if published + reminded > 0 {
-        engine.outbox_ready.notify_waiters();
+        crate::service::privacy::redact_outbox(env, now).await?;
     }
     Ok(())
 }
 
-/// Write queued messages as outbox rows (the same thing the engine does for
-/// replies).
-pub async fn enqueue_all(
-    conn: &mut Conn,
-    queued: &[Queued],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let now_ms = store::ms(now);
-    for q in queued {
-        outbox::enqueue(
-            conn,
-            &q.message,
-            store::ms(q.not_before.unwrap_or(now)),
-            q.coalesce_key.as_deref(),
-            now_ms,
-        )
-        .await?;
+/// A sweep's service: what it did (a count), its messages in its `out`.
+type Sweep = for<'a, 'b> fn(&'a mut Ctx<'b, Scheduled>) -> BoxFuture<'a, Result<usize, StoreError>>;
+
+/// Run a sweep in a transaction of its own, with its messages; after the
+/// commit, wake the dispatcher if it said anything.
+async fn sweep(env: &Env, now: DateTime<Utc>, run: Sweep) -> Result<usize, StoreError> {
+    let mut tx = env.store.begin().await?;
+    let mut ctx = Ctx::scheduled(env, &mut tx, now);
+    let n = run(&mut ctx).await?;
+    let out = std::mem::take(&mut ctx.out);
+    out.write(&mut tx, now).await?;
+    tx.commit().await?;
+    if out.wakes() {
+        env.outbox_ready.notify_waiters();
     }
-    Ok(())
+    Ok(n)
+}
+
+/// Publish every scheduled wish batch whose time has come
+/// (`service::wishes::publish_due`). Returns how many.
+pub async fn publish_due(env: &Env, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    sweep(env, now, |c| {
+        Box::pin(crate::service::wishes::publish_due(c))
+    })
+    .await
+}
+
+/// The weekly reminder for wishes claimed and not delivered
+/// (`service::wishes::remind_overdue`). Returns how many messages.
+pub async fn remind_overdue(env: &Env, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    sweep(env, now, |c| {
+        Box::pin(crate::service::wishes::remind_overdue(c))
+    })
+    .await
 }
 
 /// Run due jobs until `shutdown` turns true: after each pass, sleep until the
 /// next job is due (at most a second, so a job scheduled meanwhile by another
 /// replica is not missed for long).
-pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(env: Arc<Env>, mut shutdown: watch::Receiver<bool>) {
     let mut last_sweep: Option<DateTime<Utc>> = None;
     // While the database is unavailable: one log line a minute, not one a pass.
     let mut outage: Option<crate::outage::Outage> = None;
@@ -328,16 +242,16 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
-        let now = engine.now();
+        let now = env.now();
         let sweep_due = last_sweep.is_none_or(|t| now - t >= chrono::Duration::minutes(10));
         let mut unavailable = None;
-        match run_due(&engine, now).await {
+        match run_due(&env, now).await {
             Err(e @ StoreError::Unavailable(_)) => unavailable = Some(e),
             Err(e) => tracing::error!(error = %e, "job pass failed"),
             Ok(_) => {}
         }
         if unavailable.is_none() {
-            match sweeps(&engine, now, sweep_due).await {
+            match sweeps(&env, now, sweep_due).await {
                 Err(e @ StoreError::Unavailable(_)) => unavailable = Some(e),
                 Err(e) => tracing::error!(error = %e, "sweep failed"),
                 Ok(()) => {}
@@ -357,10 +271,10 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
         if sweep_due {
             last_sweep = Some(now);
         }
-        let pause = match engine.store.conn().await {
+        let pause = match env.store.conn().await {
             Ok(mut conn) => match store::jobs::next_due(&mut conn).await {
                 Ok(Some(at)) => {
-                    let wait = at - store::ms(engine.now());
+                    let wait = at - store::ms(env.now());
                     Duration::from_millis(wait.clamp(10, 1000) as u64)
                 }
                 _ => Duration::from_secs(1),

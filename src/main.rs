@@ -478,9 +478,10 @@ async fn run(
             };
             let (tz, loc) = (settings.tz()?, settings.locale.as_str());
             let org = org.as_deref();
-            let chart =
-                tuanbot::report::export_file(&store, tz, loc, org, from, to, format, &file, at)
-                    .await?;
+            let chart = tuanbot::service::reports::export_file(
+                &store, tz, loc, org, from, to, format, &file, at,
+            )
+            .await?;
             println!("{}", tr(loc, "report.wrote", &[("file", &file.display())]));
             if let Some(png) = chart {
                 println!("{}", tr(loc, "report.wrote", &[("file", &png.display())]));

@@ -314,7 +314,7 @@ async fn open_loop(
                 let user = k % users;
                 let (o, u) = (user / opts.users, user % opts.users);
                 let wish = rngs[user].below(opts.wishes) + 1;
-                let answer = engine.enqueue(claim_message(o, u, k as u64, wish));
+                let answer = engine.submit(claim_message(o, u, k as u64, wish));
                 sent.push((due(k), k as u64, answer));
                 k += 1;
             }

@@ -28,10 +28,10 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::{Capabilities, ChatSender, Incoming, Outgoing, SendError, Sent};
 use crate::clock::{Clock, ManualClock};
-use crate::domain::{ChatKind, Platform, Role};
+use crate::domain::{ChatKind, Platform};
 use crate::engine::Engine;
 use crate::outbox::Dispatcher;
-use crate::store::{self, StoreError, audit, people};
+use crate::store::{self, StoreError, people};
 use rust_i18n::t;
 
 /// Where console output goes (stdout, or a buffer in tests).
@@ -419,23 +419,17 @@ impl Console {
             user.to_string()
         };
         let mut tx = self.engine.store.begin().await?;
-        let (person, _) = people::upsert_seen(&mut tx, Platform::Console, user, &name, now).await?;
-        if person.role != Role::Staff {
-            people::set_role(&mut tx, person.id, Role::Staff, now).await?;
-            audit::record(
-                &mut tx,
-                &audit::Entry {
-                    at_ms: now,
-                    platform: Platform::Console,
-                    actor: "console",
-                    action: "person.role",
-                    entity: "person",
-                    entity_id: Some(person.id.to_string()),
-                    detail: json!({"role": "staff", "reason": ":admin"}),
-                },
-            )
-            .await?;
-        }
+        let (mut person, _) =
+            people::upsert_seen(&mut tx, Platform::Console, user, &name, now).await?;
+        crate::service::members::make_staff(
+            &mut tx,
+            &mut person,
+            Platform::Console,
+            "console",
+            ":admin",
+            now,
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{PgTarget, Target};
-use crate::engine::Engine;
+use crate::service::Env;
 use crate::store::jobs::Job;
 use crate::store::maintenance::{self, Counts};
 use crate::store::{self, Backend, StoreError, kv};
@@ -313,13 +313,13 @@ pub async fn last(conn: &mut store::Conn) -> Result<Option<Last>, StoreError> {
 
 /// At start-up (`tuanbot run`): with `backup.dir` set, make sure a backup
 /// job waits — the first one at once, so an operator sees it work.
-pub async fn ensure_scheduled(engine: &Engine) -> Result<(), StoreError> {
-    if engine.settings.backup.dir.is_none() {
+pub async fn ensure_scheduled(env: &Env) -> Result<(), StoreError> {
+    if env.settings.backup.dir.is_none() {
         return Ok(());
     }
-    let now = engine.now();
-    let every = interval(engine);
-    let mut tx = engine.store.begin().await?;
+    let now = env.now();
+    let every = interval(env);
+    let mut tx = env.store.begin().await?;
     maintenance::ensure_backup_job(
         &mut tx,
         store::ms(now),
@@ -330,9 +330,8 @@ pub async fn ensure_scheduled(engine: &Engine) -> Result<(), StoreError> {
     tx.commit().await
 }
 
-fn interval(engine: &Engine) -> chrono::Duration {
-    engine
-        .settings
+fn interval(env: &Env) -> chrono::Duration {
+    env.settings
         .backup
         .interval()
         .unwrap_or(chrono::Duration::days(1))
@@ -341,18 +340,18 @@ fn interval(engine: &Engine) -> chrono::Duration {
 /// The `backup` job (run outside any transaction, see `jobs::DETACHED`):
 /// take a backup into `backup.dir`, prune, record the outcome, finish the
 /// job and schedule the next, the last three in one transaction.
-pub async fn run_job(engine: &Engine, job: Job, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let settings = &engine.settings.backup;
+pub async fn run_job(env: &Env, job: Job, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let settings = &env.settings.backup;
     let outcome = match &settings.dir {
         None => None,
-        Some(dir) => Some(scheduled(engine, dir, settings.keep, now).await),
+        Some(dir) => Some(scheduled(env, dir, settings.keep, now).await),
     };
-    let mut tx = engine.store.begin().await?;
+    let mut tx = env.store.begin().await?;
     crate::store::jobs::finish(&mut tx, job.id, store::ms(now)).await?;
     if let Some(outcome) = outcome {
         let next = match &outcome {
-            Ok(_) => now + interval(engine),
-            Err(_) => now + interval(engine).min(chrono::Duration::hours(1)),
+            Ok(_) => now + interval(env),
+            Err(_) => now + interval(env).min(chrono::Duration::hours(1)),
         };
         let last = match outcome {
             Ok(file) => {
@@ -383,14 +382,14 @@ pub async fn run_job(engine: &Engine, job: Job, now: DateTime<Utc>) -> Result<()
 
 /// One scheduled backup into `dir`, then the old ones removed.
 async fn scheduled(
-    engine: &Engine,
+    env: &Env,
     dir: &Path,
     keep: usize,
     now: DateTime<Utc>,
 ) -> Result<PathBuf, String> {
-    let name = file_name(engine.store.backend(), now, engine.tz);
+    let name = file_name(env.store.backend(), now, env.tz);
     let dest = dir.join(name);
-    match backup(&engine.settings.database_url, &dest).await {
+    match backup(&env.settings.database_url, &dest).await {
         Ok(Made::File { path, .. }) => {
             if let Err(e) = prune(dir, keep) {
                 tracing::warn!(error = %e, dir = %dir.display(), "removing old backups failed");

@@ -936,15 +936,15 @@ impl FileFormat {
     }
 }
 
-/// `tuanbot report`: build the report for `org` (name, alias, `全县`, or
-/// none for the county) and write it to `path`, and the chart beside it
-/// (`FILE.png`; `None` when no font could draw it).
+/// `tuanbot report`: build the report for `scope` and write it to `path`,
+/// and the chart beside it (`FILE.png`; `None` when no font could draw
+/// it). The CLI names the scope through `service::reports::export_file`.
 #[allow(clippy::too_many_arguments)]
 pub async fn export_file(
     store: &crate::store::Store,
     tz: Tz,
     locale: &str,
-    org: Option<&str>,
+    scope: &Scope,
     from: NaiveDate,
     to: NaiveDate,
     format: FileFormat,
@@ -952,21 +952,7 @@ pub async fn export_file(
     at: Judged,
 ) -> anyhow::Result<Option<std::path::PathBuf>> {
     let mut conn = store.conn().await?;
-    let scope = match org.filter(|o| !crate::command::scope::is_county(o)) {
-        None => Scope::County,
-        Some(name) => {
-            let all = orgs::all(&mut conn).await?;
-            let aliases = orgs::aliases(&mut conn).await?;
-            match crate::service::orgs::resolve(name, &all, &aliases) {
-                crate::service::orgs::OrgMatch::One(o) => Scope::Org(o),
-                _ => anyhow::bail!(
-                    "{}",
-                    crate::i18n::tr(locale, "org.not_found", &[("query", &name)])
-                ),
-            }
-        }
-    };
-    let r = build(&mut conn, store.backend(), tz, &scope, from, to, at).await?;
+    let r = build(&mut conn, store.backend(), tz, scope, from, to, at).await?;
     drop(conn);
     match format {
         FileFormat::Md => std::fs::write(path, markdown(&r, locale))?,

@@ -23,7 +23,7 @@ use crate::domain::Role;
 use crate::domain::category::Category;
 use crate::store::activities::{self, Activity, Field, Filter, NewActivity, QuantityRow};
 use crate::store::orgs::{self, Org};
-use crate::store::{outbox, pending};
+use crate::store::pending;
 
 /// A second record with the same org, date and title within this window is
 /// probably the same report sent twice: ask first.
@@ -97,7 +97,7 @@ pub async fn confirm_duplicate(ctx: &mut Ctx<'_>, payload: &str) -> Result {
     let Some(org) = orgs::get(ctx.tx, p.org_id).await? else {
         return Ok(());
     };
-    let lines = logs::lines(&p.text, ctx.today, &ctx.engine.activity_rules);
+    let lines = logs::lines(&p.text, ctx.today, &ctx.env.activity_rules);
     record(ctx, &org, &lines, p.photo).await
 }
 
@@ -289,8 +289,7 @@ async fn record(
     let mut msg = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), text);
     msg.reply_to = ctx.msg.message_id.clone();
     let now = ctx.now_ms();
-    let card_id = outbox::enqueue(ctx.tx, &msg, now, None, now).await?;
-    ctx.engine.outbox_ready.notify_waiters();
+    let card_id = ctx.out.enqueue(ctx.tx, &msg, now, None, now).await?;
     if let [(id, _)] = recorded.as_slice() {
         activities::set_card(ctx.tx, *id, card_id).await?;
     }

@@ -5,10 +5,11 @@
 //! for every platform, in the update's transaction (its id recorded by the
 //! engine first, so a redelivered event changes nothing).
 
+use super::Out;
 use crate::chat::{ChatEvent, Incoming, Outgoing};
 use crate::config::Settings;
 use crate::domain::ChatKind;
-use crate::store::{self, Conn, StoreError, audit, chats, outbox};
+use crate::store::{self, Conn, StoreError, audit, chats};
 
 /// Why the queue of a chat the bot left was dropped.
 pub const REMOVED: &str = "bot removed from the group";
@@ -60,7 +61,7 @@ pub async fn on_event(
         }
         ChatEvent::BotRemoved => {
             chats::set_active(&mut *tx, msg.platform, chat, false, now_ms).await?;
-            outbox::drop_chat(&mut *tx, msg.platform, chat, REMOVED).await?;
+            Out::drop_chat(&mut *tx, msg.platform, chat, REMOVED).await?;
             ("chat.left", serde_json::json!({"title": msg.chat_title}))
         }
         ChatEvent::MembersChanged => {
@@ -77,7 +78,7 @@ pub async fn on_event(
         }
         ChatEvent::Migrated { to } => {
             chats::rename_id(&mut *tx, msg.platform, chat, to, now_ms).await?;
-            outbox::retarget_pending(&mut *tx, msg.platform, chat, to).await?;
+            Out::retarget_chat(&mut *tx, msg.platform, chat, to).await?;
             ("chat.migrate", serde_json::json!({"from": chat, "to": to}))
         }
         ChatEvent::Unprompted { allowed } => {

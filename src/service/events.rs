@@ -12,17 +12,17 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::notices::{job_locale, show_time};
-use super::{Ctx, Result, clip};
+use super::Env;
+use super::notices::show_time;
+use super::schedule;
+use super::{Ctx, Out, Result, Scheduled, clip};
 use crate::chat::{Button, Outgoing};
 use crate::command::notices::EventArgs;
 use crate::domain::Role;
-use crate::engine::Engine;
-use crate::jobs::{self, JobCtx};
 use crate::store::events::{self as store_events, Entry, Event};
 use crate::store::jobs::Job;
 use crate::store::notices::Target;
-use crate::store::{self, Conn, audit, chats, outbox, people};
+use crate::store::{self, Conn, audit, chats, people};
 use rust_i18n::t;
 
 /// The reminder goes out this long before the start.
@@ -33,7 +33,7 @@ const JOIN_WINDOW_SECS: i64 = 10;
 const SHOW_MAX: usize = 50;
 
 /// The list as shown in a group.
-fn render(engine: &Engine, locale: &str, e: &Event, entries: &[Entry]) -> String {
+fn render(env: &Env, locale: &str, e: &Event, entries: &[Entry]) -> String {
     let inn: Vec<&Entry> = entries.iter().filter(|x| !x.waiting).collect();
     let wait: Vec<&Entry> = entries.iter().filter(|x| x.waiting).collect();
     let mut text = t!(
@@ -61,7 +61,7 @@ fn render(engine: &Engine, locale: &str, e: &Event, entries: &[Entry]) -> String
         text.push_str(&t!(
             "event.list_deadline",
             locale = locale,
-            at = show_time(engine, locale, d)
+            at = show_time(env, locale, d)
         ));
     }
     let line = |i: usize, x: &Entry| match &x.note {
@@ -92,8 +92,8 @@ fn render(engine: &Engine, locale: &str, e: &Event, entries: &[Entry]) -> String
     text
 }
 
-fn buttons(engine: &Engine, locale: &str, e: &Event, m: &mut Outgoing) {
-    if e.status == "open" && engine.capabilities(m.platform).buttons {
+fn buttons(env: &Env, locale: &str, e: &Event, m: &mut Outgoing) {
+    if e.status == "open" && env.capabilities(m.platform).buttons {
         m.buttons = vec![vec![
             Button {
                 label: t!("event.button_join", locale = locale).into_owned(),
@@ -107,19 +107,13 @@ fn buttons(engine: &Engine, locale: &str, e: &Event, m: &mut Outgoing) {
     }
 }
 
-fn list_message(
-    engine: &Engine,
-    locale: &str,
-    e: &Event,
-    entries: &[Entry],
-    t: &Target,
-) -> Outgoing {
+fn list_message(env: &Env, locale: &str, e: &Event, entries: &[Entry], t: &Target) -> Outgoing {
     let mut m = Outgoing::new(
         t.platform,
         t.chat_id.clone(),
-        render(engine, locale, e, entries),
+        render(env, locale, e, entries),
     );
-    buttons(engine, locale, e, &mut m);
+    buttons(env, locale, e, &mut m);
     m
 }
 
@@ -135,7 +129,7 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
         .time
         .at
         .ok()
-        .and_then(|d| super::to_utc(ctx.engine.tz, d))
+        .and_then(|d| super::to_utc(ctx.env.tz, d))
         .map(store::ms);
     let deadline_at = match &a.deadline {
         // A deadline that has passed is as unusable as an unreadable one.
@@ -195,19 +189,19 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
     let now = ctx.now;
     let payload = json!({ "event": e.id });
     if let Some(d) = deadline_at {
-        jobs::schedule(ctx.tx, "event.close", &payload, store::from_ms(d), now).await?;
+        schedule::schedule(ctx.tx, "event.close", &payload, store::from_ms(d), now).await?;
     }
     if let Some(s) = starts_at {
         let at = store::from_ms(s) - Duration::hours(REMIND_BEFORE_HOURS);
         if at > now {
-            jobs::schedule(ctx.tx, "event.remind", &payload, at, now).await?;
+            schedule::schedule(ctx.tx, "event.remind", &payload, at, now).await?;
         }
     }
     let targets = store_events::targets(ctx.tx, e.id).await?;
-    let locale = job_locale(ctx.engine);
+    let locale = ctx.env.default_locale();
     for t in &targets {
-        let m = list_message(ctx.engine, locale, &e, &[], t);
-        post(ctx.tx, e.id, &m, now_ms, None).await?;
+        let m = list_message(ctx.env, locale, &e, &[], t);
+        post(ctx.tx, &mut ctx.out, e.id, &m, now_ms).await?;
     }
     if !(targets.len() == 1 && targets[0].chat == ctx.chat.id) {
         let text = t!(
@@ -221,20 +215,10 @@ pub async fn create(ctx: &mut Ctx<'_>, a: &EventArgs) -> Result {
     Ok(())
 }
 
-/// Queue a message that shows list `id` (optionally delayed and coalesced)
-/// and remember its outbox row, so a `+1` replying to it joins this list.
-async fn post(
-    conn: &mut Conn,
-    id: i64,
-    m: &Outgoing,
-    now_ms: i64,
-    delayed: Option<(i64, &str)>,
-) -> Result<()> {
-    let (at, key) = match delayed {
-        Some((at, key)) => (at, Some(key)),
-        None => (now_ms, None),
-    };
-    let row = outbox::enqueue(conn, m, at, key, now_ms).await?;
+/// Enqueue a message that shows list `id` and remember its outbox row, so
+/// a `+1` replying to it joins this list.
+async fn post(conn: &mut Conn, out: &mut Out, id: i64, m: &Outgoing, now_ms: i64) -> Result<()> {
+    let row = out.enqueue(&mut *conn, m, now_ms, None, now_ms).await?;
     store_events::add_post(conn, id, row).await
 }
 
@@ -256,12 +240,12 @@ pub async fn show(ctx: &mut Ctx<'_>, id: i64) -> Result {
     let mut m = Outgoing::new(
         ctx.msg.platform,
         ctx.msg.chat_id.clone(),
-        render(ctx.engine, ctx.locale, &e, &entries),
+        render(ctx.env, ctx.locale, &e, &entries),
     );
     m.reply_to = ctx.msg.message_id.clone();
-    buttons(ctx.engine, ctx.locale, &e, &mut m);
+    buttons(ctx.env, ctx.locale, &e, &mut m);
     let now_ms = ctx.now_ms();
-    post(ctx.tx, id, &m, now_ms, None).await
+    post(ctx.tx, &mut ctx.out, id, &m, now_ms).await
 }
 
 /// Re-post the list in this group once per window (coalesced), instead of
@@ -271,18 +255,16 @@ async fn gathered_update(ctx: &mut Ctx<'_>, e: &Event) -> Result {
     let mut m = Outgoing::new(
         ctx.msg.platform,
         ctx.msg.chat_id.clone(),
-        render(ctx.engine, ctx.locale, e, &entries),
+        render(ctx.env, ctx.locale, e, &entries),
     );
-    buttons(ctx.engine, ctx.locale, e, &mut m);
+    buttons(ctx.env, ctx.locale, e, &mut m);
     let key = format!("event-list:{}:{}", e.id, ctx.chat.id);
-    if let Some(row) = outbox::pending_coalesced(ctx.tx, &key).await?
-        && outbox::replace_pending(ctx.tx, row.id, &m).await?
-    {
-        return Ok(());
-    }
     let at = store::ms(ctx.now + Duration::seconds(JOIN_WINDOW_SECS));
     let now_ms = ctx.now_ms();
-    post(ctx.tx, e.id, &m, now_ms, Some((at, &key))).await
+    match ctx.out.coalesce_now(ctx.tx, &key, &m, at, now_ms).await? {
+        Some(row) => store_events::add_post(ctx.tx, e.id, row).await,
+        None => Ok(()),
+    }
 }
 
 /// 报名 N [NOTE] / 接龙 N / `+1` / the button.
@@ -332,7 +314,7 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
         ctx.reply(text);
         return Ok(());
     }
-    store_events::lock(ctx.tx, ctx.engine.store.backend(), e.id).await?;
+    store_events::lock(ctx.tx, ctx.env.store.backend(), e.id).await?;
     let waiting = store_events::count_in(ctx.tx, e.id).await? >= e.capacity;
     let now_ms = ctx.now_ms();
     if !store_events::insert_entry(ctx.tx, e.id, ctx.person.id, note, waiting, now_ms).await? {
@@ -380,7 +362,7 @@ pub async fn leave(ctx: &mut Ctx<'_>, id: i64) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    store_events::lock(ctx.tx, ctx.engine.store.backend(), e.id).await?;
+    store_events::lock(ctx.tx, ctx.env.store.backend(), e.id).await?;
     let Some(was_waiting) = store_events::delete_entry(ctx.tx, e.id, ctx.person.id).await? else {
         let text = t!("event.not_joined", locale = ctx.locale, id = e.id);
         ctx.reply(text);
@@ -428,7 +410,7 @@ pub async fn leave(ctx: &mut Ctx<'_>, id: i64) -> Result {
             if p.platform == platform {
                 m.mention_users = vec![p.user_id.clone()];
             }
-            ctx.queue(m);
+            ctx.out.send(m);
         }
     }
     Ok(())
@@ -471,10 +453,10 @@ pub async fn close(ctx: &mut Ctx<'_>, id: i64) -> Result {
     .await?;
     ctx.audit("event.close", "event", id, json!({})).await?;
     let entries = store_events::entries(ctx.tx, id).await?;
-    let locale = job_locale(ctx.engine);
+    let locale = ctx.env.default_locale();
     for t in store_events::targets(ctx.tx, id).await? {
-        let m = list_message(ctx.engine, locale, &e, &entries, &t);
-        post(ctx.tx, id, &m, now_ms, None).await?;
+        let m = list_message(ctx.env, locale, &e, &entries, &t);
+        post(ctx.tx, &mut ctx.out, id, &m, now_ms).await?;
     }
     if !ctx.in_group() {
         let text = t!("event.closed_ok", locale = ctx.locale, id = id);
@@ -489,8 +471,8 @@ struct EventJob {
 }
 
 /// Job `event.close`: the deadline has come.
-pub async fn job_close(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
-    let p: EventJob = jobs::payload(job)?;
+pub async fn job_close(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
+    let p: EventJob = schedule::payload(job)?;
     let Some(mut e) = store_events::get(ctx.tx, p.event).await? else {
         return Ok(());
     };
@@ -500,12 +482,12 @@ pub async fn job_close(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     store_events::set_status(ctx.tx, e.id, "closed").await?;
     e.status = "closed".into();
     let entries = store_events::entries(ctx.tx, e.id).await?;
-    let locale = job_locale(ctx.engine);
+    let locale = ctx.locale;
     let targets = store_events::targets(ctx.tx, e.id).await?;
     let now_ms = ctx.now_ms();
     for t in &targets {
-        let m = list_message(ctx.engine, locale, &e, &entries, t);
-        post(ctx.tx, e.id, &m, now_ms, None).await?;
+        let m = list_message(ctx.env, locale, &e, &entries, t);
+        post(ctx.tx, &mut ctx.out, e.id, &m, now_ms).await?;
     }
     audit::record(
         ctx.tx,
@@ -526,8 +508,8 @@ pub async fn job_close(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
 }
 
 /// Job `event.remind`: a day before the start, remind those signed up.
-pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
-    let p: EventJob = jobs::payload(job)?;
+pub async fn job_remind(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
+    let p: EventJob = schedule::payload(job)?;
     let Some(e) = store_events::get(ctx.tx, p.event).await? else {
         return Ok(());
     };
@@ -536,7 +518,7 @@ pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     if inn.is_empty() {
         return Ok(());
     }
-    let locale = job_locale(ctx.engine);
+    let locale = ctx.locale;
     let place = if e.place.is_empty() {
         "—"
     } else {
@@ -559,7 +541,7 @@ pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
             .map(|x| x.user_id.clone())
             .take(50)
             .collect();
-        ctx.queue(m);
+        ctx.out.send(m);
     }
     Ok(())
 }
@@ -568,13 +550,13 @@ pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
 /// 组织, 状态, 备注, 报名时间). Returns the event and the number of rows, or
 /// `None` when there is no such event.
 pub async fn export_xlsx(
-    engine: &Engine,
+    env: &Env,
     id: i64,
     path: &std::path::Path,
     locale: &str,
 ) -> anyhow::Result<Option<(Event, usize)>> {
     use rust_xlsxwriter::{Format, Workbook};
-    let mut conn = engine.store.conn().await?;
+    let mut conn = env.store.conn().await?;
     let Some(e) = store_events::get(&mut conn, id).await? else {
         return Ok(None);
     };
@@ -600,7 +582,7 @@ pub async fn export_xlsx(
         text(sheet, row, 2, x.org.as_deref().unwrap_or(""), None)?;
         sheet.write_string(row, 3, if x.waiting { &*wait } else { &*inn })?;
         text(sheet, row, 4, x.note.as_deref().unwrap_or(""), None)?;
-        let at = store::from_ms(x.at).with_timezone(&engine.tz);
+        let at = store::from_ms(x.at).with_timezone(&env.tz);
         sheet.write_string(row, 5, at.format(&fmt).to_string())?;
     }
     sheet.set_column_width(1, 14)?;

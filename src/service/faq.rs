@@ -162,7 +162,7 @@ pub async fn ask(ctx: &mut Ctx<'_>, words: &str) -> Result {
 /// A message that @-mentions the bot but is no command: a question.
 /// Returns whether it was taken as one.
 pub async fn mention(ctx: &mut Ctx<'_>) -> Result<bool> {
-    let at = format!("@{}", ctx.engine.settings.bot_name);
+    let at = format!("@{}", ctx.env.settings.bot_name);
     if !ctx.msg.mentions_bot && !ctx.text.contains(&at) {
         return Ok(false);
     }

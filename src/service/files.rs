@@ -14,8 +14,8 @@
 //! than [`KEEP_DAYS`], is not known, and the user is asked to send it again.
 //!
 //! Fetching: a document to import is downloaded by the platform's
-//! [`FileFetcher`](crate::engine::FileFetcher) *before* the update's
-//! transaction (see `Engine::handle` and `Engine::enqueue`), so no download
+//! [`FileFetcher`](crate::service::FileFetcher) *before* the update's
+//! transaction (see `Engine::handle` and `Engine::submit`), so no download
 //! holds a database transaction open, or, on SQLite, the one write lock
 //! that every claim waits for.
 
@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::chat::files::FetchError;
 use crate::chat::{Attachment, AttachmentKind, Incoming};
-use crate::engine::Engine;
+use crate::service::Env;
 use crate::store::{self, Conn, StoreError, attachments, people};
 use crate::table::{Table, TableError};
 
@@ -170,12 +170,9 @@ pub fn carried_document(msg: &Incoming) -> Option<&Attachment> {
 /// downloads and parses outside any transaction. `None` when the sender is
 /// not staff: nothing is downloaded for them and the service refuses as
 /// usual.
-pub async fn fetch_document(
-    engine: &Engine,
-    msg: &Incoming,
-) -> Result<Option<Fetched>, StoreError> {
-    let mut conn = engine.store.conn().await?;
-    let staff = engine.settings.is_admin(msg.platform, &msg.sender_id)
+pub async fn fetch_document(env: &Env, msg: &Incoming) -> Result<Option<Fetched>, StoreError> {
+    let mut conn = env.store.conn().await?;
+    let staff = env.settings.is_admin(msg.platform, &msg.sender_id)
         || people::find(&mut *conn, msg.platform, &msg.sender_id)
             .await?
             .is_some_and(|p| p.role == crate::domain::Role::Staff);
@@ -205,7 +202,7 @@ pub async fn fetch_document(
     let Some(file) = file else {
         return Ok(Some(Fetched::Missing));
     };
-    let Some(fetcher) = engine.file_fetcher(msg.platform) else {
+    let Some(fetcher) = env.file_fetcher(msg.platform) else {
         return Ok(Some(Fetched::CannotFetch));
     };
     let name = file.file_name.unwrap_or(file.file_ref.clone());

@@ -48,7 +48,7 @@ pub async fn help(ctx: &mut Ctx<'_>) -> Result {
     let mut text = t!(
         "help.title",
         locale = ctx.locale,
-        bot = ctx.engine.settings.bot_name.as_str(),
+        bot = ctx.env.settings.bot_name.as_str(),
         role = ctx.role_label(role)
     )
     .into_owned();
@@ -59,7 +59,7 @@ pub async fn help(ctx: &mut Ctx<'_>) -> Result {
         }
     }
     // The dashboard line only where it is switched on.
-    if role.at_least(Role::Cadre) && ctx.engine.settings.web_enabled() {
+    if role.at_least(Role::Cadre) && ctx.env.settings.web_enabled() {
         text.push('\n');
         text.push_str(&t!("web.help", locale = ctx.locale));
     }

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::import_orgs::ImportError;
 use super::orgs::{OrgMatch, lookup_one, resolve};
-use super::{Ctx, Result, clip};
+use super::{Ctx, Out, Result, clip};
 use crate::chat::{Button, Capabilities, Outgoing};
 use crate::command::members::RequestRef;
 use crate::domain::{Platform, Role};
@@ -32,7 +32,7 @@ use crate::store::db::Db;
 use crate::store::members::{self as db, JoinRequest, NewRequest, RosterRow};
 use crate::store::orgs::{self, Org};
 use crate::store::people::{self, Person};
-use crate::store::{self, Conn, Store, audit, chats, outbox, pending};
+use crate::store::{self, Conn, Store, audit, chats, pending};
 use crate::table::{Table, cell};
 use rust_i18n::t;
 
@@ -310,9 +310,9 @@ async fn close_pending_of(
         (false, _) => "members.card_withdrawn",
     };
     let by = by.unwrap_or_default();
-    let engine = ctx.engine;
-    let locale = crate::i18n::pick(None, None, &engine.settings.locale);
-    let edits = card_edits(&mut *ctx.tx, &r, &|p| engine.capabilities(p), locale, |l| {
+    let env = ctx.env;
+    let locale = crate::i18n::pick(None, None, &env.settings.locale);
+    let edits = card_edits(&mut *ctx.tx, &r, &|p| env.capabilities(p), locale, |l| {
         t!(
             key,
             locale = l,
@@ -325,7 +325,7 @@ async fn close_pending_of(
     })
     .await?;
     for m in edits {
-        ctx.queue(m);
+        ctx.out.send(m);
     }
     Ok(())
 }
@@ -443,7 +443,7 @@ async fn ask_approvers(ctx: &mut Ctx<'_>, id: i64, org: &Org, on_roster: bool) -
         text.push_str(&t!("members.card_how", locale = locale, id = id));
         text
     };
-    let default = ctx.engine.settings.locale.clone();
+    let default = ctx.env.settings.locale.clone();
     let now_ms = ctx.now_ms();
     let mut asked = 0;
     for p in &deciders {
@@ -454,8 +454,8 @@ async fn ask_approvers(ctx: &mut Ctx<'_>, id: i64, org: &Org, on_roster: bool) -
         }
         let locale = crate::i18n::pick(p.locale.as_deref(), None, &default);
         let mut m = Outgoing::new(p.platform, p.user_id.clone(), card(locale));
-        add_buttons(&mut m, ctx.engine.capabilities(p.platform), locale, id);
-        post(&mut *ctx.tx, &m, id, now_ms).await?;
+        add_buttons(&mut m, ctx.env.capabilities(p.platform), locale, id);
+        post(&mut *ctx.tx, &mut ctx.out, &m, id, now_ms).await?;
         asked += 1;
     }
     if asked > 0 {
@@ -483,8 +483,8 @@ async fn ask_approvers(ctx: &mut Ctx<'_>, id: i64, org: &Org, on_roster: bool) -
             .filter(|p| p.platform == g.platform && !staff)
             .map(|p| p.user_id.clone())
             .collect();
-        add_buttons(&mut m, ctx.engine.capabilities(g.platform), locale, id);
-        post(&mut *ctx.tx, &m, id, now_ms).await?;
+        add_buttons(&mut m, ctx.env.capabilities(g.platform), locale, id);
+        post(&mut *ctx.tx, &mut ctx.out, &m, id, now_ms).await?;
         asked += 1;
     }
     Ok(Reached {
@@ -509,9 +509,41 @@ fn add_buttons(m: &mut Outgoing, caps: Capabilities, locale: &str, id: i64) {
     }
 }
 
+/// Make `person` staff, with the audit row, unless they are already: an
+/// account the `admins` setting names (`actor` "config"), or the console's
+/// `:admin`.
+pub async fn make_staff(
+    conn: &mut Conn,
+    person: &mut Person,
+    platform: Platform,
+    actor: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result {
+    if person.role == Role::Staff {
+        return Ok(());
+    }
+    crate::store::people::set_role(&mut *conn, person.id, Role::Staff, now_ms).await?;
+    audit::record(
+        &mut *conn,
+        &audit::Entry {
+            at_ms: now_ms,
+            platform,
+            actor,
+            action: "person.role",
+            entity: "person",
+            entity_id: Some(person.id.to_string()),
+            detail: json!({"role": "staff", "reason": reason}),
+        },
+    )
+    .await?;
+    person.role = Role::Staff;
+    Ok(())
+}
+
 /// Queue a card and remember which request it carries.
-async fn post(conn: &mut Conn, m: &Outgoing, id: i64, now_ms: i64) -> Result {
-    let row = outbox::enqueue(&mut *conn, m, now_ms, None, now_ms).await?;
+async fn post(conn: &mut Conn, out: &mut Out, m: &Outgoing, id: i64, now_ms: i64) -> Result {
+    let row = out.enqueue(&mut *conn, m, now_ms, None, now_ms).await?;
     db::add_post(conn, row, id).await
 }
 
@@ -701,7 +733,7 @@ async fn list_lines(ctx: &mut Ctx<'_>, list: &[db::Listed]) -> Result<String> {
             .map(|o| o.display().to_string())
             .unwrap_or_default();
         let date = ctx
-            .engine
+            .env
             .local_date(store::from_ms(item.request.created_at))
             .format("%m-%d")
             .to_string();
@@ -757,15 +789,15 @@ async fn settle(ctx: &mut Ctx<'_>, r: &JoinRequest, approve: bool) -> Result {
         ctx.reply(text);
         return Ok(());
     }
-    let engine = ctx.engine;
-    let caps = |p| engine.capabilities(p);
+    let env = ctx.env;
+    let caps = |p| env.capabilities(p);
     let by = ctx.person.display_name.clone();
     let decided = Decided {
         request: r,
         person: &person,
         org: &org,
         by: Some(&by),
-        default_locale: &engine.settings.locale,
+        default_locale: &env.settings.locale,
     };
     let mut out = if approve {
         let role = if person.role == Role::Staff {
@@ -804,7 +836,7 @@ async fn settle(ctx: &mut Ctx<'_>, r: &JoinRequest, approve: bool) -> Result {
         });
     }
     for m in out {
-        ctx.queue(m);
+        ctx.out.send(m);
     }
     let key = if approve {
         "members.approved"
@@ -1263,9 +1295,10 @@ pub async fn remove(ctx: &mut Ctx<'_>, target: &str) -> Result {
     if person.id != ctx.person.id
         && chats::private_open(&mut *ctx.tx, person.platform, &person.user_id).await?
     {
-        let pl = crate::i18n::pick(person.locale.as_deref(), None, &ctx.engine.settings.locale);
+        let pl = crate::i18n::pick(person.locale.as_deref(), None, &ctx.env.settings.locale);
         let text = t!("members.removed_you", locale = pl, org = org.as_str());
-        ctx.queue(Outgoing::new(person.platform, person.user_id.clone(), text));
+        ctx.out
+            .send(Outgoing::new(person.platform, person.user_id.clone(), text));
     }
     if person.id == ctx.person.id {
         ctx.person.org_id = None;
@@ -1621,9 +1654,11 @@ pub async fn import_roster_file(
         &no_edits,
     )
     .await?;
-    for m in &out {
-        outbox::enqueue(&mut *tx, m, now_ms, None, now_ms).await?;
+    let mut port = Out::new();
+    for m in out {
+        port.send(m);
     }
+    port.write(&mut *tx, store::from_ms(now_ms)).await?;
     tx.commit().await?;
     Ok(summary)
 }
@@ -1668,7 +1703,7 @@ pub async fn import_roster_in_chat(ctx: &mut Ctx<'_>) -> Result {
         }
         Err(ImportError::Store(e)) => return Err(e),
     };
-    let engine = ctx.engine;
+    let env = ctx.env;
     let (platform, actor, now_ms) = (ctx.msg.platform, ctx.msg.sender_id.clone(), ctx.now_ms());
     let (summary, out) = write_roster(
         &mut *ctx.tx,
@@ -1676,12 +1711,12 @@ pub async fn import_roster_in_chat(ctx: &mut Ctx<'_>) -> Result {
         platform,
         &actor,
         now_ms,
-        &engine.settings.locale,
-        &|p| engine.capabilities(p),
+        &env.settings.locale,
+        &|p| env.capabilities(p),
     )
     .await?;
     for m in out {
-        ctx.queue(m);
+        ctx.out.send(m);
     }
     let text = t!(
         "members.roster.done",

@@ -5,6 +5,7 @@
 
 pub mod activities;
 pub mod chats;
+pub mod env;
 pub mod events;
 pub mod faq;
 pub mod files;
@@ -14,9 +15,11 @@ pub mod import_orgs;
 pub mod members;
 pub mod notices;
 pub mod orgs;
+pub mod out;
 pub mod privacy;
 pub mod proof;
 pub mod reports;
+pub mod schedule;
 pub mod web;
 pub mod wish_export;
 pub mod wishes;
@@ -24,67 +27,113 @@ pub mod wishes;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use crate::chat::{Incoming, Outgoing};
+use crate::chat::Incoming;
 use crate::command::deadline::When;
 use crate::command::scope::OrgRef;
 use crate::command::{Command, MAX_MESSAGE_CHARS, Parsed};
 use crate::domain::Role;
-use crate::engine::{Engine, Queued};
 use crate::store::chats::Chat;
 use crate::store::people::Person;
 use crate::store::{self, Conn, StoreError, audit};
 use rust_i18n::t;
 
-/// The context of one message being handled.
-pub struct Ctx<'a> {
-    pub engine: &'a Engine,
+pub use env::{Env, FileFetcher};
+pub use files::Fetched;
+pub use out::{Out, Queued};
+
+/// Where a service call comes from: the types of [`Ctx`]'s message parts.
+pub trait Origin {
+    type Msg<'a>;
+    type Text<'a>;
+    type Document<'a>;
+    type Person;
+    type Chat;
+}
+
+/// A service call for an incoming message (the usual [`Ctx`]).
+pub struct Message;
+
+impl Origin for Message {
+    type Msg<'a> = &'a Incoming;
+    type Text<'a> = &'a str;
+    type Document<'a> = Option<&'a files::Fetched>;
+    type Person = Person;
+    type Chat = Chat;
+}
+
+/// A service call with no incoming message (a scheduled job): no sender,
+/// no chat, nothing to reply to.
+pub struct Scheduled;
+
+impl Origin for Scheduled {
+    type Msg<'a> = ();
+    type Text<'a> = ();
+    type Document<'a> = ();
+    type Person = ();
+    type Chat = ();
+}
+
+/// The context of one service call: the [`Env`], the open transaction, the
+/// time, the locale and the [`Out`] port; for a message ([`Message`], the
+/// default) also the message, its sender and its chat.
+pub struct Ctx<'a, O: Origin = Message> {
+    pub env: &'a Env,
     pub tx: &'a mut Conn,
-    pub msg: &'a Incoming,
+    pub msg: O::Msg<'a>,
     /// The normalised message text.
-    pub text: &'a str,
+    pub text: O::Text<'a>,
     /// For an import, the document it names, downloaded beforehand
     /// (`service::files::fetch_document`); `None` for everything else, and
     /// for senders who may not import.
-    pub document: Option<&'a files::Fetched>,
-    pub person: Person,
-    pub chat: Chat,
+    pub document: O::Document<'a>,
+    pub person: O::Person,
+    pub chat: O::Chat,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
     pub locale: &'static str,
-    pub out: Vec<Queued>,
+    pub out: Out,
 }
 
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
+impl<'a> Ctx<'a, Scheduled> {
+    /// The context of a scheduled job at `now`, in the default locale.
+    pub fn scheduled(env: &'a Env, tx: &'a mut Conn, now: DateTime<Utc>) -> Self {
+        Ctx {
+            env,
+            tx,
+            msg: (),
+            text: (),
+            document: (),
+            person: (),
+            chat: (),
+            now,
+            today: env.local_date(now),
+            locale: env.default_locale(),
+            out: Out::new(),
+        }
+    }
+}
+
+impl<O: Origin> Ctx<'_, O> {
+    pub fn now_ms(&self) -> i64 {
+        store::ms(self.now)
+    }
+}
+
 impl Ctx<'_> {
     /// Reply in the chat the message came from, quoting it.
     pub fn reply(&mut self, text: impl Into<String>) {
-        let mut m = Outgoing::new(self.msg.platform, self.msg.chat_id.clone(), text);
-        m.reply_to = self.msg.message_id.clone();
-        self.queue(m);
+        self.out.reply(self.msg, text);
     }
 
     /// Reply with text that carries children's personal data (a wish's full
     /// details): the outbox row is marked, and its text blanked after
     /// `privacy.outbox_retention_days`. Only ever in a private chat.
     pub fn reply_personal(&mut self, text: impl Into<String>) {
-        let mut m = Outgoing::new(self.msg.platform, self.msg.chat_id.clone(), text);
-        m.reply_to = self.msg.message_id.clone();
+        let mut m = out::reply_to(self.msg, text);
         m.personal = true;
-        self.queue(m);
-    }
-
-    /// Queue any message (to this or another chat).
-    pub fn queue(&mut self, message: Outgoing) {
-        self.out.push(Queued {
-            message,
-            not_before: None,
-            coalesce_key: None,
-        });
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        store::ms(self.now)
+        self.out.send(m);
     }
 
     /// Write an audit row for a change made by the acting person.
@@ -124,24 +173,172 @@ impl Ctx<'_> {
     }
 }
 
-/// Route a platform event about a chat (`Incoming::event`: the bot added
-/// or removed, a group migrated …) to its service, in the update's
-/// transaction; answers the messages to send, which the engine writes as
-/// it writes replies.
-pub async fn dispatch_event(
-    tx: &mut Conn,
-    settings: &crate::config::Settings,
-    msg: &Incoming,
-    event: &crate::chat::ChatEvent,
-) -> Result<Vec<Outgoing>> {
-    chats::on_event(tx, settings, msg, event).await
+// ------------------------------------------------------------ the engine's hooks
+//
+// The engine names nothing of `service` but these: it records an update's
+// id and hands the rest over ([`dispatch`]), groups updates a service says
+// may go together ([`batch_key`], [`run_batch`]), and downloads an
+// import's document before the update's transaction ([`download`]).
+
+/// One update as the engine hands it over: the message, its normalised
+/// text, what it says, and the document it names (downloaded beforehand).
+pub struct Update<'a> {
+    pub msg: &'a Incoming,
+    pub text: &'a str,
+    pub parsed: &'a Parsed,
+    pub document: Option<&'a files::Fetched>,
+}
+
+/// The dispatch hook: one update inside the engine's transaction (its id
+/// already recorded as handled). A platform event about a chat goes to
+/// [`chats::on_event`]; for a message, the sender and the chat are seen (an
+/// account the settings name is made staff), an attachment is remembered,
+/// then the message goes to its service. Returns what it says, for the
+/// engine to write before it commits.
+pub async fn dispatch(env: &Env, tx: &mut Conn, update: Update<'_>) -> Result<Out> {
+    let msg = update.msg;
+    let mut out = Out::new();
+    if let Some(event) = &msg.event {
+        // A platform event about a chat, not a message.
+        for m in chats::on_event(&mut *tx, &env.settings, msg, event).await? {
+            out.send(m);
+        }
+        return Ok(out);
+    }
+    let now = msg.at;
+    let now_ms = store::ms(now);
+    let (mut person, _new) = crate::store::people::upsert_seen(
+        &mut *tx,
+        msg.platform,
+        &msg.sender_id,
+        &msg.sender_name,
+        now_ms,
+    )
+    .await?;
+    if env.settings.is_admin(msg.platform, &msg.sender_id) {
+        members::make_staff(
+            &mut *tx,
+            &mut person,
+            msg.platform,
+            "config",
+            "admins setting",
+            now_ms,
+        )
+        .await?;
+    }
+    let chat = crate::store::chats::upsert_seen(
+        &mut *tx,
+        msg.platform,
+        &msg.chat_id,
+        msg.chat_kind,
+        msg.chat_title.as_deref(),
+        now_ms,
+    )
+    .await?;
+    // A photo or document is remembered before anything else, so that a
+    // later `/done 12` or `/wishes import` replying to it finds it by the
+    // quoted id alone.
+    files::remember(&mut *tx, msg).await?;
+    let locale = crate::i18n::pick(
+        person.locale.as_deref(),
+        msg.sender_language.as_deref(),
+        &env.settings.locale,
+    );
+    let mut ctx = Ctx {
+        env,
+        tx,
+        msg,
+        text: update.text,
+        document: update.document,
+        person,
+        chat,
+        now,
+        today: env.local_date(now),
+        locale,
+        out,
+    };
+    route(&mut ctx, update.parsed.clone()).await?;
+    Ok(ctx.out)
+}
+
+/// Updates that may be handled together, in one go ([`run_batch`]): the
+/// engine runs consecutive updates with the same [`Batched::key`] as one
+/// batch. Only plain claims (`认领 12`) are batched.
+#[derive(Debug, Clone)]
+pub struct Batched(BatchKind);
+
+#[derive(Debug, Clone)]
+pub(crate) enum BatchKind {
+    /// A plain claim's wish numbers ([`wishes::plain_claim`]).
+    Claim(Vec<u32>),
+}
+
+impl Batched {
+    /// Updates with the same key may go into one batch.
+    pub fn key(&self) -> &'static str {
+        match self.0 {
+            BatchKind::Claim(_) => "claim",
+        }
+    }
+}
+
+/// The batch hook: whether `msg` may be handled together with its
+/// neighbours of the same key, and how.
+pub fn batch_key(env: &Env, msg: &Incoming, parsed: &Parsed) -> Option<Batched> {
+    wishes::plain_claim(env, msg, parsed).map(|n| Batched(BatchKind::Claim(n)))
+}
+
+/// The batch hook: a run of updates with one [`Batched::key`], in arrival
+/// order, with the effects of [`dispatch`] one after another (their ids
+/// recorded too), in a few statements for all of them. `None` for an
+/// update handled before; else what it says.
+pub async fn run_batch(
+    env: &Env,
+    tx: &mut impl crate::store::db::Db,
+    run: &[(&Incoming, &Batched)],
+) -> Result<Vec<Option<Out>>> {
+    match run.first().map(|(_, b)| &b.0) {
+        Some(BatchKind::Claim(_)) => wishes::claim_run(env, tx, run).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Whether an update needs a document downloaded before its transaction
+/// (an import), and whether it may name one sent earlier (then the engine
+/// lets the updates before it commit first).
+pub fn download_for(parsed: &Parsed, msg: &Incoming) -> Option<Download> {
+    if !matches!(
+        parsed,
+        Parsed::Command(Command::WishImport(_) | Command::RosterImport)
+    ) {
+        return None;
+    }
+    Some(match files::carried_document(msg) {
+        Some(_) => Download::Carried,
+        None => Download::Earlier,
+    })
+}
+
+/// Where an import's document is ([`download_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Download {
+    /// Attached to the message itself.
+    Carried,
+    /// Replied to or sent before: possibly in an update not committed yet.
+    Earlier,
+}
+
+/// The download hook: fetch and read an import's document outside any
+/// transaction (`files::fetch_document`).
+pub async fn download(env: &Env, msg: &Incoming) -> Result<Option<files::Fetched>> {
+    files::fetch_document(env, msg).await
 }
 
 /// Route a parsed message to its service, unless it floods the chat
 /// ([`flood`]).
-pub async fn dispatch(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
+async fn route(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
     let cost = flood::cost(&parsed, ctx.chat.kind, ctx.msg.mentions_bot);
-    match ctx.engine.flood.check(ctx.msg, &cost, ctx.now) {
+    match ctx.env.flood.check(ctx.msg, &cost, ctx.now) {
         flood::Verdict::Answer => {}
         flood::Verdict::SlowDown => {
             let text = t!("flood.slow_down", locale = ctx.locale);
@@ -260,7 +457,7 @@ fn org_text(org: &Option<OrgRef>) -> &str {
 /// after the message.
 pub(crate) fn future_time(ctx: &mut Ctx<'_>, when: &When, past_key: &str) -> Option<i64> {
     let text = clip(&when.text, 20);
-    match when.at.ok().and_then(|at| to_utc(ctx.engine.tz, at)) {
+    match when.at.ok().and_then(|at| to_utc(ctx.env.tz, at)) {
         Some(at) if at > ctx.now => Some(store::ms(at)),
         Some(_) => {
             let reply = t!(past_key, locale = ctx.locale, text = text);

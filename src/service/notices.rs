@@ -12,18 +12,18 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::schedule;
 use super::{Ctx, Result, clip};
+use super::{Env, Out, Scheduled};
 use crate::chat::{Attachment, Button, Outgoing};
 use crate::command::notices::NoticeArgs;
 use crate::command::scope::Target as Typed;
 use crate::domain::{OrgKind, Platform, Role};
-use crate::engine::{Engine, Queued};
-use crate::jobs::{self, JobCtx};
 use crate::service::orgs::{OrgMatch, core_name, resolve};
 use crate::store::jobs::Job;
 use crate::store::notices::{self as store_notices, Notice, Target};
 use crate::store::orgs::{self as store_orgs, Org};
-use crate::store::{self, Conn, audit, chats, outbox, pending, people};
+use crate::store::{self, Conn, audit, chats, pending, people};
 use rust_i18n::t;
 
 /// How long a preview waits for 确认.
@@ -99,14 +99,14 @@ fn names_exactly(part: &str, org: &Org, aliases: &[(String, i64)]) -> bool {
             .any(|(a, id)| *id == org.id && (a == part || *a == core))
 }
 
-fn local(engine: &Engine, ms: i64) -> NaiveDateTime {
-    store::from_ms(ms).with_timezone(&engine.tz).naive_local()
+fn local(env: &Env, ms: i64) -> NaiveDateTime {
+    store::from_ms(ms).with_timezone(&env.tz).naive_local()
 }
 
 /// A stored time shown in the reply language, e.g. `3月5日 18:00`.
-pub fn show_time(engine: &Engine, locale: &str, ms: i64) -> String {
+pub fn show_time(env: &Env, locale: &str, ms: i64) -> String {
     let fmt = t!("notice.time_format", locale = locale);
-    local(engine, ms).format(&fmt).to_string()
+    local(env, ms).format(&fmt).to_string()
 }
 
 fn joined(names: &[String]) -> String {
@@ -232,11 +232,11 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
     let label = labels.join("、");
     let max = groups
         .iter()
-        .map(|c| ctx.engine.capabilities(c.platform).max_text_chars)
+        .map(|c| ctx.env.capabilities(c.platform).max_text_chars)
         .min()
         .unwrap_or(4000);
     let copy_len = copy_text(
-        ctx.engine,
+        ctx.env,
         ctx.locale,
         Some(0),
         &title,
@@ -280,7 +280,7 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
         Some(at) => t!(
             "notice.preview_at",
             locale = ctx.locale,
-            at = show_time(ctx.engine, ctx.locale, at),
+            at = show_time(ctx.env, ctx.locale, at),
             n = groups.len(),
             label = label.as_str()
         ),
@@ -312,7 +312,7 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
     }
     text.push_str("\n\n");
     text.push_str(&copy_text(
-        ctx.engine,
+        ctx.env,
         ctx.locale,
         None,
         &draft.title,
@@ -323,7 +323,7 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
     text.push_str(&t!("notice.confirm_hint", locale = ctx.locale));
     let mut m = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), text);
     m.reply_to = ctx.msg.message_id.clone();
-    if ctx.engine.capabilities(ctx.msg.platform).buttons {
+    if ctx.env.capabilities(ctx.msg.platform).buttons {
         m.buttons = vec![vec![
             Button {
                 label: t!("notice.button_confirm", locale = ctx.locale).into_owned(),
@@ -335,13 +335,13 @@ pub async fn compose(ctx: &mut Ctx<'_>, args: &NoticeArgs) -> Result {
             },
         ]];
     }
-    ctx.queue(m);
+    ctx.out.send(m);
     Ok(())
 }
 
 /// The text of one delivered copy (`id` is `None` in the preview).
 fn copy_text(
-    engine: &Engine,
+    env: &Env,
     locale: &str,
     id: Option<i64>,
     title: &str,
@@ -362,7 +362,7 @@ fn copy_text(
         Some(d) => t!(
             "notice.copy_footer_deadline",
             locale = locale,
-            at = show_time(engine, locale, d)
+            at = show_time(env, locale, d)
         ),
         None => t!("notice.copy_footer", locale = locale),
     });
@@ -370,14 +370,14 @@ fn copy_text(
 }
 
 /// One copy per group, with a 收到 button where the platform has buttons.
-fn copies(engine: &Engine, locale: &str, n: &Notice, targets: &[Target]) -> Vec<Outgoing> {
-    let text = copy_text(engine, locale, Some(n.id), &n.title, &n.body, n.deadline_at);
+fn copies(env: &Env, locale: &str, n: &Notice, targets: &[Target]) -> Vec<Outgoing> {
+    let text = copy_text(env, locale, Some(n.id), &n.title, &n.body, n.deadline_at);
     targets
         .iter()
         .map(|t| {
             let mut m = Outgoing::new(t.platform, t.chat_id.clone(), text.clone());
             m.attachments = n.attachments.iter().cloned().map(Into::into).collect();
-            if engine.capabilities(t.platform).buttons {
+            if env.capabilities(t.platform).buttons {
                 m.buttons = vec![vec![Button {
                     label: t!("notice.button_ack", locale = locale).into_owned(),
                     data: format!("/ack {}", n.id),
@@ -390,8 +390,8 @@ fn copies(engine: &Engine, locale: &str, n: &Notice, targets: &[Target]) -> Vec<
 
 /// Queue a message that carries notice `id` (a copy, a reminder) and
 /// remember its outbox row, so a reply to it acknowledges this notice.
-async fn post(conn: &mut Conn, id: i64, m: &Outgoing, now_ms: i64) -> Result<()> {
-    let row = outbox::enqueue(conn, m, now_ms, None, now_ms).await?;
+async fn post(conn: &mut Conn, out: &mut Out, id: i64, m: &Outgoing, now_ms: i64) -> Result<()> {
+    let row = out.enqueue(&mut *conn, m, now_ms, None, now_ms).await?;
     store_notices::add_post(conn, id, row).await
 }
 
@@ -406,9 +406,9 @@ async fn schedule_deadline_jobs(conn: &mut Conn, n: &Notice, now: DateTime<Utc>)
     };
     let remind_at = deadline - Duration::hours(REMIND_BEFORE_HOURS);
     if remind_at > now {
-        jobs::schedule(conn, "notice.remind", &job_payload(n.id), remind_at, now).await?;
+        schedule::schedule(conn, "notice.remind", &job_payload(n.id), remind_at, now).await?;
     }
-    jobs::schedule(conn, "notice.summary", &job_payload(n.id), deadline, now).await?;
+    schedule::schedule(conn, "notice.summary", &job_payload(n.id), deadline, now).await?;
     Ok(())
 }
 
@@ -458,7 +458,7 @@ pub async fn confirm(ctx: &mut Ctx<'_>) -> Result {
     .await?;
     if let (true, Some(at)) = (scheduled, draft.at) {
         let now = ctx.now;
-        jobs::schedule(
+        schedule::schedule(
             ctx.tx,
             "notice.send",
             &job_payload(n.id),
@@ -470,17 +470,17 @@ pub async fn confirm(ctx: &mut Ctx<'_>) -> Result {
             "notice.scheduled",
             locale = ctx.locale,
             id = n.id,
-            at = show_time(ctx.engine, ctx.locale, at),
+            at = show_time(ctx.env, ctx.locale, at),
             n = draft.chats.len()
         );
         ctx.reply(text);
         return Ok(());
     }
     let targets = store_notices::targets(ctx.tx, n.id).await?;
-    let locale = job_locale(ctx.engine);
+    let locale = ctx.env.default_locale();
     let now_ms = ctx.now_ms();
-    for m in copies(ctx.engine, locale, &n, &targets) {
-        post(ctx.tx, n.id, &m, now_ms).await?;
+    for m in copies(ctx.env, locale, &n, &targets) {
+        post(ctx.tx, &mut ctx.out, n.id, &m, now_ms).await?;
     }
     let now = ctx.now;
     schedule_deadline_jobs(ctx.tx, &n, now).await?;
@@ -580,17 +580,8 @@ pub async fn ack(ctx: &mut Ctx<'_>, id: Option<i64>, weak: bool) -> Result {
     );
     let key = format!("notice-ack:{}:{}", notice.id, chat);
     let msg = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), text);
-    if let Some(row) = outbox::pending_coalesced(ctx.tx, &key).await?
-        && outbox::replace_pending(ctx.tx, row.id, &msg).await?
-    {
-        return Ok(());
-    }
-    ctx.out.push(Queued {
-        message: msg,
-        not_before: Some(ctx.now + Duration::seconds(ACK_WINDOW_SECS)),
-        coalesce_key: Some(key),
-    });
-    Ok(())
+    let at = ctx.now + Duration::seconds(ACK_WINDOW_SECS);
+    ctx.out.coalesce(ctx.tx, &key, msg, at).await
 }
 
 /// Load a notice the acting person may manage (staff, or its sender), or
@@ -642,7 +633,7 @@ pub async fn tally(conn: &mut Conn, n: &Notice) -> Result<Tally> {
     Ok(t)
 }
 
-fn status_text(engine: &Engine, locale: &str, n: &Notice, t: &Tally) -> String {
+fn status_text(env: &Env, locale: &str, n: &Notice, t: &Tally) -> String {
     let total = t.acked.len() + t.missing.len();
     let mut text = t!(
         "notice.status_title",
@@ -659,7 +650,7 @@ fn status_text(engine: &Engine, locale: &str, n: &Notice, t: &Tally) -> String {
         text.push_str(&t!(
             "notice.status_deadline",
             locale = locale,
-            at = show_time(engine, locale, d)
+            at = show_time(env, locale, d)
         ));
     }
     if !t.acked.is_empty() {
@@ -702,7 +693,7 @@ pub async fn status(ctx: &mut Ctx<'_>, id: i64) -> Result {
         return Ok(());
     }
     let t = tally(ctx.tx, &n).await?;
-    let text = status_text(ctx.engine, ctx.locale, &n, &t);
+    let text = status_text(ctx.env, ctx.locale, &n, &t);
     ctx.reply(text);
     Ok(())
 }
@@ -712,7 +703,7 @@ pub async fn status(ctx: &mut Ctx<'_>, id: i64) -> Result {
 /// missing orgs are listed and their cadres mentioned. Returns the messages.
 async fn reminders(
     conn: &mut Conn,
-    engine: &Engine,
+    env: &Env,
     locale: &str,
     n: &Notice,
     t: &Tally,
@@ -732,7 +723,7 @@ async fn reminders(
         Some(d) => t!(
             "notice.remind_deadline",
             locale = locale,
-            at = show_time(engine, locale, d)
+            at = show_time(env, locale, d)
         )
         .into_owned(),
         None => String::new(),
@@ -777,7 +768,7 @@ async fn reminders(
             .map(|(_, u)| u.clone())
             .take(LIST_MAX)
             .collect();
-        if engine.capabilities(target.platform).buttons {
+        if env.capabilities(target.platform).buttons {
             m.buttons = vec![vec![Button {
                 label: t!("notice.button_ack", locale = locale).into_owned(),
                 data: format!("/ack {}", n.id),
@@ -805,7 +796,8 @@ pub enum Reminded {
 /// calls it too (`via` says where it came from). The caller checks who may.
 pub async fn send_reminders(
     conn: &mut Conn,
-    engine: &Engine,
+    out: &mut Out,
+    env: &Env,
     n: &Notice,
     now_ms: i64,
     actor: (Platform, &str),
@@ -818,11 +810,11 @@ pub async fn send_reminders(
     if t.missing.is_empty() {
         return Ok(Reminded::NoneMissing);
     }
-    let locale = job_locale(engine);
-    let msgs = reminders(conn, engine, locale, n, &t).await?;
+    let locale = env.default_locale();
+    let msgs = reminders(conn, env, locale, n, &t).await?;
     let groups = msgs.len();
     for m in msgs {
-        post(conn, n.id, &m, now_ms).await?;
+        post(conn, out, n.id, &m, now_ms).await?;
     }
     audit::record(
         conn,
@@ -851,16 +843,17 @@ pub async fn remind(ctx: &mut Ctx<'_>, id: i64) -> Result {
     let msg = ctx.msg;
     let actor = (msg.platform, msg.sender_id.as_str());
     let now_ms = ctx.now_ms();
-    let text = match send_reminders(ctx.tx, ctx.engine, &n, now_ms, actor, "chat").await? {
-        Reminded::NotSent => t!("notice.not_sent_yet", locale = ctx.locale, id = id),
-        Reminded::NoneMissing => t!("notice.remind_none", locale = ctx.locale, id = id),
-        Reminded::Sent { groups, orgs } => t!(
-            "notice.reminded",
-            locale = ctx.locale,
-            groups = groups,
-            orgs = orgs
-        ),
-    };
+    let text =
+        match send_reminders(ctx.tx, &mut ctx.out, ctx.env, &n, now_ms, actor, "chat").await? {
+            Reminded::NotSent => t!("notice.not_sent_yet", locale = ctx.locale, id = id),
+            Reminded::NoneMissing => t!("notice.remind_none", locale = ctx.locale, id = id),
+            Reminded::Sent { groups, orgs } => t!(
+                "notice.reminded",
+                locale = ctx.locale,
+                groups = groups,
+                orgs = orgs
+            ),
+        };
     ctx.reply(text);
     Ok(())
 }
@@ -883,7 +876,7 @@ pub async fn list(ctx: &mut Ctx<'_>) -> Result {
     for n in &list {
         let at = n
             .scheduled_at
-            .map(|a| show_time(ctx.engine, ctx.locale, a))
+            .map(|a| show_time(ctx.env, ctx.locale, a))
             .unwrap_or_default();
         text.push('\n');
         text.push_str(&t!(
@@ -926,12 +919,8 @@ struct NoticeJob {
     notice: i64,
 }
 
-pub fn job_locale(engine: &Engine) -> &'static str {
-    crate::i18n::pick(None, None, &engine.settings.locale)
-}
-
 async fn job_audit(
-    ctx: &mut JobCtx<'_>,
+    ctx: &mut Ctx<'_, Scheduled>,
     action: &str,
     n: &Notice,
     detail: serde_json::Value,
@@ -952,8 +941,8 @@ async fn job_audit(
 }
 
 /// Job `notice.send`: a scheduled notice is due. Cancelled ones are skipped.
-pub async fn job_send(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
-    let p: NoticeJob = jobs::payload(job)?;
+pub async fn job_send(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
+    let p: NoticeJob = schedule::payload(job)?;
     let Some(mut n) = store_notices::get(ctx.tx, p.notice).await? else {
         return Ok(());
     };
@@ -965,10 +954,10 @@ pub async fn job_send(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     n.status = "sent".into();
     n.sent_at = Some(now_ms);
     let targets = store_notices::targets(ctx.tx, n.id).await?;
-    let locale = job_locale(ctx.engine);
+    let locale = ctx.locale;
     let now_ms = ctx.now_ms();
-    for m in copies(ctx.engine, locale, &n, &targets) {
-        post(ctx.tx, n.id, &m, now_ms).await?;
+    for m in copies(ctx.env, locale, &n, &targets) {
+        post(ctx.tx, &mut ctx.out, n.id, &m, now_ms).await?;
     }
     let now = ctx.now;
     schedule_deadline_jobs(ctx.tx, &n, now).await?;
@@ -980,7 +969,7 @@ pub async fn job_send(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     )
     .await?;
     let text = t!("notice.sent", locale = locale, id = n.id, n = targets.len());
-    ctx.queue(Outgoing::new(
+    ctx.out.send(Outgoing::new(
         n.sender_platform,
         n.sender_chat_id.clone(),
         text,
@@ -989,8 +978,8 @@ pub async fn job_send(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
 }
 
 /// Job `notice.remind`: before the deadline, chase the orgs still silent.
-pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
-    let p: NoticeJob = jobs::payload(job)?;
+pub async fn job_remind(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
+    let p: NoticeJob = schedule::payload(job)?;
     let Some(n) = store_notices::get(ctx.tx, p.notice).await? else {
         return Ok(());
     };
@@ -1001,12 +990,12 @@ pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
     if t.missing.is_empty() {
         return Ok(());
     }
-    let locale = job_locale(ctx.engine);
-    let msgs = reminders(ctx.tx, ctx.engine, locale, &n, &t).await?;
+    let locale = ctx.locale;
+    let msgs = reminders(ctx.tx, ctx.env, locale, &n, &t).await?;
     let groups = msgs.len();
     let now_ms = ctx.now_ms();
     for m in msgs {
-        post(ctx.tx, n.id, &m, now_ms).await?;
+        post(ctx.tx, &mut ctx.out, n.id, &m, now_ms).await?;
     }
     job_audit(
         ctx,
@@ -1018,8 +1007,8 @@ pub async fn job_remind(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
 }
 
 /// Job `notice.summary`: at the deadline, tell the sender how it went.
-pub async fn job_summary(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
-    let p: NoticeJob = jobs::payload(job)?;
+pub async fn job_summary(ctx: &mut Ctx<'_, Scheduled>, job: &Job) -> Result {
+    let p: NoticeJob = schedule::payload(job)?;
     let Some(n) = store_notices::get(ctx.tx, p.notice).await? else {
         return Ok(());
     };
@@ -1027,11 +1016,11 @@ pub async fn job_summary(ctx: &mut JobCtx<'_>, job: &Job) -> Result {
         return Ok(());
     }
     let t = tally(ctx.tx, &n).await?;
-    let locale = job_locale(ctx.engine);
+    let locale = ctx.locale;
     let mut text = t!("notice.summary_head", locale = locale, id = n.id).into_owned();
     text.push('\n');
-    text.push_str(&status_text(ctx.engine, locale, &n, &t));
-    ctx.queue(Outgoing::new(
+    text.push_str(&status_text(ctx.env, locale, &n, &t));
+    ctx.out.send(Outgoing::new(
         n.sender_platform,
         n.sender_chat_id.clone(),
         text,

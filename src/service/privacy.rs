@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::domain::Platform;
-use crate::engine::Engine;
-use crate::store::{self, StoreError, audit, outbox};
+use crate::service::{Env, Out};
+use crate::store::{self, StoreError, audit};
 
 /// Rows blanked per transaction, so the sweep never holds SQLite's write
 /// lock for long.
@@ -20,14 +20,14 @@ pub const REDACT_BATCH: i64 = 200;
 
 /// Blank the text of every marked row older than the retention, in
 /// batches, each audited. Returns how many rows were blanked.
-pub async fn redact_outbox(engine: &Engine, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let days = engine.settings.privacy.outbox_retention_days;
+pub async fn redact_outbox(env: &Env, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let days = env.settings.privacy.outbox_retention_days;
     let before = store::ms(now - Duration::days(days));
     let now_ms = store::ms(now);
     let mut total = 0;
     loop {
-        let mut tx = engine.store.begin().await?;
-        let n = outbox::redact_personal(&mut *tx, before, now_ms, REDACT_BATCH).await?;
+        let mut tx = env.store.begin().await?;
+        let n = Out::redact_personal(&mut *tx, before, now_ms, REDACT_BATCH).await?;
         if n > 0 {
             audit::record(
                 &mut *tx,

@@ -16,6 +16,39 @@ use crate::report::stars::{Scheme, breakdown_text, ranking_text, rate};
 use crate::report::{self, Scope};
 use crate::store::orgs;
 
+/// `tuanbot report`: the report for `org` (name, alias, `全县`, or none
+/// for the county) written to `path`, and its chart beside it
+/// ([`report::export_file`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn export_file(
+    store: &crate::store::Store,
+    tz: chrono_tz::Tz,
+    locale: &str,
+    org: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+    format: report::FileFormat,
+    path: &std::path::Path,
+    at: report::Judged,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let scope = match org.filter(|o| !scope::is_county(o)) {
+        None => Scope::County,
+        Some(name) => {
+            let mut conn = store.conn().await?;
+            let all = orgs::all(&mut conn).await?;
+            let aliases = orgs::aliases(&mut conn).await?;
+            match resolve(name, &all, &aliases) {
+                OrgMatch::One(o) => Scope::Org(o),
+                _ => anyhow::bail!(
+                    "{}",
+                    crate::i18n::tr(locale, "org.not_found", &[("query", &name)])
+                ),
+            }
+        }
+    };
+    report::export_file(store, tz, locale, &scope, from, to, format, path, at).await
+}
+
 /// Period and scope read from the arguments, after the permission checks;
 /// `None` when a reply has already been queued. `year`: default to this year
 /// so far instead of this month.
@@ -110,12 +143,12 @@ pub async fn report(ctx: &mut Ctx<'_>, chart: bool, args: &PeriodScope) -> Resul
     let Some((from, to, scope)) = period_and_scope(ctx, args, false, refuse).await? else {
         return Ok(());
     };
-    let backend = ctx.engine.store.backend();
+    let backend = ctx.env.store.backend();
     let at = report::Judged {
         now_ms: ctx.now_ms(),
-        overdue_days: ctx.engine.settings.wishes.overdue_days,
+        overdue_days: ctx.env.settings.wishes.overdue_days,
     };
-    let r = report::build(ctx.tx, backend, ctx.engine.tz, &scope, from, to, at).await?;
+    let r = report::build(ctx.tx, backend, ctx.env.tz, &scope, from, to, at).await?;
     if !chart {
         let text = report::chat_text(&r, ctx.locale);
         ctx.reply(text);
@@ -132,7 +165,7 @@ pub async fn report(ctx: &mut Ctx<'_>, chart: bool, args: &PeriodScope) -> Resul
             let mut m = Outgoing::new(ctx.msg.platform, ctx.msg.chat_id.clone(), caption);
             m.reply_to = ctx.msg.message_id.clone();
             m.attachments.push(photo);
-            ctx.queue(m);
+            ctx.out.send(m);
         }
         Err(e) => {
             tracing::warn!(error = %e, "report chart");
@@ -154,7 +187,7 @@ pub async fn stars(ctx: &mut Ctx<'_>, args: &PeriodScope) -> Result {
     let Some((from, to, scope)) = period_and_scope(ctx, args, true, refuse).await? else {
         return Ok(());
     };
-    let scheme = match ctx.engine.settings.star_scheme() {
+    let scheme = match ctx.env.settings.star_scheme() {
         Ok(s) => s,
         Err(e) => {
             // Checked at start-up; a file changed since then falls back.
@@ -162,12 +195,12 @@ pub async fn stars(ctx: &mut Ctx<'_>, args: &PeriodScope) -> Result {
             Scheme::builtin()
         }
     };
-    let backend = ctx.engine.store.backend();
+    let backend = ctx.env.store.backend();
     let at = report::Judged {
         now_ms: ctx.now_ms(),
-        overdue_days: ctx.engine.settings.wishes.overdue_days,
+        overdue_days: ctx.env.settings.wishes.overdue_days,
     };
-    let r = report::build(ctx.tx, backend, ctx.engine.tz, &Scope::County, from, to, at).await?;
+    let r = report::build(ctx.tx, backend, ctx.env.tz, &Scope::County, from, to, at).await?;
     let all = orgs::all(ctx.tx).await?;
     let ratings = rate(&r, &all, &scheme);
     let text = match &scope {

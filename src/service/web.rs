@@ -40,10 +40,10 @@ pub async fn link(ctx: &mut Ctx<'_>) -> Result {
         return Ok(());
     }
     let Some(base) = ctx
-        .engine
+        .env
         .settings
         .web_enabled()
-        .then(|| ctx.engine.settings.web_base_url())
+        .then(|| ctx.env.settings.web_base_url())
         .flatten()
         .map(str::to_string)
     else {

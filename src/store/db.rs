@@ -3,10 +3,10 @@
 //! calling thread ([`DirectTx`]).
 //!
 //! Why two: sqlx runs every SQLite connection on a worker thread of its own,
-//! so each statement is a round trip to that thread. On the 2-core VM that
-//! costs about 55 µs (two wake-ups across CPUs), while the statement itself
-//! takes 2–10 µs, and a group of claims needs some fifteen statements. The
-//! claim path (`Engine::claim_run` and everything it calls) is therefore
+//! so each statement is a round trip to that thread, which costs several
+//! times the statement itself, and a group of claims needs some fifteen
+//! statements (figures: ARCHITECTURE.md, "Performance notes"). The
+//! batch path (`Engine::batch_run`, `service::run_batch` and everything they call: the claim run) is therefore
 //! written once against [`Db`]; on SQLite the group-commit writer runs it on
 //! [`DirectTx`], everything else keeps using sqlx. The SQL is the same text
 //! on both (`$1` placeholders are named parameters to SQLite).
@@ -305,8 +305,7 @@ impl Get for Row {
 /// Checkpoints: SQLite copies the WAL back into the database file every
 /// 1,000 pages, inside the COMMIT that crossed the mark, so everyone
 /// waiting for that commit waits for the copy and the database file's
-/// fsync too (2–4 ms for 500 pages on the 2-core VM, up to 30 ms when the
-/// disk stalls). The direct connection does not checkpoint in its commits.
+/// fsync too. The direct connection does not checkpoint in its commits.
 /// Once its WAL holds [`CHECKPOINT_PAGES`], a thread of its own with its
 /// own connection copies the WAL into the database file while the writer
 /// goes on, again after each group the writer answers, so it stays a few
@@ -314,11 +313,11 @@ impl Get for Row {
 /// transaction starts the WAL over from the beginning. Under a steady rush
 /// it never quite catches up, so once the WAL holds [`RESTART_PAGES`] the
 /// writer, after answering a group, copies the few pages the copier has not
-/// (well under a millisecond) and the WAL starts over: a WAL that only grows
-/// makes every commit slower. Restarting it sooner, as soon as each copy is
-/// done, cost a 1–3 ms pause every 500 pages, enough to double the 99th
-/// percentile of a claim rush. See [`Store::checkpoint_if_due`]. sqlx's
-/// connections keep SQLite's automatic checkpoints.
+/// and the WAL starts over: a WAL that only grows makes every commit slower,
+/// and restarting it after every copy pauses the writer too often (the
+/// measured costs, and why these thresholds: ARCHITECTURE.md, "Performance
+/// notes"). See [`Store::checkpoint_if_due`]. sqlx's connections keep
+/// SQLite's automatic checkpoints.
 ///
 /// [`Store::checkpoint_if_due`]: super::Store::checkpoint_if_due
 pub struct Writer {

@@ -4,6 +4,13 @@ use super::db::{Db, Get, query};
 use super::{Conn, Result};
 use crate::domain::Platform;
 
+/// Days an update id is remembered (`processed_updates`) so that a
+/// redelivered update is not handled twice. Telegram keeps undelivered
+/// updates for 24 hours, and a OneBot implementation replays only what it
+/// holds across a reconnect; the scheduler's slow sweep forgets older ids,
+/// or the table would grow by every message of every group forever.
+pub const KEEP_UPDATE_IDS_DAYS: i64 = 7;
+
 /// Record `update_id` as handled. Returns false when it already was, in which
 /// case the caller must not handle it again. Runs inside the handling
 /// transaction, so a crash before commit leaves the update unhandled.
@@ -54,7 +61,7 @@ pub async fn forget(conn: &mut Conn, platform: Platform, update_id: &str) -> Res
 }
 
 /// Forget at most `limit` update ids older than `before_ms` (the
-/// scheduler's slow sweep, [`crate::engine::KEEP_UPDATE_IDS_DAYS`], a batch
+/// scheduler's slow sweep, [`KEEP_UPDATE_IDS_DAYS`], a batch
 /// per transaction, so none holds the write lock long). Returns how many
 /// went.
 pub async fn prune(conn: &mut Conn, before_ms: i64, limit: i64) -> Result<u64> {

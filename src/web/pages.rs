@@ -745,7 +745,16 @@ pub async fn remind(
         ));
     };
     let actor = (v.session.platform, v.session.user_id.as_str());
-    let done = send_reminders(&mut tx, &web.engine, &n, web.now_ms(), actor, "web").await?;
+    let done = send_reminders(
+        &mut tx,
+        &mut crate::service::Out::new(),
+        &web.engine,
+        &n,
+        web.now_ms(),
+        actor,
+        "web",
+    )
+    .await?;
     tx.commit().await?;
     let to = match done {
         Reminded::Sent { groups, orgs } => {

@@ -88,7 +88,7 @@ async fn a_panic_in_a_group_fails_alone_and_is_kept() {
             english,
             group_msg("p5", "u5", "/help"),
         ];
-        let answers: Vec<_> = msgs.iter().cloned().map(|m| e.enqueue(m)).collect();
+        let answers: Vec<_> = msgs.iter().cloned().map(|m| e.submit(m)).collect();
         let mut outcomes = Vec::new();
         for a in answers {
             outcomes.push(bounded(a, "the writer").await.expect("answered"));
@@ -192,7 +192,7 @@ async fn a_panic_in_a_claim_run_loses_no_other_claim() {
         let tries = panics_on(&e, "c3");
         let answers: Vec<_> = (1..=4)
             .map(|i| {
-                e.enqueue(group_msg(
+                e.submit(group_msg(
                     &format!("c{i}"),
                     &format!("c{i}"),
                     &format!("认领 {i}"),

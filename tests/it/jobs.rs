@@ -233,7 +233,7 @@ async fn the_loop_runs_due_jobs_and_stops() {
         let e = Arc::new(engine_on(&db, clock.clone()).await);
         schedule_message(&e.store, "from the loop", t0() + Duration::minutes(1)).await;
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(jobs::run(e.clone(), rx));
+        let task = tokio::spawn(jobs::run(e.env(), rx));
         clock.advance(Duration::minutes(1));
         // Wait (bounded) until the loop has run it; no timing is asserted.
         let mut ran = false;

@@ -4,6 +4,7 @@
 
 mod activities;
 mod activity_parser;
+mod architecture;
 mod backup;
 mod bench;
 mod browser;

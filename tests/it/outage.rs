@@ -214,7 +214,7 @@ async fn engine_waits_out(db: TestDb) {
     blackout.begin().await;
     // Six people ask while it is away; each is queued at once.
     let answers: Vec<_> = (2..8)
-        .map(|n| e.enqueue(group_msg(n, &format!("u{n}"), "/whoami", t0)))
+        .map(|n| e.submit(group_msg(n, &format!("u{n}"), "/whoami", t0)))
         .map(tokio::spawn)
         .collect();
     hold(e, 6).await;

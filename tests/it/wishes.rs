@@ -652,12 +652,22 @@ async fn scheduled_publish_and_overdue_reminders() {
             .unwrap();
         }
         assert_eq!(
-            svc::publish_due(&e, at(20, 19, 59)).await.unwrap(),
+            tuanbot::jobs::publish_due(&e, at(20, 19, 59))
+                .await
+                .unwrap(),
             0,
             "{b}"
         );
-        assert_eq!(svc::publish_due(&e, at(20, 20, 0)).await.unwrap(), 1, "{b}");
-        assert_eq!(svc::publish_due(&e, at(20, 20, 5)).await.unwrap(), 0, "{b}");
+        assert_eq!(
+            tuanbot::jobs::publish_due(&e, at(20, 20, 0)).await.unwrap(),
+            1,
+            "{b}"
+        );
+        assert_eq!(
+            tuanbot::jobs::publish_due(&e, at(20, 20, 5)).await.unwrap(),
+            0,
+            "{b}"
+        );
         bounded(
             e.handle(&msg(&mut n, "a", "g2", g, "认领 12 15", at(20, 20, 1))),
             "the engine to handle an update",
@@ -665,17 +675,23 @@ async fn scheduled_publish_and_overdue_reminders() {
         .await
         .unwrap();
         assert_eq!(
-            svc::remind_overdue(&e, at(33, 9, 0)).await.unwrap(),
+            tuanbot::jobs::remind_overdue(&e, at(33, 9, 0))
+                .await
+                .unwrap(),
             0,
             "{b}: too early"
         );
         assert_eq!(
-            svc::remind_overdue(&e, at(34, 20, 2)).await.unwrap(),
+            tuanbot::jobs::remind_overdue(&e, at(34, 20, 2))
+                .await
+                .unwrap(),
             1,
             "{b}: one group of 县一中"
         );
         assert_eq!(
-            svc::remind_overdue(&e, at(40, 21, 0)).await.unwrap(),
+            tuanbot::jobs::remind_overdue(&e, at(40, 21, 0))
+                .await
+                .unwrap(),
             0,
             "{b}: weekly"
         );
@@ -693,7 +709,9 @@ async fn scheduled_publish_and_overdue_reminders() {
         .await
         .unwrap();
         assert_eq!(
-            svc::remind_overdue(&e, at(41, 20, 3)).await.unwrap(),
+            tuanbot::jobs::remind_overdue(&e, at(41, 20, 3))
+                .await
+                .unwrap(),
             1,
             "{b}: a week later"
         );
@@ -911,7 +929,7 @@ async fn import_through_the_writer_finds_the_file_sent_just_before() {
                 &format!("/wishes import 第{round}批"),
                 at(20, 9, 0),
             );
-            let (a, b) = (e.enqueue(file), e.enqueue(import));
+            let (a, b) = (e.submit(file), e.submit(import));
             let (a, b) = bounded(async { tokio::join!(a, b) }, "a file, then its import").await;
             assert_eq!(a.unwrap(), Outcome::Handled { replies: 0 });
             assert_eq!(b.unwrap(), Outcome::Handled { replies: 1 });
@@ -927,7 +945,7 @@ async fn import_through_the_writer_finds_the_file_sent_just_before() {
             "/wishes import 路人批",
             at(20, 9, 0),
         );
-        let (a, b) = (e.enqueue(file), e.enqueue(import));
+        let (a, b) = (e.submit(file), e.submit(import));
         let (_, b) = bounded(async { tokio::join!(a, b) }, "a member's import").await;
         assert_eq!(b.unwrap(), Outcome::Handled { replies: 1 });
         assert_eq!(
@@ -1035,7 +1053,7 @@ async fn claim_runs_in_one_group_keep_arrival_order() {
             msg(&mut n, "c", "g1", ChatKind::Group, "认领 12、13", t),
         ];
         // Enqueued back to back, so the writer takes them as one group.
-        let answers: Vec<_> = group.into_iter().map(|m| e.enqueue(m)).collect();
+        let answers: Vec<_> = group.into_iter().map(|m| e.submit(m)).collect();
         let mut outcomes = Vec::new();
         for a in answers {
             outcomes.push(bounded(a, "the group-commit writer").await.unwrap());

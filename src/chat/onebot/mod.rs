@@ -9,7 +9,7 @@
 //!   connects (token in `Authorization` or `?access_token=`; 401 otherwise).
 //!
 //! The adapter only translates: events become [`Incoming`]s queued for the
-//! engine's writer in arrival order ([`Engine::enqueue`]), outbox messages become `send_group_msg` /
+//! engine's writer in arrival order ([`Engine::submit`]), outbox messages become `send_group_msg` /
 //! `send_private_msg` actions, matched to their answers by `echo`. Pacing
 //! against risk control lives in [`crate::chat::pacing`].
 
@@ -637,7 +637,7 @@ impl OneBot {
         // keeps the update queued through a database outage (waiting, in
         // arrival order) and keeps it as failed when its handling fails.
         let update = msg.update_id.clone();
-        let answer = self.engine.enqueue(msg);
+        let answer = self.engine.submit(msg);
         tokio::spawn(async move {
             match answer.await {
                 Ok(_) => {}

@@ -64,7 +64,7 @@
 //!
 //! # How it fits
 //!
-//! Events become [`Incoming`](crate::chat::Incoming)s for `Engine::enqueue` (group-commit writer),
+//! Events become [`Incoming`](crate::chat::Incoming)s for `Engine::submit` (group-commit writer),
 //! in arrival order; the bot's membership and the owner's switch go there
 //! too, as chat events (`service::chats` applies them), after this adapter
 //! records the event as something to reply to ([`QqBot::on_event`]).
@@ -306,7 +306,7 @@ impl QqBot {
             };
             self.kinds.note(&msg.chat_id, msg.chat_kind);
             let update = msg.update_id.clone();
-            let answer = self.engine.enqueue(*msg);
+            let answer = self.engine.submit(*msg);
             let done = inbound.done;
             tokio::spawn(async move {
                 let ok = match answer.await {
@@ -407,7 +407,7 @@ impl QqBot {
             tracing::error!(error = %e, "recording a QQ Bot event anchor failed");
         }
         let update = msg.update_id.clone();
-        match self.engine.enqueue(msg).await {
+        match self.engine.submit(msg).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = %e, update = %update, "handling a QQ Bot event failed");

@@ -511,7 +511,7 @@ impl Telegram {
                 UpdateKind::CallbackQuery(q) => Some(q.id.clone()),
                 _ => None,
             };
-            return Prepared::Queued(self.queue(incoming, callback));
+            return Prepared::Queued(self.submit(incoming, callback));
         }
         match &update.kind {
             // A button press we can't read: answered all the same.
@@ -555,15 +555,15 @@ impl Telegram {
 
     /// Take the update's place in the group-commit writer now (an import
     /// whose file must be downloaded first takes a later one: see
-    /// `Engine::enqueue`); the future answers whether it was handled (and
+    /// `Engine::submit`); the future answers whether it was handled (and
     /// answers a button press, so the client's spinner stops, whatever
     /// became of it).
-    fn queue(
+    fn submit(
         &self,
         incoming: Incoming,
         callback: Option<teloxide::types::CallbackQueryId>,
     ) -> BoxFuture<'static, bool> {
-        let answer = self.engine.enqueue(incoming.clone());
+        let answer = self.engine.submit(incoming.clone());
         let bot = self.bot.clone();
         Box::pin(async move {
             let handled = match answer.await {
