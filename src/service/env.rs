@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::command::activity::ActivityRules;
 use crate::config::Settings;
 use crate::domain::Platform;
-use crate::store::Store;
+use crate::store::{Conn, Store};
 
 /// Downloads an attachment by its platform file reference. Adapters register
 /// one ([`Env::set_file_fetcher`]); services ask [`Env::file_fetcher`] and
@@ -27,6 +27,18 @@ pub trait FileFetcher: Send + Sync {
         &'a self,
         file_ref: &'a str,
     ) -> crate::chat::BoxFuture<'a, Result<Vec<u8>, crate::chat::files::FetchError>>;
+}
+
+/// What one chat allows (see [`Env::chat_capabilities`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ChatCapabilities {
+    /// What its platform can render.
+    pub render: Capabilities,
+    /// The bot may speak unprompted (`None`: not known yet).
+    pub unprompted: Option<bool>,
+    /// Every message reaches the bot; else only those that @ it, and
+    /// people must be told to @ it.
+    pub hears_all: bool,
 }
 
 /// Everything a service needs that outlives one message.
@@ -92,6 +104,23 @@ impl Env {
                 buttons: false,
                 max_text_chars: 4000,
             })
+    }
+
+    /// What one chat allows: its platform's rendering plus the chat's own
+    /// switches (heard in full or only when @-mentioned; unprompted
+    /// messages allowed), read in the caller's transaction.
+    pub async fn chat_capabilities(
+        &self,
+        conn: &mut Conn,
+        platform: Platform,
+        chat_id: &str,
+    ) -> crate::store::Result<ChatCapabilities> {
+        let switches = crate::store::chats::switches(conn, platform, chat_id).await?;
+        Ok(ChatCapabilities {
+            render: self.capabilities(platform),
+            unprompted: switches.unprompted,
+            hears_all: switches.hears_all,
+        })
     }
 
     /// Register how attachments on `platform` are downloaded.

@@ -211,3 +211,36 @@ pub async fn set_unprompted(
     }
     Ok(())
 }
+
+/// A chat's own switches, where its platform has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switches {
+    /// The owner lets the bot speak unprompted: `Some(false)` when the
+    /// platform refused or the owner turned it off, `None` when not known
+    /// yet (the first unprompted message finds out).
+    pub unprompted: Option<bool>,
+    /// Every message of the chat reaches the bot (not only those that @ it).
+    pub hears_all: bool,
+}
+
+/// The switches of `chat_id`: on the QQ Bot API a group (a chat not seen
+/// as private) is heard in full only once a message without an @ arrived
+/// (the owner's 「获取群内全部消息」), and spoken to unprompted only where the
+/// owner allows; private chats and the other platforms have no switches.
+pub async fn switches(conn: &mut Conn, platform: Platform, chat_id: &str) -> Result<Switches> {
+    let group = platform == Platform::QqBot
+        && find(&mut *conn, platform, chat_id)
+            .await?
+            .is_none_or(|c| c.is_group());
+    if !group {
+        return Ok(Switches {
+            unprompted: Some(true),
+            hears_all: true,
+        });
+    }
+    let state = crate::store::qqbot::chat_state(conn, chat_id).await?;
+    Ok(Switches {
+        unprompted: state.active_allowed,
+        hears_all: state.all_messages,
+    })
+}

@@ -534,6 +534,13 @@ async fn campaign(db: &TestDb, group: &str, members: &[(&str, &str)]) -> (Bot, F
     }
     say(STAFF_IN_GROUP, "/wishes publish 2026圆梦 quota 5");
     until_sent(&fake, group, |t| t.contains("认领进度")).await;
+    // Only messages that @ the bot reach it here: the list says to @ it.
+    let intro = until_sent(&fake, group, |t| t.contains("个微心愿")).await;
+    assert!(
+        intro.content.contains("「@机器人 认领 编号」"),
+        "{}",
+        intro.content
+    );
     (bot, fake)
 }
 
@@ -899,6 +906,19 @@ async fn at_only_and_all_message_groups() {
             .await
             .expect("state");
         assert!(!state.all_messages, "{b}");
+        // What services see of each chat.
+        for (platform, chat, all) in [
+            (Platform::QqBot, "G8", true),
+            (Platform::QqBot, "G9", false),
+            (Platform::Telegram, "G9", true),
+        ] {
+            let caps = bot
+                .engine
+                .chat_capabilities(&mut conn, platform, chat)
+                .await
+                .expect("capabilities");
+            assert_eq!(caps.hears_all, all, "{b}: {platform:?} {chat}");
+        }
         drop(conn);
         bot.stop().await;
     }

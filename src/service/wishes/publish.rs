@@ -167,6 +167,17 @@ async fn post_pages(
         .map(|w| line(w, false))
         .collect();
     let pages = pages(&lines, page_budget(env, platform));
+    // In a group that only hears messages that @ the bot, the claim line
+    // says so.
+    let hears_all = env
+        .chat_capabilities(&mut *conn, platform, chat_id)
+        .await?
+        .hears_all;
+    let intro_key = if hears_all {
+        "wishes.publish.intro"
+    } else {
+        "wishes.publish.intro_at"
+    };
     let quota_text = match quota {
         Some(q) => t!("wishes.publish.quota", locale = locale, n = q).into_owned(),
         None => String::new(),
@@ -175,7 +186,7 @@ async fn post_pages(
         let mut text = String::new();
         if i == 0 {
             text.push_str(&t!(
-                "wishes.publish.intro",
+                intro_key,
                 locale = locale,
                 name = batch.name.as_str(),
                 n = lines.len(),
