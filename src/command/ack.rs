@@ -183,6 +183,8 @@ const SOFT_ZH: &[&str] = &[
     "放心",
     "请放心",
     "重要",
+    "提醒",
+    "分享",
 ];
 
 /// Words of what is still to come: after the ack a promise (收到，会按时
@@ -297,9 +299,36 @@ const SOFT_EN: &[&str] = &[
 ];
 
 const DENY_EN: &[&str] = &[
-    "not", "no", "never", "didn't", "didnt", "dont", "don't", "haven't", "havent", "hasn't",
-    "hasnt", "who", "what", "which", "did", "do", "does", "you", "u", "please", "pls", "plz", "if",
-    "when", "whether", "reply", "anyone",
+    "not",
+    "no",
+    "never",
+    "didn't",
+    "didnt",
+    "dont",
+    "don't",
+    "haven't",
+    "havent",
+    "hasn't",
+    "hasnt",
+    "who",
+    "what",
+    "which",
+    "did",
+    "do",
+    "does",
+    "you",
+    "u",
+    "please",
+    "pls",
+    "plz",
+    "if",
+    "when",
+    "whether",
+    "reply",
+    "anyone",
+    "everyone",
+    "everybody",
+    "anybody",
 ];
 
 /// Endings of an org's name, for a sign-off after the ack (`收到，县一中`).
@@ -607,6 +636,9 @@ mod tests {
             "收到🫡",
             "copy that",
             "Received with thanks",
+            "收到，感谢提醒",
+            "已收到，谢谢团县委！县一中团委",
+            "Got it 👍",
         ];
         for c in cases {
             assert!(ack(c), "{c:?} should count as an ack");
@@ -676,6 +708,11 @@ mod tests {
             "明天会收到",
             "应该能收到",
             "希望大家都收到",
+            "收到了吧",
+            "尚未收到",
+            "有人收到吗",
+            "收到的人请举手",
+            "Has everyone received it",
             "",
         ];
         for c in cases {
