@@ -18,6 +18,7 @@
 //! Anything else is [`Parsed::NotCommand`]: the engine stays silent in groups
 //! and hints at `/help` in private chats.
 
+pub mod ack;
 pub mod activity;
 pub mod claim;
 pub mod dates;
@@ -92,7 +93,8 @@ pub enum Command {
     Notices,
     /// `/remind N`, 催办 N
     Remind(i64),
-    /// 收到 / 已阅 / `/ack N`; `weak` for a bare `1`.
+    /// An acknowledgement as people write it (收到！, 好的，收到, 已阅 …; see
+    /// [`ack`]) or `/ack N`; `weak` for a bare `1`.
     Ack { notice: Option<i64>, weak: bool },
     /// `/event TITLE 时间 地点 名额N [截止 …]`
     EventNew(notices::EventArgs),
@@ -370,7 +372,8 @@ const SPECS: &[Spec] = &[
     Spec {
         name: Name::Ack,
         slash: &["ack", "收到"],
-        keywords: &["收到", "已阅", "已收到", "收到了"],
+        // Written acks are read by `ack::is_ack`, not as keywords.
+        keywords: &[],
         args: Args::None,
         glued: false,
     },
@@ -685,6 +688,11 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
     {
         // `心愿 2`, `心愿 县一中`, `心愿 字典`: `心愿` alone is in the table.
         return wishes::wishes(rest, opts.now_local);
+    } else if ack::is_ack(text) {
+        return Parsed::Command(Command::Ack {
+            notice: None,
+            weak: false,
+        });
     } else {
         match split_keyword(text) {
             Some((spec, args)) => {
@@ -1062,7 +1070,14 @@ mod tests {
             ("我的记录", cmd(Command::Mine)),
             ("确认", cmd(Command::Confirm)),
             ("取消", cmd(Command::Cancel)),
-            ("确认收到", Parsed::NotCommand),
+            // An acknowledgement, not 确认 (issue 19: acks as people write them).
+            (
+                "确认收到",
+                cmd(Command::Ack {
+                    notice: None,
+                    weak: false,
+                }),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(p(input), want, "input {input:?}");

@@ -7,7 +7,7 @@
 //!           | "/notice cancel" N                    (取消通知 N)
 //! notices  := "/notices"                            (通知列表)
 //! remind   := "/remind" N                           (催办 N)
-//! ack      := 收到 | 已阅 | 已收到 | "1" | "/ack" N
+//! ack      := ACK (see `ack.rs`: 收到！, 好的，收到 …) | "1" | "/ack" N
 //! event    := "/event" TITLE 时间 地点 名额N [截止 DATETIME]
 //!           | "/event" N | "/event close" N
 //! join     := (报名 | 接龙) N [NOTE] | "+1" | "/join" N [NOTE]
@@ -315,7 +315,8 @@ mod tests {
             ("１", ack(None, true)),
             ("1", ack(None, true)),
             ("/ack 3", ack(Some(3), false)),
-            ("收到，谢谢大家", Parsed::NotCommand),
+            ("收到，谢谢大家", ack(None, false)),
+            ("收到了吗？", Parsed::NotCommand),
             ("12", Parsed::NotCommand),
             ("确认", cmd(Command::Confirm)),
             ("确定", cmd(Command::Confirm)),

@@ -102,7 +102,8 @@ pub async fn confirm_duplicate(ctx: &mut Ctx<'_>, payload: &str) -> Result {
 }
 
 /// Decide whose record this is. Staff may name the org first (`/log 县一中 …`);
-/// a group bound to an org records for that org; otherwise the sender's org.
+/// a group bound to an org records for that org; staff in a group bound to
+/// none (the county group) record for 团县委; otherwise the sender's org.
 /// Returns the org, the text without a leading org name and its records, or
 /// `None` after replying why nothing can be recorded.
 async fn pick_org<'a>(
@@ -120,6 +121,12 @@ async fn pick_org<'a>(
     });
     let default_id = if ctx.in_group() && ctx.chat.org_id.is_some() {
         ctx.chat.org_id
+    } else if ctx.in_group() && ctx.is_staff() {
+        // Staff in a group bound to no org (the county group) log for the
+        // county committee.
+        super::orgs::county_committee(&all)
+            .map(|o| o.id)
+            .or(ctx.person.org_id)
     } else {
         ctx.person.org_id
     };

@@ -34,6 +34,8 @@ pub const PENDING_KIND: &str = "notice_confirm";
 pub const REMIND_BEFORE_HOURS: i64 = 2;
 /// Acknowledgements in one group are gathered into one line per window.
 const ACK_WINDOW_SECS: i64 = 30;
+/// A notice's title in the gathered ack line, in characters at most.
+const TITLE_IN_LINE: usize = 20;
 /// Names listed in one line before "…".
 const LIST_MAX: usize = 20;
 
@@ -551,7 +553,11 @@ pub async fn ack(ctx: &mut Ctx<'_>, id: Option<i64>, weak: bool) -> Result {
             store_notices::get(ctx.tx, id).await?
         }
         Some(_) => None,
-        None => store_notices::open_in_chat(ctx.tx, chat, now_ms).await?,
+        // A plain ack: the newest open notice the sender's org has not acked.
+        None => {
+            let (person, org) = (ctx.person.id, ctx.person.org_id);
+            store_notices::open_for_ack(ctx.tx, chat, now_ms, person, org).await?
+        }
     };
     let Some(notice) = notice else {
         // No open notice here: `1`/收到 is just chatter.
@@ -575,6 +581,7 @@ pub async fn ack(ctx: &mut Ctx<'_>, id: Option<i64>, weak: bool) -> Result {
         "notice.acks_line",
         locale = ctx.locale,
         id = notice.id,
+        title = clip(&notice.title, TITLE_IN_LINE),
         n = names.len(),
         names = joined(&names)
     );

@@ -134,6 +134,16 @@ pub fn resolve(query: &str, all: &[Org], aliases: &[(String, i64)]) -> OrgMatch 
     OrgMatch::None(scored.into_iter().take(3).map(|(_, o)| o.clone()).collect())
 }
 
+/// The county committee (团县委): the root of the org tree, of the
+/// committee kind; `None` when the tree has none.
+pub fn county_committee(all: &[Org]) -> Option<&Org> {
+    let committee = |o: &&Org| o.kind == OrgKind::Committee;
+    all.iter()
+        .filter(committee)
+        .find(|o| o.parent_id.is_none())
+        .or_else(|| all.iter().find(committee))
+}
+
 /// Closeness of two short Chinese names: the mean of the Dice coefficients
 /// over characters and over character pairs. Characters catch `县三中` ~
 /// `县一中`; pairs reward the same order.

@@ -186,20 +186,36 @@ pub async fn orgs(conn: &mut Conn, id: i64) -> Result<Vec<i64>> {
     )
 }
 
-/// The latest sent notice in group `chat` still open at `now_ms`: its
-/// deadline has not passed, or (without one) it went out in the last week.
-pub async fn open_in_chat(conn: &mut Conn, chat: i64, now_ms: i64) -> Result<Option<Notice>> {
+/// The notice a plain ack from `person` of `org` in group `chat` is about,
+/// among the sent notices still open there at `now_ms` (the deadline has
+/// not passed, or without one it went out in the last week): the newest
+/// one neither that org nor that person has acknowledged, those addressed
+/// to the org first; when all are acknowledged, the newest.
+pub async fn open_for_ack(
+    conn: &mut Conn,
+    chat: i64,
+    now_ms: i64,
+    person: i64,
+    org: Option<i64>,
+) -> Result<Option<Notice>> {
     const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM notices WHERE status = 'sent' \
+        "SELECT {COLUMNS} FROM notices n WHERE status = 'sent' \
          AND id IN (SELECT notice_id FROM notice_chats WHERE chat = $1) \
          AND ((deadline_at IS NOT NULL AND deadline_at > $2) \
            OR (deadline_at IS NULL AND sent_at > $3)) \
-         ORDER BY id DESC LIMIT 1"
+         ORDER BY \
+           CASE WHEN EXISTS (SELECT 1 FROM notice_acks a WHERE a.notice_id = n.id \
+             AND (a.person_id = $4 OR a.org_id = $5)) THEN 1 ELSE 0 END, \
+           CASE WHEN EXISTS (SELECT 1 FROM notice_orgs o WHERE o.notice_id = n.id \
+             AND o.org_id = $5) THEN 0 ELSE 1 END, \
+           id DESC LIMIT 1"
     )))
     .bind(chat)
     .bind(now_ms)
     .bind(now_ms - WEEK_MS)
+    .bind(person)
+    .bind(org)
     .fetch_optional(conn)
     .await?;
     row.as_ref().map(from_row).transpose()

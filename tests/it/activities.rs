@@ -201,6 +201,52 @@ async fn who_records_for_whom() {
     }
 }
 
+/// Staff in the county group (or any group bound to no org) log for
+/// 团县委 unless they name an org; members there still log for their own
+/// org, as before.
+#[tokio::test]
+async fn staff_in_the_county_group_log_for_the_county_committee() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            ":as zhang 团县委小张\n:chat tgl group\n绑定 全县\n\
+/log 3月5日 团课 12人\n/log 县三中 3月5日 团课 13人\n\
+:chat g9 group\n/log 3月6日 支委会 5人\n\
+:chat tgl group\n:as u2 小李\n/log 3月5日 团课 10人\n",
+        )
+        .await;
+        let b = db.backend;
+        assert!(t[0].contains("全县"), "{b}: the binding: {}", t[0]);
+        assert!(
+            t[1].starts_with("✅ 已记录 #1 · 团县委"),
+            "{b}: staff in the county group: {}",
+            t[1]
+        );
+        assert!(
+            t[2].starts_with("✅ 已记录 #2 · 县三中"),
+            "{b}: staff names the org: {}",
+            t[2]
+        );
+        assert!(
+            t[3].starts_with("✅ 已记录 #3 · 团县委"),
+            "{b}: staff in an unbound group: {}",
+            t[3]
+        );
+        assert!(
+            t[4].starts_with("✅ 已记录 #4 · 县二中"),
+            "{b}: a member logs for their org: {}",
+            t[4]
+        );
+        assert_eq!(t.len(), 5, "{b}: {t:#?}");
+        let store = db.store().await;
+        let mut conn = store.conn().await.unwrap();
+        let committee = crate::helpers::org_id(&store, "团县委").await;
+        let a1 = activities::get(&mut conn, 1).await.unwrap().unwrap();
+        let a3 = activities::get(&mut conn, 3).await.unwrap().unwrap();
+        assert_eq!((a1.org_id, a3.org_id), (committee, committee), "{b}");
+    }
+}
+
 #[tokio::test]
 async fn photos_attach_by_caption_or_reply_to_the_card() {
     for db in TestDb::both().await {

@@ -205,13 +205,10 @@ async fn acks_per_person_and_per_org() {
             db.backend,
             t[0]
         );
-        let gathered: Vec<&String> = t
-            .iter()
-            .filter(|l| l.starts_with("📋 通知 #1 已收到"))
-            .collect();
+        let gathered: Vec<&String> = t.iter().filter(|l| l.starts_with("📋 通知 #1")).collect();
         assert_eq!(
             gathered,
-            vec!["📋 通知 #1 已收到（3 人）：小王、小李、小周"],
+            vec!["📋 通知 #1「团课通知」已收到（3 人）：小王、小李、小周"],
             "{t:#?}"
         );
         let status = t.last().unwrap();
@@ -813,6 +810,151 @@ async fn replies_point_at_their_notice_or_list() {
             })
             .collect();
         assert_eq!(joined, vec![(1, "u7".to_string()), (2, "u8".to_string())]);
+    }
+}
+
+/// Acks as people write them, in a county group with two open notices: a
+/// plain ack goes to the newest notice the sender's org has not acked, a
+/// reply acks the notice replied to, and look-alikes change nothing. The
+/// gathered lines name their notice.
+#[tokio::test]
+async fn written_acks_find_their_notice() {
+    for db in TestDb::both().await {
+        let b = db.backend;
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 5, 1, 0, 0).unwrap();
+        let Scene {
+            engine,
+            store,
+            clock,
+        } = scene(&db, t0, "telegram:boss", true).await;
+        let mut n = 0;
+        let mut say = |user: &str, chat: &str, text: &str, reply: Option<&str>| {
+            n += 1;
+            let kind = if chat == user {
+                ChatKind::Private
+            } else {
+                ChatKind::Group
+            };
+            let mut m = Incoming::text(
+                Platform::Telegram,
+                format!("w{n}"),
+                chat,
+                kind,
+                user,
+                text,
+                t0,
+            );
+            m.reply_to = reply.map(|id| tuanbot::chat::ReplyRef {
+                message_id: id.to_string(),
+                from_bot: true,
+                text: None,
+                attachments: Vec::new(),
+            });
+            m
+        };
+        for m in [
+            say("boss", "tgl", "/bind 全县", None),
+            say("boss", "boss", "/notice 第一条\n正文", None),
+            say("boss", "boss", "确认", None),
+            say("boss", "boss", "/notice 第二条\n正文", None),
+            say("boss", "boss", "确认", None),
+        ] {
+            bounded(engine.handle(&m), "the engine to handle an update")
+                .await
+                .unwrap();
+        }
+        let recorder = Arc::new(crate::outbox::Recorder::default());
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            recorder.clone(),
+            clock.clone(),
+            Arc::new(Notify::new()),
+        );
+        dispatcher.drain_due().await.unwrap();
+        let mut conn = store.conn().await.unwrap();
+        let copy_of_first: String = sqlx::query_scalar(
+            "SELECT o.platform_message_id FROM notice_posts p JOIN outbox o ON o.id = p.outbox_id \
+             WHERE p.notice_id = 1 AND o.chat_id = 'tgl'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        drop(conn);
+        for (user, org, role) in [
+            ("a1", "县一中", Role::Cadre),
+            ("a2", "县一中", Role::Member),
+            ("b1", "县二中", Role::Cadre),
+            ("c1", "县三中", Role::Member),
+        ] {
+            crate::helpers::make_member(&store, Platform::Telegram, user, org, role).await;
+        }
+        let sent_before = recorder.sent.lock().unwrap().len();
+        for m in [
+            // Neither notice acked by 县一中: the newest.
+            say("a1", "tgl", "收到！", None),
+            // 县一中 has acked #2: the other one.
+            say("a2", "tgl", "好的，收到👌", None),
+            // Look-alikes: nothing.
+            say("b1", "tgl", "收到了吗？", None),
+            say("b1", "tgl", "没收到", None),
+            say("b1", "tgl", "谁收到了", None),
+            say("b1", "tgl", "收到请回复", None),
+            say("b1", "tgl", "还没收到通知", None),
+            say("b1", "tgl", "收到了没", None),
+            say("b1", "tgl", "收到的请回复一下", Some(&copy_of_first)),
+            // A reply acks the notice replied to, though #2 is newer.
+            say("b1", "tgl", "收到，谢谢", Some(&copy_of_first)),
+            // 县二中 has acked #1 only: #2.
+            say("b1", "tgl", "收到收到", None),
+            say("c1", "tgl", "已阅", None),
+        ] {
+            bounded(engine.handle(&m), "the engine to handle an update")
+                .await
+                .unwrap();
+        }
+        let mut conn = store.conn().await.unwrap();
+        let rows = sqlx::query(
+            "SELECT a.notice_id, p.user_id FROM notice_acks a JOIN people p ON p.id = a.person_id \
+             ORDER BY a.notice_id, p.user_id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let acks: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("notice_id").unwrap(),
+                    r.try_get("user_id").unwrap(),
+                )
+            })
+            .collect();
+        let want: Vec<(i64, String)> = [(1, "a2"), (1, "b1"), (2, "a1"), (2, "b1"), (2, "c1")]
+            .iter()
+            .map(|(n, u)| (*n, u.to_string()))
+            .collect();
+        assert_eq!(acks, want, "{b}");
+        assert_eq!(
+            audit::count_action(&mut conn, "notice.ack").await.unwrap(),
+            5,
+            "{b}"
+        );
+        drop(conn);
+        clock.advance(Duration::seconds(31));
+        dispatcher.drain_due().await.unwrap();
+        let sent: Vec<String> = recorder.sent.lock().unwrap()[sent_before..]
+            .iter()
+            .filter(|(chat, _, _)| chat == "tgl")
+            .map(|(_, text, _)| text.clone())
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                "📋 通知 #2「第二条」已收到（3 人）：a1、b1、c1".to_string(),
+                "📋 通知 #1「第一条」已收到（2 人）：a2、b1".to_string(),
+            ],
+            "{b}: one gathered line per notice, nothing for the look-alikes"
+        );
     }
 }
 
