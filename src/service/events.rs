@@ -286,7 +286,26 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
             };
             let open = match replied {
                 Some(id) => store_events::get(ctx.tx, id).await?,
-                None if ctx.in_group() => store_events::open_in_chat(ctx.tx, ctx.chat.id).await?,
+                None if ctx.in_group() => {
+                    let open = store_events::open_all_in_chat(ctx.tx, ctx.chat.id, 10).await?;
+                    if open.len() > 1 {
+                        // Several lists: which one, never a guess.
+                        let mut text = t!("event.which", locale = ctx.locale).into_owned();
+                        for e in &open {
+                            text.push('\n');
+                            let line = t!(
+                                "event.which_line",
+                                locale = ctx.locale,
+                                id = e.id,
+                                title = clip(&e.title, 30)
+                            );
+                            text.push_str(&line);
+                        }
+                        ctx.reply(text);
+                        return Ok(());
+                    }
+                    open.into_iter().next()
+                }
                 None => None,
             };
             match open {

@@ -232,16 +232,18 @@ pub async fn targets(conn: &mut Conn, id: i64) -> Result<Vec<Target>> {
     rows.iter().map(super::notices::target_from_row).collect()
 }
 
-/// The latest open event posted in group `chat` (for a bare `+1`).
-pub async fn open_in_chat(conn: &mut Conn, chat: i64) -> Result<Option<Event>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+/// The open events posted in group `chat`, latest first, at most `limit`
+/// (for a sign-up that names no list).
+pub async fn open_all_in_chat(conn: &mut Conn, chat: i64, limit: i64) -> Result<Vec<Event>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM events WHERE status = 'open' \
-         AND id IN (SELECT event_id FROM event_chats WHERE chat = $1) ORDER BY id DESC LIMIT 1"
+         AND id IN (SELECT event_id FROM event_chats WHERE chat = $1) ORDER BY id DESC LIMIT $2"
     )))
     .bind(chat)
-    .fetch_optional(conn)
+    .bind(limit)
+    .fetch_all(conn)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    rows.iter().map(from_row).collect()
 }
 
 /// Remember that outbox row `outbox_id` shows list `event`.
