@@ -337,6 +337,24 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
     let waiting = store_events::count_in(ctx.tx, e.id).await? >= e.capacity;
     let now_ms = ctx.now_ms();
     if !store_events::insert_entry(ctx.tx, e.id, ctx.person.id, note, waiting, now_ms).await? {
+        // `+1 小吴` from someone on the list already: 小吴 comes along.
+        if let (None, Some(companion)) = (id, note)
+            && store_events::set_note(ctx.tx, e.id, ctx.person.id, companion).await?
+        {
+            let audit = json!({"person": ctx.person.id, "note": companion});
+            ctx.audit("event.note", "event", e.id, audit).await?;
+            if ctx.in_group() {
+                return gathered_update(ctx, &e).await;
+            }
+            let text = t!(
+                "event.joined",
+                locale = ctx.locale,
+                id = e.id,
+                title = e.title.as_str()
+            );
+            ctx.reply(text);
+            return Ok(());
+        }
         let text = t!(
             "event.already",
             locale = ctx.locale,

@@ -186,6 +186,21 @@ pub async fn insert_entry(
     Ok(done.rows_affected() == 1)
 }
 
+/// Set a person's note on a list (`+1 小吴` from someone already on it).
+/// Returns whether it changed.
+pub async fn set_note(conn: &mut Conn, event: i64, person: i64, note: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE event_entries SET note = $3 WHERE event_id = $1 AND person_id = $2 \
+         AND (note IS NULL OR note <> $3)",
+    )
+    .bind(event)
+    .bind(person)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Remove a person. Returns whether they were on the list and whether they
 /// were waiting.
 pub async fn delete_entry(conn: &mut Conn, event: i64, person: i64) -> Result<Option<bool>> {

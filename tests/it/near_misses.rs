@@ -165,7 +165,8 @@ async fn org_name_before_claim() {
 }
 
 /// `报名` / `接龙` / `我报名` / `+1` with no number join the one open list;
-/// `+1 小吴` brings 小吴 along; with two lists open they are asked which.
+/// `+1 小吴` brings 小吴 along (also for someone on the list already); with
+/// two lists open they are asked which.
 #[tokio::test]
 async fn sign_ups_without_a_number() {
     for db in TestDb::both().await {
@@ -186,7 +187,10 @@ async fn sign_ups_without_a_number() {
 报名
 :as u2 小王
 +1 小吴
+:as u3 小李
++1 小周
 :time 09:05
+:as u2 小王
 /event 团课 3月13日 19:00 会议室 名额10
 :time 09:06
 :as u1 小张
@@ -206,6 +210,14 @@ async fn sign_ups_without_a_number() {
         )
         .await;
         assert_eq!(companion, 1, "{b}");
+        // Someone on the list already brings a companion along.
+        let along = count(
+            &db,
+            "SELECT COUNT(*) FROM event_entries e JOIN people p ON p.id = e.person_id \
+             WHERE e.event_id = 1 AND e.note = '小周' AND p.display_name = '小李'",
+        )
+        .await;
+        assert_eq!(along, 1, "{b}");
         assert_eq!(
             count(&db, "SELECT COUNT(*) FROM event_entries").await,
             3,
