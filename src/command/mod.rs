@@ -17,6 +17,13 @@
 //! is the whole message, so "组织生活会开得好" in a group is chatter, not `/orgs`.
 //! Anything else is [`Parsed::NotCommand`]: the engine stays silent in groups
 //! and hints at `/help` in private chats.
+//!
+//! Near-misses are read as what they mean: a date glued to 记录
+//! (`记录4月3日 团日活动`), an org name before 认领 (`县二中认领62号`,
+//! [`Command::ClaimAs`]), 报名 / 接龙 / 我报名 alone and `+1 小吴` (the chat's
+//! open list); an unknown slash word is answered with [`closest_command`].
+//! Their look-alikes (`认领的同学注意`, `报名截止了吗`, `+1s`, `记录3个问题`)
+//! stay chatter; `tests::near_misses` lists both.
 
 pub mod activity;
 pub mod claim;
