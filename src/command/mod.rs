@@ -17,6 +17,13 @@
 //! is the whole message, so "组织生活会开得好" in a group is chatter, not `/orgs`.
 //! Anything else is [`Parsed::NotCommand`]: the engine stays silent in groups
 //! and hints at `/help` in private chats.
+//!
+//! Near-misses are read as what they mean: a date glued to 记录
+//! (`记录4月3日 团日活动`), an org name before 认领 (`县二中认领62号`,
+//! [`Command::ClaimAs`]), 报名 / 接龙 / 我报名 alone and `+1 小吴` (the chat's
+//! open list); an unknown slash word is answered with [`closest_command`].
+//! Their look-alikes (`认领的同学注意`, `报名截止了吗`, `+1s`, `记录3个问题`)
+//! stay chatter; `tests::near_misses` lists both.
 
 pub mod ack;
 pub mod activity;
@@ -45,8 +52,10 @@ pub const MAX_MESSAGE_CHARS: usize = 4500;
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// `/help`, `/start`, 帮助
+    /// `/help`, `/start`, 帮助: the short list for this person here.
     Help,
+    /// `/help 全部`, `/help all`, 帮助 全部: everything this person may use.
+    HelpAll,
     /// `/iam ORG`, 我是 ORG — join an org (or pick a numbered choice; a
     /// join code may follow the name).
     Iam(members::IamArgs),
@@ -102,7 +111,8 @@ pub enum Command {
     EventShow(i64),
     /// `/event close N`
     EventClose(i64),
-    /// 报名 N [NOTE], 接龙 N, `+1` (event `None`)
+    /// 报名 N [NOTE], 接龙 N; `+1`, `+1 小吴` (a companion, as the note),
+    /// 报名 / 接龙 / 我报名 alone (event `None`: the chat's open list).
     Join {
         event: Option<i64>,
         note: Option<String>,
@@ -111,6 +121,9 @@ pub enum Command {
     Leave(i64),
     /// `认领 12 15`, `/claim 12-15`: claim wishes (empty: explain how).
     Claim(Vec<u32>),
+    /// `县二中认领62号`: a claim with the org name typed before `认领` (the
+    /// service checks it is the sender's org).
+    ClaimAs { org: OrgRef, numbers: Vec<u32> },
     /// `/wishes import NAME` as the caption of a CSV/XLSX document.
     WishImport(String),
     /// `/wishes publish NAME [quota N] [at TIME]`, 发布心愿 …
@@ -654,6 +667,15 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
     if let Some(p) = notices::bare(text) {
         return p;
     }
+    if let Some(p) = join_bare(text) {
+        return p;
+    }
+    if let Some(p) = help_all(text) {
+        return p;
+    }
+    if let Some(p) = claim_as(text) {
+        return p;
+    }
     let (name, args) = if let Some(rest) = text.strip_prefix(['/', '#']) {
         let (word, args) = split_word(rest);
         let (word, addressee) = match word.split_once('@') {
@@ -669,6 +691,9 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
         match SPECS.iter().find(|s| s.slash.contains(&lower.as_str())) {
             Some(spec) => (spec.name, args),
             None if word.is_empty() => return Parsed::NotCommand,
+            // `/foo@somebot`: a word we don't know, addressed to a bot by
+            // name, is another bot's.
+            None if addressee.is_some() => return Parsed::NotCommand,
             None => return Parsed::Unknown(word.to_string()),
         }
     } else if let Some(rest) = text.strip_prefix("认领") {
@@ -707,6 +732,143 @@ pub fn parse(text: &str, opts: &ParseOptions<'_>) -> Parsed {
     build(name, args.trim(), opts)
 }
 
+/// A sign-up without a list number: `报名`, `接龙`, `我报名` alone (the
+/// chat's open list, or the question which), and `+1 小吴` (the sender with
+/// a companion, carried as the note). `报名截止了吗`, `大家记得接龙`,
+/// `+1s` stay chatter.
+fn join_bare(text: &str) -> Option<Parsed> {
+    let bare = text.trim_end_matches(['。', '.', '!', '！', '~']);
+    if matches!(
+        bare,
+        "报名" | "接龙" | "我报名" | "我也报名" | "我要报名" | "我接龙" | "报名+1" | "接龙+1"
+    ) {
+        return Some(Parsed::Command(Command::Join {
+            event: None,
+            note: None,
+        }));
+    }
+    let name = text.strip_prefix("+1 ")?.trim();
+    let count = name.chars().count();
+    let word = (1..=8).contains(&count)
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '·' || c == '、');
+    // `+1 同意`, `+1 我也去` agree with someone; they name nobody.
+    let agreeing = name.starts_with(['我', '同', '赞', '支', '对', '好', '也', '顶']);
+    (word && !agreeing).then(|| {
+        Parsed::Command(Command::Join {
+            event: None,
+            note: Some(name.to_string()),
+        })
+    })
+}
+
+/// Words after `/help` that ask for every line.
+fn all_word(args: &str) -> bool {
+    matches!(
+        args.trim().to_ascii_lowercase().as_str(),
+        "全部" | "所有" | "更多" | "all" | "more"
+    )
+}
+
+/// `帮助 全部`, `菜单 全部`: the keyword forms of `/help all`.
+fn help_all(text: &str) -> Option<Parsed> {
+    let rest = text
+        .strip_prefix("帮助")
+        .or_else(|| text.strip_prefix("菜单"))?;
+    (rest.starts_with(' ') && all_word(rest)).then_some(Parsed::Command(Command::HelpAll))
+}
+
+/// `县二中认领62号`: an org name glued before `认领`, then wish numbers
+/// only. Anything else (`谁认领了12号`, `昨天认领12个心愿`) is left to the
+/// rest of the grammar; whether the name is an org the service decides
+/// (a name that is none stays chatter).
+fn claim_as(text: &str) -> Option<Parsed> {
+    let at = text.find("认领")?;
+    if at == 0 {
+        return None;
+    }
+    let (org, rest) = (&text[..at], &text[at + "认领".len()..]);
+    let org = org.trim_end_matches([' ', ':']);
+    let short = (2..=12).contains(&org.chars().count());
+    let plain = org
+        .chars()
+        .all(|c| c.is_alphanumeric() && !c.is_ascii_digit());
+    // `我认领12` is the sender's own claim.
+    if org == "我" || org == "我来" {
+        return claim::parse_numbers(rest)
+            .ok()
+            .filter(|n| !n.is_empty())
+            .map(|n| Parsed::Command(Command::Claim(n)));
+    }
+    if !short
+        || !plain
+        || org.starts_with('我')
+        || org.ends_with(['了', '的', '要', '想', '已', '都', '没'])
+    {
+        return None;
+    }
+    let starts = rest.trim_start_matches([' ', ':']);
+    if !starts.starts_with(|c: char| c.is_ascii_digit() || c == '第') {
+        return None;
+    }
+    let numbers = claim::parse_numbers(rest).ok().filter(|n| !n.is_empty())?;
+    Some(Parsed::Command(Command::ClaimAs {
+        org: OrgRef::new(org)?,
+        numbers,
+    }))
+}
+
+/// The known slash word closest to `word` by edit distance, for an unknown
+/// command (`/logg` → `log`): within 2 edits, and fewer than the word's
+/// length (`/ab` suggests nothing); of equally close ones, the one that
+/// starts most like it (`/stat` → `stats`, not `start`).
+pub fn closest_command(word: &str) -> Option<&'static str> {
+    let word = word.to_lowercase();
+    let len = word.chars().count();
+    let mut best: Option<((usize, usize), &'static str)> = None;
+    for spec in SPECS {
+        for name in spec.slash {
+            let d = edit_distance(&word, name);
+            let prefix = word
+                .chars()
+                .zip(name.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let key = (d, usize::MAX - prefix);
+            if d <= 2 && d < len && best.is_none_or(|(b, _)| key < b) {
+                best = Some((key, name));
+            }
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
+/// Edit distance over characters, a swap of two neighbours counting as one
+/// edit (`/hepl` → `help`): the optimal string alignment distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// The reply to a claim whose numbers can't be read.
 fn claim_error(e: claim::ClaimError) -> ParseError {
     match e {
@@ -731,6 +893,7 @@ fn build(name: Name, args: &str, opts: &ParseOptions<'_>) -> Parsed {
     let now_local = opts.now_local;
     let today = now_local.date();
     let cmd = match name {
+        Name::Help if all_word(args) => Command::HelpAll,
         Name::Help => Command::Help,
         Name::Whoami => Command::Whoami,
         Name::Orgs => Command::Orgs,
@@ -869,13 +1032,26 @@ fn split_keyword(text: &str) -> Option<(&'static Spec, &str)> {
         return None;
     }
     let spaced = rest.starts_with([' ', ':', '\n']);
-    if !spaced && !spec.glued {
+    // `记录4月3日 团日活动`: a report glued to 记录 starts with its date.
+    let glued_log = spec.name == Name::Log && starts_with_date(rest);
+    if !spaced && !spec.glued && !glued_log {
         return None;
     }
     // `我是县一中`, `我是 县一中` and `我是：县一中` all work.
     let rest = rest.trim_start_matches([':', ' ']);
     let multiline = spec.name == Name::Log;
     (multiline || !looks_like_sentence(rest)).then_some((spec, rest))
+}
+
+/// `4月3日…`, `3.15 …`, `2026年…`, `3/15…`: digits and a date mark, so
+/// `记录3个问题` stays chatter.
+fn starts_with_date(s: &str) -> bool {
+    let digits = s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let after = &s[digits..];
+    (1..=4).contains(&digits)
+        && (after.starts_with(['年', '月'])
+            || (after.starts_with(['.', '/', '-'])
+                && after[1..].starts_with(|c: char| c.is_ascii_digit())))
 }
 
 /// Chatter such as "我是说明天开会，大家记得来" is not `/iam`: an org name is
@@ -1147,6 +1323,111 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(p(input), want, "input {input:?}");
+        }
+    }
+
+    /// Near-misses people type: each is answered (a command), and the
+    /// look-alikes next to them stay chatter.
+    #[test]
+    fn near_misses() {
+        let join = |note: Option<&str>| {
+            cmd(Command::Join {
+                event: None,
+                note: note.map(String::from),
+            })
+        };
+        let claim_as = |o: &str, numbers: Vec<u32>| {
+            cmd(Command::ClaimAs {
+                org: org(o),
+                numbers,
+            })
+        };
+        let cases: Vec<(&str, Parsed)> = vec![
+            // A keyword glued to its argument.
+            ("记录4月3日 团日活动 33人", log("4月3日 团日活动 33人")),
+            ("记录3.15 宣传", log("3.15 宣传")),
+            ("记录2026年3月5日 团课", log("2026年3月5日 团课")),
+            (
+                "报名3",
+                cmd(Command::Join {
+                    event: Some(3),
+                    note: None,
+                }),
+            ),
+            (
+                "接龙3",
+                cmd(Command::Join {
+                    event: Some(3),
+                    note: None,
+                }),
+            ),
+            ("认领12", cmd(Command::Claim(vec![12]))),
+            ("放弃12", cmd(Command::Release(12))),
+            ("圆梦12", cmd(Command::Done(12))),
+            // An org name before 认领.
+            ("县二中认领62号", claim_as("县二中", vec![62])),
+            ("县二中 认领 62", claim_as("县二中", vec![62])),
+            ("城关镇团委认领12、15", claim_as("城关镇团委", vec![12, 15])),
+            ("我认领12", cmd(Command::Claim(vec![12]))),
+            // A sign-up without a number.
+            ("报名", join(None)),
+            ("接龙", join(None)),
+            ("我报名", join(None)),
+            ("我也报名！", join(None)),
+            ("+1", join(None)),
+            ("+1 小吴", join(Some("小吴"))),
+            ("+1 小吴、小李", join(Some("小吴、小李"))),
+            // Help, all of it.
+            ("/help all", cmd(Command::HelpAll)),
+            ("/help 全部", cmd(Command::HelpAll)),
+            ("帮助 全部", cmd(Command::HelpAll)),
+            ("@团务助手 帮助 全部", cmd(Command::HelpAll)),
+            ("/help", cmd(Command::Help)),
+            // Unknown slash words: told in the service, with the closest.
+            ("/logg 3月5日 团课", Parsed::Unknown("logg".into())),
+            ("/start@otherbot", Parsed::NotCommand),
+            ("/logg@otherbot 3月5日", Parsed::NotCommand),
+            // Look-alikes: chatter.
+            ("认领的同学注意", Parsed::NotCommand),
+            ("谁认领了12号", Parsed::NotCommand),
+            ("昨天认领12个心愿", Parsed::NotCommand),
+            ("大家都认领12", Parsed::NotCommand),
+            ("报名截止了吗", Parsed::NotCommand),
+            ("报名的同学请注意", Parsed::NotCommand),
+            ("大家记得接龙", Parsed::NotCommand),
+            ("接龙的人多吗", Parsed::NotCommand),
+            ("我报名了吗？", Parsed::NotCommand),
+            ("+1s", Parsed::NotCommand),
+            ("+1 同意", Parsed::NotCommand),
+            ("+1 我也去", Parsed::NotCommand),
+            ("+1 这个方案不错，大家觉得呢", Parsed::NotCommand),
+            ("明天记录一下", Parsed::NotCommand),
+            ("记录一下明天的会", Parsed::NotCommand),
+            ("记录3个问题", Parsed::NotCommand),
+            ("帮助一下这位同学", Parsed::NotCommand),
+            ("帮助 全部同学", Parsed::NotCommand),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn closest_commands() {
+        let cases = [
+            ("logg", Some("log")),
+            ("lgo", Some("log")),
+            ("stat", Some("stats")),
+            ("hepl", Some("help")),
+            ("repotr", Some("report")),
+            ("notcie", Some("notice")),
+            ("记路", Some("记录")),
+            ("frobnicate", None),
+            ("x", None),
+            ("ab", None),
+        ];
+        for (word, want) in cases {
+            assert_eq!(closest_command(word), want, "{word}");
         }
     }
 

@@ -338,7 +338,8 @@ mod tests {
             ("接龙 3 带2人", join(Some(3), Some("带2人"))),
             ("+1", join(None, None)),
             ("报名 明天的活动谁去", Parsed::NotCommand),
-            ("接龙", Parsed::NotCommand),
+            // Alone: the chat's open list (see `super::join_bare`).
+            ("接龙", join(None, None)),
             ("取消报名 3", cmd(Command::Leave(3))),
             ("/leave", Parsed::Invalid(ParseError::LeaveUsage)),
             ("/event 3", cmd(Command::EventShow(3))),

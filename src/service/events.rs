@@ -286,7 +286,26 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
             };
             let open = match replied {
                 Some(id) => store_events::get(ctx.tx, id).await?,
-                None if ctx.in_group() => store_events::open_in_chat(ctx.tx, ctx.chat.id).await?,
+                None if ctx.in_group() => {
+                    let open = store_events::open_all_in_chat(ctx.tx, ctx.chat.id, 10).await?;
+                    if open.len() > 1 {
+                        // Several lists: which one, never a guess.
+                        let mut text = t!("event.which", locale = ctx.locale).into_owned();
+                        for e in &open {
+                            text.push('\n');
+                            let line = t!(
+                                "event.which_line",
+                                locale = ctx.locale,
+                                id = e.id,
+                                title = clip(&e.title, 30)
+                            );
+                            text.push_str(&line);
+                        }
+                        ctx.reply(text);
+                        return Ok(());
+                    }
+                    open.into_iter().next()
+                }
                 None => None,
             };
             match open {
@@ -318,6 +337,24 @@ pub async fn join(ctx: &mut Ctx<'_>, id: Option<i64>, note: Option<&str>) -> Res
     let waiting = store_events::count_in(ctx.tx, e.id).await? >= e.capacity;
     let now_ms = ctx.now_ms();
     if !store_events::insert_entry(ctx.tx, e.id, ctx.person.id, note, waiting, now_ms).await? {
+        // `+1 小吴` from someone on the list already: 小吴 comes along.
+        if let (None, Some(companion)) = (id, note)
+            && store_events::set_note(ctx.tx, e.id, ctx.person.id, companion).await?
+        {
+            let audit = json!({"person": ctx.person.id, "note": companion});
+            ctx.audit("event.note", "event", e.id, audit).await?;
+            if ctx.in_group() {
+                return gathered_update(ctx, &e).await;
+            }
+            let text = t!(
+                "event.joined",
+                locale = ctx.locale,
+                id = e.id,
+                title = e.title.as_str()
+            );
+            ctx.reply(text);
+            return Ok(());
+        }
         let text = t!(
             "event.already",
             locale = ctx.locale,

@@ -70,6 +70,8 @@ pub fn cost(parsed: &Parsed, kind: ChatKind, mentions_bot: bool) -> Cost {
         Parsed::NotCommand if private || mentions_bot => Cost::Reply,
         Parsed::NotCommand => Cost::Free,
         Parsed::Unknown(_) if private => Cost::Reply,
+        // A group is told only of a command close to one we know.
+        Parsed::Unknown(word) if crate::command::closest_command(word).is_some() => Cost::Reply,
         Parsed::Unknown(_) => Cost::Free,
         Parsed::Invalid(_) => Cost::Reply,
         Parsed::TooLong { command, .. } if *command || private => Cost::Reply,
@@ -93,6 +95,7 @@ fn command_cost(cmd: &Command) -> Cost {
         | Command::Faq(FaqArgs::List | FaqArgs::Ask(_)) => read_only(false),
         // Answers that depend on who asks.
         Command::Help
+        | Command::HelpAll
         | Command::Whoami
         | Command::Mine
         | Command::Stats(_)

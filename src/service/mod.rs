@@ -363,11 +363,20 @@ async fn route(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
             Ok(())
         }
         Parsed::Unknown(word) => {
-            if !ctx.in_group() {
-                let cmd = clip(&word, 20);
-                let hint = t!("common.unknown_command", locale = ctx.locale, cmd = cmd);
-                ctx.reply(hint);
-            }
+            // `/logg …`: the closest command, in groups too; a group's
+            // command we know nothing like may be another bot's.
+            let cmd = clip(&word, 20);
+            let hint = match crate::command::closest_command(&word) {
+                Some(near) => t!(
+                    "common.unknown_command_near",
+                    locale = ctx.locale,
+                    cmd = cmd,
+                    near = near
+                ),
+                None if ctx.in_group() => return Ok(()),
+                None => t!("common.unknown_command", locale = ctx.locale, cmd = cmd),
+            };
+            ctx.reply(hint);
             Ok(())
         }
         Parsed::Invalid(err) => {
@@ -394,7 +403,8 @@ async fn route(ctx: &mut Ctx<'_>, parsed: Parsed) -> Result {
 
 async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
     match cmd {
-        Command::Help => help::help(ctx).await,
+        Command::Help => help::help(ctx, false).await,
+        Command::HelpAll => help::help(ctx, true).await,
         Command::Iam(args) => orgs::iam(ctx, &args).await,
         Command::Whoami => orgs::whoami(ctx).await,
         Command::Orgs => orgs::list(ctx).await,
@@ -426,6 +436,7 @@ async fn run(ctx: &mut Ctx<'_>, cmd: Command) -> Result {
         Command::Faq(args) => faq::run(ctx, args).await,
         Command::Web => web::link(ctx).await,
         Command::Claim(numbers) => wishes::claim(ctx, &numbers).await,
+        Command::ClaimAs { org, numbers } => wishes::claim_as(ctx, &org, &numbers).await,
         Command::WishImport(name) => wishes::import_in_chat(ctx, &name).await,
         Command::WishPublish { batch, quota, at } => {
             wishes::publish(ctx, &batch, quota, at.as_ref()).await

@@ -187,6 +187,20 @@ pub async fn stars(ctx: &mut Ctx<'_>, args: &PeriodScope) -> Result {
     let Some((from, to, scope)) = period_and_scope(ctx, args, true, refuse).await? else {
         return Ok(());
     };
+    // A period starts no earlier than the month of the county's first
+    // record: months before the bot was in use are not missed months.
+    let first = crate::store::reports::first_activity(ctx.tx)
+        .await?
+        .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .and_then(|d| d.with_day(1));
+    let from = match first {
+        Some(first) if first <= to => from.max(first),
+        _ => {
+            let text = t!("stars.none", locale = ctx.locale);
+            ctx.reply(text);
+            return Ok(());
+        }
+    };
     let scheme = match ctx.env.settings.star_scheme() {
         Ok(s) => s,
         Err(e) => {
@@ -201,6 +215,12 @@ pub async fn stars(ctx: &mut Ctx<'_>, args: &PeriodScope) -> Result {
         overdue_days: ctx.env.settings.wishes.overdue_days,
     };
     let r = report::build(ctx.tx, backend, ctx.env.tz, &Scope::County, from, to, at).await?;
+    if r.records == 0 && r.notices.notices == 0 {
+        // Nothing to rate: no list of orgs at 0 points.
+        let text = t!("stars.none", locale = ctx.locale);
+        ctx.reply(text);
+        return Ok(());
+    }
     let all = orgs::all(ctx.tx).await?;
     let ratings = rate(&r, &all, &scheme);
     let text = match &scope {

@@ -186,6 +186,21 @@ pub async fn insert_entry(
     Ok(done.rows_affected() == 1)
 }
 
+/// Set a person's note on a list (`+1 小吴` from someone already on it).
+/// Returns whether it changed.
+pub async fn set_note(conn: &mut Conn, event: i64, person: i64, note: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE event_entries SET note = $3 WHERE event_id = $1 AND person_id = $2 \
+         AND (note IS NULL OR note <> $3)",
+    )
+    .bind(event)
+    .bind(person)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Remove a person. Returns whether they were on the list and whether they
 /// were waiting.
 pub async fn delete_entry(conn: &mut Conn, event: i64, person: i64) -> Result<Option<bool>> {
@@ -232,16 +247,18 @@ pub async fn targets(conn: &mut Conn, id: i64) -> Result<Vec<Target>> {
     rows.iter().map(super::notices::target_from_row).collect()
 }
 
-/// The latest open event posted in group `chat` (for a bare `+1`).
-pub async fn open_in_chat(conn: &mut Conn, chat: i64) -> Result<Option<Event>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+/// The open events posted in group `chat`, latest first, at most `limit`
+/// (for a sign-up that names no list).
+pub async fn open_all_in_chat(conn: &mut Conn, chat: i64, limit: i64) -> Result<Vec<Event>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM events WHERE status = 'open' \
-         AND id IN (SELECT event_id FROM event_chats WHERE chat = $1) ORDER BY id DESC LIMIT 1"
+         AND id IN (SELECT event_id FROM event_chats WHERE chat = $1) ORDER BY id DESC LIMIT $2"
     )))
     .bind(chat)
-    .fetch_optional(conn)
+    .bind(limit)
+    .fetch_all(conn)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    rows.iter().map(from_row).collect()
 }
 
 /// Remember that outbox row `outbox_id` shows list `event`.

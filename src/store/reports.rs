@@ -94,6 +94,14 @@ pub async fn last_activity(conn: &mut Conn, to: &str) -> Result<HashMap<i64, Str
         .collect()
 }
 
+/// The date of the county's first live activity (`YYYY-MM-DD`), if any.
+pub async fn first_activity(conn: &mut Conn) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT MIN(date) AS d FROM activities WHERE deleted_at IS NULL")
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("d")?)
+}
+
 /// One org expected to acknowledge one notice sent in the period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoticeOrgRow {

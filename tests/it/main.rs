@@ -23,6 +23,7 @@ mod helpers;
 mod import_orgs;
 mod jobs;
 mod members;
+mod near_misses;
 mod notices;
 mod onebot;
 mod operate;

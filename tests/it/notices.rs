@@ -699,7 +699,8 @@ async fn targets_need_exact_names_and_copies_must_fit() {
 }
 
 /// A reply to a notice's copy acknowledges that notice even when a later
-/// one is open in the group; a `+1` replying to a list joins that list.
+/// one is open in the group; a `+1` replying to a list joins that list; a
+/// `+1` replying to nothing, with two lists open, is asked which.
 #[tokio::test]
 async fn replies_point_at_their_notice_or_list() {
     for db in TestDb::both().await {
@@ -809,7 +810,14 @@ async fn replies_point_at_their_notice_or_list() {
                 )
             })
             .collect();
-        assert_eq!(joined, vec![(1, "u7".to_string()), (2, "u8".to_string())]);
+        assert_eq!(joined, vec![(1, "u7".to_string())]);
+        let asked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%这个群有几个报名在进行%'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(asked, 1, "{}", db.backend);
     }
 }
 

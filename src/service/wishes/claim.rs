@@ -1,6 +1,7 @@
 //! The claim rush: claims decided together, results gathered per chat.
 
 use super::*;
+use crate::command::scope::OrgRef;
 use crate::command::{Command, Parsed};
 use crate::service::{BatchKind, Batched};
 use crate::store::{people, updates};
@@ -36,6 +37,53 @@ pub async fn claim(ctx: &mut Ctx<'_>, numbers: &[u32]) -> Result {
         ctx.out.append(out);
     }
     Ok(())
+}
+
+/// `县二中认领62号`: a claim with an org name typed first. The sender's
+/// own org: a claim like any other. Another org: one line saying so,
+/// nothing claimed. A name that is no org: chatter (`昨天认领12`), said
+/// only in a private chat.
+pub async fn claim_as(ctx: &mut Ctx<'_>, org: &OrgRef, numbers: &[u32]) -> Result {
+    let all = orgs::all(ctx.tx).await?;
+    let aliases = orgs::aliases(ctx.tx).await?;
+    let named = match resolve(org.as_str(), &all, &aliases) {
+        OrgMatch::One(o) => o,
+        OrgMatch::Many(_) | OrgMatch::None(_) => {
+            if !ctx.in_group() {
+                let text = t!(
+                    "org.not_found",
+                    locale = ctx.locale,
+                    query = clip(org.as_str(), 20)
+                );
+                ctx.reply(text);
+            }
+            return Ok(());
+        }
+    };
+    match ctx
+        .person
+        .org_id
+        .and_then(|id| all.iter().find(|o| o.id == id))
+    {
+        Some(mine) if mine.id != named.id => {
+            let nos = numbers
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let text = t!(
+                "wishes.claim.other_org",
+                locale = ctx.locale,
+                mine = mine.display(),
+                named = named.display(),
+                nos = nos
+            );
+            ctx.reply(text);
+            Ok(())
+        }
+        // The sender's org, or none (the claim path says why not).
+        _ => claim(ctx, numbers).await,
+    }
 }
 
 /// The wish numbers of a message that is nothing but a claim

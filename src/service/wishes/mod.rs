@@ -23,7 +23,7 @@ mod import;
 mod list;
 mod publish;
 
-pub use claim::{ClaimRequest, claim, claim_many};
+pub use claim::{ClaimRequest, claim, claim_as, claim_many};
 pub(super) use claim::{claim_run, plain_claim};
 pub use holdings::{done, overdue, release, remind_overdue, revoke};
 pub use import::{import, import_file, import_in_chat, validate};
