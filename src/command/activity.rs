@@ -1372,7 +1372,7 @@ fn parse_line(
 /// Byte ranges of `line` (as typed), one per activity it holds; see
 /// [`parse_activity_parts`].
 fn split_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<Range<usize>> {
-    let whole = vec![0..line.len()];
+    let whole = std::iter::once(0..line.len()).collect::<Vec<_>>();
     let (s, map) = normalize_mapped(line);
     if !s.chars().any(char::is_alphanumeric) {
         return whole;

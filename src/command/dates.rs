@@ -1307,7 +1307,8 @@ mod tests {
     #[test]
     fn impossible_days_and_why() {
         use BadDay::*;
-        let cases: &[(&str, &str, Option<(BadDay, &str)>)] = &[
+        type Case = (&'static str, &'static str, Option<(BadDay, &'static str)>);
+        let cases: &[Case] = &[
             (
                 "2026-03-10",
                 "2月30日 团课",
