@@ -1400,11 +1400,13 @@ fn split_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<Range<
         return whole;
     }
     // the people a head count counts (支委5人, 新团员12名) name no activity
-    let people: Vec<Range<usize>> = counts
-        .iter()
-        .filter(|k| matches!(k.kind, Kind::Person { .. } | Kind::Served | Kind::Ignored))
-        .filter_map(|k| k.noun.clone())
-        .collect();
+    let heads_of_people = || {
+        counts
+            .iter()
+            .filter(|k| matches!(k.kind, Kind::Person { .. } | Kind::Served | Kind::Ignored))
+    };
+    let people: Vec<Range<usize>> = heads_of_people().filter_map(|k| k.noun.clone()).collect();
+    let head_starts: Vec<usize> = heads_of_people().map(|k| k.span.start).collect();
     // an anchor starts an activity: a day, or a keyword that names one
     let anchor: Vec<bool> = clauses
         .iter()
@@ -1416,7 +1418,10 @@ fn split_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<Range<
                         && !inside_any(&p.quotes, h.range.start)
                         && match h.v.category {
                             Some((_, w)) if w >= NAME_WEIGHT => true,
-                            Some((_, w)) if w >= STRONG_WEIGHT => !overlaps_any(&people, &h.range),
+                            Some((_, w)) if w >= STRONG_WEIGHT => {
+                                !overlaps_any(&people, &h.range)
+                                    && !head_starts.contains(&h.range.end)
+                            }
                             _ => false,
                         }
                 })
