@@ -1406,12 +1406,18 @@ fn split_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<Range<
             .filter(|k| matches!(k.kind, Kind::Person { .. } | Kind::Served | Kind::Ignored))
     };
     let people: Vec<Range<usize>> = heads_of_people().filter_map(|k| k.noun.clone()).collect();
-    let head_starts: Vec<usize> = heads_of_people().map(|k| k.span.start).collect();
+    // 支委5人, 植树100棵: a keyword glued to a count says what it counts
+    let count_starts: Vec<usize> = counts.iter().map(|k| k.span.start).collect();
+    let day: Vec<bool> = clauses
+        .iter()
+        .map(|c| facts.day_starts.iter().any(|i| c.contains(i)))
+        .collect();
     // an anchor starts an activity: a day, or a keyword that names one
     let anchor: Vec<bool> = clauses
         .iter()
-        .map(|c| {
-            facts.day_starts.iter().any(|i| c.contains(i))
+        .enumerate()
+        .map(|(n, c)| {
+            day[n]
                 || p.hits.iter().any(|h| {
                     c.contains(&h.range.start)
                         && h.v.roles & role::MEMBER == 0
@@ -1420,7 +1426,7 @@ fn split_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<Range<
                             Some((_, w)) if w >= NAME_WEIGHT => true,
                             Some((_, w)) if w >= STRONG_WEIGHT => {
                                 !overlaps_any(&people, &h.range)
-                                    && !head_starts.contains(&h.range.end)
+                                    && !count_starts.contains(&h.range.end)
                             }
                             _ => false,
                         }
@@ -1442,13 +1448,24 @@ fn split_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<Range<
     }
     let mut cuts = vec![0];
     let (mut has_anchor, mut has_head) = (false, false);
-    for i in 0..clauses.len() {
+    let mut i = 0;
+    while i < clauses.len() {
         if i > 0 && anchor[i] && has_anchor && has_head && head_from[i] {
-            cuts.push(i);
+            // a day before the next head count starts the part rather than
+            // a keyword (植树100棵、3月13日 宣传 10人)
+            let next_head = (i..clauses.len()).find(|&j| heads[j]).unwrap_or(i);
+            let cut = if day[i] {
+                i
+            } else {
+                (i + 1..=next_head).find(|&k| day[k]).unwrap_or(i)
+            };
+            cuts.push(cut);
             has_head = false;
+            i = cut;
         }
         has_anchor |= anchor[i];
         has_head |= heads[i];
+        i += 1;
     }
     if cuts.len() == 1 {
         return whole;
