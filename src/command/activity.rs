@@ -10,10 +10,14 @@
 //! # Grammar
 //!
 //! ```text
-//! message  := command? line ('\n' line)*        -- parse_activity_lines: one record
-//!                                                  per non-empty line
+//! message  := command? line ('\n' line)*        -- parse_activity_parts: one record
+//!                                                  per non-empty line, or per part
+//!                                                  of a line holding several
+//! line     := part ((separator | '、') part)*     -- a part has its own day (or
+//!                                                  同日/当天) or activity keyword
+//!                                                  and its own head count
 //! command  := '/log' | '记录' | '/记录' | '#记录' …  (commands.prefixes), '@bot' allowed
-//! line     := bullet? segment (separator segment)*
+//! part     := bullet? segment (separator segment)*
 //! bullet   := '-' | '•' | '1.' | '1、' | '(1)'
 //! separator:= whitespace | , | ; | 。 | ! | ?        -- never inside quotes
 //! segment  := free text mixing, in any order:
