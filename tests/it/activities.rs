@@ -113,6 +113,7 @@ async fn several_activities_in_one_message_are_several_records() {
             &db,
             "/log 3月3日团课32人，3月4日支委会7人；3月6日团小组会12人\n\
 /log 3月7日团课30人，同日召开支委会5人\n\
+/log 团课20人；支委会6人\n\
 ",
         )
         .await;
@@ -133,6 +134,13 @@ async fn several_activities_in_one_message_are_several_records() {
             "{b}: {}",
             t[1]
         );
+        assert!(
+            t[2].starts_with(
+                "✅ 已记录 2 条 · 县一中（未写日期，按今天记录）\n#6 3月10日（周二） 团课 20人"
+            ),
+            "{b}: {}",
+            t[2]
+        );
         let rows = stored(&db).await;
         let got: Vec<(&str, &str, Option<i64>, &str)> = rows
             .iter()
@@ -146,6 +154,8 @@ async fn several_activities_in_one_message_are_several_records() {
                 ("2026-03-06", "团小组会", Some(12), "3月6日团小组会12人"),
                 ("2026-03-07", "团课", Some(30), "3月7日团课30人"),
                 ("2026-03-07", "支委会", Some(5), "同日召开支委会5人"),
+                ("2026-03-10", "团课", Some(20), "团课20人"),
+                ("2026-03-10", "支委会", Some(6), "支委会6人"),
             ],
             "{b}"
         );
