@@ -302,6 +302,7 @@ struct WordsFile {
     neutral: Vec<String>,
     idioms: Vec<String>,
     same_day: Vec<String>,
+    next_day: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -375,6 +376,7 @@ impl RulesFile {
         ext(&mut w.neutral, o.neutral);
         ext(&mut w.idioms, o.idioms);
         ext(&mut w.same_day, o.same_day);
+        ext(&mut w.next_day, o.next_day);
         let (l, o) = (&mut self.location, other.location);
         ext(&mut l.explicit, o.explicit);
         ext(&mut l.at, o.at);
@@ -429,6 +431,8 @@ mod role {
     pub const LOC_CANCEL: u32 = 1 << 20;
     /// 同日, 当天: the day of the activity named before.
     pub const SAME_DAY: u32 = 1 << 21;
+    /// 次日, 第二天: the day after the activity named before.
+    pub const NEXT_DAY: u32 = 1 << 22;
 
     /// Words that decide what a head count after them means.
     pub const HEAD_CONTEXT: u32 =
@@ -681,6 +685,7 @@ impl ActivityRules {
         add_role(&wf.neutral, role::NEUTRAL);
         add_role(&wf.idioms, role::IDIOM);
         add_role(&wf.same_day, role::SAME_DAY);
+        add_role(&wf.next_day, role::NEXT_DAY);
         add_role(&file.title.launch, role::LAUNCH);
         add_role(&file.location.explicit, role::LOC_EXPLICIT);
         add_role(&file.location.at, role::LOC_AT);
@@ -1142,6 +1147,8 @@ struct DateFacts {
     /// A standalone bare day read as this month's (or the last), for a line
     /// with no day before it.
     bare_date: Option<NaiveDate>,
+    /// 次日: the day after the day before.
+    next: bool,
 }
 
 impl Parse<'_, '_> {
@@ -1153,6 +1160,7 @@ impl Parse<'_, '_> {
             day_starts: Vec::new(),
             bare: None,
             bare_date: None,
+            next: false,
         };
         for m in dates::date_expressions(s, today, Clamp::Past) {
             if inside_any(&self.quotes, m.span.start) {
@@ -1185,8 +1193,12 @@ impl Parse<'_, '_> {
             self.time_masks.push(m.span);
         }
         for h in &self.hits {
-            if h.v.roles & role::SAME_DAY != 0 && !inside_any(&self.quotes, h.range.start) {
+            if h.v.roles & (role::SAME_DAY | role::NEXT_DAY) != 0
+                && !inside_any(&self.quotes, h.range.start)
+                && !overlaps_any(&self.time_masks, &h.range)
+            {
                 f.day_starts.push(h.range.start);
+                f.next |= h.v.roles & role::NEXT_DAY != 0;
                 self.time_masks.push(h.range.clone());
             }
         }
@@ -1242,10 +1254,14 @@ fn parse_line(
         (Some(d), _) => (Some(d), true),
         _ if facts.invalid => (None, false),
         // 14日 after 3月13日: that month's 14th; nothing: that day
-        (None, Some(prev)) => (
-            Some(facts.bare.and_then(|d| prev.with_day(d)).unwrap_or(prev)),
-            false,
-        ),
+        (None, Some(prev)) => {
+            let d = match facts.bare {
+                Some(d) => prev.with_day(d),
+                None if facts.next => prev.succ_opt(),
+                None => None,
+            };
+            (Some(d.unwrap_or(prev)), false)
+        }
         (None, None) => (facts.bare_date, facts.bare_date.is_some()),
     };
     let date = match date {
@@ -2813,6 +2829,14 @@ mod tests {
                 &[
                     ("03-02", "主题团日", Some(30)),
                     ("03-09", "主题团日", Some(28)),
+                ],
+            ),
+            (
+                "3月13日团课32人，次日召开支委会7人；第二天 团小组会 12人",
+                &[
+                    ("03-13", "团课", Some(32)),
+                    ("03-14", "支委会", Some(7)),
+                    ("03-15", "团小组会", Some(12)),
                 ],
             ),
             (
