@@ -439,8 +439,8 @@ async fn run(
             let tz = settings.tz()?;
             let today = today.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
             let rules = settings.activity_rules()?;
-            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                let report = tuanbot::command::activity::parse_activity(line, today, &rules);
+            // one record per activity: per line, and per part of a line that holds several
+            for report in tuanbot::command::activity::parse_activity_lines(&text, today, &rules) {
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {

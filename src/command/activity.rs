@@ -10,10 +10,14 @@
 //! # Grammar
 //!
 //! ```text
-//! message  := command? line ('\n' line)*        -- parse_activity_lines: one record
-//!                                                  per non-empty line
+//! message  := command? line ('\n' line)*        -- parse_activity_parts: one record
+//!                                                  per non-empty line, or per part
+//!                                                  of a line holding several
+//! line     := part ((separator | '、') part)*     -- a part has its own day (or
+//!                                                  同日/当天) or activity keyword
+//!                                                  and its own head count
 //! command  := '/log' | '记录' | '/记录' | '#记录' …  (commands.prefixes), '@bot' allowed
-//! line     := bullet? segment (separator segment)*
+//! part     := bullet? segment (separator segment)*
 //! bullet   := '-' | '•' | '1.' | '1、' | '(1)'
 //! separator:= whitespace | , | ; | 。 | ! | ?        -- never inside quotes
 //! segment  := free text mixing, in any order:
@@ -95,12 +99,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::command::dates::{self, Clamp};
+use crate::command::dates::{self, BadDay, Clamp};
 use crate::command::normalize::normalize;
-use crate::command::numerals::{find_numbers, is_cn_numeral_char};
+use crate::command::numerals::{find_numbers, is_cn_numeral_char, parse_number};
 use crate::domain::category::Category;
 
 /// The built-in rules (`data/activity_rules.toml`).
@@ -297,6 +301,8 @@ struct WordsFile {
     stop: Vec<String>,
     neutral: Vec<String>,
     idioms: Vec<String>,
+    same_day: Vec<String>,
+    next_day: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -369,6 +375,8 @@ impl RulesFile {
         ext(&mut w.stop, o.stop);
         ext(&mut w.neutral, o.neutral);
         ext(&mut w.idioms, o.idioms);
+        ext(&mut w.same_day, o.same_day);
+        ext(&mut w.next_day, o.next_day);
         let (l, o) = (&mut self.location, other.location);
         ext(&mut l.explicit, o.explicit);
         ext(&mut l.at, o.at);
@@ -421,6 +429,10 @@ mod role {
     pub const LAUNCH: u32 = 1 << 19;
     /// 带领下, 组织下: the 在… phrase before it is not a place.
     pub const LOC_CANCEL: u32 = 1 << 20;
+    /// 同日, 当天: the day of the activity named before.
+    pub const SAME_DAY: u32 = 1 << 21;
+    /// 次日, 第二天: the day after the activity named before.
+    pub const NEXT_DAY: u32 = 1 << 22;
 
     /// Words that decide what a head count after them means.
     pub const HEAD_CONTEXT: u32 =
@@ -672,6 +684,8 @@ impl ActivityRules {
         add_role(&wf.members, role::MEMBER);
         add_role(&wf.neutral, role::NEUTRAL);
         add_role(&wf.idioms, role::IDIOM);
+        add_role(&wf.same_day, role::SAME_DAY);
+        add_role(&wf.next_day, role::NEXT_DAY);
         add_role(&file.title.launch, role::LAUNCH);
         add_role(&file.location.explicit, role::LOC_EXPLICIT);
         add_role(&file.location.at, role::LOC_AT);
@@ -799,23 +813,130 @@ impl ActivityRules {
 pub fn parse_activity(text: &str, today: NaiveDate, rules: &ActivityRules) -> ActivityReport {
     let norm = normalize(text);
     let body = strip_command(&norm, rules);
-    parse_line(body, today, rules)
+    parse_line(body, today, None, rules).0
 }
 
-/// One record per non-empty line (the command may lead the first line or
-/// stand alone on it). No lines → no records.
+/// One record per activity: per non-empty line, and per part of a line
+/// that holds several ([`parse_activity_parts`]). The command may lead the
+/// first line or stand alone on it. No lines → no records.
 pub fn parse_activity_lines(
     text: &str,
     today: NaiveDate,
     rules: &ActivityRules,
 ) -> Vec<ActivityReport> {
-    let norm = normalize(text);
-    let body = strip_command(&norm, rules);
-    body.lines()
-        .map(|l| strip_bullet(strip_command(l, rules)))
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| parse_line(l, today, rules))
+    parse_activity_parts(text, today, rules)
+        .into_iter()
+        .map(|p| p.report)
         .collect()
+}
+
+/// One activity of a `/log` message: the part of a line it was written in
+/// and its record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityPart {
+    /// The part as typed: trimmed, without the separators around it.
+    pub text: String,
+    pub report: ActivityReport,
+    /// The day it means ([`dates::activity_date`]): a year-less date just
+    /// ahead reads as this year's (the caller refuses it as not yet
+    /// happened), not as last year's.
+    pub date: NaiveDate,
+    /// The date written names no day (`2月30日`): why. The record must not
+    /// be kept (its `date` is only today, a placeholder).
+    pub bad_day: Option<BadDay>,
+}
+
+/// Every activity of a message, in order.
+///
+/// Each non-empty line is one activity, unless it holds several: it is cut
+/// where a part with its own day (or 同日/当天) or its own activity keyword
+/// follows a part that already has a date or keyword and a head count of
+/// its own, and the new part has a head count too
+/// (`3月13日团课32人，3月14日支委会7人；3月16日团小组会12人` is three;
+/// `3月5日 学雷锋志愿服务，45人，90小时，三里铺` stays one). Parts are cut at
+/// spaces and `，；。、`.
+///
+/// A part without a day of its own takes the day of the part before it (in
+/// the same line or a line above); `14日` alone takes that month. A line that
+/// is nothing but a date heads the lines below it and is no activity.
+pub fn parse_activity_parts(
+    text: &str,
+    today: NaiveDate,
+    rules: &ActivityRules,
+) -> Vec<ActivityPart> {
+    let body = strip_command(text, rules);
+    let mut out = Vec::new();
+    let mut prev: Option<NaiveDate> = None;
+    for (n, line) in body.lines().enumerate() {
+        let line = if n == 0 {
+            strip_bullet(line)
+        } else {
+            strip_bullet(strip_command(line, rules))
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let cuts = split_line(line, today, rules);
+        let single = cuts.len() == 1;
+        for r in cuts {
+            let raw = line[r].trim_matches(|c: char| is_clause_separator(c) || c.is_control());
+            if raw.is_empty() {
+                continue;
+            }
+            let norm = normalize(raw);
+            let norm = strip_bullet(strip_command(&norm, rules));
+            let (mut report, own) = parse_line(norm, today, prev, rules);
+            if report.warnings.contains(&Warning::Empty) {
+                continue;
+            }
+            let mut bad_day = None;
+            let date = if report.warnings.contains(&Warning::DateInvalid) {
+                // 2月29日 written on 2月20日 of a leap year: just ahead
+                match dates::find_date_with(norm, today, Clamp::Future) {
+                    Some((d, _))
+                        if d > today && (d - today).num_days() <= dates::NEAR_FUTURE_DAYS =>
+                    {
+                        report.warnings.retain(|w| *w != Warning::DateInvalid);
+                        report.warnings.insert(0, Warning::DateInFuture);
+                        d
+                    }
+                    _ => {
+                        bad_day = dates::find_bad_day(norm, today, Clamp::Past).map(|b| b.0);
+                        report.date
+                    }
+                }
+            } else if own {
+                dates::activity_date(norm, report.date, today)
+            } else {
+                report.date
+            };
+            if bad_day.is_none() && !report.warnings.contains(&Warning::DateMissing) {
+                prev = Some(date);
+            }
+            // a line that is only a date heads the lines below it
+            if single && own && bad_day.is_none() && is_date_only(&report) {
+                continue;
+            }
+            out.push(ActivityPart {
+                text: raw.to_string(),
+                report,
+                date,
+                bad_day,
+            });
+        }
+    }
+    out
+}
+
+/// Nothing but a date was read.
+fn is_date_only(r: &ActivityReport) -> bool {
+    r.warnings.contains(&Warning::CategoryGuessed)
+        && r.warnings.contains(&Warning::TitleGuessed)
+        && r.participants.is_none()
+        && r.hours.is_none()
+        && r.location.is_none()
+        && r.quantities.is_empty()
 }
 
 /// Removes a leading command word (`/log`, `记录`, `/log@bot` …).
@@ -893,6 +1014,12 @@ fn is_cjk(c: char) -> bool {
 
 fn is_separator(c: char) -> bool {
     c.is_whitespace() || matches!(c, ',' | ';' | '。' | '!' | '?' | '|' | '；' | '，')
+}
+
+/// Where a line holding several activities may be cut: the separators of
+/// segments and the enumeration comma 、.
+fn is_clause_separator(c: char) -> bool {
+    is_separator(c) || matches!(c, '、' | '，' | '；' | '！' | '？')
 }
 
 fn inside_any(spans: &[Range<usize>], i: usize) -> bool {
@@ -999,15 +1126,102 @@ struct Parse<'a, 'r> {
     idiom_masks: Vec<Range<usize>>,
 }
 
-fn parse_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> ActivityReport {
-    let s = line.trim();
-    if !s.chars().any(char::is_alphanumeric) {
-        return ActivityReport::empty(today);
+/// The day of a bare `14日` / `14号` (no month written), if `text` is one.
+fn bare_day(text: &str) -> Option<u32> {
+    let num = text.strip_suffix(['日', '号'])?;
+    let v = parse_number(num)?;
+    (v.fract() == 0.0 && (1.0..=31.0).contains(&v)).then_some(v as u32)
+}
+
+/// What a line's dates say, with its dates, times, set phrases and 同日
+/// words masked in `p`.
+struct DateFacts {
+    /// The first day named, when it exists.
+    date: Option<NaiveDate>,
+    /// A day was named that does not exist.
+    invalid: bool,
+    /// Start of every day named (valid or not), `14日` and 同日 included.
+    day_starts: Vec<usize>,
+    /// The first bare `14日` (no month).
+    bare: Option<u32>,
+    /// A standalone bare day read as this month's (or the last), for a line
+    /// with no day before it.
+    bare_date: Option<NaiveDate>,
+    /// 次日: the day after the day before.
+    next: bool,
+}
+
+impl Parse<'_, '_> {
+    fn read_dates(&mut self, today: NaiveDate) -> DateFacts {
+        let s = self.s;
+        let mut f = DateFacts {
+            date: None,
+            invalid: false,
+            day_starts: Vec::new(),
+            bare: None,
+            bare_date: None,
+            next: false,
+        };
+        for m in dates::date_expressions(s, today, Clamp::Past) {
+            if inside_any(&self.quotes, m.span.start) {
+                continue;
+            }
+            let text = &s[m.span.clone()];
+            if m.names_day && bare_day(text).is_some() {
+                // a standalone 14号: the month of the day before, if any
+                f.day_starts.push(m.span.start);
+                if f.bare.is_none() {
+                    f.bare = bare_day(text);
+                    f.bare_date = m.date;
+                }
+            } else if m.names_day {
+                f.day_starts.push(m.span.start);
+                if f.date.is_none() {
+                    match m.date {
+                        Some(d) => f.date = Some(d),
+                        None => f.invalid = true,
+                    }
+                }
+            } else if let Some(d) = bare_day(text) {
+                // 14日支委会, but not 5号楼
+                if char_at(s, m.span.end).is_none_or(|c| !"楼栋院室门线车位房馆厅床".contains(c))
+                {
+                    f.day_starts.push(m.span.start);
+                    f.bare.get_or_insert(d);
+                }
+            }
+            self.time_masks.push(m.span);
+        }
+        for h in &self.hits {
+            if h.v.roles & (role::SAME_DAY | role::NEXT_DAY) != 0
+                && !inside_any(&self.quotes, h.range.start)
+                && !overlaps_any(&self.time_masks, &h.range)
+            {
+                f.day_starts.push(h.range.start);
+                f.next |= h.v.roles & role::NEXT_DAY != 0;
+                self.time_masks.push(h.range.clone());
+            }
+        }
+        for r in dates::time_expressions(s) {
+            if !overlaps_any(&self.time_masks, &r) && !inside_any(&self.quotes, r.start) {
+                self.time_masks.push(r);
+            }
+        }
+        self.idiom_masks = self
+            .hits
+            .iter()
+            .filter(|h| h.v.roles & role::IDIOM != 0)
+            .map(|h| h.range.clone())
+            .collect();
+        f
     }
+}
+
+fn new_parse<'a, 'r>(s: &'a str, rules: &'r ActivityRules) -> Parse<'a, 'r> {
     let quotes = quote_spans(s);
     let segs = segments(s, &quotes);
     let hits = rules.words.scan(s, 0..s.len());
-    let mut p = Parse {
+    Parse {
         s,
         rules,
         hits,
@@ -1015,35 +1229,41 @@ fn parse_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> ActivityRe
         segs,
         time_masks: Vec::new(),
         idiom_masks: Vec::new(),
-    };
+    }
+}
+
+/// Reads one activity. `prev` is the day of the activity written before it
+/// in the same message: a line without a day of its own took place then.
+/// Also tells whether the line named its own day.
+fn parse_line(
+    line: &str,
+    today: NaiveDate,
+    prev: Option<NaiveDate>,
+    rules: &ActivityRules,
+) -> (ActivityReport, bool) {
+    let s = line.trim();
+    if !s.chars().any(char::is_alphanumeric) {
+        return (ActivityReport::empty(today), false);
+    }
+    let mut p = new_parse(s, rules);
     let mut warnings = Vec::new();
 
     // -- date and time
-    let mut date = None;
-    let mut invalid = false;
-    for m in dates::date_expressions(s, today, Clamp::Past) {
-        if inside_any(&p.quotes, m.span.start) {
-            continue;
+    let facts = p.read_dates(today);
+    let (date, own) = match (facts.date, prev) {
+        (Some(d), _) => (Some(d), true),
+        _ if facts.invalid => (None, false),
+        // 14日 after 3月13日: that month's 14th; nothing: that day
+        (None, Some(prev)) => {
+            let d = match facts.bare {
+                Some(d) => prev.with_day(d),
+                None if facts.next => prev.succ_opt(),
+                None => None,
+            };
+            (Some(d.unwrap_or(prev)), false)
         }
-        if m.names_day && date.is_none() {
-            match m.date {
-                Some(d) => date = Some(d),
-                None => invalid = true,
-            }
-        }
-        p.time_masks.push(m.span);
-    }
-    for r in dates::time_expressions(s) {
-        if !overlaps_any(&p.time_masks, &r) && !inside_any(&p.quotes, r.start) {
-            p.time_masks.push(r);
-        }
-    }
-    p.idiom_masks = p
-        .hits
-        .iter()
-        .filter(|h| h.v.roles & role::IDIOM != 0)
-        .map(|h| h.range.clone())
-        .collect();
+        (None, None) => (facts.bare_date, facts.bare_date.is_some()),
+    };
     let date = match date {
         Some(d) => {
             if d > today {
@@ -1052,7 +1272,7 @@ fn parse_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> ActivityRe
             d
         }
         None => {
-            warnings.push(if invalid {
+            warnings.push(if facts.invalid {
                 Warning::DateInvalid
             } else {
                 Warning::DateMissing
@@ -1153,7 +1373,7 @@ fn parse_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> ActivityRe
         title
     };
 
-    ActivityReport {
+    let report = ActivityReport {
         kind: ReportKind::Activity,
         date,
         category,
@@ -1165,7 +1385,154 @@ fn parse_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> ActivityRe
         org: None,
         quantities,
         warnings,
+    };
+    (report, own)
+}
+
+/// Byte ranges of `line` (as typed), one per activity it holds; see
+/// [`parse_activity_parts`].
+fn split_line(line: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<Range<usize>> {
+    let whole = std::iter::once(0..line.len()).collect::<Vec<_>>();
+    let (s, map) = normalize_mapped(line);
+    if !s.chars().any(char::is_alphanumeric) {
+        return whole;
     }
+    let mut p = new_parse(&s, rules);
+    let facts = p.read_dates(today);
+    let location = p.location();
+    let counts = p.counts(location.map(|(_, r)| r));
+
+    // clauses: text between separators, never inside quotes
+    let mut clauses: Vec<Range<usize>> = Vec::new();
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if is_clause_separator(c) && !inside_any(&p.quotes, i) {
+            if i > start {
+                clauses.push(start..i);
+            }
+            start = i + c.len_utf8();
+        }
+    }
+    if start < s.len() {
+        clauses.push(start..s.len());
+    }
+    if clauses.len() < 2 {
+        return whole;
+    }
+    // the people a head count counts (支委5人, 新团员12名) name no activity
+    let heads_of_people = || {
+        counts
+            .iter()
+            .filter(|k| matches!(k.kind, Kind::Person { .. } | Kind::Served | Kind::Ignored))
+    };
+    let people: Vec<Range<usize>> = heads_of_people().filter_map(|k| k.noun.clone()).collect();
+    // 支委5人, 植树100棵: a keyword glued to a count says what it counts
+    let count_starts: Vec<usize> = counts.iter().map(|k| k.span.start).collect();
+    let day: Vec<bool> = clauses
+        .iter()
+        .map(|c| facts.day_starts.iter().any(|i| c.contains(i)))
+        .collect();
+    // an anchor starts an activity: a day, or a keyword that names one
+    let anchor: Vec<bool> = clauses
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            day[n]
+                || p.hits.iter().any(|h| {
+                    c.contains(&h.range.start)
+                        && h.v.roles & role::MEMBER == 0
+                        && !inside_any(&p.quotes, h.range.start)
+                        && match h.v.category {
+                            Some((_, w)) if w >= NAME_WEIGHT => true,
+                            Some((_, w)) if w >= STRONG_WEIGHT => {
+                                !overlaps_any(&people, &h.range)
+                                    && !count_starts.contains(&h.range.end)
+                            }
+                            _ => false,
+                        }
+                })
+        })
+        .collect();
+    let heads: Vec<bool> = clauses
+        .iter()
+        .map(|c| {
+            counts
+                .iter()
+                .any(|k| matches!(k.kind, Kind::Person { .. }) && c.contains(&k.span.start))
+        })
+        .collect();
+    // a head count at or after clause i
+    let mut head_from = vec![false; clauses.len() + 1];
+    for i in (0..clauses.len()).rev() {
+        head_from[i] = heads[i] || head_from[i + 1];
+    }
+    let mut cuts = vec![0];
+    let (mut has_anchor, mut has_head) = (false, false);
+    let mut i = 0;
+    while i < clauses.len() {
+        if i > 0 && anchor[i] && has_anchor && has_head && head_from[i] {
+            // a day before the next head count starts the part rather than
+            // a keyword (植树100棵、3月13日 宣传 10人)
+            let next_head = (i..clauses.len()).find(|&j| heads[j]).unwrap_or(i);
+            let cut = if day[i] {
+                i
+            } else {
+                (i + 1..=next_head).find(|&k| day[k]).unwrap_or(i)
+            };
+            cuts.push(cut);
+            has_head = false;
+            i = cut;
+        }
+        has_anchor |= anchor[i];
+        has_head |= heads[i];
+        i += 1;
+    }
+    if cuts.len() == 1 {
+        return whole;
+    }
+    let raw_at = |i: usize| map.get(i).copied().unwrap_or(line.len());
+    let mut out = Vec::new();
+    for (k, &c) in cuts.iter().enumerate() {
+        let from = if k == 0 { 0 } else { raw_at(clauses[c].start) };
+        let to = cuts
+            .get(k + 1)
+            .map_or(line.len(), |&n| raw_at(clauses[n].start));
+        out.push(from..to);
+    }
+    out
+}
+
+/// [`normalize`] of one line, with the byte offset in `line` of every byte
+/// of the result (and of its end).
+fn normalize_mapped(line: &str) -> (String, Vec<usize>) {
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::with_capacity(line.len());
+    let mut map = Vec::with_capacity(line.len() + 1);
+    let mut pending: Option<usize> = None;
+    for (r, c) in line.char_indices() {
+        if matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}' | '\r' | '\n'
+        ) {
+            continue;
+        }
+        for n in std::iter::once(c).nfkc() {
+            if n.is_whitespace() {
+                pending.get_or_insert(r);
+                continue;
+            }
+            if let Some(sp) = pending.take()
+                && !out.is_empty()
+            {
+                out.push(' ');
+                map.push(sp);
+            }
+            out.push(n);
+            map.extend(std::iter::repeat_n(r, n.len_utf8()));
+        }
+    }
+    map.push(line.len());
+    (out, map)
 }
 
 impl<'a, 'r> Parse<'a, 'r> {
@@ -1428,11 +1795,38 @@ impl<'a, 'r> Parse<'a, 'r> {
             let clause = self.segment_of(r.start);
             let (kind, noun) = match info.kind {
                 UnitKind::Hours => (self.hours_kind(&clause, start), None),
-                UnitKind::PersonTimes | UnitKind::Thing => {
+                UnitKind::Thing => {
                     let bound = out
                         .last()
                         .map_or(clause.start, |c| c.span.end.max(clause.start));
                     (Kind::Thing, self.what(start, end, bound, clause.end, false))
+                }
+                UnitKind::PersonTimes => {
+                    let bound = out
+                        .last()
+                        .map_or(clause.start, |c| c.span.end.max(clause.start));
+                    let noun = self.what(start, end, bound, clause.end, false);
+                    // 45人次, 参与志愿者1.2万人次: people who took part,
+                    // ranked below every head count; 咨询群众300人次: a quantity
+                    let kind = match self.person_kind(&clause, start, end) {
+                        Kind::Person { rank } if rank >= 3 => Kind::Person { rank: 1 },
+                        Kind::Person { .. }
+                            if noun.as_ref().is_none_or(|n| self.is_member_noun(n)) =>
+                        {
+                            Kind::Person { rank: 0 }
+                        }
+                        Kind::Person { .. } => Kind::Thing,
+                        k => k,
+                    };
+                    let kind = match kind {
+                        Kind::Person { .. }
+                            if value.fract() != 0.0 || value > f64::from(u32::MAX) =>
+                        {
+                            Kind::Thing
+                        }
+                        k => k,
+                    };
+                    (kind, noun)
                 }
                 UnitKind::Person => {
                     let kind = self.person_kind(&clause, start, end);
@@ -1511,11 +1905,19 @@ impl<'a, 'r> Parse<'a, 'r> {
             .filter(|h| h.range.end == i)
     }
 
+    /// The noun names people who take part (团员, 青年志愿者).
+    fn is_member_noun(&self, n: &Range<usize>) -> bool {
+        self.hits.iter().any(|h| {
+            h.range.end == n.end && h.range.start >= n.start && h.v.roles & role::MEMBER != 0
+        })
+    }
+
     fn bare_number_kind(&self, i: usize) -> Option<Kind> {
         let h = self.marker_before(i)?;
         let roles = h.v.roles;
-        // 团员45: a member noun glued to a number that ends its segment
-        if roles & role::MEMBER != 0 && h.range.end == i {
+        // 团员45, 参加人员:45: a member noun glued to a number that ends its
+        // segment
+        if roles & role::MEMBER != 0 && matches!(&self.s[h.range.end..i], "" | ":") {
             let end = i + find_numbers(&self.s[i..]).first().map_or(0, |(_, r)| r.end);
             let at_end = char_at(self.s, end).is_none_or(is_separator);
             return at_end.then_some(Kind::Person { rank: 2 });
@@ -1775,6 +2177,8 @@ impl<'a, 'r> Parse<'a, 'r> {
                     text.push(c);
                 }
             }
+            // 支委会(5人) without its count
+            let text = text.replace("()", "");
             let text = self.trim_title(self.after_launch(self.trim_title(&text)));
             if text.is_empty() {
                 continue;
@@ -2160,7 +2564,7 @@ mod tests {
         (
             "2026-03-14",
             "3月1日至3月5日 学雷锋志愿服务月 累计参与志愿者1.2万人次 服务时长4.8万小时",
-            r#"{"approx":false,"category":"志愿服务","date":"2026-03-01","hours":48000,"location":null,"participants":null,"quantities":[{"count":12000,"unit":"人次","what":"志愿者"}],"title":"学雷锋志愿服务月","warnings":["participants_missing"]}"#,
+            r#"{"approx":false,"category":"志愿服务","date":"2026-03-01","hours":48000,"location":null,"participants":12000,"quantities":[],"title":"学雷锋志愿服务月","warnings":[]}"#,
         ),
         (
             "2026-03-14",
@@ -2345,5 +2749,414 @@ mod tests {
         assert!(json.contains(r#""count":12500,"unit":"元""#), "{json}");
         let back: ActivityReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
+    }
+
+    /// (date, category, participants) of every record of a message.
+    fn records(today: &str, text: &str) -> Vec<(String, &'static str, Option<u32>)> {
+        parse_activity_parts(text, day(today), ActivityRules::builtin())
+            .iter()
+            .map(|p| {
+                (
+                    p.date.format("%m-%d").to_string(),
+                    p.report.category.as_str(),
+                    p.report.participants,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn several_activities_in_one_line() {
+        type Want = &'static [(&'static str, &'static str, Option<u32>)];
+        let cases: &[(&str, Want)] = &[
+            (
+                "/log 3月13日团课32人，3月14日支委会7人；3月16日团小组会12人",
+                &[
+                    ("03-13", "团课", Some(32)),
+                    ("03-14", "支委会", Some(7)),
+                    ("03-16", "团小组会", Some(12)),
+                ],
+            ),
+            (
+                "3月13日 团课 32人 3月14日 支委会 7人",
+                &[("03-13", "团课", Some(32)), ("03-14", "支委会", Some(7))],
+            ),
+            (
+                "3月13日团课32人、3月14日支委会7人、3月16日团小组会12人",
+                &[
+                    ("03-13", "团课", Some(32)),
+                    ("03-14", "支委会", Some(7)),
+                    ("03-16", "团小组会", Some(12)),
+                ],
+            ),
+            (
+                "3月13日团课32人，14日支委会7人，16日团小组会12人。",
+                &[
+                    ("03-13", "团课", Some(32)),
+                    ("03-14", "支委会", Some(7)),
+                    ("03-16", "团小组会", Some(12)),
+                ],
+            ),
+            (
+                "3月13日团课32人，同日召开支委会7人",
+                &[("03-13", "团课", Some(32)), ("03-13", "支委会", Some(7))],
+            ),
+            (
+                "3月13日上午团课，团员32人参加；当天下午召开支委会，支委7人参加",
+                &[("03-13", "团课", Some(32)), ("03-13", "支委会", Some(7))],
+            ),
+            (
+                "3月15日 学雷锋志愿服务 志愿者45人；同一天 团员大会 应到30人 实到28人",
+                &[
+                    ("03-15", "志愿服务", Some(45)),
+                    ("03-15", "团员大会", Some(28)),
+                ],
+            ),
+            (
+                "3月13日组织团员32名上团课，3月14日召开支委会，支委5人出席。",
+                &[("03-13", "团课", Some(32)), ("03-14", "支委会", Some(5))],
+            ),
+            (
+                "3月13日团课32人，支委会7人",
+                &[("03-13", "团课", Some(32)), ("03-13", "支委会", Some(7))],
+            ),
+            (
+                "团课32人；支委会7人",
+                &[("03-20", "团课", Some(32)), ("03-20", "支委会", Some(7))],
+            ),
+            (
+                "3月2日 主题团日 团员30人，3月9日 主题团日 团员28人",
+                &[
+                    ("03-02", "主题团日", Some(30)),
+                    ("03-09", "主题团日", Some(28)),
+                ],
+            ),
+            (
+                "3月13日团课32人，次日召开支委会7人；第二天 团小组会 12人",
+                &[
+                    ("03-13", "团课", Some(32)),
+                    ("03-14", "支委会", Some(7)),
+                    ("03-15", "团小组会", Some(12)),
+                ],
+            ),
+            (
+                "3月13日团课32人，3月14日支委会7人\n3月16日 团小组会 12人",
+                &[
+                    ("03-13", "团课", Some(32)),
+                    ("03-14", "支委会", Some(7)),
+                    ("03-16", "团小组会", Some(12)),
+                ],
+            ),
+            // a line that is only a date heads the lines below it
+            (
+                "3月12日\n团课 30人\n支委会 5人",
+                &[("03-12", "团课", Some(30)), ("03-12", "支委会", Some(5))],
+            ),
+            // one activity written with commas stays one record
+            (
+                "3月5日 学雷锋志愿服务，45人，90小时，三里铺",
+                &[("03-05", "志愿服务", Some(45))],
+            ),
+            (
+                "3月7日上午，城关镇团委在镇政府三楼会议室召开支委会，5名支委参加会议。",
+                &[("03-07", "支委会", Some(5))],
+            ),
+            (
+                "3月3日 召开团员大会，应到32人，实到30人，缺席2人",
+                &[("03-03", "团员大会", Some(30))],
+            ),
+            (
+                "3月5日 团员大会 团员23名 其中新团员5名",
+                &[("03-05", "团员大会", Some(23))],
+            ),
+            (
+                "3月10日 关爱留守儿童志愿服务 志愿者20人 陪伴留守儿童40名 服务时长60小时",
+                &[("03-10", "志愿服务", Some(20))],
+            ),
+            (
+                "3月5日，团县委组织30名青年志愿者在县人民广场开展学雷锋志愿服务活动，发放宣传资料2000余份，服务群众500余人次。",
+                &[("03-05", "志愿服务", Some(30))],
+            ),
+            (
+                "3月7日 支委会 研究3名入团积极分子发展事宜 支委5人",
+                &[("03-07", "支委会", Some(5))],
+            ),
+            (
+                "3月7日 支委会，支委5人参加",
+                &[("03-07", "支委会", Some(5))],
+            ),
+            (
+                "3月8日 团小组会 到会团员7人 请假1人",
+                &[("03-08", "团小组会", Some(7))],
+            ),
+            (
+                "3月12日 植树节义务植树活动 团员青年60余人 在城南公园植树800株",
+                &[("03-12", "志愿服务", Some(60))],
+            ),
+            (
+                "3月13日 学生会 拔河比赛 参赛班级12个 学生240余人",
+                &[("03-13", "文体活动", Some(240))],
+            ),
+            (
+                "3月9日 禁毒宣传，在人民广场发放宣传册800本，咨询群众300人次",
+                &[("03-09", "宣传", None)],
+            ),
+            (
+                "3月6日 走访慰问困难团员10户，送去慰问金5000元，看望孤寡老人20名",
+                &[("03-06", "帮扶慰问", None)],
+            ),
+            (
+                "3月5日 学雷锋志愿服务 志愿者45人，为敬老院老人义剪30人次",
+                &[("03-05", "志愿服务", Some(45))],
+            ),
+            (
+                "3月5日 学雷锋志愿服务 志愿者45人 3月6日",
+                &[("03-05", "志愿服务", Some(45))],
+            ),
+            (
+                "3月1日 至 3月5日 学雷锋志愿服务月 志愿者300人",
+                &[("03-01", "志愿服务", Some(300))],
+            ),
+            (
+                "3月13日 团课 团员32人，支委5人",
+                &[("03-13", "团课", Some(32))],
+            ),
+            (
+                "3月13日 团课32人(其中支委7人)",
+                &[("03-13", "团课", Some(32))],
+            ),
+            (
+                "3月2日召开支委会(5人)，3月9日召开团小组会(12人)",
+                &[
+                    ("03-02", "支委会", Some(5)),
+                    ("03-09", "团小组会", Some(12)),
+                ],
+            ),
+            (
+                "3月13日，开展团课，参加团员32人；3月14日，召开支委会，参会7人。",
+                &[("03-13", "团课", Some(32)), ("03-14", "支委会", Some(7))],
+            ),
+            (
+                "本周一团课32人，周三支委会7人",
+                &[("03-16", "团课", Some(32)), ("03-18", "支委会", Some(7))],
+            ),
+        ];
+        for (text, want) in cases {
+            let got = records("2026-03-20", text);
+            let want: Vec<_> = want
+                .iter()
+                .map(|(d, c, n)| (d.to_string(), *c, *n))
+                .collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn each_part_keeps_its_text() {
+        let parts = parse_activity_parts(
+            "/log 3月13日团课32人，3月14日支委会7人；同日 团小组会 12人。",
+            day("2026-03-20"),
+            ActivityRules::builtin(),
+        );
+        let texts: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["3月13日团课32人", "3月14日支委会7人", "同日 团小组会 12人"]
+        );
+        // the parts of a line as typed, full-width punctuation included
+        let parts = parse_activity_parts(
+            "３月１３日团课３２人，３月１４日支委会７人",
+            day("2026-03-20"),
+            ActivityRules::builtin(),
+        );
+        let texts: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["３月１３日团课３２人", "３月１４日支委会７人"]);
+        assert_eq!(parts[1].report.participants, Some(7));
+        // 同日 is no part of the title
+        let parts = parse_activity_parts(
+            "3月13日团课32人，同日召开支委会7人",
+            day("2026-03-20"),
+            ActivityRules::builtin(),
+        );
+        assert_eq!(parts[1].report.title, "支委会");
+        assert!(
+            !parts[1].report.warnings.iter().any(|w| matches!(
+                w,
+                Warning::DateMissing | Warning::DateInvalid | Warning::DateInFuture
+            )),
+            "{:?}",
+            parts[1].report
+        );
+    }
+
+    #[test]
+    fn impossible_days_are_refused_with_the_reason() {
+        use BadDay::*;
+        let cases: &[(&str, &str, Option<BadDay>, &str)] = &[
+            (
+                "2026-03-10",
+                "2月30日 团课 20人",
+                Some(NoDay { m: 2, d: 30 }),
+                "2026-03-10",
+            ),
+            (
+                "2026-05-10",
+                "4月31日 主题团日 30人",
+                Some(NoDay { m: 4, d: 31 }),
+                "2026-05-10",
+            ),
+            (
+                "2026-03-10",
+                "13月2日 团课 20人",
+                Some(NoMonth { m: 13 }),
+                "2026-03-10",
+            ),
+            (
+                "2026-03-10",
+                "3月32日 团课 20人",
+                Some(NoDay { m: 3, d: 32 }),
+                "2026-03-10",
+            ),
+            (
+                "2026-03-10",
+                "2026年2月30日 团课 20人",
+                Some(NoDay { m: 2, d: 30 }),
+                "2026-03-10",
+            ),
+            (
+                "2026-03-10",
+                "2月29日 团课 20人",
+                Some(NotLeap { y: 2026 }),
+                "2026-03-10",
+            ),
+            (
+                "2026-03-10",
+                "2026-02-29 团课 20人",
+                Some(NotLeap { y: 2026 }),
+                "2026-03-10",
+            ),
+            (
+                "2026-03-10",
+                "二月三十日 团课 20人",
+                Some(NoDay { m: 2, d: 30 }),
+                "2026-03-10",
+            ),
+            (
+                "2026-04-10",
+                "本月31日 团课 20人",
+                Some(NoDay { m: 4, d: 31 }),
+                "2026-04-10",
+            ),
+            // days that exist
+            ("2028-03-10", "2月29日 团课 20人", None, "2028-02-29"),
+            ("2026-03-10", "2月28日 团课 20人", None, "2026-02-28"),
+            ("2026-05-10", "4月30日 团课 20人", None, "2026-04-30"),
+            ("2026-03-10", "13日 团课 20人", None, "2026-02-13"),
+            ("2026-03-10", "13个月 团课 20人", None, "2026-03-10"),
+            // a leap day just ahead is not yet, not impossible
+            ("2028-02-20", "2月29日 团课 20人", None, "2028-02-29"),
+        ];
+        for (today, text, bad, date) in cases {
+            let parts = parse_activity_parts(text, day(today), ActivityRules::builtin());
+            assert_eq!(parts.len(), 1, "{text:?}");
+            assert_eq!(parts[0].bad_day, *bad, "{text:?}");
+            assert_eq!(parts[0].date, day(date), "{text:?}");
+            assert_eq!(
+                parts[0].report.warnings.contains(&Warning::DateInvalid),
+                bad.is_some(),
+                "{text:?}"
+            );
+        }
+        // one impossible part in a message with several
+        let parts = parse_activity_parts(
+            "3月13日团课32人，2月30日支委会7人",
+            day("2026-03-20"),
+            ActivityRules::builtin(),
+        );
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].bad_day, Some(NoDay { m: 2, d: 30 }));
+    }
+
+    #[test]
+    fn head_counts_as_cadres_write_them() {
+        // (text, participants, approx, quantities as (count, unit))
+        type Q = &'static [(f64, &'static str)];
+        let cases: &[(&str, Option<u32>, bool, Q)] = &[
+            ("3月5日 学雷锋 45个人", Some(45), false, &[]),
+            ("3月5日 团课 团员四十五个人", Some(45), false, &[]),
+            ("3月5日 团课 20名", Some(20), false, &[]),
+            ("3月5日 主题团日 到场20位", Some(20), false, &[]),
+            ("3月5日 团课 参加者20", Some(20), false, &[]),
+            ("3月5日 志愿服务 参与青年45名", Some(45), false, &[]),
+            ("3月5日 团课 45人次", Some(45), false, &[]),
+            ("3月5日 志愿服务 参与志愿者120人次", Some(120), false, &[]),
+            ("3月5日 团课 参训120人次", Some(120), false, &[]),
+            ("3月5日 志愿服务 志愿者30余人", Some(30), true, &[]),
+            ("3月5日 团课 到会团员二十多人", Some(20), true, &[]),
+            ("3月5日 团课 20来个人", Some(20), true, &[]),
+            ("3月5日 团员大会 共45人参加", Some(45), false, &[]),
+            ("3月5日 团课 人数:32人", Some(32), false, &[]),
+            ("3月5日 团课 参加人数32", Some(32), false, &[]),
+            ("3月5日 主题团日 参加人员:45", Some(45), false, &[]),
+            ("3月5日 主题团日 参加人员：45人", Some(45), false, &[]),
+            ("3月5日 团课 参训学员85名", Some(85), false, &[]),
+            ("3月5日 座谈会 出席代表18位", Some(18), false, &[]),
+            ("3月5日 团课 团员约50人", Some(50), true, &[]),
+            ("3月5日 团课 50人左右", Some(50), true, &[]),
+            // a head count beats person-times
+            (
+                "3月5日 志愿服务 志愿者20人 服务群众500人次",
+                Some(20),
+                false,
+                &[(500.0, "人次")],
+            ),
+            (
+                "3月5日 团课 团员30人 累计参与60人次",
+                Some(30),
+                false,
+                &[(60.0, "人次")],
+            ),
+            // things stay things
+            ("3月5日 帮扶慰问 发放物资20个", None, false, &[(20.0, "个")]),
+            ("3月5日 宣传 发放宣传单20份", None, false, &[(20.0, "份")]),
+            ("3月5日 义务植树 植树5500株", None, false, &[(5500.0, "株")]),
+            (
+                "3月5日 文艺汇演 演出3场 观众500人",
+                Some(500),
+                false,
+                &[(3.0, "场")],
+            ),
+            (
+                "3月5日 宣传 咨询群众300人次",
+                None,
+                false,
+                &[(300.0, "人次")],
+            ),
+            (
+                "3月5日 慰问 慰问困难群众30人次",
+                None,
+                false,
+                &[(30.0, "人次")],
+            ),
+            (
+                "3月5日 志愿服务 分成7个小组 志愿者40人",
+                Some(40),
+                false,
+                &[(7.0, "个")],
+            ),
+        ];
+        for (text, people, approx, q) in cases {
+            let r = parse_activity(text, day("2026-03-10"), ActivityRules::builtin());
+            assert_eq!(r.participants, *people, "{text:?}: {r:?}");
+            if people.is_some() {
+                assert_eq!(r.approx, *approx, "{text:?}");
+            }
+            let got: Vec<(f64, &str)> = r
+                .quantities
+                .iter()
+                .map(|q| (q.count, q.unit.as_str()))
+                .collect();
+            assert_eq!(got, *q, "{text:?}");
+        }
     }
 }

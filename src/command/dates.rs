@@ -383,6 +383,15 @@ fn numeric_expr(s: &str, i: usize, arabic: bool) -> Option<(Expr, usize)> {
                 }
                 return Some((Expr::Month { y: Some(y), m }, month_suffix(s, e2 + 3)));
             }
+            // 2026年13月2日: a day in a month that does not exist
+            if let Some((m, e2, _)) = read_uint(s, j)
+                && char_at(s, e2) == Some('月')
+                && m <= 99
+                && let Some((d, e3, _)) = read_uint(s, skip_spaces(s, e2 + 3))
+                && let Some(end) = day_marker(s, e3)
+            {
+                return Some((Expr::Ymd { y: Some(y), m, d }, end));
+            }
             let end = if char_at(s, e1 + 3) == Some('度') {
                 e1 + 6
             } else {
@@ -425,7 +434,11 @@ fn numeric_expr(s: &str, i: usize, arabic: bool) -> Option<(Expr, usize)> {
         }
         '月' => {
             if !(1..=12).contains(&n1) {
-                return None;
+                // 13月2日: meant as a day, but there is no such month
+                let j = skip_spaces(s, e1 + 3);
+                let (d, e2, _) = read_uint(s, j)?;
+                let end = day_marker(s, e2)?;
+                return (n1 <= 99).then_some((Expr::Ymd { y: None, m: n1, d }, end));
             }
             let j = skip_spaces(s, e1 + 3);
             if let Some((d, e2, _)) = read_uint(s, j) {
@@ -470,13 +483,22 @@ fn month_bounds(y: i32, m: u32) -> Option<(NaiveDate, NaiveDate)> {
     Some((start, end))
 }
 
-fn yearless(m: u32, d: u32, today: NaiveDate, clamp: Clamp) -> Option<NaiveDate> {
+/// The year a year-less `m`月`d`日 falls in: this year, or the one before
+/// (past) or after (future) when this year's day is on the wrong side of
+/// today. The day is then that year's or none: 2月29日 in a year that is not
+/// a leap year does not exist (it is never moved to another year).
+fn yearless_year(m: u32, d: u32, today: NaiveDate, clamp: Clamp) -> i32 {
     let y = today.year();
-    // eight years always include a leap year, so 2月29日 resolves too
-    (0..=8).find_map(|k| match clamp {
-        Clamp::Past => NaiveDate::from_ymd_opt(y - k, m, d).filter(|x| *x <= today),
-        Clamp::Future => NaiveDate::from_ymd_opt(y + k, m, d).filter(|x| *x >= today),
-    })
+    let here = (today.month(), today.day());
+    match clamp {
+        Clamp::Past if (m, d) > here => y - 1,
+        Clamp::Future if (m, d) < here => y + 1,
+        _ => y,
+    }
+}
+
+fn yearless(m: u32, d: u32, today: NaiveDate, clamp: Clamp) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(yearless_year(m, d, today, clamp), m, d)
 }
 
 fn resolve(e: Expr, today: NaiveDate, clamp: Clamp) -> Option<NaiveDate> {
@@ -557,6 +579,58 @@ fn for_each_expr(text: &str, mut f: impl FnMut(Expr, Range<usize>) -> bool) {
         }
         i += char_at(text, i).map_or(1, char::len_utf8);
     }
+}
+
+// ---------------------------------------------------------------- impossible days
+
+/// Why a date that was written names no day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadDay {
+    /// `13月2日`: there is no such month.
+    NoMonth { m: u32 },
+    /// `2月30日`, `4月31日`: that month never has that day.
+    NoDay { m: u32, d: u32 },
+    /// `2月29日` in a year that is not a leap year.
+    NotLeap { y: i32 },
+}
+
+/// Why `e`, which names a day, resolves to none; `None` when it is a day.
+fn bad_day_of(e: Expr, today: NaiveDate, clamp: Clamp) -> Option<BadDay> {
+    if resolve(e, today, clamp).is_some() {
+        return None;
+    }
+    let (y, m, d) = match e {
+        Expr::Ymd { y: Some(y), m, d } => (y, m, d),
+        Expr::Ymd { y: None, m, d } => (yearless_year(m, d, today, clamp), m, d),
+        Expr::MonthDay { offset, d } => {
+            let (y, m) = shift_month(today.year(), today.month(), offset);
+            (y, m, d)
+        }
+        _ => return None,
+    };
+    Some(if !(1..=12).contains(&m) {
+        BadDay::NoMonth { m }
+    } else if (m, d) == (2, 29) {
+        BadDay::NotLeap { y }
+    } else {
+        BadDay::NoDay { m, d }
+    })
+}
+
+/// The first written day that does not exist (`2月30日`, `4月31日`,
+/// `13月2日`, `2月29日` in a common year) and why, read with `clamp`.
+pub fn find_bad_day(text: &str, today: NaiveDate, clamp: Clamp) -> Option<(BadDay, Range<usize>)> {
+    let mut found = None;
+    for_each_expr(text, |e, span| {
+        if e.names_day()
+            && let Some(bad) = bad_day_of(e, today, clamp)
+        {
+            found = Some((bad, span));
+            return false;
+        }
+        true
+    });
+    found
 }
 
 // ---------------------------------------------------------------- public API: dates
@@ -1077,8 +1151,10 @@ mod tests {
             ),
             ("2026-01-05", "1月5日", Some(("2026-01-05", "1月5日"))),
             ("2026-01-05", "1月6日", Some(("2025-01-06", "1月6日"))),
-            // leap day: the latest Feb 29 not after today
-            ("2026-03-01", "2月29日", Some(("2024-02-29", "2月29日"))),
+            // leap day: this year's, or last year's before it comes; a
+            // common year has none
+            ("2026-03-01", "2月29日", None),
+            ("2025-01-10", "2月29日", Some(("2024-02-29", "2月29日"))),
             ("2028-03-01", "2月29日", Some(("2028-02-29", "2月29日"))),
             (
                 "2024-02-29",
@@ -1226,6 +1302,75 @@ mod tests {
             find_date_range("本周", d("2026-11-01")),
             Some((d("2026-10-26"), d("2026-11-01")))
         );
+    }
+
+    #[test]
+    fn impossible_days_and_why() {
+        use BadDay::*;
+        type Case = (&'static str, &'static str, Option<(BadDay, &'static str)>);
+        let cases: &[Case] = &[
+            (
+                "2026-03-10",
+                "2月30日 团课",
+                Some((NoDay { m: 2, d: 30 }, "2月30日")),
+            ),
+            (
+                "2026-05-10",
+                "4月31号",
+                Some((NoDay { m: 4, d: 31 }, "4月31号")),
+            ),
+            (
+                "2026-03-10",
+                "13月2日",
+                Some((NoMonth { m: 13 }, "13月2日")),
+            ),
+            (
+                "2026-03-10",
+                "十三月二日",
+                Some((NoMonth { m: 13 }, "十三月二日")),
+            ),
+            (
+                "2026-03-10",
+                "2026年13月2日",
+                Some((NoMonth { m: 13 }, "2026年13月2日")),
+            ),
+            ("2026-03-10", "0月5日", Some((NoMonth { m: 0 }, "0月5日"))),
+            (
+                "2026-03-10",
+                "3月0日",
+                Some((NoDay { m: 3, d: 0 }, "3月0日")),
+            ),
+            (
+                "2026-03-10",
+                "2月29日",
+                Some((NotLeap { y: 2026 }, "2月29日")),
+            ),
+            (
+                "2026-01-10",
+                "2月29日",
+                Some((NotLeap { y: 2025 }, "2月29日")),
+            ),
+            (
+                "2026-03-10",
+                "2026-02-29",
+                Some((NotLeap { y: 2026 }, "2026-02-29")),
+            ),
+            (
+                "2026-04-10",
+                "本月31日",
+                Some((NoDay { m: 4, d: 31 }, "本月31日")),
+            ),
+            ("2024-03-10", "2月29日", None),
+            ("2026-03-10", "3月5日 2月28日", None),
+            ("2026-03-10", "13个月", None),
+            ("2026-03-10", "13月", None),
+            ("2026-03-10", "15月饼", None),
+            ("2026-03-10", "周五", None),
+        ];
+        for (today, text, want) in cases {
+            let got = find_bad_day(text, d(today), Clamp::Past).map(|(b, r)| (b, &text[r]));
+            assert_eq!(got, *want, "{text:?} on {today}");
+        }
     }
 
     #[test]

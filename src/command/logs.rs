@@ -1,13 +1,14 @@
-//! `/log TEXT` (记录): one activity per non-empty line, read by
-//! [`activity::parse_activity`] at the message's date with the county's
-//! rules. Staff may name the org first (`/log 县一中 3月5日 团课 30人`);
+//! `/log TEXT` (记录): one activity per non-empty line, or per part of a
+//! line that holds several (`3月13日团课32人，3月14日支委会7人`), read by
+//! [`activity::parse_activity_parts`] at the message's date with the
+//! county's rules. Staff may name the org first (`/log 县一中 3月5日 团课 30人`);
 //! whether the first word names an org only the service can tell, so the
 //! records are also read without that word ([`LogArgs::lead`]).
 
 use chrono::NaiveDate;
 
 use super::activity::{self, ActivityReport, ActivityRules};
-use super::dates::activity_date;
+use super::dates::BadDay;
 use super::scope::OrgRef;
 
 /// `/log` as typed, and its records as read.
@@ -32,15 +33,21 @@ pub struct LogLead {
     pub lines: Vec<LogLine>,
 }
 
-/// One non-empty line and the record read from it.
+/// One activity: the line, or the part of a line, it was written in and
+/// the record read from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
-    /// The line as typed (trimmed).
+    /// The line or part as typed (trimmed).
     pub line: String,
     pub report: ActivityReport,
-    /// The day the line means ([`activity_date`]): a near-future reading of
-    /// a year-less date, which the service refuses as not yet happened.
+    /// The day it means ([`super::dates::activity_date`]): a near-future
+    /// reading of a year-less date, which the service refuses as not yet
+    /// happened. A part without a day of its own has the day of the part
+    /// before it.
     pub date: NaiveDate,
+    /// The day written does not exist (`2月30日`, `13月2日`): why. Nothing
+    /// of the message may be recorded.
+    pub bad_day: Option<BadDay>,
 }
 
 impl LogArgs {
@@ -64,18 +71,15 @@ impl LogArgs {
     }
 }
 
-/// One record per non-empty line, with the line it came from.
+/// One record per activity, with the text it came from.
 pub fn lines(text: &str, today: NaiveDate, rules: &ActivityRules) -> Vec<LogLine> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let report = activity::parse_activity(l, today, rules);
-            LogLine {
-                line: l.to_string(),
-                date: activity_date(l, report.date, today),
-                report,
-            }
+    activity::parse_activity_parts(text, today, rules)
+        .into_iter()
+        .map(|p| LogLine {
+            line: p.text,
+            report: p.report,
+            date: p.date,
+            bad_day: p.bad_day,
         })
         .collect()
 }

@@ -15,6 +15,7 @@ use super::orgs::{OrgMatch, resolve};
 use super::{Ctx, Result, clip};
 use crate::chat::{AttachmentKind, Outgoing};
 use crate::command::activity::{ActivityReport, Warning};
+use crate::command::dates::BadDay;
 use crate::command::edit::MAX_FIELD_CHARS;
 use crate::command::logs::{self, LogArgs, LogLine};
 use crate::command::scope::{self, PeriodScope};
@@ -54,6 +55,20 @@ pub async fn log(ctx: &mut Ctx<'_>, args: &LogArgs) -> Result {
     {
         let usage = t!("usage.log", locale = ctx.locale);
         ctx.reply(usage);
+        return Ok(());
+    }
+    // A day that does not exist: say why, record nothing of the message.
+    let bad: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.bad_day.map(|b| bad_day_text(b, ctx.locale)))
+        .collect();
+    if !bad.is_empty() {
+        let text = t!(
+            "activity.bad_date",
+            locale = ctx.locale,
+            reason = bad.join("；")
+        );
+        ctx.reply(text);
         return Ok(());
     }
     let photo = photo_ref(ctx);
@@ -99,6 +114,16 @@ pub async fn confirm_duplicate(ctx: &mut Ctx<'_>, payload: &str) -> Result {
     };
     let lines = logs::lines(&p.text, ctx.today, &ctx.env.activity_rules);
     record(ctx, &org, &lines, p.photo).await
+}
+
+/// Why a written day does not exist: `2月没有30日`.
+fn bad_day_text(b: BadDay, locale: &str) -> String {
+    match b {
+        BadDay::NoMonth { m } => t!("activity.no_month", locale = locale, m = m),
+        BadDay::NoDay { m, d } => t!("activity.no_day", locale = locale, m = m, d = d),
+        BadDay::NotLeap { y } => t!("activity.not_leap", locale = locale, y = y),
+    }
+    .into_owned()
 }
 
 /// Decide whose record this is. Staff may name the org first (`/log 县一中 …`);
@@ -195,6 +220,7 @@ async fn record(
         line,
         report: r,
         date: when,
+        ..
     } in reports
     {
         if r.warnings.contains(&Warning::Empty) {
@@ -265,6 +291,12 @@ async fn record(
                 org = org.display()
             )
             .into_owned();
+            // no date written anywhere: say so once; else on each line
+            let undated = |r: &ActivityReport| r.warnings.contains(&Warning::DateMissing);
+            let all_undated = many.iter().all(|(_, r)| undated(r));
+            if all_undated {
+                text.push_str(&t!("activity.date_assumed", locale = ctx.locale));
+            }
             for (id, r) in many {
                 text.push('\n');
                 text.push_str(&summary_line(
@@ -276,6 +308,9 @@ async fn record(
                     r.participants.map(i64::from),
                     r.approx,
                 ));
+                if undated(r) && !all_undated {
+                    text.push_str(&t!("activity.date_assumed", locale = ctx.locale));
+                }
             }
             for l in &lines {
                 text.push('\n');
@@ -348,7 +383,7 @@ fn card(ctx: &Ctx<'_>, id: i64, org: &Org, r: &ActivityReport) -> String {
         org = org.display()
     )
     .into_owned();
-    if r.warnings.contains(&Warning::DateMissing) || r.warnings.contains(&Warning::DateInvalid) {
+    if r.warnings.contains(&Warning::DateMissing) {
         head.push_str(&t!("activity.date_assumed", locale = loc));
     }
     let mut out = vec![head];

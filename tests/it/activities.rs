@@ -83,6 +83,154 @@ async fn missing_date_future_date_and_several_lines() {
     }
 }
 
+/// Every live record: (date, category, participants, source text, quantities).
+async fn stored(db: &TestDb) -> Vec<(String, String, Option<i64>, String, Vec<(f64, String)>)> {
+    let store = db.store().await;
+    let mut conn = store.conn().await.unwrap();
+    let f = activities::Filter {
+        from: "2000-01-01",
+        to: "2100-01-01",
+        org_id: None,
+    };
+    let mut list = activities::list(&mut conn, &f).await.unwrap();
+    list.sort_by_key(|a| a.id);
+    list.into_iter()
+        .map(|a| {
+            let q = a
+                .quantities
+                .iter()
+                .map(|q| (q.count, q.unit.clone()))
+                .collect();
+            (a.date, a.category, a.participants, a.source_text, q)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn several_activities_in_one_message_are_several_records() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 3月3日团课32人，3月4日支委会7人；3月6日团小组会12人\n\
+/log 3月7日团课30人，同日召开支委会5人\n\
+/log 团课20人；支委会6人\n\
+",
+        )
+        .await;
+        let b = db.backend;
+        assert_eq!(
+            t[0],
+            "✅ 已记录 3 条 · 县一中\n\
+#1 3月3日（周二） 团课 32人\n\
+#2 3月4日（周三） 支委会 7人\n\
+#3 3月6日（周五） 团小组会 12人\n\
+有误？/undo 编号 撤销，或 /edit 3 人数 50",
+            "{b}"
+        );
+        assert!(
+            t[1].starts_with(
+                "✅ 已记录 2 条 · 县一中\n#4 3月7日（周六） 团课 30人\n#5 3月7日（周六） 支委会 5人"
+            ),
+            "{b}: {}",
+            t[1]
+        );
+        assert!(
+            t[2].starts_with(
+                "✅ 已记录 2 条 · 县一中（未写日期，按今天记录）\n#6 3月10日（周二） 团课 20人"
+            ),
+            "{b}: {}",
+            t[2]
+        );
+        let rows = stored(&db).await;
+        let got: Vec<(&str, &str, Option<i64>, &str)> = rows
+            .iter()
+            .map(|(d, c, p, src, _)| (d.as_str(), c.as_str(), *p, src.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("2026-03-03", "团课", Some(32), "3月3日团课32人"),
+                ("2026-03-04", "支委会", Some(7), "3月4日支委会7人"),
+                ("2026-03-06", "团小组会", Some(12), "3月6日团小组会12人"),
+                ("2026-03-07", "团课", Some(30), "3月7日团课30人"),
+                ("2026-03-07", "支委会", Some(5), "同日召开支委会5人"),
+                ("2026-03-10", "团课", Some(20), "团课20人"),
+                ("2026-03-10", "支委会", Some(6), "支委会6人"),
+            ],
+            "{b}"
+        );
+        assert!(
+            rows.iter().all(|r| r.4.is_empty()),
+            "{b}: no counts: {rows:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_impossible_date_is_refused_and_nothing_is_stored() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 2月30日 团课 20人\n\
+/log 4月31日 主题团日 30人\n\
+/log 13月2日 团课 20人\n\
+/log 2月29日 团课 20人\n\
+/log 3月3日团课32人，2月30日支委会7人\n\
+/log 学雷锋 45人\n\
+",
+        )
+        .await;
+        let b = db.backend;
+        assert_eq!(
+            t[0], "⚠️ 日期不对：2月没有30日。这条没有记录，请改正日期后重发。",
+            "{b}"
+        );
+        assert_eq!(
+            t[1],
+            "⚠️ 日期不对：4月没有31日。这条没有记录，请改正日期后重发。"
+        );
+        assert_eq!(
+            t[2],
+            "⚠️ 日期不对：没有13月。这条没有记录，请改正日期后重发。"
+        );
+        assert_eq!(
+            t[3],
+            "⚠️ 日期不对：2026年不是闰年，2月没有29日。这条没有记录，请改正日期后重发。"
+        );
+        assert_eq!(t[4], t[0], "one bad part refuses the whole message");
+        // no date written: today, and the reply says so
+        assert!(
+            t[5].starts_with("✅ 已记录 #1 · 县一中（未写日期，按今天记录）\n3月10日（周二）"),
+            "{b}: {}",
+            t[5]
+        );
+        assert_eq!(live_count(&db).await, 1, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn head_counts_written_with_ge_and_renci_are_participants() {
+    for db in TestDb::both().await {
+        let t = run(
+            &db,
+            "/log 3月5日 学雷锋 45个人\n\
+/log 3月6日 帮扶慰问 发放物资20个\n\
+/log 3月7日 团课 参训120人次\n\
+",
+        )
+        .await;
+        let b = db.backend;
+        assert!(t[0].contains("\n45人"), "{b}: {}", t[0]);
+        assert!(!t[0].contains("人数未写"), "{b}: {}", t[0]);
+        let rows = stored(&db).await;
+        assert_eq!(rows[0].2, Some(45), "{b}");
+        assert!(rows[0].4.is_empty(), "{b}: {:?}", rows[0]);
+        assert_eq!(rows[1].2, None, "{b}");
+        assert_eq!(rows[1].4, vec![(20.0, "个".to_string())], "{b}");
+        assert_eq!(rows[2].2, Some(120), "{b}");
+    }
+}
+
 #[tokio::test]
 async fn a_duplicate_is_asked_about() {
     for db in TestDb::both().await {
