@@ -132,7 +132,20 @@ pub async fn help(ctx: &mut Ctx<'_>, all: bool) -> Result {
         Stranger | Pending => t!("help.role_none", locale = ctx.locale).into_owned(),
         _ => ctx.role_label(ctx.person.role),
     };
-    let title = if all { "help.title_all" } else { "help.title" };
+    let group = ctx.in_group();
+    // Where only messages that @ the bot reach it, the title says so.
+    let at_first = group
+        && !ctx
+            .env
+            .chat_capabilities(&mut *ctx.tx, ctx.chat.platform, &ctx.chat.chat_id)
+            .await?
+            .hears_all;
+    let title = match (all, at_first) {
+        (false, false) => "help.title",
+        (true, false) => "help.title_all",
+        (false, true) => "help.title_at",
+        (true, true) => "help.title_all_at",
+    };
     let mut text = t!(
         title,
         locale = ctx.locale,
@@ -140,7 +153,6 @@ pub async fn help(ctx: &mut Ctx<'_>, all: bool) -> Result {
         role = role
     )
     .into_owned();
-    let group = ctx.in_group();
     let web = ctx.env.settings.web_enabled();
     let claim_role = ctx.env.settings.wishes.claim_role.as_str();
     let shown = keys(who, group, all, web, claim_role);

@@ -219,6 +219,8 @@ async fn help_in_group_is_a_passive_reply() {
         assert_eq!(got.route, "groups", "{b}");
         assert_eq!(got.msg_id.as_deref(), Some("m-101"), "{b}");
         assert_eq!(got.msg_seq, Some(1), "{b}");
+        // Only messages that @ the bot reach it in G1 so far: help says so.
+        assert!(got.content.contains("在本群先 @我"), "{b}: {}", got.content);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(sent_to(&fake, "G1").len(), 1, "{b}: handled once");
         assert!(fake.state.refusals.lock().unwrap().is_empty(), "{b}");
@@ -885,6 +887,14 @@ async fn at_only_and_all_message_groups() {
             .expect("state");
         assert!(state.all_messages, "{b}");
         drop(conn);
+        // Every message arrives here: help needs no @ hint.
+        fake.push(fake.group_msg("all-h", "G8", "M1", "/help", false));
+        let help = until_sent(&fake, "G8", |t| t.contains("📖")).await;
+        assert!(
+            !help.content.contains("在本群先 @我"),
+            "{b}: {}",
+            help.content
+        );
         // @ only: the same commands arrive with the @ (not in the content).
         fake.push(fake.group_msg("at-1", "G9", STAFF_IN_GROUP, "/bind 县二中", true));
         until_sent(&fake, "G9", |t| t.contains("县二中")).await;
