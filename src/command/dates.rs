@@ -28,6 +28,9 @@
 //!
 //! Report periods ([`find_date_range`]) additionally accept `本周`, `上周`,
 //! `本月`, `上月`, `本季度`, `上季度`, `本年`/`今年`, `去年`, `2026年`,
+//! `上半年`/`下半年` (also after a year: `2025年上半年`, `去年下半年`),
+//! `今年以来`/`年初以来` (January 1 to today), spans of months (`3-4月`,
+//! `一至三月`, `2025年3-4月`),
 //! `2026-03` / `2026年3月` / `3月` (whole month), `(2026年)第一季度`, and two
 //! dates joined by `-`, `~`, `至`, `到`, `—` or `..` (`3月1日至6月30日`,
 //! `3月1日-31日`, `2026-03-01..2026-06-30`).
@@ -856,6 +859,14 @@ pub fn find_datetime(text: &str, today: NaiveDate) -> Option<(NaiveDateTime, Ran
 const RANGE_SEPARATORS: &[&str] = &["..", "-", "~", "至", "到", "—", "–", "〜"];
 
 const PERIOD_WORDS: &[(&str, PeriodWord)] = &[
+    // before 今年 / 本年: the longer words first
+    ("今年以来", PeriodWord::YearToDate),
+    ("本年以来", PeriodWord::YearToDate),
+    ("年初以来", PeriodWord::YearToDate),
+    ("年初至今", PeriodWord::YearToDate),
+    ("今年至今", PeriodWord::YearToDate),
+    ("上半年", PeriodWord::FirstHalf),
+    ("下半年", PeriodWord::SecondHalf),
     ("本星期", PeriodWord::ThisWeek),
     ("这星期", PeriodWord::ThisWeek),
     ("本周", PeriodWord::ThisWeek),
@@ -890,6 +901,63 @@ enum PeriodWord {
     LastQuarter,
     ThisYear,
     LastYear,
+    /// January to June of this year.
+    FirstHalf,
+    /// July to December: this year's once it has started, else last year's.
+    SecondHalf,
+    /// From January 1 to today.
+    YearToDate,
+}
+
+/// January–June (`first`) or July–December of `y`.
+fn half_bounds(y: i32, first: bool) -> Option<(NaiveDate, NaiveDate)> {
+    if first {
+        Some((month_bounds(y, 1)?.0, month_bounds(y, 6)?.1))
+    } else {
+        Some((month_bounds(y, 7)?.0, month_bounds(y, 12)?.1))
+    }
+}
+
+/// `上半年` / `下半年` at `i` (after a year): (first half?, end).
+fn half_at(s: &str, i: usize) -> Option<(bool, usize)> {
+    let i = skip_spaces(s, i);
+    [("上半年", true), ("下半年", false)]
+        .iter()
+        .find(|(w, _)| starts(s, i, w))
+        .map(|&(w, first)| (first, i + w.len()))
+}
+
+/// `3-4月`, `3至5月`, `一到三月`: whole months of one year, from the first
+/// to the last (a year-less span is the latest whose first month has
+/// started); `year` when a year was written before it.
+fn month_span_at(
+    s: &str,
+    i: usize,
+    year: Option<i32>,
+    today: NaiveDate,
+) -> Option<((NaiveDate, NaiveDate), usize)> {
+    if prev_char(s, i).is_some_and(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let (m1, e1, _) = read_uint(s, i)?;
+    let j = skip_spaces(s, e1);
+    let sep = RANGE_SEPARATORS.iter().find(|sep| starts(s, j, sep))?;
+    let k = skip_spaces(s, j + sep.len());
+    let (m2, e2, _) = read_uint(s, k)?;
+    if !starts(s, e2, "月") || !(1..m2).contains(&m1) || m2 > 12 {
+        return None;
+    }
+    let end = e2 + "月".len();
+    // `3-4月5日` is not a span of months
+    if char_at(s, end).is_some_and(|c| c.is_ascii_digit() || is_cn_numeral_char(c)) {
+        return None;
+    }
+    let y = year.unwrap_or(if m1 <= today.month() {
+        today.year()
+    } else {
+        today.year() - 1
+    });
+    Some(((month_bounds(y, m1)?.0, month_bounds(y, m2)?.1), end))
 }
 
 fn quarter_bounds(y: i32, q: u32) -> Option<(NaiveDate, NaiveDate)> {
@@ -926,6 +994,16 @@ fn period_word_range(p: PeriodWord, today: NaiveDate) -> Option<(NaiveDate, Naiv
         }
         PeriodWord::ThisYear => year_bounds(today.year()),
         PeriodWord::LastYear => year_bounds(today.year() - 1),
+        PeriodWord::FirstHalf => half_bounds(today.year(), true),
+        PeriodWord::SecondHalf => {
+            let y = if today.month() >= 7 {
+                today.year()
+            } else {
+                today.year() - 1
+            };
+            half_bounds(y, false)
+        }
+        PeriodWord::YearToDate => Some((year_bounds(today.year())?.0, today)),
     }
 }
 
@@ -1000,6 +1078,9 @@ fn range_end(text: &str, i: usize, start: NaiveDate, today: NaiveDate) -> Option
 pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
     let mut i = 0;
     while i < text.len() {
+        if let Some((span, _)) = month_span_at(text, i, None, today) {
+            return Some(span);
+        }
         if let Some((e, end)) = expr_at(text, i) {
             let found = match e {
                 Expr::Month { y, m } => {
@@ -1009,10 +1090,18 @@ pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, Naive
                     };
                     first.map(|(s, e)| (s, range_end(text, end, s, today).unwrap_or(e)))
                 }
-                Expr::Year(y) => match quarter_at(text, end) {
-                    Some((q, _)) => quarter_bounds(y, q),
-                    None => year_bounds(y),
-                },
+                Expr::Year(y) => {
+                    let after = skip_spaces(text, end);
+                    if let Some((q, _)) = quarter_at(text, after) {
+                        quarter_bounds(y, q)
+                    } else if let Some((first, _)) = half_at(text, after) {
+                        half_bounds(y, first)
+                    } else if let Some((span, _)) = month_span_at(text, after, Some(y), today) {
+                        Some(span)
+                    } else {
+                        year_bounds(y)
+                    }
+                }
                 Expr::Day(_) => None,
                 other => resolve(other, today, Clamp::Past)
                     .map(|s| (s, range_end(text, end, s, today).unwrap_or(s))),
@@ -1028,6 +1117,25 @@ pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, Naive
         }
         if let Some(&(w, p)) = PERIOD_WORDS.iter().find(|(w, _)| starts(text, i, w)) {
             let end = i + w.len();
+            // 今年上半年, 去年下半年: a half of that year
+            if let (PeriodWord::ThisYear | PeriodWord::LastYear, Some((first, _))) =
+                (p, half_at(text, end))
+            {
+                let y = period_word_range(p, today)?.0.year();
+                return half_bounds(y, first);
+            }
+            // 今年3-4月: months of that year
+            if let (PeriodWord::ThisYear | PeriodWord::LastYear, Some((span, _))) = (
+                p,
+                month_span_at(
+                    text,
+                    skip_spaces(text, end),
+                    Some(period_word_range(p, today)?.0.year()),
+                    today,
+                ),
+            ) {
+                return Some(span);
+            }
             // 今年3月, 去年12月: a month of that year
             if let (
                 PeriodWord::ThisYear | PeriodWord::LastYear,
@@ -1286,6 +1394,25 @@ mod tests {
             ("2026年第一季度", Some(("2026-01-01", "2026-03-31"))),
             ("二季度", Some(("2026-04-01", "2026-06-30"))),
             ("3月5日", Some(("2026-03-05", "2026-03-05"))),
+            ("上半年", Some(("2026-01-01", "2026-06-30"))),
+            ("下半年", Some(("2025-07-01", "2025-12-31"))),
+            ("今年上半年", Some(("2026-01-01", "2026-06-30"))),
+            ("去年下半年", Some(("2025-07-01", "2025-12-31"))),
+            ("2025年上半年", Some(("2025-01-01", "2025-06-30"))),
+            ("2025年 下半年", Some(("2025-07-01", "2025-12-31"))),
+            ("3-4月", Some(("2026-03-01", "2026-04-30"))),
+            ("3~5月份", Some(("2026-03-01", "2026-05-31"))),
+            ("一至三月", Some(("2026-01-01", "2026-03-31"))),
+            ("11-12月", Some(("2025-11-01", "2025-12-31"))),
+            ("2025年3-4月", Some(("2025-03-01", "2025-04-30"))),
+            ("今年1-4月", Some(("2026-01-01", "2026-04-30"))),
+            ("今年以来", Some(("2026-01-01", "2026-05-20"))),
+            ("年初以来", Some(("2026-01-01", "2026-05-20"))),
+            ("一季度", Some(("2026-01-01", "2026-03-31"))),
+            ("四季度", Some(("2025-10-01", "2025-12-31"))),
+            ("2025年", Some(("2025-01-01", "2025-12-31"))),
+            // look-alikes: a day, not a span of months
+            ("3-4", Some(("2026-03-04", "2026-03-04"))),
             ("统计", None),
         ];
         for (text, want) in cases {

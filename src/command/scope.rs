@@ -177,6 +177,29 @@ mod tests {
         OrgRef::new(s).unwrap()
     }
 
+    /// A period word never leaks into the scope: `上半年 全县` is the
+    /// county over January–June, `3-4月 县一中` an org over two months.
+    #[test]
+    fn periods_never_name_an_org() {
+        let today = NaiveDate::from_ymd_opt(2026, 5, 20).unwrap();
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let ps = PeriodScope::parse("上半年 全县", today);
+        assert_eq!(ps.scope, Some(Scope::County));
+        assert_eq!(
+            ps.period.map(|p| (p.from, p.to)),
+            Some((day(1, 1), day(6, 30)))
+        );
+        let ps = PeriodScope::parse("3-4月 县一中", today);
+        assert_eq!(ps.scope, Some(Scope::Org(org("县一中"))));
+        assert_eq!(
+            ps.period.map(|p| (p.from, p.to)),
+            Some((day(3, 1), day(4, 30)))
+        );
+        let ps = PeriodScope::parse("今年以来", today);
+        assert_eq!(ps.scope, None);
+        assert_eq!(ps.period.map(|p| (p.from, p.to)), Some((day(1, 1), today)));
+    }
+
     #[test]
     fn county_words() {
         for w in COUNTY_WORDS {
@@ -286,10 +309,10 @@ mod tests {
         // period stays part of the name.
         assert_eq!(ps("县 一中").scope, Some(Scope::Org(org("县一中"))));
         assert_eq!(
-            ps("上半年 全县"),
+            ps("第二批 全县"),
             PeriodScope {
                 period: None,
-                scope: Some(Scope::Org(org("上半年全县")))
+                scope: Some(Scope::Org(org("第二批全县")))
             }
         );
         // Look-alikes of periods are no period.

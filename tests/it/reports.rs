@@ -365,6 +365,47 @@ async fn report_in_chat_and_permissions() {
     }
 }
 
+/// Periods as cadres name them: half years, spans of months, "this year so
+/// far"; the period words never become an org's name.
+#[tokio::test]
+async fn periods_as_cadres_name_them() {
+    for db in TestDb::both().await {
+        let body = "\
+:as u1 小张
+:chat p1 private
+/report 上半年 全县
+/report 2-3月
+/report 今年以来
+/report 2025年下半年
+";
+        let out = script(&db, &format!("{SCENE}{body}"), true).await;
+        let t = texts(&out);
+        let t = &t[t.len() - 4..];
+        let b = db.backend;
+        assert!(
+            t[0].starts_with("📊 全县 工作总结（2026-01-01 至 2026-0"),
+            "{b}: {}",
+            t[0]
+        );
+        assert!(t[0].contains("活动 5 次"), "{b}: {}", t[0]);
+        assert!(
+            t[1].starts_with("📊 全县 工作总结（2026-02-01 至 2026-03-"),
+            "{b}: {}",
+            t[1]
+        );
+        assert!(
+            t[2].starts_with("📊 全县 工作总结（2026-01-01 至 2026-03-20）"),
+            "{b}: {}",
+            t[2]
+        );
+        assert!(
+            t[3].starts_with("📊 全县 工作总结（2025-07-01 至 2025-12-31）"),
+            "{b}: {}",
+            t[3]
+        );
+    }
+}
+
 mod stars {
     use std::collections::BTreeMap;
 
