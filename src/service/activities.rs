@@ -748,6 +748,32 @@ pub async fn stats(ctx: &mut Ctx<'_>, args: &PeriodScope) -> Result {
     if records == 0 {
         text.push('\n');
         text.push_str(&t!("stats.none", locale = loc));
+        // Point at the latest records, or at how to make the first.
+        let latest = activities::latest_date(ctx.tx, filter.org_id).await?;
+        let latest = latest.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        text.push('\n');
+        text.push_str(&match latest {
+            Some(d) => {
+                let ask = if d.year() == ctx.today.year() {
+                    t!("stats.ask_month", locale = loc, m = d.month())
+                } else {
+                    t!(
+                        "stats.ask_year_month",
+                        locale = loc,
+                        y = d.year(),
+                        m = d.month()
+                    )
+                };
+                t!(
+                    "stats.latest",
+                    locale = loc,
+                    date = range_date(d, loc),
+                    ask = ask
+                )
+                .into_owned()
+            }
+            None => t!("stats.first", locale = loc).into_owned(),
+        });
     } else {
         let people: i64 = by_cat.iter().map(|t| t.participants).sum();
         let hours: f64 = by_cat.iter().map(|t| t.hours).sum();

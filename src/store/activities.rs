@@ -356,6 +356,19 @@ async fn totals(conn: &mut Conn, f: &Filter<'_>, by: &str) -> Result<Vec<Totals>
         .collect()
 }
 
+/// The date (`YYYY-MM-DD`) of the latest record of `org_id` (all orgs when
+/// `None`), if any.
+pub async fn latest_date(conn: &mut Conn, org_id: Option<i64>) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT MAX(date) AS d FROM activities WHERE deleted_at IS NULL \
+         AND (CAST($1 AS BIGINT) IS NULL OR org_id = $1)",
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get("d")?)
+}
+
 /// Quantities summed by unit in the filter, largest first.
 pub async fn quantities_by_unit(conn: &mut Conn, f: &Filter<'_>) -> Result<Vec<(String, f64)>> {
     let rows = sqlx::query(

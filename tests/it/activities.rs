@@ -466,7 +466,8 @@ async fn stats_and_mine() {
             t[7]
         );
         assert!(
-            t[8].starts_with("📊 县二中 · ") && t[8].ends_with("这段时间还没有记录活动。"),
+            t[8].starts_with("📊 县二中 · ")
+                && t[8].ends_with("这段时间还没有记录活动。\n还没有记录过活动：用 /log 记录，如「/log 3月5日 团课 20人」。"),
             "{}",
             t[8]
         );
@@ -523,5 +524,31 @@ async fn county_words_are_one_list() {
             t[3]
         );
         assert_eq!(t[4], "✅ 本群已设为全县团干群（团县委）。", "{b}");
+    }
+}
+
+/// An empty period points at the latest records and how to ask for them:
+/// `/stats` in April right after logging a day in March.
+#[tokio::test]
+async fn an_empty_period_points_at_the_latest_records() {
+    for db in TestDb::both().await {
+        let body = "\
+:as u1 小王
+/log 3月5日 团课 20人
+:today 2026-04-02
+/stats
+/stats 2025年
+";
+        let out = script(&db, &format!("{SCENE}{body}"), true).await;
+        let t = texts(&out);
+        let t = &t[t.len() - 2..];
+        let b = db.backend;
+        assert!(t[0].contains("这段时间还没有记录活动。"), "{b}: {}", t[0]);
+        assert!(
+            t[0].contains("最近一条记录在 2026年3月5日，发「/stats 3月」查看那段时间。"),
+            "{b}: {}",
+            t[0]
+        );
+        assert!(t[1].contains("「/stats 3月」"), "{b}: {}", t[1]);
     }
 }
