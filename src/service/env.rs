@@ -14,7 +14,7 @@ use crate::chat::Capabilities;
 use crate::clock::Clock;
 use crate::command::activity::ActivityRules;
 use crate::config::Settings;
-use crate::domain::Platform;
+use crate::domain::{ChatKind, Platform};
 use crate::store::{Conn, Store};
 
 /// Downloads an attachment by its platform file reference. Adapters register
@@ -114,8 +114,9 @@ impl Env {
         conn: &mut Conn,
         platform: Platform,
         chat_id: &str,
+        kind: ChatKind,
     ) -> crate::store::Result<ChatCapabilities> {
-        let switches = crate::store::chats::switches(conn, platform, chat_id).await?;
+        let switches = crate::store::chats::switches(conn, platform, chat_id, kind).await?;
         Ok(ChatCapabilities {
             render: self.capabilities(platform),
             unprompted: switches.unprompted,

@@ -137,7 +137,12 @@ pub async fn help(ctx: &mut Ctx<'_>, all: bool) -> Result {
     let at_first = group
         && !ctx
             .env
-            .chat_capabilities(&mut *ctx.tx, ctx.chat.platform, &ctx.chat.chat_id)
+            .chat_capabilities(
+                &mut *ctx.tx,
+                ctx.chat.platform,
+                &ctx.chat.chat_id,
+                ctx.chat.kind,
+            )
             .await?
             .hears_all;
     let title = match (all, at_first) {

@@ -223,16 +223,17 @@ pub struct Switches {
     pub hears_all: bool,
 }
 
-/// The switches of `chat_id`: on the QQ Bot API a group (a chat not seen
-/// as private) is heard in full only once a message without an @ arrived
-/// (the owner's 「获取群内全部消息」), and spoken to unprompted only where the
-/// owner allows; private chats and the other platforms have no switches.
-pub async fn switches(conn: &mut Conn, platform: Platform, chat_id: &str) -> Result<Switches> {
-    let group = platform == Platform::QqBot
-        && find(&mut *conn, platform, chat_id)
-            .await?
-            .is_none_or(|c| c.is_group());
-    if !group {
+/// The switches of `chat_id` (a chat of `kind`): on the QQ Bot API a group
+/// is heard in full only once a message without an @ arrived (the owner's
+/// 「获取群内全部消息」), and spoken to unprompted only where the owner
+/// allows; private chats and the other platforms have no switches.
+pub async fn switches(
+    conn: &mut Conn,
+    platform: Platform,
+    chat_id: &str,
+    kind: ChatKind,
+) -> Result<Switches> {
+    if platform != Platform::QqBot || kind != ChatKind::Group {
         return Ok(Switches {
             unprompted: Some(true),
             hears_all: true,

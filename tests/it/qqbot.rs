@@ -924,7 +924,7 @@ async fn at_only_and_all_message_groups() {
         ] {
             let caps = bot
                 .engine
-                .chat_capabilities(&mut conn, platform, chat)
+                .chat_capabilities(&mut conn, platform, chat, ChatKind::Group)
                 .await
                 .expect("capabilities");
             assert_eq!(caps.hears_all, all, "{b}: {platform:?} {chat}");

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::command::deadline::When;
+use crate::domain::ChatKind;
 
 /// The board is edited at most this often.
 const BOARD_EDIT_MS: i64 = 3_000;
@@ -168,9 +169,9 @@ async fn post_pages(
         .collect();
     let pages = pages(&lines, page_budget(env, platform));
     // In a group that only hears messages that @ the bot, the claim line
-    // says so.
+    // says so (wish lists go to groups only).
     let hears_all = env
-        .chat_capabilities(&mut *conn, platform, chat_id)
+        .chat_capabilities(&mut *conn, platform, chat_id, ChatKind::Group)
         .await?
         .hears_all;
     let intro_key = if hears_all {
