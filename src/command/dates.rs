@@ -918,13 +918,22 @@ fn half_bounds(y: i32, first: bool) -> Option<(NaiveDate, NaiveDate)> {
     }
 }
 
-/// `上半年` / `下半年` at `i` (after a year): (first half?, end).
-fn half_at(s: &str, i: usize) -> Option<(bool, usize)> {
+/// `上半年` / `下半年` at `i` (after a year): is it the first half?
+fn half_at(s: &str, i: usize) -> Option<bool> {
     let i = skip_spaces(s, i);
     [("上半年", true), ("下半年", false)]
         .iter()
         .find(|(w, _)| starts(s, i, w))
-        .map(|&(w, first)| (first, i + w.len()))
+        .map(|&(_, first)| first)
+}
+
+/// After a year (`2025年`, `今年`) at `i`: `上半年`/`下半年` or a span of
+/// months of that year.
+fn part_of_year(s: &str, i: usize, y: i32, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    match half_at(s, i) {
+        Some(first) => half_bounds(y, first),
+        None => month_span_at(s, i, Some(y), today),
+    }
 }
 
 /// `3-4月`, `3至5月`, `一到三月`: whole months of one year, from the first
@@ -935,7 +944,7 @@ fn month_span_at(
     i: usize,
     year: Option<i32>,
     today: NaiveDate,
-) -> Option<((NaiveDate, NaiveDate), usize)> {
+) -> Option<(NaiveDate, NaiveDate)> {
     if prev_char(s, i).is_some_and(|c| c.is_ascii_digit() || c == '.') {
         return None;
     }
@@ -952,12 +961,11 @@ fn month_span_at(
     if char_at(s, end).is_some_and(|c| c.is_ascii_digit() || is_cn_numeral_char(c)) {
         return None;
     }
-    let y = year.unwrap_or(if m1 <= today.month() {
-        today.year()
-    } else {
-        today.year() - 1
-    });
-    Some(((month_bounds(y, m1)?.0, month_bounds(y, m2)?.1), end))
+    let y = match year {
+        Some(y) => y,
+        None => yearless_month(m1, today)?.0.year(),
+    };
+    Some((month_bounds(y, m1)?.0, month_bounds(y, m2)?.1))
 }
 
 fn quarter_bounds(y: i32, q: u32) -> Option<(NaiveDate, NaiveDate)> {
@@ -1078,7 +1086,7 @@ fn range_end(text: &str, i: usize, start: NaiveDate, today: NaiveDate) -> Option
 pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
     let mut i = 0;
     while i < text.len() {
-        if let Some((span, _)) = month_span_at(text, i, None, today) {
+        if let Some(span) = month_span_at(text, i, None, today) {
             return Some(span);
         }
         if let Some((e, end)) = expr_at(text, i) {
@@ -1094,12 +1102,8 @@ pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, Naive
                     let after = skip_spaces(text, end);
                     if let Some((q, _)) = quarter_at(text, after) {
                         quarter_bounds(y, q)
-                    } else if let Some((first, _)) = half_at(text, after) {
-                        half_bounds(y, first)
-                    } else if let Some((span, _)) = month_span_at(text, after, Some(y), today) {
-                        Some(span)
                     } else {
-                        year_bounds(y)
+                        part_of_year(text, after, y, today).or_else(|| year_bounds(y))
                     }
                 }
                 Expr::Day(_) => None,
@@ -1117,34 +1121,18 @@ pub fn find_date_range(text: &str, today: NaiveDate) -> Option<(NaiveDate, Naive
         }
         if let Some(&(w, p)) = PERIOD_WORDS.iter().find(|(w, _)| starts(text, i, w)) {
             let end = i + w.len();
-            // 今年上半年, 去年下半年: a half of that year
-            if let (PeriodWord::ThisYear | PeriodWord::LastYear, Some((first, _))) =
-                (p, half_at(text, end))
-            {
+            if let PeriodWord::ThisYear | PeriodWord::LastYear = p {
                 let y = period_word_range(p, today)?.0.year();
-                return half_bounds(y, first);
-            }
-            // 今年3-4月: months of that year
-            if let (PeriodWord::ThisYear | PeriodWord::LastYear, Some((span, _))) = (
-                p,
-                month_span_at(
-                    text,
-                    skip_spaces(text, end),
-                    Some(period_word_range(p, today)?.0.year()),
-                    today,
-                ),
-            ) {
-                return Some(span);
-            }
-            // 今年3月, 去年12月: a month of that year
-            if let (
-                PeriodWord::ThisYear | PeriodWord::LastYear,
-                Some((Expr::Month { y: None, m }, e)),
-            ) = (p, expr_at(text, skip_spaces(text, end)))
-            {
-                let y = period_word_range(p, today)?.0.year();
-                let (s, last) = month_bounds(y, m)?;
-                return Some((s, range_end(text, e, s, today).unwrap_or(last)));
+                let after = skip_spaces(text, end);
+                // 今年上半年, 去年3-4月: a half or months of that year
+                if let Some(part) = part_of_year(text, after, y, today) {
+                    return Some(part);
+                }
+                // 今年3月, 去年12月: a month of that year
+                if let Some((Expr::Month { y: None, m }, e)) = expr_at(text, after) {
+                    let (s, last) = month_bounds(y, m)?;
+                    return Some((s, range_end(text, e, s, today).unwrap_or(last)));
+                }
             }
             return period_word_range(p, today);
         }
