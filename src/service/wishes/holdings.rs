@@ -12,19 +12,7 @@ async fn find(ctx: &mut Ctx<'_>, no: u32) -> Result<Option<(Batch, Wish)>> {
     // Every caller changes the wish: take the batch's lock before reading it
     // (the lock order of claims, see store::wishes).
     let batch = db::lock_batch(ctx.tx, batch.id).await?.unwrap_or(batch);
-    match db::wish(ctx.tx, batch.id, i64::from(no)).await? {
-        Some(w) => Ok(Some((batch, w))),
-        None => {
-            let text = t!(
-                "wishes.no_such",
-                locale = ctx.locale,
-                no = no,
-                total = batch.total
-            );
-            ctx.reply(text);
-            Ok(None)
-        }
-    }
+    Ok(wish_no(ctx, &batch, no).await?.map(|w| (batch, w)))
 }
 
 /// May the acting person act for the org holding `w`? Replies when not.

@@ -122,14 +122,7 @@ pub async fn show(ctx: &mut Ctx<'_>, no: u32) -> Result {
     let Some(batch) = current(ctx).await? else {
         return Ok(());
     };
-    let Some(w) = db::wish(ctx.tx, batch.id, i64::from(no)).await? else {
-        let text = t!(
-            "wishes.no_such",
-            locale = ctx.locale,
-            no = no,
-            total = batch.total
-        );
-        ctx.reply(text);
+    let Some(w) = wish_no(ctx, &batch, no).await? else {
         return Ok(());
     };
     let full = sees_full(ctx, &w);

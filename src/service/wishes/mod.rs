@@ -110,6 +110,21 @@ async fn current(ctx: &mut Ctx<'_>) -> Result<Option<Batch>> {
     }
 }
 
+/// Wish `no` of `batch`, or a reply saying there is no such number.
+async fn wish_no(ctx: &mut Ctx<'_>, batch: &Batch, no: u32) -> Result<Option<Wish>> {
+    let w = db::wish(ctx.tx, batch.id, i64::from(no)).await?;
+    if w.is_none() {
+        let text = t!(
+            "wishes.no_such",
+            locale = ctx.locale,
+            no = no,
+            total = batch.total
+        );
+        ctx.reply(text);
+    }
+    Ok(w)
+}
+
 /// The batch claims in this chat go to ([`db::current_batch`]), unless this
 /// chat has a batch listed that opens later and the published one is not
 /// this chat's own: then `Err(Some(that batch))`; `Err(None)`: nothing.
