@@ -1970,18 +1970,27 @@ impl<'a, 'r> Parse<'a, 'r> {
         // the people present
         if let Some(h) = nearest
             && h.v.roles & role::HEAD_CONTEXT == role::STOP
-            && self.s[h.range.end..start].trim().is_empty()
+            && self
+                .s
+                .get(h.range.end..start)
+                .is_some_and(|gap| gap.trim().is_empty())
         {
             return Kind::Served;
         }
         let mut decided = nearest.map(|h| h.v.roles);
         // `走访 148名学生`: a verb ending the previous segment still governs
         if decided.is_none()
-            && !self.s[clause.start..start].chars().any(is_cjk)
+            // the count's span may begin before the clause (`约 45人`)
+            && !self
+                .s
+                .get(clause.start..start)
+                .is_some_and(|gap| gap.chars().any(is_cjk))
             && let Some(h) = self.hits[..lo].last()
-            && self.s[h.range.end..clause.start]
-                .chars()
-                .all(char::is_whitespace)
+            // a hit reaching into the clause (`约 ` before its count) ends no segment
+            && self
+                .s
+                .get(h.range.end..clause.start)
+                .is_some_and(|gap| gap.chars().all(char::is_whitespace))
         {
             decided = Some(h.v.roles & role::HEAD_CONTEXT);
         }

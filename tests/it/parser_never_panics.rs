@@ -199,3 +199,26 @@ fn long_and_hostile_inputs() {
         let _ = find_datetime("下周五 下午3点 1月3日", today);
     }
 }
+
+/// Inputs proptest once found panicking (an approximate marker before a
+/// spaced count: the count's span began before its clause). They must read
+/// as the people a cadre meant.
+#[test]
+fn approx_marker_before_a_spaced_count() {
+    let today = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    let rules = ActivityRules::builtin();
+    for (text, people) in [
+        ("约 45人", 45),
+        ("参加约 45人", 45),
+        ("3月5日 学雷锋 参加约 45人 90小时", 45),
+        ("3月5日 团课 近 30人", 30),
+    ] {
+        let r = parse_activity(text, today, rules);
+        assert_eq!(r.participants, Some(people), "{text}");
+        let _ = parse_activity_lines(text, today, rules);
+    }
+    for text in ["人约 1.2万人", "约 ", " 约 45", "约 约 45人 约"] {
+        let _ = parse_activity(text, today, rules);
+        let _ = parse_activity_lines(text, today, rules);
+    }
+}
